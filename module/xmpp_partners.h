@@ -1,0 +1,448 @@
+/*
+ * xmpp_partners.h: public interface of the xmpp-partners policy core.
+ *
+ * The core decides everything about per-partner federation policy: which
+ * remote domains may federate, how their streams must be negotiated (TLS,
+ * SASL EXTERNAL, dialback), what their users may do to local contact lists,
+ * and whether a certificate proves a domain.  Host layers (the Prosody Lua
+ * module, the ejabberd NIF) only translate host events into these calls and
+ * the verdicts back into host actions.
+ *
+ * Conventions:
+ *  - every function is prefixed xp_; types are opaque unless shown here;
+ *  - functions returning int give XP_OK (0) or a negative xp_status;
+ *  - domains are passed as (pointer, length) and need not be NUL-terminated;
+ *  - pointers returned as const are borrowed: they live as long as the
+ *    object they came from (a table, a builder) and must not be freed;
+ *  - the core never calls exit() or abort(); allocation failure is XP_ENOMEM.
+ */
+#ifndef XMPP_PARTNERS_H
+#define XMPP_PARTNERS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define XP_VERSION "0.1.0"
+
+/* ---- status codes -------------------------------------------------------- */
+
+typedef enum xp_status {
+	XP_OK = 0,
+	XP_ENOMEM = -1,    /* an allocation failed; nothing was changed */
+	XP_EINVAL = -2,    /* bad argument (API misuse or malformed input) */
+	XP_ECONFIG = -3,   /* the configuration has errors: see diagnostics */
+	XP_ENOTFOUND = -4, /* no such partner / domain */
+	XP_ECERT = -5      /* a certificate could not be parsed */
+} xp_status;
+
+/* A short English text for a status code (never NULL). */
+const char *xp_status_text(int status);
+
+/* ---- context: allocator and logger -------------------------------------- */
+
+/*
+ * Allocator in the style of lua_Alloc: nsize == 0 frees ptr and returns NULL;
+ * otherwise it (re)allocates ptr from osize to nsize bytes and returns the
+ * new block or NULL on failure (ptr is then left untouched).  osize is 0
+ * when ptr is NULL.
+ */
+typedef void *(*xp_alloc_fn)(void *ud, void *ptr, size_t osize, size_t nsize);
+
+typedef enum xp_log_level {
+	XP_LOG_DEBUG = 0,
+	XP_LOG_INFO = 1,
+	XP_LOG_WARN = 2,
+	XP_LOG_ERROR = 3
+} xp_log_level;
+
+typedef void (*xp_log_fn)(void *ud, xp_log_level level, const char *message);
+
+typedef struct xp_ctx xp_ctx;
+
+/*
+ * Create a context.  alloc may be NULL for the C library allocator; log may
+ * be NULL to discard messages.  The context itself is allocated with alloc.
+ * Returns NULL only when that first allocation fails.  Free with
+ * xp_ctx_free() after every object created from it has been freed.
+ */
+xp_ctx *xp_ctx_new(xp_alloc_fn alloc, void *alloc_ud, xp_log_fn log,
+                   void *log_ud);
+void xp_ctx_free(xp_ctx *ctx);
+
+/* ---- domains ------------------------------------------------------------- */
+
+#define XP_DOMAIN_MAX 253 /* octets, after normalisation */
+#define XP_LABEL_MAX  63
+
+/*
+ * Normalise a domain: ASCII lower-case, one trailing dot removed, U-labels
+ * (UTF-8) converted to A-labels (IDNA2008 with UTS#46 mapping), then checked:
+ * labels of 1-63 letters, digits or hyphens (not at either end), at most 253
+ * octets in all, not an IP address, no wildcard, port, local part or path.
+ * out must hold XP_DOMAIN_MAX + 1 bytes; it receives a NUL-terminated name.
+ * On failure returns XP_EINVAL and, when why is not NULL, points it at a
+ * static text saying what is wrong ("contains a port", ...).
+ */
+int xp_domain_normalize(const char *in, size_t len, char *out, size_t *out_len,
+                        const char **why);
+
+/* ---- the negotiation matrix (SPEC section 3) ----------------------------- */
+
+typedef enum xp_tls {
+	XP_TLS_REQUIRED = 0,
+	XP_TLS_OPTIONAL = 1,
+	XP_TLS_NOT_SUPPORTED = 2
+} xp_tls;
+typedef enum xp_sasl {
+	XP_SASL_REQUIRED = 0,
+	XP_SASL_OPTIONAL = 1,
+	XP_SASL_NOT_SUPPORTED = 2
+} xp_sasl;
+
+typedef enum xp_verdict {
+	XP_VERDICT_OK = 0,
+	XP_VERDICT_WARN = 1,
+	XP_VERDICT_ERROR = 2
+} xp_verdict;
+
+/* Authentication methods, as bit flags so a row can allow several. */
+typedef enum xp_method {
+	XP_METHOD_SASL_TLS = 1,     /* SASL EXTERNAL over TLS */
+	XP_METHOD_DIALBACK_TLS = 2, /* dialback on a TLS stream */
+	XP_METHOD_DIALBACK_TCP = 4  /* dialback on a plain stream */
+} xp_method;
+
+typedef struct xp_matrix_row {
+	int row; /* 1..18, as in negotiation-matrix.tsv */
+	xp_tls tls;
+	xp_sasl sasl;
+	int dialback; /* 0 or 1 */
+	xp_verdict verdict;
+	unsigned methods;   /* OR of xp_method */
+	const char *reason; /* "" for ok rows */
+} xp_matrix_row;
+
+/* The row for a combination; never NULL for valid enum values. */
+const xp_matrix_row *xp_matrix_lookup(xp_tls tls, xp_sasl sasl, int dialback);
+/* Row by number 1..18, NULL when out of range. */
+const xp_matrix_row *xp_matrix_row_get(int row);
+
+const char *xp_tls_name(xp_tls tls); /* "required", ... */
+const char *xp_sasl_name(xp_sasl sasl);
+const char *xp_verdict_name(xp_verdict v); /* "ok", "warn", "error" */
+const char *xp_method_name(xp_method m);   /* "sasl_tls", ... */
+/* Parse a method name; returns 0 when unknown. */
+unsigned xp_method_parse(const char *name, size_t len);
+
+/* ---- partner records (SPEC section 2) ------------------------------------ */
+
+typedef enum xp_partner_type {
+	XP_TYPE_FEDERATED = 0,
+	XP_TYPE_PUBLIC_VERIFIED = 1,
+	XP_TYPE_PUBLIC_UNVERIFIED = 2
+} xp_partner_type;
+
+const char *xp_partner_type_name(xp_partner_type t);
+
+typedef struct xp_partner xp_partner; /* opaque, owned by its table */
+
+/* Read-only view of a partner; all pointers are owned by the table. */
+const char *xp_partner_domain(const xp_partner *p);
+const char *xp_partner_description(const xp_partner *p);
+size_t xp_partner_additional_count(const xp_partner *p);
+const char *xp_partner_additional(const xp_partner *p, size_t i);
+xp_partner_type xp_partner_get_type(const xp_partner *p);
+xp_tls xp_partner_tls(const xp_partner *p);
+xp_sasl xp_partner_sasl(const xp_partner *p);
+int xp_partner_dialback(const xp_partner *p);
+/* Proxy host or NULL; *port receives the port (5269 when not given).  An
+ * IPv6 literal keeps its brackets ("[2001:db8::1]"). */
+const char *xp_partner_proxy(const xp_partner *p, unsigned *port);
+unsigned xp_partner_connection_limit(const xp_partner *p);
+int xp_partner_keepalive(const xp_partner *p);
+size_t xp_partner_fingerprint_count(const xp_partner *p);
+/* The i-th pin as "sha256:hex" (lower-case hex). */
+const char *xp_partner_fingerprint(const xp_partner *p, size_t i);
+const xp_matrix_row *xp_partner_row(const xp_partner *p);
+/* 1 for the built-in record that unlisted domains get in "allow" mode. */
+int xp_partner_is_default(const xp_partner *p);
+
+/* ---- building a table: the builder and its diagnostics ------------------- */
+
+typedef enum xp_severity { XP_SEV_WARNING = 1, XP_SEV_ERROR = 2 } xp_severity;
+
+typedef struct xp_diag {
+	xp_severity severity;
+	const char *partner; /* primary domain as written, or NULL (global) */
+	const char *key;     /* the key concerned, or NULL */
+	int row;             /* matrix row, 0 when not a matrix finding */
+	const char *message; /* full text: names partner, key and the fix */
+	const char *suggestion; /* nearest valid key or value, or NULL */
+} xp_diag;
+
+typedef struct xp_builder xp_builder;
+typedef struct xp_table xp_table;
+
+/*
+ * A builder collects partners and global options from any host syntax (a Lua
+ * table, Erlang terms, a partner file) and turns them into a table.  Host
+ * bindings walk their own data and call the setters below; all checking of
+ * keys, types and values happens here, so every host reports the same
+ * errors.  Setters record problems as diagnostics and return XP_OK; they
+ * return a negative status only for XP_ENOMEM or API misuse (XP_EINVAL).
+ */
+xp_builder *xp_builder_new(xp_ctx *ctx);
+void xp_builder_free(xp_builder *b);
+
+/* Global options (SPEC section 2): names without the xmpp_partners_ prefix
+ * are accepted too.  "default" takes "deny" or "allow". */
+int xp_builder_option_string(xp_builder *b, const char *key, const char *value,
+                             size_t len);
+int xp_builder_option_integer(xp_builder *b, const char *key, long long value);
+/* Report an option given with the wrong type (type_name as the host says). */
+int xp_builder_option_invalid(xp_builder *b, const char *key,
+                              const char *type_name);
+
+/* Start a partner record under its primary domain (the table key). */
+int xp_builder_begin(xp_builder *b, const char *domain, size_t len);
+/* Keys of the current record.  A key given twice is an error. */
+int xp_builder_set_string(xp_builder *b, const char *key, const char *value,
+                          size_t len);
+int xp_builder_set_boolean(xp_builder *b, const char *key, int value);
+int xp_builder_set_integer(xp_builder *b, const char *key, long long value);
+int xp_builder_set_number(xp_builder *b, const char *key, double value);
+/* A list value (additional_domains, fingerprints); items may be NULL with
+ * lens[i] == 0 meaning "this item is not a string" (reported as an error). */
+int xp_builder_set_list(xp_builder *b, const char *key,
+                        const char *const *items, const size_t *lens, size_t n);
+/* A value of a type the record never takes (a function, a nested table where
+ * a string belongs...): type_name is the host's name for it. */
+int xp_builder_set_invalid(xp_builder *b, const char *key,
+                           const char *type_name);
+/* Report a record that is not a table/map at all. */
+int xp_builder_record_invalid(xp_builder *b, const char *type_name);
+/* Finish the current record: defaults, matrix check. */
+int xp_builder_end(xp_builder *b);
+
+size_t xp_builder_diag_count(const xp_builder *b);
+const xp_diag *xp_builder_diag(const xp_builder *b, size_t i);
+size_t xp_builder_error_count(const xp_builder *b);
+
+/*
+ * Build the table.  On success returns XP_OK and *out owns the table (the
+ * builder keeps its warnings and may then only be freed).  When there are
+ * errors returns XP_ECONFIG and *out is left untouched, so a caller that
+ * swaps tables keeps its old one; XP_ENOMEM likewise.
+ */
+int xp_builder_finish(xp_builder *b, xp_table **out);
+
+/* ---- the partner table --------------------------------------------------- */
+
+typedef enum xp_default_policy {
+	XP_DEFAULT_DENY = 0,
+	XP_DEFAULT_ALLOW = 1
+} xp_default_policy;
+
+/*
+ * A table that refuses every domain, for failing closed when the
+ * configuration is invalid: resolve() refuses with XP_R_CONFIG_INVALID.
+ */
+xp_table *xp_table_new_closed(xp_ctx *ctx);
+
+/* Tables are reference counted (atomically) so hosts with threads may share
+ * them; xp_table_unref frees the table when the count drops to zero. */
+xp_table *xp_table_ref(xp_table *t);
+void xp_table_unref(xp_table *t);
+
+size_t xp_table_count(const xp_table *t);                   /* partners */
+const xp_partner *xp_table_at(const xp_table *t, size_t i); /* in input order */
+xp_default_policy xp_table_default_policy(const xp_table *t);
+unsigned xp_table_keepalive_interval(const xp_table *t);
+unsigned xp_table_connection_limit(const xp_table *t);
+int xp_table_is_closed(const xp_table *t);
+/* Warnings kept from the build (for logging once, and admin 'check'). */
+size_t xp_table_warning_count(const xp_table *t);
+const xp_diag *xp_table_warning(const xp_table *t, size_t i);
+
+/* The partner that lists this exact domain (primary or additional), after
+ * normalisation; NULL when none does or the domain is malformed. */
+const xp_partner *xp_table_lookup(const xp_table *t, const char *domain,
+                                  size_t len);
+
+/* ---- verdicts (SPEC sections 2, 3, 6) -------------------------------------
+ */
+
+typedef enum xp_direction { XP_INCOMING = 0, XP_OUTGOING = 1 } xp_direction;
+const char *xp_direction_name(xp_direction d); /* "incoming", "outgoing" */
+
+/* Why something was refused; xp_reason_text gives the log text. */
+typedef enum xp_reason {
+	XP_R_NONE = 0,
+	XP_R_NOT_PARTNER,        /* unlisted domain in deny mode */
+	XP_R_BAD_DOMAIN,         /* malformed domain */
+	XP_R_CONFIG_INVALID,     /* failing closed: configuration invalid */
+	XP_R_TLS_REQUIRED,       /* tls = required and the stream is plain */
+	XP_R_TLS_NOT_SUPPORTED,  /* tls = not_supported and TLS was asked for */
+	XP_R_SASL_NOT_SUPPORTED, /* sasl = not_supported, EXTERNAL attempted */
+	XP_R_SASL_REQUIRED,      /* sasl = required, dialback attempted */
+	XP_R_DIALBACK_DISABLED,  /* dialback = false, dialback attempted */
+	XP_R_CERT_UNTRUSTED,     /* chain not trusted and no pin matched */
+	XP_R_CERT_IDENTITY,      /* certificate not valid for the domain */
+	XP_R_NO_CERT,            /* EXTERNAL without a peer certificate */
+	XP_R_CONNECTION_LIMIT,   /* partner's connection_limit reached */
+	XP_R_GLOBAL_LIMIT,       /* global connection limit reached */
+	XP_R_UNKNOWN_METHOD,     /* not an authentication method we know */
+	XP_R_NOT_ENCRYPTED       /* SASL EXTERNAL on a stream without TLS */
+} xp_reason;
+
+const char *xp_reason_text(xp_reason r);
+/* A short token for metrics labels ("not_partner", "tls_required", ...). */
+const char *xp_reason_token(xp_reason r);
+
+/*
+ * The policy for a remote domain: its partner record, the built-in default
+ * record (allow mode), or NULL with *reason set when it may not federate.
+ */
+const xp_partner *xp_table_resolve(const xp_table *t, const char *domain,
+                                   size_t len, xp_reason *reason);
+
+typedef enum xp_cert_status {
+	XP_CERT_NONE = 0, /* no certificate seen / not checked */
+	XP_CERT_VALID = 1,
+	XP_CERT_INVALID = 2
+} xp_cert_status;
+
+/* What the host knows of one stream when it asks for a verdict. */
+typedef struct xp_stream_state {
+	int encrypted;           /* TLS is established */
+	xp_cert_status chain;    /* peer chain trusted by the host's CAs */
+	xp_cert_status identity; /* peer certificate valid for the domain */
+	int pin_match;           /* SPKI SHA-256 matches a partner pin */
+} xp_stream_state;
+
+/* STARTTLS: incoming, what to offer; outgoing, what to do. */
+typedef enum xp_tls_action {
+	XP_TLS_WITHHOLD = 0, /* in: offer nothing, answer <failure/>; out: never
+	                        start TLS */
+	XP_TLS_OFFER = 1,    /* in: offer STARTTLS; out: use it when offered */
+	XP_TLS_REQUIRE =
+	        2 /* in: offer with <required/>; out: close unless offered */
+} xp_tls_action;
+const char *
+xp_tls_action_name(xp_tls_action a); /* "withhold", "offer", "require" */
+
+xp_tls_action xp_verdict_tls(const xp_partner *p, xp_direction d);
+
+/* 1 when SASL EXTERNAL should be offered (incoming) or tried (outgoing) on a
+ * stream in this state, 0 otherwise (the reason says why). */
+int xp_verdict_sasl_external(const xp_partner *p, xp_direction d,
+                             const xp_stream_state *s, xp_reason *reason);
+
+/* 1 when dialback should be advertised (incoming) or started (outgoing). */
+int xp_verdict_dialback(const xp_partner *p, xp_direction d,
+                        const xp_stream_state *s, xp_reason *reason);
+
+/* 1 when stanzas may flow on a stream in this state (tls = required streams
+ * must be encrypted before anything but negotiation passes). */
+int xp_verdict_stanzas(const xp_partner *p, xp_direction d,
+                       const xp_stream_state *s, xp_reason *reason);
+
+/*
+ * The authoritative check, for each domain a stream authenticates (so dialback
+ * piggybacking and XEP-0288 are judged per domain): 1 when authenticating
+ * this partner's domain by method m on a stream in this state is accepted.
+ */
+int xp_verdict_auth(const xp_partner *p, xp_direction d, xp_method m,
+                    const xp_stream_state *s, xp_reason *reason);
+
+/* 1 when one more connection may be opened or accepted, given how many this
+ * partner and all partners together have now. */
+int xp_verdict_connection(const xp_table *t, const xp_partner *p,
+                          unsigned partner_connections,
+                          unsigned total_connections, xp_reason *reason);
+
+/* Format the canonical refusal log line, e.g.
+ * "refused incoming s2s from evil.test: not a partner". */
+size_t xp_format_refusal(char *buf, size_t size, xp_direction d,
+                         const char *domain, xp_reason r);
+
+/* ---- contact policy (SPEC section 4) ------------------------------------- */
+
+typedef struct xp_contact_state {
+	int in_roster;       /* the remote JID has a roster item in any state */
+	int subscribed_from; /* ...and already has subscription from/both */
+	int blocked;         /* the local user blocks the JID (XEP-0191) */
+} xp_contact_state;
+
+typedef enum xp_subscribe_action {
+	XP_SUBSCRIBE_DELIVER = 0,      /* normal host processing */
+	XP_SUBSCRIBE_AUTO_APPROVE = 1, /* answer subscribed, record it */
+	XP_SUBSCRIBE_DENY = 2          /* answer unsubscribed, store nothing */
+} xp_subscribe_action;
+
+typedef enum xp_message_action {
+	XP_MESSAGE_DELIVER = 0,
+	XP_MESSAGE_BOUNCE = 1 /* service-unavailable */
+} xp_message_action;
+
+const char *xp_subscribe_action_name(
+        xp_subscribe_action a); /* "deliver", "approve", "deny" */
+const char *
+xp_message_action_name(xp_message_action a); /* "deliver", "bounce" */
+
+/* p NULL (refused domain) gives DENY / BOUNCE / strip. */
+xp_subscribe_action xp_contact_subscribe(const xp_partner *p,
+                                         const xp_contact_state *c);
+xp_message_action xp_contact_message(const xp_partner *p,
+                                     const xp_contact_state *c);
+int xp_contact_strip_status(const xp_partner *p);
+
+/* ---- certificates (RFC 6125 / RFC 9525 for XMPP) --------------------------
+ */
+
+#define XP_CERT_LEGACY_CN 1u /* accept the subject CN when there is no SAN */
+
+typedef struct xp_cert xp_cert; /* a parsed certificate */
+
+/* Parse one certificate, DER or PEM (detected). */
+int xp_cert_parse(xp_ctx *ctx, const unsigned char *data, size_t len,
+                  xp_cert **out);
+void xp_cert_free(xp_cert *c);
+
+/*
+ * Identity: is the certificate valid for domain (normalised by the core)?
+ * Accepts a SRV-ID "_xmpp-server.<domain>", a DNS-ID (with a wildcard only
+ * as the whole left-most label, matching exactly one label), an
+ * id-on-xmppAddr equal to the domain, and with XP_CERT_LEGACY_CN the CN when
+ * the certificate has no subjectAltName at all.  Does not look at validity
+ * dates or the chain: see xp_cert_verify_chain.
+ */
+xp_cert_status xp_cert_check_identity(const xp_cert *c, const char *domain,
+                                      size_t len, unsigned flags);
+
+/*
+ * Chain: verify c (with the untrusted intermediates in chain) against the
+ * CA certificates in the PEM file cafile, at time now (0 for the current
+ * time).  On XP_CERT_INVALID, *why (if not NULL) gets OpenSSL's reason.
+ */
+xp_cert_status xp_cert_verify_chain(const xp_cert *c,
+                                    const xp_cert *const *chain, size_t nchain,
+                                    const char *cafile, long long now,
+                                    const char **why);
+
+/* SHA-256 of the certificate's SubjectPublicKeyInfo. */
+int xp_cert_spki_sha256(const xp_cert *c, unsigned char out[32]);
+/* The same as the pin string "sha256:<64 lower-case hex>" (72 bytes + NUL). */
+#define XP_PIN_STRLEN 71
+int xp_cert_pin(const xp_cert *c, char out[XP_PIN_STRLEN + 1]);
+/* 1 when the partner pins this key. */
+int xp_partner_pin_matches(const xp_partner *p,
+                           const unsigned char spki_sha256[32]);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* XMPP_PARTNERS_H */
