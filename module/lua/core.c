@@ -1,0 +1,1672 @@
+/*
+ * core.c: the Lua binding of the xmpp-partners policy core, loaded into
+ * Prosody as require "xmpp_partners.core" (file xmpp_partners/core.so).
+ *
+ * The binding only translates: Lua values into builder calls and stream
+ * facts, core verdicts back into strings.  It holds no policy of its own.
+ *
+ * API ("tbl" is a partner table, "cert" a parsed certificate):
+ *
+ *   core.version                      -> "0.1.0"
+ *   core.build(partners [, options])  -> tbl, warnings | nil, diagnostics
+ *       partners is the xmpp_partners config value; options may hold
+ *       default, keepalive_interval, connection_limit (also with the
+ *       xmpp_partners_ prefix; 300.0 counts as 300).  Keys are walked in
+ *       sorted order, so diagnostics come out the same every time.  A
+ *       non-string key inside a record is named "[1]", "[true]"...; a
+ *       non-string partner key goes by its tostring form, and is an error
+ *       even when that form is a valid domain ([true] = {...}).
+ *   core.closed()                     -> tbl that refuses every domain
+ *   core.check(domain, record [, options]) -> ok, diagnostics
+ *       the same checks as build on one record (errors and warnings)
+ *   core.normalize(domain)            -> normalized | nil, why
+ *   core.matrix(tls, sasl, dialback)  -> row table | nil, why
+ *   core.matrix(rowno)                -> row table | nil, why
+ *       { row=, tls=, sasl=, dialback=, verdict="ok"|"warn"|"error",
+ *         methods={ "sasl_tls", ... }, reason= (nil for ok rows) }
+ *   core.reason_text(token)           -> text (unknown token: throws)
+ *   core.refusal(direction, domain, token) -> canonical log line
+ *   core.cert(pem_or_der)             -> cert | nil, message
+ *
+ *   cert:identity(domain [, legacy_cn]) -> "valid" | "invalid"
+ *   cert:pin()                        -> "sha256:<hex>"
+ *   cert:verify(cafile [, { intermediate certs } [, now]])
+ *                                     -> "valid" | "invalid", why
+ *   cert:close()  (also __gc, __close)
+ *
+ *   direction is "incoming" or "outgoing"; chain and identity are
+ *   Prosody's cert_*_status ("valid", "invalid" or nil); encrypted and pin
+ *   are booleans (nil counts as false).
+ *
+ *   tbl:resolve(domain)       -> primary domain ("*" for the allow-mode
+ *                                default record) | nil, token, text
+ *   tbl:lookup(domain)        -> record table | nil, token, text
+ *       { domain, description, additional_domains, type, tls, sasl,
+ *         dialback, proxy ("host:port" or nil), connection_limit,
+ *         keepalive, fingerprints, row, verdict, methods, reason,
+ *         default (true for the default record) }
+ *   tbl:tls(domain, direction) -> "withhold"|"offer"|"require"
+ *                                 | nil, token, text
+ *   tbl:sasl_external(domain, direction, encrypted, chain, identity, pin)
+ *   tbl:dialback(domain, direction, encrypted, chain, identity, pin)
+ *   tbl:stanzas(domain, direction, encrypted, chain, identity, pin)
+ *   tbl:auth(domain, direction, method, encrypted, chain, identity, pin)
+ *                             -> true | false, token, text
+ *       method: "sasl_tls", "dialback_tls", "dialback_tcp", or Prosody's
+ *       "EXTERNAL" and "dialback" (dialback_tls when encrypted, else
+ *       dialback_tcp); any other name or nil gives false, "unknown_method".
+ *   tbl:connection(domain, partner_count, total_count)
+ *                             -> true | false, token, text
+ *   Refused domains get deny, bounce and strip from the contact calls.
+ *   tbl:subscribe(domain, in_roster, subscribed_from, blocked)
+ *                             -> "approve" | "deliver" | "deny"
+ *   tbl:message(domain, in_roster) -> "deliver" | "bounce"
+ *   tbl:strip_status(domain)  -> boolean
+ *   tbl:keepalive(domain)     -> boolean, interval_seconds (false for
+ *                                refused domains)
+ *   tbl:proxy(domain)         -> host (IPv6 without brackets), port | nil
+ *   tbl:pin_matches(domain, pin) -> boolean (pin: "sha256:hex" or a cert;
+ *                                a malformed pin string matches nothing)
+ *   tbl:partners()            -> { primary domains, in table order }
+ *   tbl:info()                -> { count, default, keepalive_interval,
+ *                                  connection_limit, closed }
+ *   tbl:warnings()            -> diagnostics
+ *   tbl:close()  (also __gc, __close)
+ *
+ *   A diagnostic is { severity = "error"|"warning", partner, key, row,
+ *   message, suggestion } (partner, key, row and suggestion may be nil).
+ *
+ * Error channels: API misuse (wrong argument types, unknown direction or
+ * reason token, use of a closed object) and out-of-memory throw; refusals,
+ * unknown names chosen by peers and bad configuration are return values.
+ *
+ * Memory: one xp_ctx per Lua state, allocating with the state's allocator,
+ * reference counted by every object that uses it.  Any Lua API call may
+ * throw (memory errors at least), so C memory held across Lua calls always
+ * sits in a userdata whose __gc frees it; comments marked "longjmp" say
+ * where this matters.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "xmpp_partners.h"
+
+/* ---- Lua version shims --------------------------------------------------- */
+
+#if LUA_VERSION_NUM < 504
+#define lua_newuserdatauv(L, size, nuv) lua_newuserdata((L), (size))
+#endif
+/* Lua 5.2 has no integer subtype: a number with a whole value counts. */
+#if LUA_VERSION_NUM < 503
+#define lua_isinteger(L, i) number_is_whole((L), (i))
+#endif
+
+/* A number with a whole value in the range the core's set_number takes. */
+static int number_is_whole(lua_State *L, int idx)
+{
+	lua_Number n;
+
+	if (lua_type(L, idx) != LUA_TNUMBER)
+		return 0;
+	n = lua_tonumber(L, idx);
+	return n >= -1e15 && n <= 1e15 && (lua_Number)(long long)n == n;
+}
+
+/* ---- names --------------------------------------------------------------- */
+
+#define MODNAME    "xmpp_partners.core"
+#define TABLE_MT   MODNAME ".table"
+#define CERT_MT    MODNAME ".cert"
+#define BUILDER_MT MODNAME ".builder"
+#define CONTEXT_MT MODNAME ".context"
+/* Registry key of the per-state context, so a second require shares it
+ * (not CONTEXT_MT: the registry holds the metatable under that name). */
+#define CONTEXT_KEY MODNAME ".context instance"
+
+#define DEFAULT_RECORD_NAME "*"
+
+/* ---- the per-state context ---------------------------------------------
+ *
+ * The anchor is plain C memory (from the state's allocator) so that its
+ * reference count stays readable whatever order finalizers run in: at
+ * lua_close, or when the module and its last table become garbage in the
+ * same cycle, the context holder may be finalized before or after the
+ * objects that use the context.  The last release frees the xp_ctx.
+ */
+typedef struct anchor {
+	xp_ctx *ctx;
+	lua_Alloc alloc;
+	void *alloc_ud;
+	size_t refs;
+} anchor;
+
+typedef struct context_ud {
+	anchor *anchor; /* NULL once finalized */
+} context_ud;
+
+typedef struct table_ud {
+	xp_table *table; /* NULL when closed (or never built) */
+	anchor *anchor;  /* set together with table */
+} table_ud;
+
+typedef struct cert_ud {
+	xp_cert *cert;
+	anchor *anchor;
+} cert_ud;
+
+typedef struct builder_ud {
+	xp_builder *builder;
+	anchor *anchor;
+} builder_ud;
+
+static anchor *anchor_ref(anchor *a)
+{
+	a->refs++;
+	return a;
+}
+
+static void anchor_release(anchor *a)
+{
+	if (a == NULL || --a->refs > 0)
+		return;
+	xp_ctx_free(a->ctx);
+	a->alloc(a->alloc_ud, a, sizeof(*a), 0);
+}
+
+static int context_gc(lua_State *L)
+{
+	context_ud *c = luaL_checkudata(L, 1, CONTEXT_MT);
+
+	anchor_release(c->anchor);
+	c->anchor = NULL;
+	return 0;
+}
+
+/* Push the state's context holder, creating it on first use. */
+static void context_push(lua_State *L)
+{
+	context_ud *c;
+	anchor *a;
+	void *ud;
+	lua_Alloc alloc;
+
+	lua_getfield(L, LUA_REGISTRYINDEX, CONTEXT_KEY);
+	if (luaL_testudata(L, -1, CONTEXT_MT) != NULL)
+		return;
+	lua_pop(L, 1);
+	c = lua_newuserdatauv(L, sizeof(*c), 0);
+	c->anchor = NULL;
+	luaL_setmetatable(L, CONTEXT_MT);
+	alloc = lua_getallocf(L, &ud);
+	/* longjmp: no Lua call until the anchor is in c (or freed). */
+	a = alloc(ud, NULL, 0, sizeof(*a));
+	if (a == NULL)
+		luaL_error(L, "not enough memory");
+	/* The core discards its log messages: the host logs verdicts. */
+	a->ctx = xp_ctx_new(alloc, ud, NULL, NULL);
+	if (a->ctx == NULL) {
+		alloc(ud, a, sizeof(*a), 0);
+		luaL_error(L, "not enough memory");
+	}
+	a->alloc = alloc;
+	a->alloc_ud = ud;
+	a->refs = 1;
+	c->anchor = a;
+	lua_pushvalue(L, -1);
+	lua_setfield(L, LUA_REGISTRYINDEX, CONTEXT_KEY);
+}
+
+/* The context of a module function (upvalue 1). */
+static anchor *context_get(lua_State *L)
+{
+	context_ud *c = lua_touserdata(L, lua_upvalueindex(1));
+
+	if (c == NULL || c->anchor == NULL)
+		luaL_error(L, MODNAME ": the module context is gone");
+	return c->anchor;
+}
+
+/* ---- small helpers ------------------------------------------------------- */
+
+static int status_error(lua_State *L, int status)
+{
+	if (status == XP_ENOMEM)
+		return luaL_error(L, "not enough memory");
+	return luaL_error(L, MODNAME ": %s", xp_status_text(status));
+}
+
+/* Setters return a negative status only for out-of-memory or misuse. */
+static void check_status(lua_State *L, int status)
+{
+	if (status < 0)
+		status_error(L, status);
+}
+
+static int type_error(lua_State *L, int arg, const char *expected)
+{
+	const char *msg = lua_pushfstring(L, "%s expected, got %s", expected,
+	                                  luaL_typename(L, arg));
+	return luaL_argerror(L, arg, msg);
+}
+
+/* A userdata of ours, checked against the metatable in upvalue 1 rather
+ * than through the registry: these checks sit on the hot paths. */
+static void *self_check(lua_State *L, const char *tname)
+{
+	void *p = lua_touserdata(L, 1);
+	int ok;
+
+	if (p == NULL || lua_type(L, 1) != LUA_TUSERDATA ||
+	    !lua_getmetatable(L, 1)) {
+		type_error(L, 1, tname);
+		return NULL;
+	}
+	ok = lua_rawequal(L, -1, lua_upvalueindex(1));
+	lua_pop(L, 1);
+	if (!ok)
+		type_error(L, 1, tname);
+	return p;
+}
+
+/* An optional boolean argument: nil and none are false. */
+static int opt_boolean(lua_State *L, int arg)
+{
+	int t = lua_type(L, arg);
+
+	if (t == LUA_TBOOLEAN)
+		return lua_toboolean(L, arg);
+	if (t != LUA_TNIL && t != LUA_TNONE)
+		type_error(L, arg, "boolean");
+	return 0;
+}
+
+static xp_direction check_direction(lua_State *L, int arg)
+{
+	static const char *const names[] = {"incoming", "outgoing", NULL};
+
+	return luaL_checkoption(L, arg, NULL, names) == 0 ? XP_INCOMING
+	                                                  : XP_OUTGOING;
+}
+
+/* Prosody's cert_chain_status / cert_identity_status. */
+static xp_cert_status check_cert_status(lua_State *L, int arg)
+{
+	const char *s;
+	size_t len;
+
+	if (lua_isnoneornil(L, arg))
+		return XP_CERT_NONE;
+	if (lua_type(L, arg) != LUA_TSTRING)
+		type_error(L, arg, "\"valid\", \"invalid\" or nil");
+	s = lua_tolstring(L, arg, &len);
+	if (len == 5 && memcmp(s, "valid", 5) == 0)
+		return XP_CERT_VALID;
+	if (len == 7 && memcmp(s, "invalid", 7) == 0)
+		return XP_CERT_INVALID;
+	luaL_argerror(L, arg, "expected \"valid\", \"invalid\" or nil");
+	return XP_CERT_NONE;
+}
+
+/* encrypted, chain, identity, pin starting at argument arg. */
+static void check_stream(lua_State *L, int arg, xp_stream_state *s)
+{
+	s->encrypted = opt_boolean(L, arg);
+	s->chain = check_cert_status(L, arg + 1);
+	s->identity = check_cert_status(L, arg + 2);
+	s->pin_match = opt_boolean(L, arg + 3);
+}
+
+/* The reasons are numbered densely from XP_R_NONE, and the core names any
+ * number past the last one alike; walking until that name keeps this in
+ * step with new reasons without listing them here. */
+#define REASON_SCAN_MAX 256
+
+static xp_reason check_token(lua_State *L, int arg)
+{
+	const char *token = luaL_checkstring(L, arg);
+	const char *past_end = xp_reason_token((xp_reason)REASON_SCAN_MAX);
+	int r;
+
+	for (r = XP_R_NONE; r < REASON_SCAN_MAX; r++) {
+		const char *t = xp_reason_token((xp_reason)r);
+		if (t == NULL || strcmp(t, past_end) == 0)
+			break;
+		if (strcmp(t, token) == 0)
+			return (xp_reason)r;
+	}
+	luaL_argerror(L, arg,
+	              lua_pushfstring(L, "unknown reason token '%s'", token));
+	return XP_R_NONE;
+}
+
+static void set_string(lua_State *L, const char *key, const char *value)
+{
+	lua_pushstring(L, value);
+	lua_setfield(L, -2, key);
+}
+
+static void set_integer(lua_State *L, const char *key, lua_Integer value)
+{
+	lua_pushinteger(L, value);
+	lua_setfield(L, -2, key);
+}
+
+static void set_boolean(lua_State *L, const char *key, int value)
+{
+	lua_pushboolean(L, value);
+	lua_setfield(L, -2, key);
+}
+
+/* ---- diagnostics --------------------------------------------------------- */
+
+static void push_diag(lua_State *L, const xp_diag *d)
+{
+	lua_createtable(L, 0, 6);
+	set_string(L, "severity",
+	           d->severity == XP_SEV_ERROR ? "error" : "warning");
+	if (d->partner != NULL)
+		set_string(L, "partner", d->partner);
+	if (d->key != NULL)
+		set_string(L, "key", d->key);
+	if (d->row != 0)
+		set_integer(L, "row", d->row);
+	set_string(L, "message", d->message != NULL ? d->message : "");
+	if (d->suggestion != NULL)
+		set_string(L, "suggestion", d->suggestion);
+}
+
+/* The builder's diagnostics; only warnings when warnings_only. */
+static void push_builder_diags(lua_State *L, const xp_builder *b,
+                               int warnings_only)
+{
+	size_t i, n = xp_builder_diag_count(b);
+	lua_Integer k = 0;
+
+	lua_createtable(L, n > INT_MAX ? 0 : (int)n, 0);
+	for (i = 0; i < n; i++) {
+		const xp_diag *d = xp_builder_diag(b, i);
+		if (d == NULL ||
+		    (warnings_only && d->severity != XP_SEV_WARNING))
+			continue;
+		push_diag(L, d);
+		lua_rawseti(L, -2, ++k);
+	}
+}
+
+/* ---- the matrix ---------------------------------------------------------- */
+
+static void push_methods(lua_State *L, unsigned methods)
+{
+	static const xp_method all[] = {XP_METHOD_SASL_TLS,
+	                                XP_METHOD_DIALBACK_TLS,
+	                                XP_METHOD_DIALBACK_TCP};
+	size_t i;
+	lua_Integer k = 0;
+
+	lua_createtable(L, 3, 0);
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		if (methods & (unsigned)all[i]) {
+			lua_pushstring(L, xp_method_name(all[i]));
+			lua_rawseti(L, -2, ++k);
+		}
+	}
+}
+
+/* Row fields into the table on the stack top. */
+static void set_row_fields(lua_State *L, const xp_matrix_row *r)
+{
+	set_integer(L, "row", r->row);
+	set_string(L, "verdict", xp_verdict_name(r->verdict));
+	push_methods(L, r->methods);
+	lua_setfield(L, -2, "methods");
+	if (r->reason != NULL && r->reason[0] != '\0')
+		set_string(L, "reason", r->reason);
+}
+
+static void push_row(lua_State *L, const xp_matrix_row *r)
+{
+	lua_createtable(L, 0, 7);
+	set_row_fields(L, r);
+	set_string(L, "tls", xp_tls_name(r->tls));
+	set_string(L, "sasl", xp_sasl_name(r->sasl));
+	set_boolean(L, "dialback", r->dialback);
+}
+
+/* tls and sasl share their value names; -1 when unknown. */
+static int parse_level(const char *s, const char *(*name)(int))
+{
+	int i;
+
+	for (i = 0; i <= 2; i++)
+		if (strcmp(s, name(i)) == 0)
+			return i;
+	return -1;
+}
+
+static const char *tls_name(int v)
+{
+	return xp_tls_name((xp_tls)v);
+}
+
+static const char *sasl_name(int v)
+{
+	return xp_sasl_name((xp_sasl)v);
+}
+
+static int core_matrix(lua_State *L)
+{
+	const xp_matrix_row *r;
+	const char *tls, *sasl;
+	int t, s;
+
+	if (lua_type(L, 1) == LUA_TNUMBER) {
+		lua_Integer n = luaL_checkinteger(L, 1);
+		r = (n >= 1 && n <= 18) ? xp_matrix_row_get((int)n) : NULL;
+		if (r == NULL) {
+			lua_pushnil(L);
+			lua_pushliteral(L, "no such matrix row");
+			return 2;
+		}
+		push_row(L, r);
+		return 1;
+	}
+	tls = luaL_checkstring(L, 1);
+	sasl = luaL_checkstring(L, 2);
+	luaL_checktype(L, 3, LUA_TBOOLEAN);
+	t = parse_level(tls, tls_name);
+	s = parse_level(sasl, sasl_name);
+	if (t < 0 || s < 0) {
+		lua_pushnil(L);
+		lua_pushfstring(L, "unknown %s value '%s'",
+		                t < 0 ? "tls" : "sasl", t < 0 ? tls : sasl);
+		return 2;
+	}
+	r = xp_matrix_lookup((xp_tls)t, (xp_sasl)s, lua_toboolean(L, 3));
+	if (r == NULL) {
+		lua_pushnil(L);
+		return 1;
+	}
+	push_row(L, r);
+	return 1;
+}
+
+/* ---- walking Lua configuration into the builder -----------------------------
+ *
+ * Keys are visited in sorted order so that diagnostics come out the same
+ * on every run.  sorted_keys pushes two values: a scratch userdata holding
+ * the sorted key array, and a Lua table that keeps every key and the name
+ * made for it reachable, so the name pointers stay valid while we walk.
+ */
+typedef struct key_entry {
+	const char *name; /* the key itself, or a name made for it */
+	size_t len;
+	int type; /* Lua type of the key */
+	int slot; /* the key is anchor[2 * slot + 1] */
+} key_entry;
+
+static int key_compare(const void *pa, const void *pb)
+{
+	const key_entry *a = pa, *b = pb;
+	size_t n = a->len < b->len ? a->len : b->len;
+	int c = n ? memcmp(a->name, b->name, n) : 0;
+
+	if (c != 0)
+		return c;
+	if (a->len != b->len)
+		return a->len < b->len ? -1 : 1;
+	/* "1" and 1 have the same name: the string key first. */
+	return (a->type != LUA_TSTRING) - (b->type != LUA_TSTRING);
+}
+
+/* A name for the key at the top of the stack, as tostring would give it
+ * but without calling metamethods (they could change the table under
+ * lua_next).  Pushes the name. */
+static void push_key_name(lua_State *L)
+{
+	switch (lua_type(L, -1)) {
+	case LUA_TNUMBER:
+		lua_pushvalue(L, -1);
+		lua_tostring(L, -1); /* converts the copy only */
+		break;
+	case LUA_TBOOLEAN:
+		lua_pushstring(L, lua_toboolean(L, -1) ? "true" : "false");
+		break;
+	default:
+		lua_pushfstring(L, "%s: %p", luaL_typename(L, -1),
+		                lua_topointer(L, -1));
+		break;
+	}
+}
+
+static key_entry *sorted_keys(lua_State *L, int t, size_t *count)
+{
+	size_t n = 0, i = 0;
+	key_entry *keys;
+	int anchor_idx;
+
+	t = lua_absindex(L, t);
+	luaL_checkstack(L, 6, "walking a table");
+	lua_pushnil(L);
+	while (lua_next(L, t)) {
+		lua_pop(L, 1);
+		n++;
+	}
+	if (n > INT_MAX / 2 - 1)
+		luaL_error(L, MODNAME ": table too large");
+	/* longjmp: the key array is a userdata, the names sit in a table. */
+	keys = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*keys), 0);
+	lua_createtable(L, (int)(2 * n), 0);
+	anchor_idx = lua_gettop(L);
+	lua_pushnil(L);
+	while (lua_next(L, t)) {
+		key_entry *k = &keys[i];
+		if (i == n) { /* cannot happen: nothing writes to t */
+			lua_pop(L, 2);
+			break;
+		}
+		lua_pop(L, 1);
+		k->type = lua_type(L, -1);
+		k->slot = (int)i;
+		lua_pushvalue(L, -1);
+		lua_rawseti(L, anchor_idx, 2 * (int)i + 1);
+		if (k->type == LUA_TSTRING) {
+			k->name = lua_tolstring(L, -1, &k->len);
+		} else {
+			push_key_name(L);
+			k->name = lua_tolstring(L, -1, &k->len);
+			lua_rawseti(L, anchor_idx, 2 * (int)i + 2);
+		}
+		i++;
+	}
+	*count = i;
+	qsort(keys, i, sizeof(*keys), key_compare);
+	return keys;
+}
+
+/* Push the value of entry k of table t (anchor at anchor_idx). */
+static void push_entry_value(lua_State *L, int t, int anchor_idx,
+                             const key_entry *k)
+{
+	lua_rawgeti(L, anchor_idx, 2 * k->slot + 1);
+	lua_rawget(L, t);
+}
+
+/* Lua's name for a value type, "float" for a number with a fraction. */
+static const char *value_type_name(lua_State *L, int idx)
+{
+	if (lua_type(L, idx) == LUA_TNUMBER && !lua_isinteger(L, idx))
+		return "float";
+	return luaL_typename(L, idx);
+}
+
+/*
+ * A list value: a table whose keys are exactly 1..n.  Returns 0 for any
+ * other table.  Item pointers point into strings held by the list table
+ * itself, which the configuration keeps alive.  The pointer arrays live in
+ * a scratch userdata (pushed), so a memory error leaks nothing (longjmp).
+ */
+static int list_items(lua_State *L, int t, const char ***items, size_t **lens,
+                      size_t *count)
+{
+	size_t n = 0, len = lua_rawlen(L, t), i;
+	const char **it;
+	size_t *ln;
+
+	lua_pushnil(L);
+	while (lua_next(L, t)) {
+		lua_pop(L, 1);
+		n++;
+	}
+	if (n != len)
+		return 0;
+	if (n > ((size_t)-1) / (sizeof(*it) + sizeof(*ln)) - 1)
+		luaL_error(L, "not enough memory");
+	it = lua_newuserdatauv(L, (n ? n : 1) * (sizeof(*it) + sizeof(*ln)), 0);
+	ln = (size_t *)(void *)(it + (n ? n : 1));
+	for (i = 0; i < n; i++) {
+		lua_rawgeti(L, t, (int)(i + 1));
+		if (lua_isnil(L, -1)) {
+			lua_pop(L, 2);
+			return 0;
+		}
+		if (lua_type(L, -1) == LUA_TSTRING) {
+			it[i] = lua_tolstring(L, -1, &ln[i]);
+		} else {
+			it[i] = NULL;
+			ln[i] = 0;
+		}
+		lua_pop(L, 1);
+	}
+	*items = it;
+	*lens = ln;
+	*count = n;
+	return 1;
+}
+
+/* One key of a partner record; the value is at v. */
+static void walk_field(lua_State *L, xp_builder *b, const char *key, int v)
+{
+	const char **items;
+	size_t *lens, n;
+	int rc, top = lua_gettop(L);
+
+	switch (lua_type(L, v)) {
+	case LUA_TSTRING: {
+		size_t len;
+		const char *s = lua_tolstring(L, v, &len);
+		rc = xp_builder_set_string(b, key, s, len);
+		break;
+	}
+	case LUA_TBOOLEAN:
+		rc = xp_builder_set_boolean(b, key, lua_toboolean(L, v));
+		break;
+	case LUA_TNUMBER:
+		if (lua_isinteger(L, v))
+			rc = xp_builder_set_integer(
+			        b, key, (long long)lua_tointeger(L, v));
+		else
+			rc = xp_builder_set_number(b, key,
+			                           (double)lua_tonumber(L, v));
+		break;
+	case LUA_TTABLE:
+		if (list_items(L, v, &items, &lens, &n))
+			rc = xp_builder_set_list(b, key, items, lens, n);
+		else
+			rc = xp_builder_set_invalid(b, key,
+			                            "table with non-list keys");
+		break;
+	default:
+		rc = xp_builder_set_invalid(b, key, luaL_typename(L, v));
+		break;
+	}
+	lua_settop(L, top);
+	check_status(L, rc);
+}
+
+/* One partner record (the value at v) under the current begin(). */
+static void walk_record(lua_State *L, xp_builder *b, int v)
+{
+	key_entry *keys;
+	size_t n, i;
+	int anchor_idx;
+
+	v = lua_absindex(L, v);
+	if (!lua_istable(L, v)) {
+		check_status(L,
+		             xp_builder_record_invalid(b, luaL_typename(L, v)));
+		return;
+	}
+	keys = sorted_keys(L, v, &n);
+	anchor_idx = lua_gettop(L);
+	for (i = 0; i < n; i++) {
+		const key_entry *k = &keys[i];
+		push_entry_value(L, v, anchor_idx, k);
+		if (k->type != LUA_TSTRING) {
+			/* Shown as written in Lua, [1] or [true], which also
+			 * keeps "did you mean" from matching true to type. */
+			const char *name = lua_pushfstring(L, "[%s]", k->name);
+			const char *what = lua_pushfstring(
+			        L, "%s key", lua_typename(L, k->type));
+			check_status(L, xp_builder_set_invalid(b, name, what));
+			lua_pop(L, 2);
+		} else {
+			walk_field(L, b, k->name, lua_gettop(L));
+		}
+		lua_pop(L, 1);
+	}
+	lua_pop(L, 2);
+}
+
+/*
+ * A partner under a non-string key.  The builder gets the key's name, so
+ * its domain check reports [1] or [{}]; but [true] and [math.huge] make
+ * names that pass as domains, and a partner is still named by a string.
+ */
+static void walk_odd_partner(lua_State *L, xp_builder *b, const key_entry *k,
+                             int v)
+{
+	char out[XP_DOMAIN_MAX + 1];
+	size_t len = 0;
+	const char *what;
+
+	if (xp_domain_normalize(k->name, k->len, out, &len, NULL) != XP_OK) {
+		walk_record(L, b, v);
+		return;
+	}
+	what = lua_pushfstring(L, "%s key", lua_typename(L, k->type));
+	check_status(L, xp_builder_record_invalid(b, what));
+	lua_pop(L, 1);
+}
+
+static void walk_partners(lua_State *L, xp_builder *b, int t)
+{
+	key_entry *keys;
+	size_t n, i;
+	int anchor_idx;
+
+	t = lua_absindex(L, t);
+	if (!lua_istable(L, t)) {
+		check_status(L, xp_builder_option_invalid(b, "xmpp_partners",
+		                                          luaL_typename(L, t)));
+		return;
+	}
+	keys = sorted_keys(L, t, &n);
+	anchor_idx = lua_gettop(L);
+	for (i = 0; i < n; i++) {
+		const key_entry *k = &keys[i];
+		check_status(L, xp_builder_begin(b, k->name, k->len));
+		push_entry_value(L, t, anchor_idx, k);
+		if (k->type == LUA_TSTRING)
+			walk_record(L, b, lua_gettop(L));
+		else
+			walk_odd_partner(L, b, k, lua_gettop(L));
+		lua_settop(L, anchor_idx);
+		check_status(L, xp_builder_end(b));
+	}
+	lua_pop(L, 2);
+}
+
+/* Global options; opts is a table or nil. */
+static void walk_options(lua_State *L, xp_builder *b, int opts)
+{
+	key_entry *keys;
+	size_t n, i;
+	int anchor_idx, rc;
+
+	opts = lua_absindex(L, opts);
+	if (lua_isnoneornil(L, opts))
+		return;
+	keys = sorted_keys(L, opts, &n);
+	anchor_idx = lua_gettop(L);
+	for (i = 0; i < n; i++) {
+		const key_entry *k = &keys[i];
+		int v;
+		if (k->type != LUA_TSTRING)
+			luaL_argerror(L, opts, "option names must be strings");
+		push_entry_value(L, opts, anchor_idx, k);
+		v = lua_gettop(L);
+		if (lua_type(L, v) == LUA_TSTRING) {
+			size_t len;
+			const char *s = lua_tolstring(L, v, &len);
+			rc = xp_builder_option_string(b, k->name, s, len);
+		} else if (lua_isinteger(L, v)) {
+			rc = xp_builder_option_integer(
+			        b, k->name, (long long)lua_tointeger(L, v));
+		} else if (number_is_whole(L, v)) {
+			/* 300.0: whole, as set_number takes it in records */
+			rc = xp_builder_option_integer(
+			        b, k->name, (long long)lua_tonumber(L, v));
+		} else {
+			rc = xp_builder_option_invalid(b, k->name,
+			                               value_type_name(L, v));
+		}
+		lua_pop(L, 1);
+		check_status(L, rc);
+	}
+	lua_pop(L, 2);
+}
+
+static int builder_gc(lua_State *L)
+{
+	builder_ud *u = luaL_checkudata(L, 1, BUILDER_MT);
+
+	if (u->builder != NULL) {
+		xp_builder_free(u->builder);
+		u->builder = NULL;
+		anchor_release(u->anchor);
+		u->anchor = NULL;
+	}
+	return 0;
+}
+
+/* A builder guarded by a userdata (pushed): however the walk ends, a
+ * normal return or a Lua error (longjmp), __gc frees the builder. */
+static builder_ud *builder_push(lua_State *L, anchor *a)
+{
+	builder_ud *u = lua_newuserdatauv(L, sizeof(*u), 0);
+
+	u->builder = NULL;
+	u->anchor = NULL;
+	luaL_setmetatable(L, BUILDER_MT);
+	u->builder = xp_builder_new(a->ctx);
+	if (u->builder == NULL)
+		luaL_error(L, "not enough memory");
+	u->anchor = anchor_ref(a);
+	return u;
+}
+
+/* Free the builder now rather than at the next collection. */
+static void builder_close(builder_ud *u)
+{
+	xp_builder_free(u->builder);
+	u->builder = NULL;
+	anchor_release(u->anchor);
+	u->anchor = NULL;
+}
+
+static void check_options_arg(lua_State *L, int arg)
+{
+	if (!lua_isnoneornil(L, arg))
+		luaL_checktype(L, arg, LUA_TTABLE);
+}
+
+/* ---- tables -------------------------------------------------------------- */
+
+static table_ud *table_push(lua_State *L)
+{
+	table_ud *u = lua_newuserdatauv(L, sizeof(*u), 0);
+
+	u->table = NULL;
+	u->anchor = NULL;
+	luaL_setmetatable(L, TABLE_MT);
+	return u;
+}
+
+static table_ud *table_check(lua_State *L)
+{
+	return self_check(L, TABLE_MT);
+}
+
+static const xp_table *table_open(lua_State *L)
+{
+	table_ud *u = table_check(L);
+
+	if (u->table == NULL)
+		luaL_error(L, MODNAME ": table is closed");
+	return u->table;
+}
+
+static int table_close(lua_State *L)
+{
+	table_ud *u = table_check(L);
+
+	if (u->table != NULL) {
+		xp_table_unref(u->table);
+		u->table = NULL;
+		anchor_release(u->anchor);
+		u->anchor = NULL;
+	}
+	return 0;
+}
+
+static int core_build(lua_State *L)
+{
+	anchor *a = context_get(L);
+	builder_ud *bu;
+	table_ud *tu;
+	int rc;
+
+	check_options_arg(L, 2);
+	lua_settop(L, 2);
+	bu = builder_push(L, a);
+	/* longjmp: the walks may throw; the builder sits in bu. */
+	walk_options(L, bu->builder, 2);
+	walk_partners(L, bu->builder, 1);
+	tu = table_push(L);
+	rc = xp_builder_finish(bu->builder, &tu->table);
+	if (rc == XP_OK) {
+		/* No Lua call between finish and here: tu owns the table. */
+		tu->anchor = anchor_ref(a);
+		push_builder_diags(L, bu->builder, 1);
+		builder_close(bu);
+		return 2;
+	}
+	if (rc != XP_ECONFIG)
+		return status_error(L, rc);
+	lua_pushnil(L);
+	push_builder_diags(L, bu->builder, 0);
+	builder_close(bu);
+	return 2;
+}
+
+static int core_check(lua_State *L)
+{
+	anchor *a = context_get(L);
+	builder_ud *bu;
+	xp_table *t = NULL;
+	size_t len;
+	const char *domain = luaL_checklstring(L, 1, &len);
+	int rc;
+
+	check_options_arg(L, 3);
+	lua_settop(L, 3);
+	bu = builder_push(L, a);
+	/* longjmp: as in build, the builder sits in bu. */
+	walk_options(L, bu->builder, 3);
+	check_status(L, xp_builder_begin(bu->builder, domain, len));
+	walk_record(L, bu->builder, 2);
+	check_status(L, xp_builder_end(bu->builder));
+	/* Finishing runs the table-wide checks (duplicate domains); the
+	 * table is dropped at once, with no Lua call in between. */
+	rc = xp_builder_finish(bu->builder, &t);
+	if (rc == XP_OK)
+		xp_table_unref(t);
+	else if (rc != XP_ECONFIG)
+		return status_error(L, rc);
+	lua_pushboolean(L, rc == XP_OK);
+	push_builder_diags(L, bu->builder, 0);
+	builder_close(bu);
+	return 2;
+}
+
+static int core_closed(lua_State *L)
+{
+	anchor *a = context_get(L);
+	table_ud *u = table_push(L);
+
+	u->table = xp_table_new_closed(a->ctx);
+	if (u->table == NULL)
+		return luaL_error(L, "not enough memory");
+	u->anchor = anchor_ref(a);
+	return 1;
+}
+
+/* ---- table queries ------------------------------------------------------- */
+
+/* The partner for the domain at arg; NULL with *reason when refused. */
+static const xp_partner *resolve_arg(lua_State *L, const xp_table *t, int arg,
+                                     xp_reason *reason)
+{
+	size_t len;
+	const char *domain = luaL_checklstring(L, arg, &len);
+
+	*reason = XP_R_NONE;
+	return xp_table_resolve(t, domain, len, reason);
+}
+
+/* first (nil or false), token, text. */
+static int push_refused(lua_State *L, int as_false, xp_reason reason)
+{
+	if (as_false)
+		lua_pushboolean(L, 0);
+	else
+		lua_pushnil(L);
+	lua_pushstring(L, xp_reason_token(reason));
+	lua_pushstring(L, xp_reason_text(reason));
+	return 3;
+}
+
+static int push_verdict(lua_State *L, int ok, xp_reason reason)
+{
+	if (ok) {
+		lua_pushboolean(L, 1);
+		return 1;
+	}
+	return push_refused(L, 1, reason);
+}
+
+/* The name a table knows a partner by. */
+static void push_partner_name(lua_State *L, const xp_partner *p)
+{
+	if (xp_partner_is_default(p))
+		lua_pushliteral(L, DEFAULT_RECORD_NAME);
+	else
+		lua_pushstring(L, xp_partner_domain(p));
+}
+
+static int table_resolve(lua_State *L)
+{
+	const xp_table *t = table_open(L);
+	xp_reason reason;
+	size_t len;
+	const xp_partner *p = resolve_arg(L, t, 2, &reason);
+	const char *name, *given;
+
+	if (p == NULL)
+		return push_refused(L, 0, reason);
+	if (xp_partner_is_default(p)) {
+		lua_pushliteral(L, DEFAULT_RECORD_NAME);
+		return 1;
+	}
+	/* Most lookups use the primary domain as written: reuse the argument
+	 * instead of interning the same string again. */
+	name = xp_partner_domain(p);
+	given = lua_tolstring(L, 2, &len);
+	if (strlen(name) == len && memcmp(name, given, len) == 0)
+		lua_pushvalue(L, 2);
+	else
+		lua_pushstring(L, name);
+	return 1;
+}
+
+static void push_string_list(lua_State *L, size_t n,
+                             const char *(*get)(const xp_partner *, size_t),
+                             const xp_partner *p)
+{
+	size_t i;
+
+	lua_createtable(L, n > INT_MAX ? 0 : (int)n, 0);
+	for (i = 0; i < n; i++) {
+		lua_pushstring(L, get(p, i));
+		lua_rawseti(L, -2, (int)(i + 1));
+	}
+}
+
+/* The proxy host as a host layer connects to it: an IPv6 literal without
+ * the brackets the configuration needs around it. */
+static void push_proxy_host(lua_State *L, const char *host)
+{
+	size_t len = strlen(host);
+
+	if (len >= 2 && host[0] == '[' && host[len - 1] == ']')
+		lua_pushlstring(L, host + 1, len - 2);
+	else
+		lua_pushlstring(L, host, len);
+}
+
+/* "host:port", with brackets around an IPv6 host. */
+static void push_proxy(lua_State *L, const char *host, unsigned port)
+{
+	if (host[0] != '[' && strchr(host, ':') != NULL)
+		lua_pushfstring(L, "[%s]:%d", host, (int)port);
+	else
+		lua_pushfstring(L, "%s:%d", host, (int)port);
+}
+
+static int table_lookup(lua_State *L)
+{
+	const xp_table *t = table_open(L);
+	xp_reason reason;
+	const xp_partner *p = resolve_arg(L, t, 2, &reason);
+	const char *proxy;
+	unsigned port = 0;
+
+	if (p == NULL)
+		return push_refused(L, 0, reason);
+	lua_createtable(L, 0, 18);
+	push_partner_name(L, p);
+	lua_setfield(L, -2, "domain");
+	set_string(L, "description", xp_partner_description(p));
+	push_string_list(L, xp_partner_additional_count(p),
+	                 xp_partner_additional, p);
+	lua_setfield(L, -2, "additional_domains");
+	set_string(L, "type", xp_partner_type_name(xp_partner_get_type(p)));
+	set_string(L, "tls", xp_tls_name(xp_partner_tls(p)));
+	set_string(L, "sasl", xp_sasl_name(xp_partner_sasl(p)));
+	set_boolean(L, "dialback", xp_partner_dialback(p));
+	proxy = xp_partner_proxy(p, &port);
+	if (proxy != NULL) {
+		push_proxy(L, proxy, port);
+		lua_setfield(L, -2, "proxy");
+	}
+	set_integer(L, "connection_limit",
+	            (lua_Integer)xp_partner_connection_limit(p));
+	set_boolean(L, "keepalive", xp_partner_keepalive(p));
+	push_string_list(L, xp_partner_fingerprint_count(p),
+	                 xp_partner_fingerprint, p);
+	lua_setfield(L, -2, "fingerprints");
+	if (xp_partner_row(p) != NULL)
+		set_row_fields(L, xp_partner_row(p));
+	if (xp_partner_is_default(p))
+		set_boolean(L, "default", 1);
+	return 1;
+}
+
+static int table_tls(lua_State *L)
+{
+	const xp_table *t = table_open(L);
+	xp_reason reason;
+	const xp_partner *p = resolve_arg(L, t, 2, &reason);
+	xp_direction d = check_direction(L, 3);
+
+	if (p == NULL)
+		return push_refused(L, 0, reason);
+	lua_pushstring(L, xp_tls_action_name(xp_verdict_tls(p, d)));
+	return 1;
+}
+
+typedef int (*stream_verdict_fn)(const xp_partner *, xp_direction,
+                                 const xp_stream_state *, xp_reason *);
+
+/* (domain, direction, encrypted, chain, identity, pin) -> verdict. */
+static int stream_verdict(lua_State *L, stream_verdict_fn verdict)
+{
+	const xp_table *t = table_open(L);
+	xp_reason reason;
+	const xp_partner *p = resolve_arg(L, t, 2, &reason);
+	xp_direction d = check_direction(L, 3);
+	xp_stream_state s;
+	int ok;
+
+	check_stream(L, 4, &s);
+	if (p == NULL)
+		return push_refused(L, 1, reason);
+	reason = XP_R_NONE;
+	ok = verdict(p, d, &s, &reason); /* before reading reason */
+	return push_verdict(L, ok, reason);
+}
+
+static int table_sasl_external(lua_State *L)
+{
+	return stream_verdict(L, xp_verdict_sasl_external);
+}
+
+static int table_dialback(lua_State *L)
+{
+	return stream_verdict(L, xp_verdict_dialback);
+}
+
+static int table_stanzas(lua_State *L)
+{
+	return stream_verdict(L, xp_verdict_stanzas);
+}
+
+/* A method name as the core or Prosody spells it; 0 when unknown. */
+static xp_method parse_method(lua_State *L, int arg, int encrypted)
+{
+	const char *s;
+	size_t len;
+	unsigned m;
+
+	if (lua_isnoneornil(L, arg))
+		return (xp_method)0;
+	if (lua_type(L, arg) != LUA_TSTRING)
+		type_error(L, arg, "string");
+	s = lua_tolstring(L, arg, &len);
+	if (len == 8 && memcmp(s, "EXTERNAL", 8) == 0)
+		return XP_METHOD_SASL_TLS;
+	if (len == 8 && memcmp(s, "dialback", 8) == 0)
+		return encrypted ? XP_METHOD_DIALBACK_TLS
+		                 : XP_METHOD_DIALBACK_TCP;
+	m = xp_method_parse(s, len);
+	if (m == XP_METHOD_SASL_TLS || m == XP_METHOD_DIALBACK_TLS ||
+	    m == XP_METHOD_DIALBACK_TCP)
+		return (xp_method)m;
+	return (xp_method)0;
+}
+
+static int table_auth(lua_State *L)
+{
+	const xp_table *t = table_open(L);
+	xp_reason reason;
+	const xp_partner *p = resolve_arg(L, t, 2, &reason);
+	xp_direction d = check_direction(L, 3);
+	xp_stream_state s;
+	xp_method m;
+	int ok;
+
+	check_stream(L, 5, &s);
+	m = parse_method(L, 4, s.encrypted);
+	if (p == NULL)
+		return push_refused(L, 1, reason);
+	if (m == 0)
+		return push_refused(L, 1, XP_R_UNKNOWN_METHOD);
+	reason = XP_R_NONE;
+	ok = xp_verdict_auth(p, d, m, &s, &reason);
+	return push_verdict(L, ok, reason);
+}
+
+/* A connection count: a non-negative integer, saturated at UINT_MAX. */
+static unsigned check_count(lua_State *L, int arg)
+{
+	lua_Integer n = luaL_checkinteger(L, arg);
+
+	luaL_argcheck(L, n >= 0, arg, "count must not be negative");
+	if ((unsigned long long)n > UINT_MAX)
+		return UINT_MAX;
+	return (unsigned)n;
+}
+
+static int table_connection(lua_State *L)
+{
+	const xp_table *t = table_open(L);
+	xp_reason reason;
+	const xp_partner *p = resolve_arg(L, t, 2, &reason);
+	unsigned mine = check_count(L, 3), total = check_count(L, 4);
+	int ok;
+
+	if (p == NULL)
+		return push_refused(L, 1, reason);
+	reason = XP_R_NONE;
+	ok = xp_verdict_connection(t, p, mine, total, &reason);
+	return push_verdict(L, ok, reason);
+}
+
+/* The contact functions get NULL for a refused domain: the core then
+ * denies, bounces and strips. */
+static int table_subscribe(lua_State *L)
+{
+	const xp_table *t = table_open(L);
+	xp_reason reason;
+	const xp_partner *p = resolve_arg(L, t, 2, &reason);
+	xp_contact_state c;
+
+	c.in_roster = opt_boolean(L, 3);
+	c.subscribed_from = opt_boolean(L, 4);
+	c.blocked = opt_boolean(L, 5);
+	lua_pushstring(L,
+	               xp_subscribe_action_name(xp_contact_subscribe(p, &c)));
+	return 1;
+}
+
+static int table_message(lua_State *L)
+{
+	const xp_table *t = table_open(L);
+	xp_reason reason;
+	const xp_partner *p = resolve_arg(L, t, 2, &reason);
+	xp_contact_state c;
+
+	c.in_roster = opt_boolean(L, 3);
+	c.subscribed_from = 0;
+	c.blocked = 0;
+	lua_pushstring(L, xp_message_action_name(xp_contact_message(p, &c)));
+	return 1;
+}
+
+static int table_strip_status(lua_State *L)
+{
+	const xp_table *t = table_open(L);
+	xp_reason reason;
+	const xp_partner *p = resolve_arg(L, t, 2, &reason);
+
+	lua_pushboolean(L, xp_contact_strip_status(p));
+	return 1;
+}
+
+static int table_keepalive(lua_State *L)
+{
+	const xp_table *t = table_open(L);
+	xp_reason reason;
+	const xp_partner *p = resolve_arg(L, t, 2, &reason);
+
+	lua_pushboolean(L, p != NULL && xp_partner_keepalive(p));
+	lua_pushinteger(L, (lua_Integer)xp_table_keepalive_interval(t));
+	return 2;
+}
+
+static int table_proxy(lua_State *L)
+{
+	const xp_table *t = table_open(L);
+	xp_reason reason;
+	const xp_partner *p = resolve_arg(L, t, 2, &reason);
+	const char *host;
+	unsigned port = 0;
+
+	host = p != NULL ? xp_partner_proxy(p, &port) : NULL;
+	if (host == NULL) {
+		lua_pushnil(L);
+		return 1;
+	}
+	push_proxy_host(L, host);
+	lua_pushinteger(L, (lua_Integer)port);
+	return 2;
+}
+
+static int hex_value(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* "sha256:<64 hex>" into 32 bytes; 0 when malformed. */
+static int parse_pin(const char *s, size_t len, unsigned char out[32])
+{
+	size_t i;
+
+	if (len != 7 + 64 || memcmp(s, "sha256:", 7) != 0)
+		return 0;
+	for (i = 0; i < 32; i++) {
+		int hi = hex_value((unsigned char)s[7 + 2 * i]);
+		int lo = hex_value((unsigned char)s[8 + 2 * i]);
+		if (hi < 0 || lo < 0)
+			return 0;
+		out[i] = (unsigned char)(hi << 4 | lo);
+	}
+	return 1;
+}
+
+static xp_cert *cert_open_at(lua_State *L, int arg);
+
+static int table_pin_matches(lua_State *L)
+{
+	const xp_table *t = table_open(L);
+	xp_reason reason;
+	const xp_partner *p = resolve_arg(L, t, 2, &reason);
+	unsigned char spki[32];
+	int ok;
+
+	if (lua_type(L, 3) == LUA_TSTRING) {
+		size_t len;
+		const char *s = lua_tolstring(L, 3, &len);
+		/* A malformed pin matches nothing. */
+		ok = parse_pin(s, len, spki);
+	} else if (luaL_testudata(L, 3, CERT_MT) != NULL) {
+		ok = xp_cert_spki_sha256(cert_open_at(L, 3), spki) == XP_OK;
+	} else {
+		return type_error(L, 3, "pin string or " CERT_MT);
+	}
+	lua_pushboolean(L, ok && p != NULL && xp_partner_pin_matches(p, spki));
+	return 1;
+}
+
+static int table_partners(lua_State *L)
+{
+	const xp_table *t = table_open(L);
+	size_t i, n = xp_table_count(t);
+
+	lua_createtable(L, n > INT_MAX ? 0 : (int)n, 0);
+	for (i = 0; i < n; i++) {
+		lua_pushstring(L, xp_partner_domain(xp_table_at(t, i)));
+		lua_rawseti(L, -2, (int)(i + 1));
+	}
+	return 1;
+}
+
+static int table_info(lua_State *L)
+{
+	const xp_table *t = table_open(L);
+
+	lua_createtable(L, 0, 5);
+	set_integer(L, "count", (lua_Integer)xp_table_count(t));
+	set_string(L, "default",
+	           xp_table_default_policy(t) == XP_DEFAULT_ALLOW ? "allow"
+	                                                          : "deny");
+	set_integer(L, "keepalive_interval",
+	            (lua_Integer)xp_table_keepalive_interval(t));
+	set_integer(L, "connection_limit",
+	            (lua_Integer)xp_table_connection_limit(t));
+	set_boolean(L, "closed", xp_table_is_closed(t));
+	return 1;
+}
+
+static int table_warnings(lua_State *L)
+{
+	const xp_table *t = table_open(L);
+	size_t i, n = xp_table_warning_count(t);
+
+	lua_createtable(L, n > INT_MAX ? 0 : (int)n, 0);
+	for (i = 0; i < n; i++) {
+		const xp_diag *d = xp_table_warning(t, i);
+		if (d == NULL)
+			break;
+		push_diag(L, d);
+		lua_rawseti(L, -2, (int)(i + 1));
+	}
+	return 1;
+}
+
+static int table_tostring(lua_State *L)
+{
+	table_ud *u = table_check(L);
+
+	if (u->table == NULL)
+		lua_pushfstring(L, TABLE_MT " (closed): %p", (void *)u);
+	else
+		lua_pushfstring(L, TABLE_MT " (%d partners): %p",
+		                (int)xp_table_count(u->table), (void *)u);
+	return 1;
+}
+
+/* ---- certificates -------------------------------------------------------- */
+
+static xp_cert *cert_open_at(lua_State *L, int arg)
+{
+	cert_ud *u = luaL_checkudata(L, arg, CERT_MT);
+
+	if (u->cert == NULL)
+		luaL_error(L, MODNAME ": cert is closed");
+	return u->cert;
+}
+
+static xp_cert *cert_open(lua_State *L)
+{
+	cert_ud *u = self_check(L, CERT_MT);
+
+	if (u->cert == NULL)
+		luaL_error(L, MODNAME ": cert is closed");
+	return u->cert;
+}
+
+static int core_cert(lua_State *L)
+{
+	anchor *a = context_get(L);
+	size_t len;
+	const char *data = luaL_checklstring(L, 1, &len);
+	cert_ud *u = lua_newuserdatauv(L, sizeof(*u), 0);
+	int rc;
+
+	u->cert = NULL;
+	u->anchor = NULL;
+	luaL_setmetatable(L, CERT_MT);
+	/* The parsed certificate goes straight into u, guarded by __gc. */
+	rc = xp_cert_parse(a->ctx, (const unsigned char *)data, len, &u->cert);
+	if (rc == XP_OK && u->cert != NULL) {
+		u->anchor = anchor_ref(a);
+		return 1;
+	}
+	u->cert = NULL;
+	if (rc == XP_ENOMEM)
+		return status_error(L, rc);
+	lua_pushnil(L);
+	lua_pushstring(L, xp_status_text(rc == XP_OK ? XP_ECERT : rc));
+	return 2;
+}
+
+static const char *cert_status_name(xp_cert_status s)
+{
+	return s == XP_CERT_VALID ? "valid" : "invalid";
+}
+
+static int cert_identity(lua_State *L)
+{
+	const xp_cert *c = cert_open(L);
+	size_t len;
+	const char *domain = luaL_checklstring(L, 2, &len);
+	unsigned flags = opt_boolean(L, 3) ? XP_CERT_LEGACY_CN : 0;
+
+	lua_pushstring(L, cert_status_name(xp_cert_check_identity(c, domain,
+	                                                          len, flags)));
+	return 1;
+}
+
+static int cert_pin(lua_State *L)
+{
+	const xp_cert *c = cert_open(L);
+	char pin[XP_PIN_STRLEN + 1];
+	int rc = xp_cert_pin(c, pin);
+
+	if (rc != XP_OK)
+		return status_error(L, rc);
+	lua_pushstring(L, pin);
+	return 1;
+}
+
+static int cert_verify(lua_State *L)
+{
+	const xp_cert *c = cert_open(L);
+	const char *cafile = luaL_checkstring(L, 2);
+	lua_Integer now = luaL_optinteger(L, 4, 0);
+	const xp_cert **chain = NULL;
+	const char *why = NULL;
+	size_t n = 0, i;
+	xp_cert_status s;
+
+	if (!lua_isnoneornil(L, 3)) {
+		luaL_checktype(L, 3, LUA_TTABLE);
+		n = lua_rawlen(L, 3);
+		if (n > INT_MAX)
+			return luaL_argerror(L, 3, "too many certificates");
+		/* longjmp: the pointer array is a userdata, so a bad item
+		 * throwing below leaks nothing. */
+		chain = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*chain), 0);
+		for (i = 0; i < n; i++) {
+			lua_rawgeti(L, 3, (int)(i + 1));
+			if (luaL_testudata(L, -1, CERT_MT) == NULL)
+				return luaL_argerror(
+				        L, 3, "intermediates must be certs");
+			chain[i] = cert_open_at(L, -1);
+			lua_pop(L, 1);
+		}
+	}
+	s = xp_cert_verify_chain(c, (const xp_cert *const *)chain, n, cafile,
+	                         (long long)now, &why);
+	lua_pushstring(L, cert_status_name(s));
+	if (s == XP_CERT_VALID)
+		return 1;
+	lua_pushstring(L, why != NULL ? why : "certificate not verified");
+	return 2;
+}
+
+static int cert_close(lua_State *L)
+{
+	cert_ud *u = self_check(L, CERT_MT);
+
+	if (u->cert != NULL) {
+		xp_cert_free(u->cert);
+		u->cert = NULL;
+		anchor_release(u->anchor);
+		u->anchor = NULL;
+	}
+	return 0;
+}
+
+static int cert_tostring(lua_State *L)
+{
+	cert_ud *u = self_check(L, CERT_MT);
+
+	lua_pushfstring(L, CERT_MT "%s: %p", u->cert ? "" : " (closed)",
+	                (void *)u);
+	return 1;
+}
+
+/* ---- module functions ---------------------------------------------------- */
+
+static int core_normalize(lua_State *L)
+{
+	size_t len, out_len = 0;
+	const char *in = luaL_checklstring(L, 1, &len);
+	char out[XP_DOMAIN_MAX + 1];
+	const char *why = NULL;
+
+	if (xp_domain_normalize(in, len, out, &out_len, &why) != XP_OK) {
+		lua_pushnil(L);
+		lua_pushstring(L, why != NULL ? why : "not a valid domain");
+		return 2;
+	}
+	lua_pushlstring(L, out, out_len);
+	return 1;
+}
+
+static int core_reason_text(lua_State *L)
+{
+	lua_pushstring(L, xp_reason_text(check_token(L, 1)));
+	return 1;
+}
+
+static int core_refusal(lua_State *L)
+{
+	xp_direction d = check_direction(L, 1);
+	const char *domain = luaL_checkstring(L, 2);
+	xp_reason r = check_token(L, 3);
+	char buf[256];
+	size_t n = xp_format_refusal(buf, sizeof(buf), d, domain, r);
+	luaL_Buffer b;
+	char *p;
+
+	if (n < sizeof(buf)) {
+		lua_pushlstring(L, buf, n);
+		return 1;
+	}
+	/* A long (hostile) domain: format again into Lua-owned memory. */
+	p = luaL_buffinitsize(L, &b, n + 1);
+	n = xp_format_refusal(p, n + 1, d, domain, r);
+	luaL_pushresultsize(&b, n);
+	return 1;
+}
+
+/* ---- registration -------------------------------------------------------- */
+
+static const luaL_Reg core_functions[] = {{"build", core_build},
+                                          {"closed", core_closed},
+                                          {"check", core_check},
+                                          {"normalize", core_normalize},
+                                          {"matrix", core_matrix},
+                                          {"reason_text", core_reason_text},
+                                          {"refusal", core_refusal},
+                                          {"cert", core_cert},
+                                          {NULL, NULL}};
+
+static const luaL_Reg table_methods[] = {{"resolve", table_resolve},
+                                         {"lookup", table_lookup},
+                                         {"tls", table_tls},
+                                         {"sasl_external", table_sasl_external},
+                                         {"dialback", table_dialback},
+                                         {"stanzas", table_stanzas},
+                                         {"auth", table_auth},
+                                         {"connection", table_connection},
+                                         {"subscribe", table_subscribe},
+                                         {"message", table_message},
+                                         {"strip_status", table_strip_status},
+                                         {"keepalive", table_keepalive},
+                                         {"proxy", table_proxy},
+                                         {"pin_matches", table_pin_matches},
+                                         {"partners", table_partners},
+                                         {"info", table_info},
+                                         {"warnings", table_warnings},
+                                         {"close", table_close},
+                                         {NULL, NULL}};
+
+static const luaL_Reg table_meta[] = {{"__gc", table_close},
+                                      {"__close", table_close},
+                                      {"__tostring", table_tostring},
+                                      {NULL, NULL}};
+
+static const luaL_Reg cert_methods[] = {{"identity", cert_identity},
+                                        {"pin", cert_pin},
+                                        {"verify", cert_verify},
+                                        {"close", cert_close},
+                                        {NULL, NULL}};
+
+static const luaL_Reg cert_meta[] = {{"__gc", cert_close},
+                                     {"__close", cert_close},
+                                     {"__tostring", cert_tostring},
+                                     {NULL, NULL}};
+
+/* A metatable whose functions get the metatable itself as upvalue 1 (for
+ * the type check) and whose __index holds the methods. */
+static void class_register(lua_State *L, const char *tname,
+                           const luaL_Reg *methods, const luaL_Reg *meta)
+{
+	luaL_newmetatable(L, tname);
+	lua_pushvalue(L, -1);
+	luaL_setfuncs(L, meta, 1);
+	lua_newtable(L);
+	lua_pushvalue(L, -2);
+	luaL_setfuncs(L, methods, 1);
+	lua_setfield(L, -2, "__index");
+	lua_pop(L, 1);
+}
+
+int luaopen_xmpp_partners_core(lua_State *L);
+
+int luaopen_xmpp_partners_core(lua_State *L)
+{
+	luaL_checkversion(L);
+	class_register(L, TABLE_MT, table_methods, table_meta);
+	class_register(L, CERT_MT, cert_methods, cert_meta);
+	luaL_newmetatable(L, BUILDER_MT);
+	lua_pushcfunction(L, builder_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_pop(L, 1);
+	luaL_newmetatable(L, CONTEXT_MT);
+	lua_pushcfunction(L, context_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_pop(L, 1);
+
+	lua_createtable(L, 0, 9);
+	context_push(L);
+	luaL_setfuncs(L, core_functions, 1);
+	lua_pushliteral(L, XP_VERSION);
+	lua_setfield(L, -2, "version");
+	return 1;
+}

@@ -1,0 +1,492 @@
+-- core_spec.lua: the module functions of xmpp_partners.core: loading,
+-- build/check with their diagnostics, normalize, matrix, reason texts.
+local here = debug.getinfo(1, "S").source:match("^@(.-)[^/]*$") or ""
+local helpers = dofile(here .. "helpers.lua")
+local core = helpers.core
+local find, error_of = helpers.find, helpers.error_of
+
+describe("xmpp_partners.core module", function()
+	it("has the version of the core", function()
+		assert.are.equal("0.1.0", core.version)
+	end)
+
+	it("exports exactly the documented functions", function()
+		local names = {}
+		for k, v in pairs(core) do
+			names[#names + 1] = k .. ":" .. type(v)
+		end
+		table.sort(names)
+		assert.are.same({ "build:function", "cert:function", "check:function",
+			"closed:function", "matrix:function", "normalize:function",
+			"reason_text:function", "refusal:function", "version:string" }, names)
+	end)
+
+	it("creates no Lua globals, also when loaded again", function()
+		local before = {}
+		for k in pairs(_G) do before[k] = true end
+		package.loaded["xmpp_partners.core"] = nil
+		local again = require "xmpp_partners.core"
+		assert.are_not.equal(core, again)
+		for k in pairs(_G) do
+			assert.is_true(before[k], "new global " .. tostring(k))
+		end
+		-- Both module tables share the state's context: objects from
+		-- either work and are of the same type.
+		local a = helpers.build({ ["a.example"] = {} })
+		local b = assert(again.build({ ["a.example"] = {} }))
+		assert.are.equal(getmetatable(a), getmetatable(b))
+		assert.are.equal("a.example", b:resolve("a.example"))
+		package.loaded["xmpp_partners.core"] = core
+	end)
+
+	it("names its metatables in its own namespace", function()
+		local t = core.closed()
+		assert.are.equal("xmpp_partners.core.table", getmetatable(t).__name)
+		assert.matches("^xmpp_partners%.core%.table", tostring(t))
+		t:close()
+		assert.matches("closed", tostring(t))
+	end)
+end)
+
+describe("core.build", function()
+	it("builds a table and returns an empty warnings list", function()
+		local t, warnings = core.build({
+			["fabrikam.com"] = { type = "federated", tls = "required",
+				additional_domains = { "corp.fabrikam.com" } },
+		})
+		assert.are.equal("xmpp_partners.core.table", getmetatable(t).__name)
+		assert.are.same({}, warnings)
+		assert.are.equal(1, t:info().count)
+	end)
+
+	it("builds an empty table from {}", function()
+		local t, warnings = helpers.build({})
+		assert.are.same({}, warnings)
+		assert.are.same({}, t:partners())
+		assert.are.equal(0, t:info().count)
+	end)
+
+	it("loads a warn row with a warning naming partner, key and row", function()
+		local t, warnings = helpers.build({
+			["contoso.com"] = { tls = "optional", sasl = "optional", dialback = true },
+		})
+		helpers.check_shape(warnings)
+		assert.are.equal(1, #warnings)
+		local w = warnings[1]
+		assert.are.equal("warning", w.severity)
+		assert.are.equal("contoso.com", w.partner)
+		assert.are.equal(9, w.row)
+		assert.is_string(w.key)
+		assert.truthy(w.message:find(helpers.matrix[9].reason, 1, true))
+		assert.are.same(warnings, t:warnings())
+	end)
+
+	it("loads row 1 (Lync's defaults) with a warning", function()
+		local _, warnings = helpers.build({
+			["lync.example"] = { tls = "required", sasl = "required", dialback = true },
+		})
+		assert.are.equal(1, #find(warnings, { severity = "warning", row = 1 }))
+	end)
+
+	it("refuses an error row: tls not_supported with sasl required", function()
+		-- Row 5 is this combination with dialback = true; with the
+		-- default dialback = false it is row 6.  Both are errors.
+		local t, diags = core.build({
+			["bad.example"] = { tls = "not_supported", sasl = "required", dialback = true },
+		})
+		assert.is_nil(t)
+		helpers.check_shape(diags)
+		local d = find(diags, { severity = "error", partner = "bad.example", row = 5 })
+		assert.are.equal(1, #d)
+		assert.truthy(d[1].message:find(helpers.matrix[5].reason, 1, true))
+
+		t, diags = core.build({
+			["bad.example"] = { tls = "not_supported", sasl = "required" },
+		})
+		assert.is_nil(t)
+		assert.are.equal(1, #find(diags, { severity = "error", partner = "bad.example", row = 6 }))
+	end)
+
+	it("refuses every error row of the matrix", function()
+		for _, r in ipairs(helpers.error_rows) do
+			local t, diags = core.build({ ["x.example"] = helpers.record(r) })
+			assert.is_nil(t, "row " .. r.row)
+			assert.are.equal(1, #find(diags, { severity = "error", row = r.row }), "row " .. r.row)
+		end
+	end)
+
+	it("loads every ok and warn row, warning exactly for warn rows", function()
+		for _, r in ipairs(helpers.loadable_rows) do
+			local t, warnings = helpers.build({ ["x.example"] = helpers.record(r) })
+			local rec = t:lookup("x.example")
+			assert.are.equal(r.row, rec.row)
+			assert.are.equal(r.verdict, rec.verdict)
+			assert.are.same(r.methods, rec.methods)
+			assert.are.equal(r.reason, rec.reason)
+			local n = #find(warnings, { severity = "warning", row = r.row })
+			assert.are.equal(r.verdict == "warn" and 1 or 0, n, "row " .. r.row)
+		end
+	end)
+
+	it("reports an unknown key with the nearest valid key", function()
+		local t, diags = core.build({ ["contoso.com"] = { dialbak = true } })
+		assert.is_nil(t)
+		local d = find(diags, { severity = "error", partner = "contoso.com", key = "dialbak" })
+		assert.are.equal(1, #d)
+		assert.are.equal("dialback", d[1].suggestion)
+		assert.truthy(d[1].message:find("dialbak", 1, true))
+	end)
+
+	it("suggests the nearest value for a misspelt one", function()
+		local _, diags = core.build({ ["a.example"] = { sasl = "requried", type = "federatd" } })
+		assert.are.equal("required", find(diags, { key = "sasl" })[1].suggestion)
+		assert.are.equal("federated", find(diags, { key = "type" })[1].suggestion)
+	end)
+
+	it("reports wrong value types by key, without throwing", function()
+		local t, diags = core.build({
+			["a.example"] = {
+				tls = 1,
+				sasl = true,
+				dialback = "yes",
+				keepalive = {},
+				description = print,
+				connection_limit = "20",
+				additional_domains = "b.example",
+				fingerprints = { 1, 2 },
+				proxy = { host = "x" },
+				type = coroutine.create(function() end),
+			},
+		})
+		assert.is_nil(t)
+		helpers.check_shape(diags)
+		for _, key in ipairs({ "tls", "sasl", "dialback", "keepalive", "description",
+			"connection_limit", "additional_domains", "fingerprints", "proxy", "type" }) do
+			local d = find(diags, { severity = "error", partner = "a.example", key = key })
+			assert.is_true(#d >= 1, "no diagnostic for " .. key)
+		end
+		assert.truthy(find(diags, { key = "proxy" })[1].message:find("table with non-list keys", 1, true))
+		assert.truthy(find(diags, { key = "description" })[1].message:find("function", 1, true))
+	end)
+
+	it("takes whole floats as integers and refuses fractions and bad ranges", function()
+		local t = helpers.build({ ["a.example"] = { connection_limit = 5.0 } })
+		assert.are.equal(5, t:lookup("a.example").connection_limit)
+		for _, bad in ipairs({ 2.5, 0, -1, 1e300, 0 / 0 }) do
+			local t2, diags = core.build({ ["a.example"] = { connection_limit = bad } })
+			assert.is_nil(t2, tostring(bad))
+			assert.are.equal(1, #find(diags, { severity = "error", key = "connection_limit" }), tostring(bad))
+		end
+	end)
+
+	it("reports a record that is not a table", function()
+		for _, v in ipairs({ 5, "federated", true, print }) do
+			local t, diags = core.build({ ["a.example"] = v })
+			assert.is_nil(t)
+			local d = find(diags, { severity = "error", partner = "a.example" })
+			assert.are.equal(1, #d)
+			assert.truthy(d[1].message:find(type(v), 1, true))
+		end
+	end)
+
+	it("reports non-string partner keys through the domain check", function()
+		local t, diags = core.build({ [1] = {}, [true] = {}, ["ok.example"] = {} })
+		assert.is_nil(t)
+		helpers.check_shape(diags)
+		assert.are.equal(1, #find(diags, { severity = "error", partner = "1" }))
+		assert.are.equal(1, #find(diags, { severity = "error", partner = "true" }))
+		assert.truthy(find(diags, { partner = "true" })[1].message:find("boolean key", 1, true))
+		t, diags = core.build({ [math.huge] = {} })
+		assert.is_nil(t)
+		assert.are.equal(1, helpers.count(diags, "error"))
+	end)
+
+	it("reports non-string keys inside a record", function()
+		local t, diags = core.build({ ["a.example"] = { [1] = "x", [true] = 1 } })
+		assert.is_nil(t)
+		assert.are.equal(1, #find(diags, { severity = "error", key = "[1]" }))
+		assert.are.equal(1, #find(diags, { severity = "error", key = "[true]" }))
+		-- no misleading "did you mean 'type'?" for [true]
+		assert.is_nil(find(diags, { key = "[true]" })[1].suggestion)
+	end)
+
+	it("refuses malformed partner domains", function()
+		for _, dom in ipairs({ "", "*.example.com", "example.com:5269", "user@example.com",
+			"192.0.2.1", "a..b", "-a.example", string.rep("a", 64) .. ".example",
+			"example.com/path" }) do
+			local t, diags = core.build({ [dom] = {} })
+			assert.is_nil(t, dom)
+			assert.are.equal(1, helpers.count(diags, "error"), dom)
+		end
+	end)
+
+	it("normalizes partner domains", function()
+		local t = helpers.build({ ["Fabrikam.COM."] = { additional_domains = { "CORP.fabrikam.com" } } })
+		assert.are.same({ "fabrikam.com" }, t:partners())
+		assert.are.same({ "corp.fabrikam.com" }, t:lookup("fabrikam.com").additional_domains)
+	end)
+
+	it("refuses a domain listed by two partners", function()
+		local t, diags = core.build({
+			["a.example"] = { additional_domains = { "shared.example" } },
+			["b.example"] = { additional_domains = { "Shared.Example" } },
+		})
+		assert.is_nil(t)
+		local d = find(diags, { severity = "error", message = "shared.example" })
+		assert.are.equal(1, #d)
+		assert.truthy(d[1].message:find("a.example", 1, true))
+		assert.truthy(d[1].message:find("b.example", 1, true))
+
+		t, diags = core.build({
+			["a.example"] = {},
+			["b.example"] = { additional_domains = { "a.example" } },
+		})
+		assert.is_nil(t)
+		assert.are.equal(1, helpers.count(diags, "error"))
+	end)
+
+	it("reports a partners value that is not a table as the xmpp_partners option", function()
+		for _, v in ipairs({ "x", 5, true }) do
+			local t, diags = core.build(v)
+			assert.is_nil(t)
+			assert.are.equal(1, #find(diags, { severity = "error", key = "xmpp_partners", partner = nil }))
+		end
+		local t, diags = core.build(nil)
+		assert.is_nil(t)
+		assert.are.equal(1, #find(diags, { key = "xmpp_partners" }))
+		t, diags = core.build()
+		assert.is_nil(t)
+		assert.are.equal(1, #find(diags, { key = "xmpp_partners" }))
+	end)
+
+	it("returns errors and warnings together, in a stable order", function()
+		local config = {
+			["z.example"] = { tls = "optional", sasl = "optional", dialback = true },
+			["a.example"] = { tlss = "required" },
+			["m.example"] = { tls = "not_supported", sasl = "optional" },
+		}
+		local t, diags = core.build(config)
+		assert.is_nil(t)
+		helpers.check_shape(diags)
+		assert.are.equal(1, helpers.count(diags, "warning"))
+		assert.are.equal(2, helpers.count(diags, "error"))
+		local partners = {}
+		for _, d in ipairs(diags) do partners[#partners + 1] = d.partner end
+		assert.are.same({ "a.example", "m.example", "z.example" }, partners)
+		for _ = 1, 5 do
+			local _, again = core.build(config)
+			assert.are.same(diags, again)
+		end
+	end)
+
+	it("takes the global options, with or without the xmpp_partners_ prefix", function()
+		local t = helpers.build({}, { default = "allow", keepalive_interval = 60,
+			connection_limit = 7 })
+		assert.are.same({ count = 0, default = "allow", keepalive_interval = 60,
+			connection_limit = 7, closed = false }, t:info())
+		t = helpers.build({}, { xmpp_partners_default = "deny",
+			xmpp_partners_keepalive_interval = 30.0, xmpp_partners_connection_limit = 9 })
+		assert.are.same({ count = 0, default = "deny", keepalive_interval = 30,
+			connection_limit = 9, closed = false }, t:info())
+		t = helpers.build({})
+		assert.are.same({ count = 0, default = "deny", keepalive_interval = 300,
+			connection_limit = 1000, closed = false }, t:info())
+	end)
+
+	it("reports bad options as diagnostics", function()
+		local cases = {
+			{ { default = "maybe" }, "default" },
+			{ { default = true }, "default" },
+			{ { default = 1 }, "default" },
+			{ { keepalive_interval = "300" }, "keepalive_interval" },
+			{ { keepalive_interval = 2.5 }, "keepalive_interval" },
+			{ { keepalive_interval = 0 }, "keepalive_interval" },
+			{ { connection_limit = {} }, "connection_limit" },
+			{ { xmpp_partners_connection_limit = -5 }, "xmpp_partners_connection_limit" },
+			{ { default = "deny", xmpp_partners_default = "deny" }, "xmpp_partners_default" },
+		}
+		for _, c in ipairs(cases) do
+			local t, diags = core.build({}, c[1])
+			assert.is_nil(t, c[2])
+			helpers.check_shape(diags)
+			local d = find(diags, { severity = "error", key = c[2] })
+			assert.are.equal(1, #d, c[2])
+			assert.is_nil(d[1].partner)
+		end
+	end)
+
+	it("reports an unknown option with a suggestion", function()
+		local t, diags = core.build({}, { keepalive_intervl = 30 })
+		assert.is_nil(t)
+		local d = find(diags, { severity = "error", key = "keepalive_intervl" })
+		assert.are.equal(1, #d)
+		assert.are.equal("keepalive_interval", d[1].suggestion)
+	end)
+
+	it("throws for API misuse of its arguments", function()
+		assert.truthy(error_of(core.build, {}, "options"))
+		assert.truthy(error_of(core.build, {}, 5))
+		assert.truthy(error_of(core.build, {}, { [1] = "allow" }))
+		assert.truthy(error_of(core.build, {}, { [true] = 1 }))
+	end)
+
+	it("is not confused by metatables on the configuration", function()
+		local rec = setmetatable({}, { __index = function() error("touched") end,
+			__pairs = function() error("touched") end })
+		local cfg = setmetatable({ ["a.example"] = rec },
+			{ __index = function() error("touched") end })
+		local t = helpers.build(cfg)
+		assert.are.equal("a.example", t:resolve("a.example"))
+	end)
+
+	it("handles a huge sparse list and mixed keys without error", function()
+		local t, diags = core.build({ ["a.example"] = {
+			additional_domains = { [1] = "b.example", [1000000] = "c.example" },
+			fingerprints = { "x", n = 1 },
+		} })
+		assert.is_nil(t)
+		assert.are.equal(1, #find(diags, { key = "additional_domains" }))
+		assert.are.equal(1, #find(diags, { key = "fingerprints" }))
+		assert.truthy(find(diags, { key = "fingerprints" })[1].message:find("non-list", 1, true))
+	end)
+end)
+
+describe("core.check", function()
+	it("accepts a valid record", function()
+		local ok, diags = core.check("fabrikam.com", { type = "federated" })
+		assert.is_true(ok)
+		assert.are.same({}, diags)
+	end)
+
+	it("accepts a warn row and returns its warning", function()
+		local ok, diags = core.check("fabrikam.com", { tls = "optional" })
+		assert.is_true(ok)
+		assert.are.equal(1, #find(diags, { severity = "warning", row = 4, partner = "fabrikam.com" }))
+	end)
+
+	it("refuses an error row, unknown keys and bad types", function()
+		local ok, diags = core.check("a.example", { tls = "not_supported", sasl = "required", dialback = true })
+		assert.is_false(ok)
+		assert.are.equal(1, #find(diags, { severity = "error", row = 5 }))
+		ok, diags = core.check("a.example", { dialbak = true })
+		assert.is_false(ok)
+		assert.are.equal("dialback", find(diags, { key = "dialbak" })[1].suggestion)
+		ok, diags = core.check("a.example", { connection_limit = "many" })
+		assert.is_false(ok)
+		assert.are.equal(1, #find(diags, { key = "connection_limit" }))
+	end)
+
+	it("refuses a record that is not a table, and a bad domain", function()
+		local ok, diags = core.check("a.example", "federated")
+		assert.is_false(ok)
+		assert.are.equal(1, helpers.count(diags, "error"))
+		ok, diags = core.check("a.example:5269", {})
+		assert.is_false(ok)
+		assert.are.equal(1, helpers.count(diags, "error"))
+	end)
+
+	it("refuses a record listing its own primary domain again", function()
+		local ok, diags = core.check("a.example", { additional_domains = { "A.example" } })
+		assert.is_false(ok)
+		assert.are.equal(1, helpers.count(diags, "error"))
+	end)
+
+	it("checks the options given with the record", function()
+		local ok, diags = core.check("a.example", {}, { default = "sometimes" })
+		assert.is_false(ok)
+		assert.are.equal(1, #find(diags, { key = "default" }))
+	end)
+
+	it("throws for misuse", function()
+		assert.truthy(error_of(core.check, nil, {}))
+		assert.truthy(error_of(core.check, {}, {}))
+		assert.truthy(error_of(core.check, "a.example", {}, "options"))
+	end)
+end)
+
+describe("core.normalize", function()
+	it("normalizes case, the trailing dot and IDNs", function()
+		assert.are.equal("fabrikam.com", core.normalize("Fabrikam.COM."))
+		assert.are.equal("xn--bcher-kva.example", core.normalize("bücher.example"))
+		assert.are.equal("xn--bcher-kva.example", core.normalize("xn--bcher-kva.example"))
+	end)
+
+	it("returns nil and why for malformed domains", function()
+		for _, dom in ipairs({ "", ".", "example.com:5222", "*.example.com", "user@example.com",
+			"192.0.2.1", "[2001:db8::1]", "a..b", "-a.example", "a-.example",
+			string.rep("a", 64) .. ".example", string.rep("abcdefghi.", 26) .. "com",
+			"exa mple.com", "example.com/x", "a\0b.example" }) do
+			local n, why = core.normalize(dom)
+			assert.is_nil(n, dom)
+			assert.is_string(why)
+		end
+	end)
+
+	it("throws for a non-string", function()
+		assert.truthy(error_of(core.normalize, {}))
+		assert.truthy(error_of(core.normalize, nil))
+	end)
+end)
+
+describe("core.matrix", function()
+	it("gives every row of negotiation-matrix.tsv, by number and by values", function()
+		for _, want in ipairs(helpers.matrix) do
+			assert.are.same(want, core.matrix(want.row))
+			assert.are.same(want, core.matrix(want.tls, want.sasl, want.dialback))
+		end
+	end)
+
+	it("returns nil for unknown values", function()
+		assert.is_nil(core.matrix(0))
+		assert.is_nil(core.matrix(19))
+		assert.is_nil(core.matrix(-1))
+		assert.is_nil(core.matrix("mandatory", "required", true))
+		assert.is_nil(core.matrix("required", "sometimes", false))
+	end)
+
+	it("throws for misuse", function()
+		assert.truthy(error_of(core.matrix))
+		assert.truthy(error_of(core.matrix, 1.5))
+		assert.truthy(error_of(core.matrix, true))
+		assert.truthy(error_of(core.matrix, "required", "required", "yes"))
+		assert.truthy(error_of(core.matrix, "required", nil, true))
+	end)
+end)
+
+describe("core.reason_text and core.refusal", function()
+	local tokens = { "not_partner", "bad_domain", "config_invalid", "tls_required",
+		"tls_not_supported", "sasl_not_supported", "sasl_required", "dialback_disabled",
+		"cert_untrusted", "cert_identity", "no_cert", "connection_limit",
+		"global_connection_limit", "unknown_method" }
+
+	it("has a text for every refusal token", function()
+		for _, token in ipairs(tokens) do
+			local text = core.reason_text(token)
+			assert.is_string(text)
+			assert.is_true(#text > 0)
+		end
+		assert.are.equal("not a partner", core.reason_text("not_partner"))
+	end)
+
+	it("formats the canonical refusal line (SPEC section 6)", function()
+		assert.are.equal("refused incoming s2s from evil.test: not a partner",
+			core.refusal("incoming", "evil.test", "not_partner"))
+		local line = core.refusal("outgoing", "evil.test", "tls_required")
+		assert.truthy(line:find("^refused outgoing s2s to evil%.test: "))
+		assert.truthy(line:find(core.reason_text("tls_required"), 1, true))
+	end)
+
+	it("formats long domains in full", function()
+		local long = string.rep("x", 5000)
+		local line = core.refusal("incoming", long, "bad_domain")
+		assert.are.equal("refused incoming s2s from " .. long .. ": " .. core.reason_text("bad_domain"), line)
+	end)
+
+	it("throws for unknown tokens and directions", function()
+		assert.truthy(error_of(core.reason_text, "no_such_token"))
+		assert.truthy(error_of(core.reason_text, nil))
+		assert.truthy(error_of(core.refusal, "sideways", "a.example", "not_partner"))
+		assert.truthy(error_of(core.refusal, "incoming", "a.example", "nope"))
+		assert.truthy(error_of(core.refusal, "incoming", nil, "not_partner"))
+	end)
+end)
