@@ -1,0 +1,770 @@
+# tests/integration/lib.sh: harness for integration tests with real XMPP
+# servers on loopback.  Source it from a bash test script, then call xp_init:
+#
+#   . "$top_srcdir/tests/integration/lib.sh"
+#   xp_init                          # skips the test when something is missing
+#   tap_plan 3
+#   xp_host a.test; xp_host b.test   # every domain, before the first server
+#   xp_start_prosody a "$(xp_addr a.test)" a.test || xp_bail "a did not start"
+#   ...
+#   tap_done
+#
+# Everything lives in a per-run directory ($XP_WORK) that is removed at exit
+# unless XP_KEEP=1.  Every server and background client started here is
+# stopped by PID at exit, also when the test fails or is interrupted.
+#
+# Environment knobs: XP_KEEP=1 (keep $XP_WORK), XP_REQUIRE=1 (a missing
+# prerequisite fails the test instead of skipping it), XP_LOG_LEVEL (Prosody
+# log level, default debug), XP_LOG_LINES (log lines shown on failure),
+# XP_START_TIMEOUT, XP_STOP_TIMEOUT, XP_CLIENT_TIMEOUT (seconds),
+# XP_CLIENT (path of xpclient), XP_PROSODY / XP_PROSODYCTL (binaries),
+# XP_LUA_CPATH (extra Lua C module path entries for Prosody, "dir/?.so;...").
+#
+# Prosody and prosodyctl run with LUA_CPATH_<ver> = $XP_WORK/lua/?.so, where
+# xmpp_partners/core.so links to the build tree's module/lua/.libs/core.so,
+# so `require "xmpp_partners.core"` finds the uninstalled C module; Lua
+# plugins (mod_*.lua) come from plugin_paths = { "$top_srcdir/lua" }.
+#
+# shellcheck shell=bash
+
+if [ -n "${XP_LIB_LOADED:-}" ]; then return 0; fi
+XP_LIB_LOADED=1
+
+XP_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+: "${top_srcdir:=$(cd "$XP_LIB_DIR/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+XP_CLIENT=${XP_CLIENT:-$top_builddir/tests/clients/xpclient}
+XP_PROSODY=${XP_PROSODY:-prosody}
+XP_PROSODYCTL=${XP_PROSODYCTL:-prosodyctl}
+XP_START_TIMEOUT=${XP_START_TIMEOUT:-10}
+XP_STOP_TIMEOUT=${XP_STOP_TIMEOUT:-5}
+XP_CLIENT_TIMEOUT=${XP_CLIENT_TIMEOUT:-10}
+XP_LOG_LEVEL=${XP_LOG_LEVEL:-debug}
+XP_LOG_LINES=${XP_LOG_LINES:-20}
+XP_PASSWORD=${XP_PASSWORD:-secret}
+
+declare -gA XP_HOST_ADDR=()   # domain -> loopback address (our hosts file)
+declare -gA XP_SRV_PID=()     # server name -> PID
+declare -gA XP_SRV_DIR=()     # server name -> directory (config, data, log)
+declare -gA XP_SRV_ADDR=()    # server name -> address
+declare -gA XP_PW=()          # JID -> password (from xp_register)
+declare -gA XP_CLI_PID=()     # background client name -> PID
+declare -ga XP_SRV_NAMES=()   # servers in start order
+XP_WORK=""
+XP_NET=""
+XP_NET_LOCK=""
+XP_NEXT_HOST=1
+XP_TAP_N=0
+XP_TAP_FAILED=0
+XP_TAP_PLAN=""
+
+# ---- TAP -------------------------------------------------------------------
+
+# tap_plan N: announce N test cases.
+tap_plan() { XP_TAP_PLAN=$1; echo "1..$1"; }
+
+# tap_diag TEXT...: print TEXT as TAP comments, one "# " line per line.
+tap_diag() {
+	local line
+	while IFS= read -r line; do printf '# %s\n' "$line"; done <<<"$*"
+}
+
+# tap_ok NAME: a passing case.
+tap_ok() { XP_TAP_N=$((XP_TAP_N + 1)); echo "ok $XP_TAP_N - ${1//#/\\#}"; }
+
+# tap_fail NAME [WHY]: a failing case; WHY and the servers' log tails follow.
+tap_fail() {
+	XP_TAP_N=$((XP_TAP_N + 1))
+	XP_TAP_FAILED=$((XP_TAP_FAILED + 1))
+	echo "not ok $XP_TAP_N - ${1//#/\\#}"
+	if [ -n "${2:-}" ]; then tap_diag "$2"; fi
+	xp_dump_logs
+	return 1
+}
+
+# tap_is ACTUAL EXPECTED NAME: passes when the strings are equal.
+# (tap_fail, tap_is and tap_check return 1 on failure: do not use set -e.)
+tap_is() {
+	if [ "$1" = "$2" ]; then
+		tap_ok "$3"
+	else
+		tap_fail "$3" "got:      '$1'
+expected: '$2'"
+	fi
+}
+
+# tap_check NAME COMMAND...: passes when COMMAND exits 0; else shows its output.
+tap_check() {
+	local name=$1 out rc
+	shift
+	out=$("$@" 2>&1)
+	rc=$?
+	if [ "$rc" -eq 0 ]; then
+		tap_ok "$name"
+	else
+		tap_fail "$name" "command failed (exit $rc): $*
+$out"
+	fi
+	return "$rc"
+}
+
+# tap_skip NAME REASON: a skipped case.
+tap_skip() { XP_TAP_N=$((XP_TAP_N + 1)); echo "ok $XP_TAP_N - ${1//#/\\#} # SKIP ${2:-}"; }
+
+# tap_skip_all REASON: skip the whole script (prints "1..0 # SKIP", exits 0).
+tap_skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+
+# xp_bail REASON: abort the whole script ("Bail out!"); cleanup still runs.
+xp_bail() {
+	xp_dump_logs
+	echo "Bail out! $1"
+	exit 1
+}
+
+# tap_done: end of the script; exits non-zero if a case failed or the plan
+# was not followed.
+tap_done() {
+	local rc=0
+	if [ -z "$XP_TAP_PLAN" ]; then
+		echo "1..$XP_TAP_N"
+	elif [ "$XP_TAP_PLAN" -ne "$XP_TAP_N" ]; then
+		tap_diag "planned $XP_TAP_PLAN tests but ran $XP_TAP_N"
+		rc=1
+	fi
+	if [ "$XP_TAP_FAILED" -gt 0 ]; then
+		tap_diag "$XP_TAP_FAILED of $XP_TAP_N tests failed"
+		rc=1
+	fi
+	exit "$rc"
+}
+
+# xp_dump_logs: the last XP_LOG_LINES lines of each server's log, as comments.
+xp_dump_logs() {
+	local name dir
+	for name in "${XP_SRV_NAMES[@]}"; do
+		dir=${XP_SRV_DIR[$name]}
+		if [ -s "$dir/console.log" ]; then
+			tap_diag "---- $name: console output (last $XP_LOG_LINES lines)"
+			tap_diag "$(tail -n "$XP_LOG_LINES" "$dir/console.log")"
+		fi
+		if [ -f "$dir/prosody.log" ]; then
+			tap_diag "---- $name: $dir/prosody.log (last $XP_LOG_LINES lines)"
+			tap_diag "$(tail -n "$XP_LOG_LINES" "$dir/prosody.log")"
+		fi
+	done
+}
+
+# ---- set-up and clean-up -------------------------------------------------------
+
+xp__missing() {
+	if [ "${XP_REQUIRE:-0}" = 1 ]; then
+		echo "Bail out! $1 (XP_REQUIRE=1)"
+		exit 1
+	fi
+	tap_skip_all "$1"
+}
+
+# The Lua interpreter that runs Prosody (from the #! line of the prosody script).
+xp__prosody_lua() {
+	local bin first
+	bin=$(command -v "$XP_PROSODY") || return 1
+	IFS= read -r first <"$bin" || return 1
+	first=${first#\#!}
+	first=${first# }
+	case $first in
+	/usr/bin/env\ *) echo "${first#/usr/bin/env }" ;;
+	*lua*) echo "$first" ;;
+	*) echo lua5.4 ;;
+	esac
+}
+
+# xp_init: check prerequisites (skip the test if one is missing), create the
+# work directory, install the clean-up traps, pick this run's addresses and
+# make the test CA.
+xp_init() {
+	local lua
+	# The servers run Debian's uninstrumented Lua: an ASan build of the core
+	# cannot load there.  The default build runs these tests.
+	if [ "${XP_SANITIZERS:-no}" = yes ]; then
+		tap_skip_all "sanitizer build: the integration tests run in the default build"
+	fi
+	command -v "$XP_PROSODY" >/dev/null 2>&1 ||
+		xp__missing "prosody not found (Debian: apt-get install prosody)"
+	command -v "$XP_PROSODYCTL" >/dev/null 2>&1 ||
+		xp__missing "prosodyctl not found (Debian: apt-get install prosody)"
+	lua=$(xp__prosody_lua) || xp__missing "cannot tell which Lua runs prosody"
+	# Without lua-unbound, Prosody resolves with /etc/resolv.conf only and
+	# would never see our hosts file.
+	$lua -e 'require "lunbound"' >/dev/null 2>&1 ||
+		xp__missing "lua-unbound is missing for $lua (Debian: apt-get install lua-unbound)"
+	XP_LUA_VER=$($lua -e 'io.write((_VERSION:gsub("Lua ", ""):gsub("%.", "_")))' 2>/dev/null)
+	command -v openssl >/dev/null 2>&1 || xp__missing "openssl not found (Debian: apt-get install openssl)"
+	command -v ss >/dev/null 2>&1 || xp__missing "ss not found (Debian: apt-get install iproute2)"
+	[ -x "$XP_CLIENT" ] ||
+		xp__missing "xpclient not built ($XP_CLIENT; needs libstrophe-dev at configure time)"
+
+	XP_WORK=$(mktemp -d "${TMPDIR:-/tmp}/xp-integ.XXXXXX") || xp_bail "mktemp -d failed"
+	trap 'xp__on_exit' EXIT
+	trap 'xp__on_signal INT 130' INT
+	trap 'xp__on_signal TERM 143' TERM
+	trap 'xp__on_signal HUP 129' HUP
+	mkdir -p "$XP_WORK/pki" "$XP_WORK/srv" "$XP_WORK/clients" || xp_bail "cannot create $XP_WORK"
+	XP_HOSTS=$XP_WORK/hosts
+	: >"$XP_HOSTS"
+	# Lua C modules for the servers: the build tree's xmpp_partners.core
+	# (libtool puts it in module/lua/.libs/core.so) as xmpp_partners/core.so.
+	mkdir -p "$XP_WORK/lua/xmpp_partners"
+	if [ -f "$top_builddir/module/lua/.libs/core.so" ]; then
+		ln -s "$top_builddir/module/lua/.libs/core.so" "$XP_WORK/lua/xmpp_partners/core.so"
+	fi
+	XP_LUA_CPATH="$XP_WORK/lua/?.so${XP_LUA_CPATH:+;$XP_LUA_CPATH}"
+	xp__pick_net
+	xp_ca_init
+}
+
+xp__on_signal() {
+	trap - "$1"
+	echo "# interrupted by SIG$1" >&2
+	exit "$2" # runs the EXIT trap
+}
+
+xp__on_exit() {
+	local rc=$?
+	trap - EXIT INT TERM HUP
+	xp_stop_all
+	if [ -n "$XP_NET_LOCK" ]; then rm -rf "$XP_NET_LOCK"; fi
+	if [ -n "$XP_WORK" ] && [ -d "$XP_WORK" ]; then
+		if [ "${XP_KEEP:-0}" = 1 ]; then
+			echo "# XP_KEEP=1: work directory kept: $XP_WORK"
+		else
+			rm -rf "$XP_WORK"
+		fi
+	fi
+	exit "$rc"
+}
+
+# Pick 127.71.X.0/24 for this run: X from the PID, then random; the claim is
+# a lock directory (so parallel test scripts never share X) and X must have
+# no listener yet.  Never 127.0.0.x.
+xp__pick_net() {
+	local try x lock owner
+	for try in $(seq 1 60); do
+		if [ "$try" -eq 1 ]; then x=$(($$ % 254 + 1)); else x=$((RANDOM % 254 + 1)); fi
+		lock=${TMPDIR:-/tmp}/xp-integ-net-127.71.$x.lock
+		if ! mkdir "$lock" 2>/dev/null; then
+			owner=$(cat "$lock/pid" 2>/dev/null)
+			# A lock of a dead run (or one being created right now) is skipped,
+			# a stale one removed for the next try.
+			if [ -n "$owner" ] && ! kill -0 "$owner" 2>/dev/null; then rm -rf "$lock"; fi
+			continue
+		fi
+		echo $$ >"$lock/pid"
+		if ss -Hltn 2>/dev/null | awk '{print $4}' | grep -q "^127\.71\.$x\."; then
+			rm -rf "$lock"
+			continue
+		fi
+		XP_NET=127.71.$x
+		XP_NET_LOCK=$lock
+		return 0
+	done
+	xp_bail "no free 127.71.X.0/24 loopback range found"
+}
+
+# ---- addresses and the hosts file ----------------------------------------------
+
+# xp_host DOMAIN [ADDR]: map DOMAIN to ADDR (default: this run's next free
+# address) in the test hosts file.  Declare every domain (also those of
+# servers started later) before starting the first server: a running server
+# does not re-read the hosts file.  A domain never declared gets NXDOMAIN.
+xp_host() {
+	local domain=$1 addr=${2:-}
+	if [ -n "${XP_HOST_ADDR[$domain]:-}" ]; then
+		if [ -n "$addr" ] && [ "$addr" != "${XP_HOST_ADDR[$domain]}" ]; then
+			echo "xp_host: $domain is already mapped to ${XP_HOST_ADDR[$domain]}" >&2
+			return 1
+		fi
+		return 0
+	fi
+	if [ -z "$addr" ]; then
+		[ "$XP_NEXT_HOST" -le 254 ] || xp_bail "xp_host: out of addresses"
+		addr=$XP_NET.$XP_NEXT_HOST
+		XP_NEXT_HOST=$((XP_NEXT_HOST + 1))
+	fi
+	if [ "${#XP_SRV_NAMES[@]}" -gt 0 ]; then
+		tap_diag "warning: $domain added to the hosts file after a server started; running servers will not resolve it"
+	fi
+	XP_HOST_ADDR[$domain]=$addr
+	echo "$addr $domain" >>"$XP_HOSTS"
+}
+
+# xp_addr DOMAIN: print DOMAIN's address (fails if xp_host was not called).
+xp_addr() {
+	if [ -z "${XP_HOST_ADDR[$1]:-}" ]; then
+		echo "xp_addr: $1 has no address (call xp_host $1 first)" >&2
+		return 1
+	fi
+	echo "${XP_HOST_ADDR[$1]}"
+}
+
+# xp_new_addr: print a fresh address of this run that no domain uses (call it
+# directly, not in $(...), or the allocation is lost: use xp_host instead).
+xp_new_addr() {
+	[ "$XP_NEXT_HOST" -le 254 ] || xp_bail "xp_new_addr: out of addresses"
+	XP_LAST_ADDR=$XP_NET.$XP_NEXT_HOST
+	XP_NEXT_HOST=$((XP_NEXT_HOST + 1))
+	echo "$XP_LAST_ADDR"
+}
+
+# ---- certificates (openssl; EC P-256) ------------------------------------------------
+
+# xp_ca_init: create the test CA ($XP_WORK/pki/ca.crt, ca.key); xp_init calls it.
+xp_ca_init() {
+	local pki=$XP_WORK/pki
+	XP_CA=$pki/ca.crt
+	[ -f "$pki/ca.crt" ] && return 0
+	cat >"$pki/ca.cnf" <<-EOF
+		[req]
+		distinguished_name = dn
+		prompt = no
+		[dn]
+		CN = xmpp-partners throw-away test CA
+		[ext]
+		basicConstraints = critical,CA:TRUE
+		keyUsage = critical,keyCertSign,cRLSign
+		subjectKeyIdentifier = hash
+	EOF
+	openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$pki/ca.key" -out "$pki/ca.crt" -days 3 -config "$pki/ca.cnf" \
+		-extensions ext >"$pki/ca.openssl.log" 2>&1 ||
+		xp_bail "cannot create the test CA: $(cat "$pki/ca.openssl.log")"
+}
+
+# xp_cert NAME DOMAIN [--xmppaddr] [--srvid] [--dns NAME]... [--no-dns]
+#         [--self-signed]
+# Make $XP_WORK/pki/NAME.crt and NAME.key: a leaf for DOMAIN signed by the
+# test CA with subjectAltName DNS:DOMAIN; --xmppaddr and --srvid add the
+# id-on-xmppAddr and SRV-ID (_xmpp-server.DOMAIN) otherNames, --dns adds more
+# DNS names, --no-dns leaves DNS:DOMAIN out, --self-signed signs it itself.
+xp_cert() {
+	local name=$1 domain=$2 pki=$XP_WORK/pki xmppaddr=0 srvid=0 dns=1 self=0
+	local extra_dns=() n=0 d
+	shift 2
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--xmppaddr) xmppaddr=1 ;;
+		--srvid) srvid=1 ;;
+		--no-dns) dns=0 ;;
+		--self-signed) self=1 ;;
+		--dns)
+			extra_dns+=("$2")
+			shift
+			;;
+		*)
+			echo "xp_cert: unknown option $1" >&2
+			return 2
+			;;
+		esac
+		shift
+	done
+	{
+		printf '[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = %s\n' "$domain"
+		printf '[ext]\nbasicConstraints = critical,CA:FALSE\n'
+		printf 'keyUsage = critical,digitalSignature,keyAgreement\n'
+		printf 'extendedKeyUsage = serverAuth,clientAuth\nsubjectAltName = @alt\n[alt]\n'
+		if [ "$dns" = 1 ]; then n=$((n + 1)); printf 'DNS.%d = %s\n' "$n" "$domain"; fi
+		for d in "${extra_dns[@]}"; do n=$((n + 1)); printf 'DNS.%d = %s\n' "$n" "$d"; done
+		n=0
+		if [ "$xmppaddr" = 1 ]; then
+			n=$((n + 1))
+			printf 'otherName.%d = 1.3.6.1.5.5.7.8.5;UTF8:%s\n' "$n" "$domain"
+		fi
+		if [ "$srvid" = 1 ]; then
+			n=$((n + 1))
+			printf 'otherName.%d = 1.3.6.1.5.5.7.8.7;IA5STRING:_xmpp-server.%s\n' "$n" "$domain"
+		fi
+	} >"$pki/$name.cnf"
+	if [ "$self" = 1 ]; then
+		openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-keyout "$pki/$name.key" -out "$pki/$name.crt" -days 3 \
+			-config "$pki/$name.cnf" -extensions ext >"$pki/$name.log" 2>&1
+	else
+		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+			-keyout "$pki/$name.key" -out "$pki/$name.csr" -config "$pki/$name.cnf" \
+			>"$pki/$name.log" 2>&1 &&
+			openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
+				-set_serial "0x$(openssl rand -hex 8)" -days 3 -extfile "$pki/$name.cnf" \
+				-extensions ext -out "$pki/$name.crt" >>"$pki/$name.log" 2>&1
+	fi || {
+		echo "xp_cert: openssl failed for $name:" >&2
+		cat "$pki/$name.log" >&2
+		return 1
+	}
+}
+
+# xp_cert_selfsigned NAME DOMAIN: a self-signed certificate for DOMAIN.
+xp_cert_selfsigned() { xp_cert "$1" "$2" --self-signed; }
+
+# xp_cert_wrong_domain NAME [WRONG]: a CA-signed certificate naming only
+# WRONG (default wrong.test); give it to a host with --cert HOST=NAME.
+xp_cert_wrong_domain() { xp_cert "$1" "${2:-wrong.test}"; }
+
+# xp_cert_file NAME: print the certificate's path (NAME.key sits next to it).
+xp_cert_file() { echo "$XP_WORK/pki/$1.crt"; }
+
+# ---- Prosody -------------------------------------------------------------------------
+
+xp__lua_str() {
+	local s=${1//\\/\\\\}
+	s=${s//\"/\\\"}
+	printf '"%s"' "$s"
+}
+
+# xp__lua_env: the env(1) assignment giving Prosody our Lua C module path.
+xp__lua_env() {
+	local var=LUA_CPATH_${XP_LUA_VER:-5_4}
+	printf '%s=%s;%s' "$var" "$XP_LUA_CPATH" "${!var:-;}"
+}
+
+xp__alive() {
+	local pid=$1 stat
+	[ -r "/proc/$pid/stat" ] || return 1
+	stat=$(cat "/proc/$pid/stat" 2>/dev/null) || return 1
+	stat=${stat##*) }
+	[ "${stat%% *}" != Z ] # a zombie is not alive
+}
+
+# xp__listening PID ADDR PORT: does PID own a TCP listener on ADDR:PORT?
+xp__listening() {
+	ss -Hltnp 2>/dev/null | awk -v a="$2:$3" -v p="pid=$1," \
+		'$4 == a && index($0, p) { found = 1 } END { exit !found }'
+}
+
+# xp_start_prosody NAME ADDR DOMAIN... [--extra FILE] [--extra-lua TEXT]
+#                  [--module MOD]... [--plugin-path DIR]...
+#                  [--cert DOMAIN=CERTNAME]... [--s2s-cert DOMAIN=CERTNAME]...
+#                  [--s2s-secure]
+# Write $XP_WORK/srv/NAME/prosody.cfg.lua (c2s ADDR:5222, s2s ADDR:5269, own
+# data dir, pidfile, admin socket and log, the test CA trusted, the test
+# hosts file for DNS, the repository's lua/ dir as plugin path), start
+# `prosody --config FILE -F` and wait until its PID owns both listeners.
+# Each DOMAIN becomes a VirtualHost with certificate pki/DOMAIN (made if
+# missing) unless --cert names another (for c2s and s2s); --s2s-cert gives
+# the host another certificate for s2s only (clients keep verifying theirs).  --module adds a global module,
+# --plugin-path a plugin directory searched before $top_srcdir/lua;
+# --extra/--extra-lua append Lua config at the end (global scope; open a
+# section with VirtualHost "x" { ... } or Component); --s2s-secure sets
+# s2s_secure_auth and s2s_require_encryption to true instead of false.
+xp_start_prosody() {
+	local name=$1 addr=$2 dir cfg pid i d f ok=0 secure=0
+	local domains=() extras=() modules=() certs=() s2scerts=() plugin_paths=()
+	local -A certof=() s2scertof=()
+	shift 2 || { echo "usage: xp_start_prosody NAME ADDR DOMAIN..." >&2; return 2; }
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--extra)
+			[ -r "$2" ] || { echo "xp_start_prosody: cannot read $2" >&2; return 2; }
+			extras+=("$(cat "$2")")
+			shift 2
+			;;
+		--extra-lua) extras+=("$2"); shift 2 ;;
+		--module) modules+=("$2"); shift 2 ;;
+		--plugin-path) plugin_paths+=("$2"); shift 2 ;;
+		--cert) certs+=("$2"); shift 2 ;;
+		--s2s-cert) s2scerts+=("$2"); shift 2 ;;
+		--s2s-secure) secure=1; shift ;;
+		--*) echo "xp_start_prosody: unknown option $1" >&2; return 2 ;;
+		*) domains+=("$1"); shift ;;
+		esac
+	done
+	case $name in '' | *[!A-Za-z0-9_-]*) echo "xp_start_prosody: bad name '$name'" >&2; return 2 ;; esac
+	[ -n "${XP_SRV_PID[$name]:-}" ] && { echo "xp_start_prosody: $name already started" >&2; return 2; }
+	[ "${#domains[@]}" -gt 0 ] || { echo "xp_start_prosody: no domain for $name" >&2; return 2; }
+	case $addr in 127.0.0.*) echo "xp_start_prosody: refusing $addr (use this run's 127.71.X.Y)" >&2; return 2 ;; esac
+	for i in "${certs[@]}"; do certof[${i%%=*}]=${i#*=}; done
+	for i in "${s2scerts[@]}"; do s2scertof[${i%%=*}]=${i#*=}; done
+
+	dir=$XP_WORK/srv/$name
+	cfg=$dir/prosody.cfg.lua
+	mkdir -p "$dir/data" "$dir/certs" || return 1
+	if [ "${#dir}" -gt 90 ]; then
+		echo "xp_start_prosody: $dir is too long for a unix socket path; set TMPDIR shorter" >&2
+		return 2
+	fi
+	for d in "${domains[@]}"; do
+		xp_host "$d" "$addr" || return 1
+		if [ -z "${certof[$d]:-}" ]; then
+			certof[$d]=$d
+			[ -f "$XP_WORK/pki/$d.crt" ] || xp_cert "$d" "$d" || return 1
+		fi
+		for f in "${certof[$d]}" "${s2scertof[$d]:-${certof[$d]}}"; do
+			[ -f "$XP_WORK/pki/$f.crt" ] || {
+				echo "xp_start_prosody: no certificate $f (make it with xp_cert)" >&2
+				return 2
+			}
+		done
+	done
+
+	{
+		echo "-- generated by tests/integration/lib.sh for server '$name'"
+		echo "run_as_root = true"
+		echo "daemonize = false"
+		echo "pidfile = $(xp__lua_str "$dir/prosody.pid")"
+		echo "data_path = $(xp__lua_str "$dir/data")"
+		echo "admin_socket = $(xp__lua_str "$dir/admin.sock")"
+		echo "certificates = $(xp__lua_str "$dir/certs")"
+		echo "log = { { levels = { min = $(xp__lua_str "$XP_LOG_LEVEL") }, to = \"file\", filename = $(xp__lua_str "$dir/prosody.log") } }"
+		echo "interfaces = { $(xp__lua_str "$addr") }"
+		echo "local_interfaces = { $(xp__lua_str "$addr") }"
+		echo "component_interfaces = { $(xp__lua_str "$addr") }"
+		echo "c2s_ports = { 5222 }"
+		echo "s2s_ports = { 5269 }"
+		echo "c2s_direct_tls_ports = { }"
+		echo "s2s_direct_tls_ports = { }"
+		printf 'plugin_paths = { '
+		for i in "${plugin_paths[@]}"; do printf '%s; ' "$(xp__lua_str "$i")"; done
+		echo "$(xp__lua_str "$top_srcdir/lua") }"
+		echo "unbound = { resolvconf = false; hoststxt = $(xp__lua_str "$XP_HOSTS"); forward = \"127.0.0.1\"; options = { [\"local-zone:\"] = \"test. static\" } }"
+		echo "ssl = { cafile = $(xp__lua_str "$XP_CA") }"
+		if [ "$secure" = 0 ]; then
+			echo "s2s_secure_auth = false"
+			echo "s2s_require_encryption = false"
+		else
+			echo "s2s_secure_auth = true"
+			echo "s2s_require_encryption = true"
+		fi
+		echo "c2s_require_encryption = true"
+		echo "allow_registration = false"
+		echo "authentication = \"internal_hashed\""
+		printf 'modules_enabled = { "roster"; "saslauth"; "tls"; "dialback"; "disco"; "ping"; "admin_shell"'
+		for i in "${modules[@]}"; do printf '; %s' "$(xp__lua_str "$i")"; done
+		echo " }"
+		for d in "${domains[@]}"; do
+			f=$XP_WORK/pki/${certof[$d]}
+			printf 'VirtualHost %s {\n\tssl = { certificate = %s; key = %s };\n' "$(xp__lua_str "$d")" \
+				"$(xp__lua_str "$f.crt")" "$(xp__lua_str "$f.key")"
+			if [ -n "${s2scertof[$d]:-}" ]; then
+				f=$XP_WORK/pki/${s2scertof[$d]}
+				printf '\ts2s_ssl = { certificate = %s; key = %s };\n' \
+					"$(xp__lua_str "$f.crt")" "$(xp__lua_str "$f.key")"
+			fi
+			echo "}"
+		done
+		for i in "${extras[@]}"; do
+			echo "-- extra"
+			printf '%s\n' "$i"
+		done
+	} >"$cfg"
+
+	# env(1) execs prosody, which execs lua: $! is the server's PID.
+	env "$(xp__lua_env)" "$XP_PROSODY" --config "$cfg" -F </dev/null >"$dir/console.log" 2>&1 &
+	pid=$!
+	XP_SRV_PID[$name]=$pid
+	XP_SRV_DIR[$name]=$dir
+	XP_SRV_ADDR[$name]=$addr
+	case " ${XP_SRV_NAMES[*]} " in *" $name "*) ;; *) XP_SRV_NAMES+=("$name") ;; esac
+
+	for i in $(seq 1 $((XP_START_TIMEOUT * 20))); do
+		if ! xp__alive "$pid"; then break; fi
+		if xp__listening "$pid" "$addr" 5222 && xp__listening "$pid" "$addr" 5269; then
+			ok=1
+			break
+		fi
+		sleep 0.05
+	done
+	if [ "$ok" != 1 ]; then
+		if xp__alive "$pid"; then
+			tap_diag "prosody '$name' (PID $pid) does not own $addr:5222 and $addr:5269 after ${XP_START_TIMEOUT}s; listeners there:"
+			tap_diag "$(ss -Hltnp 2>/dev/null | grep -F "$addr:" || echo none)"
+		else
+			tap_diag "prosody '$name' (PID $pid) exited during start-up"
+		fi
+		return 1
+	fi
+	return 0
+}
+
+# xp_server_pid NAME / xp_server_addr NAME / xp_server_dir NAME /
+# xp_server_log NAME / xp_server_cfg NAME: facts about a started server.
+xp_server_pid() { echo "${XP_SRV_PID[$1]:-}"; }
+xp_server_addr() { echo "${XP_SRV_ADDR[$1]:-}"; }
+xp_server_dir() { echo "${XP_SRV_DIR[$1]:-}"; }
+xp_server_log() { echo "${XP_SRV_DIR[$1]:-}/prosody.log"; }
+xp_server_cfg() { echo "${XP_SRV_DIR[$1]:-}/prosody.cfg.lua"; }
+
+# xp_prosodyctl NAME ARGS...: prosodyctl against server NAME's config, e.g.
+# `xp_prosodyctl a shell "xmpp:ping('a.test','b.test')"`.
+xp_prosodyctl() {
+	local name=$1
+	shift
+	[ -n "${XP_SRV_DIR[$name]:-}" ] || { echo "xp_prosodyctl: no server $name" >&2; return 2; }
+	env "$(xp__lua_env)" "$XP_PROSODYCTL" --config "${XP_SRV_DIR[$name]}/prosody.cfg.lua" "$@" </dev/null
+}
+
+# xp_reload NAME: make server NAME re-read its config (SIGHUP to its PID);
+# waits (bounded) for "Reloading configuration file" in its log.
+xp_reload() {
+	local pid=${XP_SRV_PID[$1]:-} log n
+	[ -n "$pid" ] || { echo "xp_reload: server $1 is not running" >&2; return 2; }
+	log=${XP_SRV_DIR[$1]}/prosody.log
+	n=$(grep -c 'Reloading configuration file' "$log" 2>/dev/null)
+	kill -HUP "$pid" || return 1
+	xp_wait_log "$1" 'Reloading configuration file' "$XP_START_TIMEOUT" "$((n + 1))"
+}
+
+# xp_wait_log NAME REGEX [SECONDS [COUNT]]: wait (default XP_CLIENT_TIMEOUT
+# seconds) until server NAME's log has COUNT (default 1) lines matching the
+# extended REGEX; returns 1 on timeout.
+xp_wait_log() {
+	local log=${XP_SRV_DIR[$1]:-}/prosody.log re=$2 secs=${3:-$XP_CLIENT_TIMEOUT} count=${4:-1}
+	local i
+	for i in $(seq 0 $((secs * 20))); do
+		[ "$(grep -cE -- "$re" "$log" 2>/dev/null)" -ge "$count" ] && return 0
+		[ "$i" -lt $((secs * 20)) ] && sleep 0.05
+	done
+	return 1
+}
+
+# xp_register NAME JID [PASSWORD]: create the account on server NAME (the
+# password, default $XP_PASSWORD, is remembered for xp_client).
+xp_register() {
+	local name=$1 jid=$2 pw=${3:-$XP_PASSWORD}
+	xp_prosodyctl "$name" register "${jid%@*}" "${jid#*@}" "$pw" || return 1
+	XP_PW[$jid]=$pw
+}
+
+# xp_stop NAME: stop server NAME by its PID (TERM, bounded wait, then KILL).
+xp_stop() {
+	local pid=${XP_SRV_PID[$1]:-}
+	[ -n "$pid" ] || return 0
+	xp__stop_pids "$pid"
+	unset "XP_SRV_PID[$1]"
+}
+
+# xp__stop_pids PID...: TERM them all, wait up to XP_STOP_TIMEOUT seconds for
+# all, KILL the ones left, reap them (they are our children).
+xp__stop_pids() {
+	local pid i left
+	for pid in "$@"; do
+		if xp__alive "$pid"; then kill -TERM "$pid" 2>/dev/null; fi
+	done
+	for i in $(seq 1 $((XP_STOP_TIMEOUT * 20))); do
+		left=0
+		for pid in "$@"; do
+			if xp__alive "$pid"; then left=1; break; fi
+		done
+		[ "$left" = 1 ] || break
+		sleep 0.05
+	done
+	for pid in "$@"; do
+		if xp__alive "$pid"; then
+			echo "# PID $pid ignored SIGTERM for ${XP_STOP_TIMEOUT}s: SIGKILL" >&2
+			kill -KILL "$pid" 2>/dev/null
+			for i in $(seq 1 40); do
+				xp__alive "$pid" || break
+				sleep 0.05
+			done
+		fi
+		wait "$pid" 2>/dev/null # reap
+	done
+	return 0
+}
+
+# xp_stop_all: stop every server and background client of this run, all at
+# once (the EXIT trap calls it).
+xp_stop_all() {
+	local name pids=()
+	for name in "${!XP_CLI_PID[@]}"; do pids+=("${XP_CLI_PID[$name]}"); done
+	for name in "${!XP_SRV_PID[@]}"; do pids+=("${XP_SRV_PID[$name]}"); done
+	[ "${#pids[@]}" -gt 0 ] && xp__stop_pids "${pids[@]}"
+	XP_CLI_PID=()
+	XP_SRV_PID=()
+	return 0
+}
+
+# ---- clients ---------------------------------------------------------------------
+
+# xp_client [XPCLIENT OPTIONS] JID COMMAND...: run xpclient as JID in the
+# foreground: connects to the address of JID's domain, trusts the test CA,
+# uses the password given to xp_register; stdout gets its event lines; the
+# exit status is xpclient's (0 met, 1 unmet, 2 usage/connection error).
+xp_client() {
+	local opts=() jid domain addr have_host=0 have_pw=0 have_timeout=0
+	while [ $# -gt 0 ]; do
+		case $1 in
+		--insecure | --plain | --no-presence | --no-roster | --verbose) opts+=("$1"); shift ;;
+		--host) have_host=1; opts+=("$1" "$2"); shift 2 ;;
+		--password) have_pw=1; opts+=("$1" "$2"); shift 2 ;;
+		--timeout) have_timeout=1; opts+=("$1" "$2"); shift 2 ;;
+		--*) opts+=("$1" "$2"); shift 2 ;;
+		*) break ;;
+		esac
+	done
+	jid=$1
+	shift
+	domain=${jid#*@}
+	if [ "$have_host" = 0 ]; then
+		addr=$(xp_addr "$domain") || return 2
+		opts+=(--host "$addr")
+	fi
+	if [ "$have_pw" = 0 ]; then opts+=(--password "${XP_PW[$jid]:-$XP_PASSWORD}"); fi
+	if [ "$have_timeout" = 0 ]; then opts+=(--timeout "$XP_CLIENT_TIMEOUT"); fi
+	"$XP_CLIENT" --jid "$jid" --cafile "$XP_CA" "${opts[@]}" "$@" </dev/null
+}
+
+# xp_client_bg NAME [XPCLIENT OPTIONS] JID COMMAND...: run xp_client in the
+# background; output in $(xp_client_out NAME).  Then xp_client_ready NAME.
+xp_client_bg() {
+	local name=$1
+	shift
+	case $name in '' | *[!A-Za-z0-9_-]*) echo "xp_client_bg: bad name '$name'" >&2; return 2 ;; esac
+	: >"$XP_WORK/clients/$name.out"
+	xp_client "$@" >"$XP_WORK/clients/$name.out" 2>"$XP_WORK/clients/$name.err" &
+	XP_CLI_PID[$name]=$!
+}
+
+# xp_client_out NAME: path of a background client's stdout (stderr: .err).
+xp_client_out() { echo "$XP_WORK/clients/$1.out"; }
+
+# xp_client_ready NAME [SECONDS]: wait until client NAME printed "ready"
+# (logged in and available); fails if it exits first or time runs out.
+xp_client_ready() {
+	local name=$1 secs=${2:-$XP_CLIENT_TIMEOUT} pid i
+	pid=${XP_CLI_PID[$name]:-}
+	[ -n "$pid" ] || return 2
+	for i in $(seq 1 $((secs * 50))); do
+		grep -q '^ready ' "$XP_WORK/clients/$name.out" 2>/dev/null && return 0
+		xp__alive "$pid" || break
+		sleep 0.02
+	done
+	grep -q '^ready ' "$XP_WORK/clients/$name.out" 2>/dev/null
+}
+
+# xp_client_wait NAME [SECONDS]: wait for background client NAME to exit and
+# return its exit status (after SECONDS, default 3 * XP_CLIENT_TIMEOUT, it
+# is killed and 124 returned).
+xp_client_wait() {
+	local name=$1 secs=${2:-$((3 * XP_CLIENT_TIMEOUT))} pid i rc
+	pid=${XP_CLI_PID[$name]:-}
+	[ -n "$pid" ] || return 2
+	for i in $(seq 1 $((secs * 20))); do
+		xp__alive "$pid" || break
+		sleep 0.05
+	done
+	if xp__alive "$pid"; then
+		xp__stop_pids "$pid"
+		rc=124
+	else
+		wait "$pid"
+		rc=$?
+	fi
+	unset "XP_CLI_PID[$name]"
+	return "$rc"
+}
+
+# xp_client_report NAME: a background client's output and errors, for tap_fail.
+xp_client_report() {
+	echo "---- client $1 stdout:"
+	cat "$XP_WORK/clients/$1.out" 2>/dev/null
+	echo "---- client $1 stderr:"
+	cat "$XP_WORK/clients/$1.err" 2>/dev/null
+}

@@ -1,0 +1,21 @@
+# tests/integration/local.mk: integration tests with real XMPP servers on
+# loopback (TAP, bash).  The scripts find xpclient, a libstrophe client, at
+# $(top_builddir)/tests/clients/xpclient; without libstrophe it is not built
+# and the scripts skip (as they do without prosody or lua-unbound).
+# Run only these:  make check-integration
+INTEGRATION_TESTS = \
+	tests/integration/t_harness.sh
+
+if HAVE_STROPHE
+check_PROGRAMS += tests/clients/xpclient
+endif
+tests_clients_xpclient_SOURCES = tests/clients/xpclient.c
+tests_clients_xpclient_CFLAGS = $(AM_CFLAGS) $(STROPHE_CFLAGS)
+tests_clients_xpclient_LDADD = $(STROPHE_LIBS)
+
+TESTS += $(INTEGRATION_TESTS)
+EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)
+
+check-integration:
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(INTEGRATION_TESTS)'
+.PHONY: check-integration
