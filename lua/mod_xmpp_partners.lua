@@ -1,0 +1,664 @@
+-- mod_xmpp_partners: per-partner federation policy for Prosody.
+--
+-- The policy core (the C module xmpp_partners.core) decides everything:
+-- which remote domains may federate, what to offer, try and accept on their
+-- streams, connection limits and refusal texts.  This module only puts those
+-- verdicts on Prosody's server-to-server events.  It is a global module so
+-- that every local host is covered, components (MUC, upload, ...) included,
+-- not only the VirtualHosts that list it.
+--
+-- Configuration (global section of prosody.cfg.lua, or an Included file):
+--   xmpp_partners = { ["fabrikam.com"] = { type = "federated", ... }, ... }
+--   xmpp_partners_default = "deny"            -- or "allow"
+--   xmpp_partners_keepalive_interval = 300    -- seconds
+--   xmpp_partners_connection_limit = 1000     -- all partners together
+-- See README.md for every key.
+module:set_global();
+
+local st = require "util.stanza";
+local filters = require "util.filters";
+local time_now = require "util.time".now;
+local nameprep = require "util.encodings".stringprep.nameprep;
+
+local xmlns_sasl = "urn:ietf:params:xml:ns:xmpp-sasl";
+local xmlns_tls = "urn:ietf:params:xml:ns:xmpp-tls";
+local xmlns_dialback_feature = "urn:xmpp:features:dialback";
+local xmlns_stream = "http://etherx.jabber.org/streams";
+
+local hosts = prosody.hosts;
+
+-- ---- the core --------------------------------------------------------------
+
+local have_core, core = pcall(require, "xmpp_partners.core");
+if not have_core then
+	-- Without the core nothing can be decided, and a policy module that
+	-- fails open would let every domain in: refuse all federation instead.
+	module:log("error", "Cannot load the policy core xmpp_partners.core (%s); "
+		.. "refusing all server-to-server traffic until it is installed "
+		.. "(package xmpp-partners-prosody, or `make install` with "
+		.. "--with-lua-cmoddir pointing into Lua 5.4's cpath)", tostring(core));
+	core = nil;
+end
+
+-- The table in force.  Start closed: until a valid table is built, nothing
+-- federates (SPEC: a broken partner table never opens the server).
+local policy = core and core.closed();
+local keepalive_interval = 300;
+
+-- ---- metrics -----------------------------------------------------------------
+
+local m_refused = module:metric("counter", "refused", "",
+	"s2s streams, authentications and stanzas refused by partner policy",
+	{ "partner", "direction", "reason" });
+local m_authenticated = module:metric("counter", "authenticated", "",
+	"s2s authentications accepted by partner policy",
+	{ "partner", "direction", "method" });
+local m_keepalives = module:metric("counter", "keepalives", "",
+	"whitespace keepalives sent on idle partner streams", { "partner" });
+
+-- The partner label: its primary domain, or "unlisted" (bounded cardinality).
+local function partner_label(domain)
+	local primary = policy and domain and policy:resolve(domain);
+	if primary == nil or primary == "*" then return "unlisted"; end
+	return primary;
+end
+
+-- Log a refusal once, with the core's canonical text, and count it.
+local function refused(direction, domain, token, session)
+	local line = core and core.refusal(direction, domain or "(unknown domain)", token)
+		or ("refused " .. direction .. " s2s with " .. tostring(domain) .. ": policy core missing");
+	local log = session and session.log or module._log;
+	log("info", "%s", line);
+	m_refused:with_labels(partner_label(domain), direction, token):add(1);
+	return line;
+end
+
+local function reason_text(token)
+	return core and core.reason_text(token) or "the partner policy core is not installed";
+end
+
+-- ---- session facts -------------------------------------------------------------
+
+local function remote_of(session)
+	if session.direction == "outgoing" then return session.to_host; end
+	return session.from_host;
+end
+
+-- What the core needs to know about a stream.
+local function stream_state(session)
+	return session.secure == true, session.cert_chain_status,
+		session.cert_identity_status, session.xp_pin_match == true;
+end
+
+local function close(session, token, text)
+	session:close({ condition = "policy-violation", text = text or reason_text(token) },
+		nil, "refused by partner policy: " .. (text or reason_text(token)));
+end
+
+-- Every s2s session we know, both directions (for limits, reload, keepalive).
+local function each_s2s_session(fn)
+	for session in pairs(prosody.incoming_s2s) do fn(session); end
+	for _, host in pairs(hosts) do
+		if host.s2sout then
+			for _, session in pairs(host.s2sout) do fn(session); end
+		end
+	end
+end
+
+local function count_connections(primary, except)
+	local mine, total = 0, 0;
+	each_s2s_session(function (s)
+		if s ~= except and s.xp_partner then
+			total = total + 1;
+			if s.xp_partner == primary then mine = mine + 1; end
+		end
+	end);
+	return mine, total;
+end
+
+-- Admit one more connection with domain's partner, or say why not.
+local function admit(session, domain, direction)
+	local primary, token = policy:resolve(domain);
+	if not primary then return false, token; end
+	local mine, total = count_connections(primary, session);
+	local ok, why = policy:connection(domain, mine, total);
+	if not ok then return false, why; end
+	if session then session.xp_partner = primary; end
+	return true;
+end
+
+-- ---- loading the table ------------------------------------------------------------
+
+local function read_options()
+	local opts = {};
+	for _, key in ipairs({ "default", "keepalive_interval", "connection_limit" }) do
+		local v = module:get_option("xmpp_partners_" .. key);
+		if v ~= nil then opts[key] = v; end
+	end
+	return module:get_option("xmpp_partners", {}), opts;
+end
+
+local function log_diagnostics(level, diags)
+	for _, d in ipairs(diags) do
+		module:log(d.severity == "error" and level or "warn", "%s", d.message);
+	end
+end
+
+-- Warn when Prosody's own global options would override partner rules.
+local function check_global_options(tbl)
+	local strict_enc = module:get_option_boolean("s2s_require_encryption", true);
+	local strict_auth = module:get_option_boolean("s2s_secure_auth", false);
+	if not (strict_enc or strict_auth) then return; end
+	local lax = {};
+	for _, domain in ipairs(tbl:partners()) do
+		local r = tbl:lookup(domain);
+		if r.tls ~= "required" or (strict_auth and r.sasl ~= "required") then
+			lax[#lax + 1] = domain;
+		end
+	end
+	if tbl:info().default == "allow" then lax[#lax + 1] = "(unlisted domains in allow mode)"; end
+	if #lax > 0 then
+		module:log("warn", "s2s_require_encryption/s2s_secure_auth are set, so Prosody itself "
+			.. "refuses plain or certificate-less streams that these partners are allowed: %s. "
+			.. "Set s2s_require_encryption = false and s2s_secure_auth = false: "
+			.. "xmpp_partners enforces tls and sasl per partner.", table.concat(lax, ", "));
+	end
+end
+
+local enforce_existing; -- defined below
+
+-- Build the configured table; install it only when it is valid.
+local function load_policy(why)
+	if not core then return false; end
+	local partners, opts = read_options();
+	local tbl, diags = core.build(partners, opts);
+	if not tbl then
+		log_diagnostics("error", diags);
+		if policy:info().closed then
+			module:log("error", "The partner table has errors (above): all federation is "
+				.. "refused until they are fixed and the configuration is reloaded");
+		else
+			module:log("error", "The new partner table has errors (above): keeping the "
+				.. "previous partner policy in force");
+		end
+		return false;
+	end
+	log_diagnostics("warn", diags);
+	local old = policy;
+	policy = tbl;
+	keepalive_interval = tbl:info().keepalive_interval;
+	module:log("info", "Partner policy %s: %d partners, unlisted domains %s",
+		why, tbl:info().count, tbl:info().default == "deny" and "refused" or "allowed");
+	check_global_options(tbl);
+	if old then
+		enforce_existing();
+		old:close();
+	end
+	return true;
+end
+
+-- ---- outgoing: routing, TLS, authentication ------------------------------------
+
+local function bounce(event, condition, text)
+	local stanza = event.stanza;
+	local t = stanza.attr.type;
+	if t == "error" or t == "result" or stanza.name == "db:verify" then return; end
+	local reply = st.error_reply(stanza, "cancel", condition, text);
+	module:context(event.from_host):send(reply);
+end
+
+-- route/remote: stanzas from local users to remote domains (priority 200:
+-- before mod_s2s routes them at -1/-10).
+local function on_route_remote(event)
+	if not policy then
+		bounce(event, "not-allowed", "Federation is disabled: the partner policy core is missing");
+		return true;
+	end
+	local to = event.to_host;
+	local primary, token = policy:resolve(to);
+	if not primary then
+		refused("outgoing", to, token);
+		bounce(event, "not-allowed", "Communication with " .. tostring(to)
+			.. " is not allowed by this server's partner policy");
+		return true;
+	end
+	local from_host = hosts[event.from_host];
+	if from_host and from_host.s2sout and not from_host.s2sout[to] then
+		-- A new connection will be opened.
+		local ok, why = admit(nil, to, "outgoing");
+		if not ok then
+			refused("outgoing", to, why);
+			local reply_ok = event.stanza.attr.type ~= "error" and event.stanza.attr.type ~= "result";
+			if reply_ok and event.stanza.name ~= "db:verify" then
+				module:context(event.from_host):send(st.error_reply(event.stanza, "wait",
+					"resource-constraint", "Too many connections with " .. to));
+			end
+			return true;
+		end
+	end
+end
+
+-- s2sout-created (after mod_tls at 0): withhold TLS where the partner says
+-- tls = not_supported; remember which partner the session belongs to.
+local function on_s2sout_created(event)
+	local session = event.session;
+	if not policy then return; end
+	local action = policy:tls(session.to_host, "outgoing");
+	session.xp_partner = policy:resolve(session.to_host);
+	if action == "withhold" then
+		session.ssl_ctx = false;
+	end
+end
+
+-- Features from the remote server on an outgoing stream, before mod_tls
+-- (500) and mod_saslauth (150): require TLS, hide EXTERNAL when the partner
+-- does not use it.
+local function remove_mechanisms(features)
+	features:remove_children("mechanisms", xmlns_sasl);
+end
+
+local function on_out_features(event)
+	local session, features = event.origin, event.stanza;
+	if session.type ~= "s2sout_unauthed" or not policy then return; end
+	local to = session.to_host;
+	local action, token = policy:tls(to, "outgoing");
+	if not action then
+		refused("outgoing", to, token, session);
+		close(session, token);
+		return true;
+	end
+	if action == "require" and not session.secure and not features:get_child("starttls", xmlns_tls) then
+		refused("outgoing", to, "tls_required", session);
+		close(session, "tls_required", "This server requires TLS with " .. to
+			.. " (tls = required) and it was not offered");
+		return true;
+	end
+	if session.secure then
+		local ok = policy:sasl_external(to, "outgoing", stream_state(session));
+		if not ok then remove_mechanisms(features); end
+	end
+end
+
+-- After mod_saslauth (150) and before mod_dialback (100): if EXTERNAL is not
+-- under way, dialback would start; stop it when the partner forbids it.
+local function on_out_features_dialback(event)
+	local session = event.origin;
+	if session.type ~= "s2sout_unauthed" or not policy then return; end
+	if session.external_auth == "attempting" then return; end
+	if session.secure ~= true and session.secure ~= nil then return; end -- TLS under way
+	local to = session.to_host;
+	local ok, token, text = policy:dialback(to, "outgoing", stream_state(session));
+	if not ok then
+		refused("outgoing", to, token, session);
+		close(session, token, "No acceptable authentication method with " .. to .. ": " .. text);
+		return true;
+	end
+end
+
+-- SASL EXTERNAL failed on an outgoing stream: mod_dialback (100) would fall
+-- back to dialback; close instead when the partner forbids it.
+local function on_out_sasl_failure(event)
+	local session = event.origin;
+	if session.type ~= "s2sout_unauthed" or session.external_auth ~= "failed" or not policy then return; end
+	local to = session.to_host;
+	local ok, token, text = policy:dialback(to, "outgoing", stream_state(session));
+	if not ok then
+		refused("outgoing", to, token, session);
+		close(session, token, "SASL EXTERNAL failed and " .. text);
+		return true;
+	end
+end
+
+-- Pre-1.0 peers: mod_tls (200) and mod_dialback (100) act on this event.
+local function on_out_legacy(event)
+	local session = event.origin;
+	if not policy then return; end
+	local to = session.to_host;
+	local ok, token, text = policy:dialback(to, "outgoing", stream_state(session));
+	if not ok then
+		refused("outgoing", to, token, session);
+		close(session, token, "Legacy server without SASL: " .. text);
+		return true;
+	end
+end
+
+-- ---- incoming: stream header, features, dialback, SASL ---------------------------
+
+-- First look at an incoming stream (priority 1000, before every feature):
+-- refuse unlisted domains before TLS, enforce connection limits, withhold
+-- STARTTLS from tls = not_supported partners.
+local function on_in_features_early(event)
+	local session = event.origin;
+	if session.type ~= "s2sin_unauthed" then return; end
+	if not policy then
+		refused("incoming", session.from_host, "config_invalid", session);
+		close(session, "config_invalid");
+		return true;
+	end
+	local from = session.from_host;
+	if not from then return; end -- no 'from': judged when it authenticates
+	if not session.xp_partner then
+		local ok, token = admit(session, from, "incoming");
+		if not ok then
+			refused("incoming", from, token, session);
+			close(session, token);
+			return true;
+		end
+	end
+	if policy:tls(from, "incoming") == "withhold" then
+		session.ssl_ctx = false; -- mod_tls offers nothing and answers <failure/>
+	end
+end
+
+-- Last look at incoming features (priority -1000, after mod_tls,
+-- mod_saslauth and mod_dialback added theirs): make them say exactly what
+-- the partner's rules allow.
+local function on_in_features_late(event)
+	local session, features = event.origin, event.stanza or event.features;
+	if session.type ~= "s2sin_unauthed" or not policy then return; end
+	local from = session.from_host;
+	if not from then return; end
+	local action = policy:tls(from, "incoming");
+	local starttls = features:get_child("starttls", xmlns_tls);
+	if starttls then
+		starttls:remove_children("required");
+		if action == "require" then starttls:tag("required"):up(); end
+	end
+	local secure = session.secure == true;
+	if action == "require" and not secure then
+		-- Nothing but STARTTLS until the stream is encrypted.
+		features:remove_children("mechanisms", xmlns_sasl);
+		features:remove_children("dialback", xmlns_dialback_feature);
+		if session.external_auth == "offered" then session.external_auth = nil; end
+		return;
+	end
+	local ext = policy:sasl_external(from, "incoming", stream_state(session));
+	local offered = features:get_child("mechanisms", xmlns_sasl);
+	if ext and not offered and secure then
+		-- e.g. a pinned key: mod_saslauth only offers with a trusted chain.
+		features:tag("mechanisms", { xmlns = xmlns_sasl })
+			:tag("mechanism"):text("EXTERNAL"):up():up();
+		session.external_auth = "offered";
+	elseif not ext and offered then
+		features:remove_children("mechanisms", xmlns_sasl);
+		if session.external_auth == "offered" then session.external_auth = nil; end
+	end
+	if not policy:dialback(from, "incoming", stream_state(session)) then
+		features:remove_children("dialback", xmlns_dialback_feature);
+	end
+end
+
+-- <db:result/> on an incoming stream (before mod_dialback at 0).  Judged for
+-- the domain it names, so piggybacking cannot carry an unlisted domain or a
+-- domain of a stricter partner on an authenticated stream.
+local function on_in_dialback_result(event)
+	local origin, stanza = event.origin, event.stanza;
+	if origin.type ~= "s2sin_unauthed" and origin.type ~= "s2sin" then return; end
+	local attr = stanza.attr;
+	if attr.type then return; end -- a verdict, not a request
+	local from = attr.from and nameprep(attr.from);
+	if not from then return; end -- mod_dialback closes with improper-addressing
+	local ok, token, text;
+	if not policy then
+		ok, token = false, "config_invalid";
+	else
+		ok, token, text = policy:dialback(from, "incoming", stream_state(origin));
+	end
+	if ok then return; end
+	refused("incoming", from, token, origin);
+	if origin.type == "s2sin_unauthed" and (origin.from_host == nil or origin.from_host == from) then
+		close(origin, token, text);
+	else
+		-- A further domain on a stream that is fine for its own: refuse this
+		-- one domain (XEP-0220 error), keep the stream.
+		origin.sends2s(st.stanza("db:result", { from = attr.to, to = attr.from, type = "error" })
+			:tag("error", { type = "cancel" })
+			:tag("policy-violation", { xmlns = "urn:ietf:params:xml:ns:xmpp-stanzas" }):up()
+			:tag("text", { xmlns = "urn:ietf:params:xml:ns:xmpp-stanzas" }):text(text or reason_text(token)));
+	end
+	return true;
+end
+
+-- <auth/> (SASL EXTERNAL) on an incoming stream, before mod_saslauth.
+local function on_in_sasl_auth(event)
+	local origin = event.origin;
+	if origin.type ~= "s2sin_unauthed" then return; end
+	local from = origin.from_host;
+	local ok, token, text;
+	if not policy then
+		ok, token = false, "config_invalid";
+	elseif not from then
+		ok, token = false, "bad_domain";
+	else
+		ok, token, text = policy:auth(from, "incoming", "sasl_tls", stream_state(origin));
+	end
+	if ok then return; end
+	refused("incoming", from, token, origin);
+	origin.sends2s(st.stanza("failure", { xmlns = xmlns_sasl }):tag("not-authorized"):up()
+		:tag("text"):text(text or reason_text(token)));
+	close(origin, token, text);
+	return true;
+end
+
+-- <starttls/> from a partner whose streams must stay plain: mod_tls answers
+-- <failure/> because ssl_ctx is false; log the refusal.
+local function on_in_starttls(event)
+	local origin = event.origin;
+	if origin.type ~= "s2sin_unauthed" or not policy or not origin.from_host then return; end
+	if policy:tls(origin.from_host, "incoming") == "withhold" then
+		refused("incoming", origin.from_host, "tls_not_supported", origin);
+	end
+end
+
+-- ---- authentication: the authoritative per-domain check ----------------------------
+
+-- s2s-authenticated fires for every domain a stream proves (SASL EXTERNAL,
+-- dialback, each piggybacked domain), in both directions.  Priority 100:
+-- before mod_s2s marks the domain authenticated at -1.
+local function on_authenticated(event)
+	local session, domain, mechanism = event.session, event.host, event.mechanism;
+	local direction = session.direction == "outgoing" and "outgoing" or "incoming";
+	local ok, token, text;
+	if not policy then
+		ok, token = false, "config_invalid";
+	else
+		ok, token, text = policy:auth(domain, direction, mechanism, stream_state(session));
+		if ok and not session.xp_partner then
+			-- Streams that named no 'from' are counted now.
+			local admitted, why = admit(session, domain, direction);
+			if not admitted then ok, token, text = false, why, nil; end
+		end
+	end
+	if not ok then
+		refused(direction, domain, token, session);
+		close(session, token, text);
+		return false;
+	end
+	session.xp_methods = session.xp_methods or {};
+	local method = mechanism == "EXTERNAL" and "sasl_tls"
+		or (session.secure and "dialback_tls" or "dialback_tcp");
+	session.xp_methods[domain] = mechanism;
+	m_authenticated:with_labels(partner_label(domain), direction, method):add(1);
+	(session.log or module._log)("debug", "partner policy accepted %s %s by %s",
+		direction, domain, method);
+end
+
+-- s2s-check-certificate (global, after mod_s2s_auth_certs at 509 and before
+-- mod_s2s's check_auth_policy at -1): judge the certificate's identity with
+-- the core (RFC 6125 / 9525 for XMPP) and compare its key with the partner's
+-- pins.  Returning true leaves the decision to this module's verdicts.
+local function on_check_certificate(event)
+	local session, host, cert = event.session, event.host, event.cert;
+	if not core or not host then return; end
+	if cert then
+		local parsed = core.cert(cert:pem());
+		if parsed then
+			session.cert_identity_status = parsed:identity(host);
+			session.xp_pin_match = policy and policy:pin_matches(host, parsed) or false;
+			parsed:close();
+			if session.xp_pin_match then
+				-- A pinned key stands in for a trusted chain (SPEC section 2).
+				session.xp_chain_status_host = session.cert_chain_status;
+				session.cert_chain_status = "valid";
+			end
+		else
+			session.cert_identity_status = "invalid";
+		end
+	end
+	return true;
+end
+
+-- ---- connection bookkeeping, keepalives ------------------------------------------------
+
+local function on_s2s_created(event)
+	local session = event.session;
+	filters.add_filter(session, "bytes/out", function (data)
+		session.xp_last_out = time_now();
+		return data;
+	end, 1000);
+	session.xp_last_out = time_now();
+end
+
+local function keepalive_tick()
+	if not policy then return 60; end
+	local now = time_now();
+	local interval = keepalive_interval;
+	each_s2s_session(function (session)
+		if (session.type == "s2sin" or session.type == "s2sout") and not session.notopen then
+			local remote = remote_of(session);
+			if remote and now - (session.xp_last_out or now) >= interval and policy:keepalive(remote) then
+				session.sends2s(" ");
+				session.xp_last_out = now;
+				m_keepalives:with_labels(partner_label(remote)):add(1);
+			end
+		end
+	end);
+	-- Check four times an interval: idle time is then at most 1.25 intervals.
+	return math.max(0.25, interval / 4);
+end
+
+-- ---- reload: apply the new table to live streams ---------------------------------------
+
+-- Close every stream the table in force no longer allows: a removed partner,
+-- tightened tls/sasl/dialback, a domain now unlisted.
+function enforce_existing()
+	local to_close = {};
+	each_s2s_session(function (session)
+		if session.type ~= "s2sin" and session.type ~= "s2sout" then return; end
+		local direction = session.direction == "outgoing" and "outgoing" or "incoming";
+		local domains = {};
+		if direction == "outgoing" then
+			domains[session.to_host] = (session.xp_methods or {})[session.to_host] or
+				(session.external_auth == "succeeded" and "EXTERNAL" or "dialback");
+		else
+			for domain, info in pairs(session.hosts or {}) do
+				if info.authed then
+					domains[domain] = (session.xp_methods or {})[domain] or
+						(session.external_auth == "succeeded" and "EXTERNAL" or "dialback");
+				end
+			end
+		end
+		for domain, mechanism in pairs(domains) do
+			local ok, token, text = policy:auth(domain, direction, mechanism, stream_state(session));
+			if not ok then
+				to_close[#to_close + 1] = { session, direction, domain, token, text };
+				return;
+			end
+		end
+		-- Partner of the session may have changed (domain moved).
+		session.xp_partner = policy:resolve(remote_of(session)) or session.xp_partner;
+	end);
+	for _, c in ipairs(to_close) do
+		local session, direction, domain, token, text = c[1], c[2], c[3], c[4], c[5];
+		refused(direction, domain, token, session);
+		close(session, token, "The partner policy changed: " .. (text or reason_text(token)));
+	end
+	if #to_close > 0 then
+		module:log("info", "Closed %d s2s stream(s) the new partner policy no longer allows", #to_close);
+	end
+end
+
+-- ---- outgoing target override (proxy) ---------------------------------------------------
+
+local basic_resolver = require "net.resolvers.basic";
+local service_resolver = require "net.resolvers.service";
+local original_service_new = service_resolver.new;
+local empty_resolver = { next = function (_, cb) cb(nil); end };
+
+local function proxy_for(domain)
+	if not policy then return nil; end
+	return policy:proxy(domain);
+end
+
+local has_pre_connect = false;
+do
+	local ok, features = pcall(require, "core.features");
+	has_pre_connect = ok and features.available and features.available:contains("s2sout-pre-connect-event");
+end
+
+local function on_pre_connect(event)
+	local session = event.session;
+	local host, port = proxy_for(session.to_host);
+	if host then
+		event.resolver = basic_resolver.new(host, port, "tcp", { servername = session.to_host });
+	end
+end
+
+local function install_proxy_support()
+	if has_pre_connect then return; end
+	-- Prosody 0.12.0-0.12.3 have no s2sout-pre-connect event, but mod_s2s
+	-- looks up service.new at call time: wrap it for partners with a proxy.
+	service_resolver.new = function (hostname, service, proto, extra)
+		if service == "xmpp-server" or service == "xmpps-server" then
+			local host, port = proxy_for(hostname);
+			if host then
+				if service == "xmpps-server" then return empty_resolver; end
+				return basic_resolver.new(host, port, proto, extra);
+			end
+		end
+		return original_service_new(hostname, service, proto, extra);
+	end;
+end
+
+function module.unload()
+	service_resolver.new = original_service_new;
+end
+
+-- ---- wiring --------------------------------------------------------------------------
+
+local function setup_host(host)
+	local ctx = module:context(host);
+	ctx:hook("route/remote", on_route_remote, 200);
+	ctx:hook("s2sout-created", on_s2sout_created, -10);
+	ctx:hook("stanza/" .. xmlns_stream .. ":features", on_out_features, 510);
+	ctx:hook("stanza/" .. xmlns_stream .. ":features", on_out_features_dialback, 110);
+	ctx:hook("stanza/" .. xmlns_sasl .. ":failure", on_out_sasl_failure, 110);
+	ctx:hook("s2sout-authenticate-legacy", on_out_legacy, 250);
+	ctx:hook("s2s-stream-features", on_in_features_early, 1000);
+	ctx:hook("s2s-stream-features", on_in_features_late, -1000);
+	ctx:hook("stanza/jabber:server:dialback:result", on_in_dialback_result, 100);
+	ctx:hook("stanza/" .. xmlns_sasl .. ":auth", on_in_sasl_auth, 100);
+	ctx:hook("stanza/" .. xmlns_tls .. ":starttls", on_in_starttls, 100);
+	ctx:hook("s2s-authenticated", on_authenticated, 100);
+	if has_pre_connect then
+		ctx:hook("s2sout-pre-connect", on_pre_connect, 100);
+	end
+end
+
+-- Streams with no 'to' get the legacy feature event: refuse unlisted ones.
+module:hook("s2s-stream-features-legacy", on_in_features_early, 1000);
+module:hook("s2s-check-certificate", on_check_certificate, 100);
+module:hook("s2s-created", on_s2s_created);
+module:hook("config-reloaded", function () load_policy("reloaded"); end);
+
+function module.load()
+	load_policy("loaded");
+	install_proxy_support();
+	for host in pairs(hosts) do setup_host(host); end
+	module:add_timer(1, keepalive_tick);
+end
+
+module:hook("host-activated", function (host) setup_host(host); end);
+
+-- For the admin shell and tests: the table in force.
+function module.policy() return policy; end
