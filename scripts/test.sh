@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# scripts/test.sh: set up and run every test of xmpp-partners on Debian 12.
+#
+#   sudo bash scripts/test.sh          # installs packages, then tests
+#   XP_NO_DEPS=1 bash scripts/test.sh  # packages already there
+#
+# Builds out of tree under build/ (default, and with ASan+UBSan), runs
+# `make check` in both, the unit tests under valgrind, `make distcheck`,
+# and the clang-format check, then prints one summary line.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+jobs=$(nproc 2>/dev/null || echo 2)
+
+if [ -z "${XP_NO_DEPS:-}" ]; then
+	bash scripts/deps.sh
+fi
+# Where the normative matrix lives (tests read it): ../shared by default.
+export XP_SHARED_DIR=${XP_SHARED_DIR:-$top/../shared}
+if [ ! -r "$XP_SHARED_DIR/negotiation-matrix.tsv" ]; then
+	echo "scripts/test.sh: $XP_SHARED_DIR/negotiation-matrix.tsv is missing" >&2
+	exit 1
+fi
+
+# In CI a missing server or client is a failure, not a skip.
+export XP_REQUIRE=${XP_REQUIRE:-1}
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "autoreconf"
+autoreconf -fi >/dev/null
+
+summary_total=0
+summary_fail=0
+# Add up the per-case results the TAP driver wrote in .trs files.
+count_results() {
+	local dir=$1 p f
+	p=$(find "$dir" -name '*.trs' -exec grep -h '^:test-result: \(PASS\|SKIP\|XFAIL\)' {} + | wc -l)
+	f=$(find "$dir" -name '*.trs' -exec grep -h '^:test-result: \(FAIL\|ERROR\|XPASS\)' {} + | wc -l)
+	summary_total=$((summary_total + p))
+	summary_fail=$((summary_fail + f))
+}
+
+run_check() { # name, configure args...
+	local name=$1
+	shift
+	local dir="$top/build/$name"
+	step "build and check: $name"
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	(cd "$dir" && "$top/configure" --enable-werror "$@" >configure.out) ||
+		{ cat "$dir/configure.out" "$dir/config.log" | tail -40; exit 1; }
+	local rc=0
+	make -C "$dir" -j"$jobs" >"$dir/make.out" 2>&1 || { cat "$dir/make.out"; exit 1; }
+	make -C "$dir" -j"$jobs" check || rc=$?
+	if [ $rc -ne 0 ]; then
+		find "$dir" -name '*.log' -path '*tests*' -newer "$dir/make.out" \
+			-exec grep -l -E '^(not ok|Bail out)' {} + | while read -r log; do
+			echo "--- $log"; cat "$log"; done
+	fi
+	count_results "$dir"
+	return $rc
+}
+
+status=0
+run_check default || status=1
+run_check sanitizers --enable-sanitizers || status=1
+
+step "unit tests under valgrind"
+make -C build/default check-valgrind || status=1
+
+step "make distcheck"
+make -C build/default distcheck >build/distcheck.out 2>&1 ||
+	{ tail -60 build/distcheck.out; status=1; }
+grep -E '^=+$|archives ready' build/distcheck.out | tail -2 || true
+
+step "clang-format"
+if command -v clang-format >/dev/null; then
+	if ! git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror; then
+		echo "clang-format: files differ from .clang-format (run clang-format -i)"
+		status=1
+	else
+		echo "clang-format: clean"
+	fi
+fi
+
+echo
+echo "$summary_total passed, $summary_fail failed"
+exit $status
