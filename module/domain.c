@@ -184,32 +184,34 @@ static int normalize_idn(const char *in, size_t len, char *out, size_t *out_len,
 	return rc;
 }
 
-/* Character classes for the fast path (ASCII letters, digits, '-', '.',
- * bytes of UTF-8 sequences, everything else). */
-enum { CL_BAD = 0, CL_LETTER, CL_DIGIT, CL_HYPHEN, CL_DOT, CL_HIGH };
-#define L CL_LETTER
-#define D CL_DIGIT
-#define H CL_HYPHEN
-#define P CL_DOT
-#define U CL_HIGH
-static const unsigned char cls[256] = {
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, H, P, 0,
-        D, D, D, D, D, D, D, D, D, D, 0, 0, 0, 0, 0, 0, 0, L, L, L, L, L, L, L,
-        L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, 0, 0, 0, 0, 0,
-        0, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L, L,
-        L, L, L, 0, 0, 0, 0, 0, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U,
-        U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U,
-        U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U,
-        U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U,
-        U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U,
-        U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U,
+/*
+ * The fast path's table: each byte folded to what the normalised name holds
+ * (letters lower-cased; digits, '-' and '.' as they are), 0 for a byte no
+ * domain may contain, HI for a byte of a UTF-8 sequence.  Letters and digits,
+ * the common case, are exactly the values above '.'.
+ */
+#define HI 0x80
+static const unsigned char fold[256] = {
+        0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+        0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+        0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
+        0,   0,   0,   '-', '.', 0,   '0', '1', '2', '3', '4', '5', '6', '7',
+        '8', '9', 0,   0,   0,   0,   0,   0,   0,   'a', 'b', 'c', 'd', 'e',
+        'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o', 'p', 'q', 'r', 's',
+        't', 'u', 'v', 'w', 'x', 'y', 'z', 0,   0,   0,   0,   0,   0,   'a',
+        'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l', 'm', 'n', 'o',
+        'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', 0,   0,   0,
+        0,   0,   HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,
+        HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,
+        HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,
+        HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,
+        HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,
+        HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,
+        HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,
+        HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,
+        HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,  HI,
+        HI,  HI,  HI,  HI,
 };
-#undef L
-#undef D
-#undef H
-#undef P
-#undef U
 
 /*
  * The ASCII fast path: one pass with a class table that folds case, copies
@@ -222,7 +224,7 @@ int xp_domain_normalize(const char *in, size_t len, char *out, size_t *out_len,
 {
 	const char *dummy;
 	size_t i, start = 0;
-	int all_digits = 1, alabel = 0;
+	int all_digits, alabel = 0;
 
 	if (why == NULL)
 		why = &dummy;
@@ -247,21 +249,13 @@ int xp_domain_normalize(const char *in, size_t len, char *out, size_t *out_len,
 		return XP_EINVAL;
 	}
 	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)in[i];
-		switch (cls[c]) {
-		case CL_LETTER:
-			out[i] = (char)(c | 0x20);
-			all_digits = 0;
+		unsigned char f = fold[(unsigned char)in[i]];
+		out[i] = (char)f;
+		if (f > '.' && f != HI)
+			continue; /* a letter or digit */
+		if (f == '-')
 			continue;
-		case CL_DIGIT:
-			out[i] = (char)c;
-			continue;
-		case CL_HYPHEN:
-			out[i] = '-';
-			all_digits = 0;
-			continue;
-		case CL_DOT:
-			out[i] = '.';
+		if (f == '.') {
 			if (i == start || out[i - 1] == '-' ||
 			    out[start] == '-' || i - start > XP_LABEL_MAX) {
 				check_ascii(out, i + 1, why);
@@ -272,15 +266,17 @@ int xp_domain_normalize(const char *in, size_t len, char *out, size_t *out_len,
 			    out[start + 3] == '-')
 				alabel = 1;
 			start = i + 1;
-			all_digits = 1;
 			continue;
-		case CL_HIGH:
-			return normalize_idn(in, len, out, out_len, why);
-		default:
-			*why = bad_char_reason(c);
-			return XP_EINVAL;
 		}
+		if (f == HI)
+			return normalize_idn(in, len, out, out_len, why);
+		*why = bad_char_reason((unsigned char)in[i]);
+		return XP_EINVAL;
 	}
+	/* An all-digit last label looks like an IP address. */
+	for (i = start; i < len && out[i] >= '0' && out[i] <= '9'; i++)
+		;
+	all_digits = i == len;
 	out[len] = '\0';
 	/* The last label: the checks the loop makes at each dot. */
 	if (all_digits || len - start > XP_LABEL_MAX || out[start] == '-' ||
