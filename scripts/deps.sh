@@ -13,6 +13,7 @@ packages=(
 	liblua5.4-dev lua5.4                                    # the Prosody module
 	libcmocka-dev lua-busted valgrind clang-format          # the tests
 	prosody lua-unbound libstrophe-dev iproute2             # real servers and clients
+	ejabberd erlang-dev erlang-nox                          # the ejabberd side
 )
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${packages[@]}"

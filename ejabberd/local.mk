@@ -1,0 +1,62 @@
+# ejabberd/local.mk: the ejabberd side, built when configure found Erlang
+# (HAVE_ERLANG_NIF: erl, erlc, erl_nif.h) and ejabberd's headers
+# (HAVE_EJABBERD).  Everything installs as one Erlang application directory,
+# $(ERLANG_APPDIR) = LIBDIR/erlang/lib/xmpp_partners-VERSION by default:
+#   ebin/      xmpp_partners_nif.beam, mod_xmpp_partners.beam,
+#              xmpp_partners_s2s_out.beam
+#   priv/lib/  xmpp_partners_nif.so (the NIF over module/libxpcore.la)
+# With --prefix=/usr that is /usr/lib/erlang/lib/xmpp_partners-VERSION, which
+# every Erlang node on Debian (ejabberd's included) has on its code path.
+# Run only these tests:  make check-ejabberd
+EJABBERD_SRCS = \
+	ejabberd/src/xmpp_partners_nif.erl \
+	ejabberd/src/mod_xmpp_partners.erl \
+	ejabberd/src/xmpp_partners_s2s_out.erl
+EJABBERD_TESTS = \
+	tests/ejabberd/t_nif.sh \
+	tests/ejabberd/t_ejabberd.sh
+EXTRA_DIST += $(EJABBERD_SRCS) $(EJABBERD_TESTS) \
+	ejabberd/README-ejabberd.md tests/ejabberd/nif_test.erl \
+	module/nif/xmpp_partners_nif.c
+TESTS += $(EJABBERD_TESTS)
+
+if HAVE_ERLANG_NIF
+erlnifdir = $(ERLANG_APPDIR)/priv/lib
+erlnif_LTLIBRARIES = module/nif/xmpp_partners_nif.la
+erlbeamdir = $(ERLANG_APPDIR)/ebin
+erlbeam_DATA = ejabberd/ebin/xmpp_partners_nif.beam
+if HAVE_EJABBERD
+erlbeam_DATA += ejabberd/ebin/mod_xmpp_partners.beam \
+	ejabberd/ebin/xmpp_partners_s2s_out.beam
+endif
+CLEANFILES += $(erlbeam_DATA) tests/ejabberd/nif_test.beam
+endif
+module_nif_xmpp_partners_nif_la_SOURCES = module/nif/xmpp_partners_nif.c
+module_nif_xmpp_partners_nif_la_CFLAGS = $(AM_CFLAGS) $(ERL_NIF_CFLAGS)
+# The runtime provides the enif_* functions; only nif_init is exported.
+module_nif_xmpp_partners_nif_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version \
+	-shared -rpath '$(erlnifdir)' -export-symbols-regex '^nif_init$$'
+module_nif_xmpp_partners_nif_la_LIBADD = module/libxpcore.la
+
+# -I for include("xmpp.hrl") and include("logger.hrl"): Debian names the
+# xmpp application p1_xmpp-*, so include_lib("xmpp/...") does not resolve.
+ERLCFLAGS = +debug_info -Werror -I '$(XMPP_INCLUDE)' -I '$(EJABBERD_INCLUDE)' \
+	-pa '$(EJABBERD_EBIN)' -pa ejabberd/ebin
+ejabberd/ebin/%.beam: $(srcdir)/ejabberd/src/%.erl
+	@$(MKDIR_P) ejabberd/ebin
+	$(AM_V_GEN)$(ERLC) $(ERLCFLAGS) -o ejabberd/ebin $<
+# behaviours and the NIF wrapper first
+ejabberd/ebin/mod_xmpp_partners.beam: ejabberd/ebin/xmpp_partners_nif.beam
+
+# The tests load the uninstalled NIF and beams of this build tree.
+tests/ejabberd/t_nif.log tests/ejabberd/t_ejabberd.log: $(erlnif_LTLIBRARIES) $(erlbeam_DATA)
+tests/ejabberd/t_ejabberd.log: $(check_PROGRAMS)
+
+check-ejabberd:
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(EJABBERD_TESTS)'
+.PHONY: check-ejabberd
+
+clean-local: clean-local-ejabberd
+clean-local-ejabberd:
+	-rm -rf ejabberd/ebin
+.PHONY: clean-local-ejabberd
