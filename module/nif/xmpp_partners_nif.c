@@ -23,21 +23,18 @@
  *   closed()                  -> T refusing every domain
  *   resolve(T, D)             -> {ok, Primary | <<"*">>} | {error, Token, Text}
  *   lookup(T, D)              -> {ok, #{...}} | {error, Token, Text}
- *   tls(T, D, Dir)            -> withhold | offer | require | {error, Token, Text}
- *   sasl_external(T, D, Dir, Encrypted, Chain, Identity, Pin)
- *   dialback(T, D, Dir, Encrypted, Chain, Identity, Pin)
- *   stanzas(T, D, Dir, Encrypted, Chain, Identity, Pin)
- *   auth(T, D, Dir, Method, Encrypted, Chain, Identity, Pin)
+ *   tls(T, D, Dir)            -> withhold | offer | require | {error, Token,
+ * Text} sasl_external(T, D, Dir, Encrypted, Chain, Identity, Pin) dialback(T,
+ * D, Dir, Encrypted, Chain, Identity, Pin) stanzas(T, D, Dir, Encrypted, Chain,
+ * Identity, Pin) auth(T, D, Dir, Method, Encrypted, Chain, Identity, Pin)
  *       -> true | {false, Token, Text}; Method: sasl_tls, dialback_tls,
  *          dialback_tcp, or ejabberd's <<"EXTERNAL">> / dialback
  *   connection(T, D, PartnerCount, TotalCount) -> true | {false, Token, Text}
- *   subscribe(T, D, InRoster, SubscribedFrom, Blocked) -> approve | deliver | deny
- *   message(T, D, InRoster)   -> deliver | bounce
- *   strip_status(T, D)        -> boolean()
- *   keepalive(T, D)           -> {boolean(), IntervalSeconds}
- *   proxy(T, D)               -> {HostBinary, Port} | none
- *   pin_matches(T, D, Pin)    -> boolean()   (Pin: <<"sha256:hex">>)
- *   partners(T)               -> [Primary]
+ *   subscribe(T, D, InRoster, SubscribedFrom, Blocked) -> approve | deliver |
+ * deny message(T, D, InRoster)   -> deliver | bounce strip_status(T, D) ->
+ * boolean() keepalive(T, D)           -> {boolean(), IntervalSeconds} proxy(T,
+ * D)               -> {HostBinary, Port} | none pin_matches(T, D, Pin)    ->
+ * boolean()   (Pin: <<"sha256:hex">>) partners(T)               -> [Primary]
  *   info(T)                   -> #{count, default, keepalive_interval,
  *                                  connection_limit, closed}
  *   warnings(T)               -> Diagnostics
@@ -131,10 +128,9 @@ static void table_dtor(ErlNifEnv *env, void *obj)
 
 /* ---- atoms --------------------------------------------------------------- */
 
-static ERL_NIF_TERM am_ok, am_error, am_true, am_false, am_undefined,
-        am_enomem, am_incoming, am_outgoing, am_valid, am_invalid, am_none,
-        am_warning, am_severity, am_partner, am_key, am_row, am_message,
-        am_suggestion;
+static ERL_NIF_TERM am_ok, am_error, am_true, am_false, am_undefined, am_enomem,
+        am_incoming, am_outgoing, am_valid, am_invalid, am_none, am_warning,
+        am_severity, am_partner, am_key, am_row, am_message, am_suggestion;
 
 static void make_atoms(ErlNifEnv *env)
 {
@@ -158,7 +154,8 @@ static void make_atoms(ErlNifEnv *env)
 	am_suggestion = enif_make_atom(env, "suggestion");
 }
 
-/* ---- load, upgrade, unload ------------------------------------------------ */
+/* ---- load, upgrade, unload ------------------------------------------------
+ */
 
 static priv_data *priv_new(ErlNifEnv *env)
 {
@@ -384,7 +381,8 @@ static int term_text(ErlNifEnv *env, ERL_NIF_TERM t, scratch *s, int want_nul,
 		if (c == NULL)
 			return 0;
 		if (enif_get_string(env, t, c, n + 1, ERL_NIF_LATIN1) <= 0)
-			return 0; /* not a list of bytes: the block stays in s */
+			return 0; /* not a list of bytes: the block stays in s
+			           */
 		*out = c;
 		*len = n;
 		return 1;
@@ -566,7 +564,8 @@ static ERL_NIF_TERM make_builder_diags(ErlNifEnv *env, const xp_builder *b,
 	return list;
 }
 
-/* ---- walking Erlang configuration into the builder ---------------------------
+/* ---- walking Erlang configuration into the builder
+ * ---------------------------
  *
  * Maps and proplists are read into an array of entries sorted by key name,
  * so diagnostics come out the same on every run whatever the term order.
@@ -801,9 +800,8 @@ static int walk_partner(ErlNifEnv *env, xp_builder *b, scratch *s,
 		enif_snprintf(what, sizeof(what), "%s element",
 		              type_name(env, e->key));
 		rc = xp_builder_record_invalid(b, what);
-	} else if (e->is_text ||
-	           xp_domain_normalize(e->name, e->len, out, &len, NULL) !=
-	                   XP_OK) {
+	} else if (e->is_text || xp_domain_normalize(e->name, e->len, out, &len,
+	                                             NULL) != XP_OK) {
 		rc = walk_record(env, b, s, e->value);
 	} else {
 		/* A key that is no text but prints as a domain ('1.5'):
@@ -884,7 +882,8 @@ static int walk_options(ErlNifEnv *env, xp_builder *b, scratch *s,
 	return XP_OK;
 }
 
-/* ---- build and check ------------------------------------------------------- */
+/* ---- build and check -------------------------------------------------------
+ */
 
 static ERL_NIF_TERM nif_build(ErlNifEnv *env, int argc,
                               const ERL_NIF_TERM argv[])
@@ -983,7 +982,8 @@ static ERL_NIF_TERM nif_closed(ErlNifEnv *env, int argc,
 	return ok ? term : raise_status(env, XP_ENOMEM);
 }
 
-/* ---- table queries --------------------------------------------------------- */
+/* ---- table queries ---------------------------------------------------------
+ */
 
 /* The table and the partner for argv[0], argv[1]: NULL partner with
  * *reason when refused.  Returns 0 on misuse (badarg). */
@@ -1011,8 +1011,8 @@ static int table_partner(ErlNifEnv *env, const ERL_NIF_TERM argv[],
 
 static ERL_NIF_TERM make_partner_name(ErlNifEnv *env, const xp_partner *p)
 {
-	return make_text(env, xp_partner_is_default(p) ? "*"
-	                                               : xp_partner_domain(p));
+	return make_text(env,
+	                 xp_partner_is_default(p) ? "*" : xp_partner_domain(p));
 }
 
 static ERL_NIF_TERM nif_resolve(ErlNifEnv *env, int argc,
@@ -1041,7 +1041,8 @@ static ERL_NIF_TERM make_methods(ErlNifEnv *env, unsigned methods)
 	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++)
 		if (methods & (unsigned)all[i])
 			list = enif_make_list_cell(
-			        env, enif_make_atom(env, xp_method_name(all[i])),
+			        env,
+			        enif_make_atom(env, xp_method_name(all[i])),
 			        list);
 	return list;
 }
@@ -1054,7 +1055,8 @@ static ERL_NIF_TERM make_string_list(ErlNifEnv *env, size_t n,
 	ERL_NIF_TERM list = enif_make_list(env, 0);
 
 	while (n-- > 0)
-		list = enif_make_list_cell(env, make_text(env, get(p, n)), list);
+		list = enif_make_list_cell(env, make_text(env, get(p, n)),
+		                           list);
 	return list;
 }
 
@@ -1136,8 +1138,7 @@ static ERL_NIF_TERM nif_lookup(ErlNifEnv *env, int argc,
 	return enif_make_tuple2(env, am_ok, map);
 }
 
-static ERL_NIF_TERM nif_tls(ErlNifEnv *env, int argc,
-                            const ERL_NIF_TERM argv[])
+static ERL_NIF_TERM nif_tls(ErlNifEnv *env, int argc, const ERL_NIF_TERM argv[])
 {
 	const xp_table *t;
 	const xp_partner *p;
@@ -1229,7 +1230,8 @@ static int get_method(ErlNifEnv *env, ERL_NIF_TERM t, int encrypted,
 	if (strcmp(buf, "EXTERNAL") == 0) {
 		*m = XP_METHOD_SASL_TLS;
 	} else if (strcmp(buf, "dialback") == 0) {
-		*m = encrypted ? XP_METHOD_DIALBACK_TLS : XP_METHOD_DIALBACK_TCP;
+		*m = encrypted ? XP_METHOD_DIALBACK_TLS
+		               : XP_METHOD_DIALBACK_TCP;
 	} else {
 		v = xp_method_parse(buf, len);
 		*m = (v == XP_METHOD_SASL_TLS || v == XP_METHOD_DIALBACK_TLS ||
@@ -1447,7 +1449,8 @@ static ERL_NIF_TERM nif_partners(ErlNifEnv *env, int argc,
 	while (n-- > 0)
 		list = enif_make_list_cell(
 		        env,
-		        make_text(env, xp_partner_domain(xp_table_at(r->table, n))),
+		        make_text(env,
+		                  xp_partner_domain(xp_table_at(r->table, n))),
 		        list);
 	return list;
 }
@@ -1462,11 +1465,11 @@ static ERL_NIF_TERM nif_info(ErlNifEnv *env, int argc,
 	if (r == NULL || r->table == NULL)
 		return enif_make_badarg(env);
 	MAP_PUT("count", enif_make_uint64(env, xp_table_count(r->table)));
-	MAP_PUT("default", enif_make_atom(env, xp_table_default_policy(
-	                                               r->table) ==
-	                                                       XP_DEFAULT_ALLOW
-	                                               ? "allow"
-	                                               : "deny"));
+	MAP_PUT("default",
+	        enif_make_atom(env, xp_table_default_policy(r->table) ==
+	                                            XP_DEFAULT_ALLOW
+	                                    ? "allow"
+	                                    : "deny"));
 	MAP_PUT("keepalive_interval",
 	        enif_make_uint(env, xp_table_keepalive_interval(r->table)));
 	MAP_PUT("connection_limit",
@@ -1490,15 +1493,16 @@ static ERL_NIF_TERM nif_warnings(ErlNifEnv *env, int argc,
 	while (n-- > 0) {
 		const xp_diag *d = xp_table_warning(r->table, n);
 		if (d != NULL)
-			list = enif_make_list_cell(env, make_diag(env, d), list);
+			list = enif_make_list_cell(env, make_diag(env, d),
+			                           list);
 	}
 	return list;
 }
 
-/* ---- module functions -------------------------------------------------------- */
+/* ---- module functions
+ * -------------------------------------------------------- */
 
-static int parse_level(ErlNifEnv *env, ERL_NIF_TERM t,
-                       const char *(*name)(int))
+static int parse_level(ErlNifEnv *env, ERL_NIF_TERM t, const char *(*name)(int))
 {
 	char buf[32];
 	int i;
@@ -1533,7 +1537,8 @@ static ERL_NIF_TERM nif_matrix(ErlNifEnv *env, int argc,
 		r = (n >= 1 && n <= 18) ? xp_matrix_row_get(n) : NULL;
 		if (r == NULL)
 			return enif_make_tuple2(
-			        env, am_error, make_text(env, "no such matrix row"));
+			        env, am_error,
+			        make_text(env, "no such matrix row"));
 		return enif_make_tuple2(env, am_ok, make_row_map(env, r));
 	}
 	tls = parse_level(env, argv[0], tls_name);
@@ -1569,7 +1574,8 @@ static ERL_NIF_TERM nif_normalize(ErlNifEnv *env, int argc,
 	if (xp_domain_normalize(in, len, out, &out_len, &why) != XP_OK)
 		result = enif_make_tuple2(
 		        env, am_error,
-		        make_text(env, why != NULL ? why : "not a valid domain"));
+		        make_text(env,
+		                  why != NULL ? why : "not a valid domain"));
 	else
 		result = enif_make_tuple2(env, am_ok,
 		                          make_bin(env, out, out_len));
@@ -1609,7 +1615,8 @@ static ERL_NIF_TERM nif_refusal(ErlNifEnv *env, int argc,
 	if (n < sizeof(buf)) {
 		result = make_bin(env, buf, n);
 	} else {
-		/* A long (hostile) domain: format again into a larger buffer. */
+		/* A long (hostile) domain: format again into a larger buffer.
+		 */
 		big = scratch_alloc(&s, n + 1);
 		if (big == NULL) {
 			scratch_free(&s);
@@ -1648,8 +1655,8 @@ static ERL_NIF_TERM nif_cert_identity(ErlNifEnv *env, int argc,
 			return raise_status(env, rc);
 		return enif_make_tuple2(
 		        env, am_error,
-		        make_text(env, xp_status_text(rc == XP_OK ? XP_ECERT
-		                                                  : rc)));
+		        make_text(env,
+		                  xp_status_text(rc == XP_OK ? XP_ECERT : rc)));
 	}
 	st = xp_cert_check_identity(c, domain, len,
 	                            legacy ? XP_CERT_LEGACY_CN : 0);
@@ -1693,7 +1700,8 @@ static ERL_NIF_TERM nif_version(ErlNifEnv *env, int argc,
 	return make_text(env, XP_VERSION);
 }
 
-/* ---- registration ------------------------------------------------------------ */
+/* ---- registration
+ * ------------------------------------------------------------ */
 
 static ErlNifFunc nif_funcs[] = {
         /* Building walks the whole configuration and may take long for
