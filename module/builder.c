@@ -77,7 +77,8 @@ struct xp_builder {
 	int record_skipped; /* not a table: keys are not expected */
 	unsigned seen;      /* bit per key_id */
 	unsigned options_seen;
-	const char *raw; /* primary domain as written (diag arena) */
+	xp_host_style style; /* how the host names its options */
+	const char *raw;     /* primary domain as written (diag arena) */
 	struct xp_partner cur;
 };
 
@@ -185,6 +186,19 @@ void xp_builder_free(xp_builder *b)
 /* ---- global options -------------------------------------------------------
  */
 
+/* Prosody writes xmpp_partners_default, ejabberd's module option is just
+ * default: messages use the admin's own names. */
+static const char *prefix(const xp_builder *b)
+{
+	return b->style == XP_HOST_EJABBERD ? "" : "xmpp_partners_";
+}
+
+void xp_builder_set_host_style(xp_builder *b, xp_host_style style)
+{
+	if (b != NULL)
+		b->style = style;
+}
+
 enum { OPT_DEFAULT, OPT_KEEPALIVE, OPT_LIMIT, OPT_COUNT };
 static const char *const option_names[OPT_COUNT] = {
         "default", "keepalive_interval", "connection_limit"};
@@ -217,23 +231,23 @@ static int unknown_option(xp_builder *b, const char *key)
 		}
 	}
 	if (best)
+		snprintf(hint, sizeof(hint), "; did you mean '%s%s'?",
+		         prefix(b), best);
+	else
 		snprintf(hint, sizeof(hint),
-		         "; did you mean 'xmpp_partners_%s'?", best);
+		         "; the options are %sdefault, %skeepalive_interval "
+		         "and %sconnection_limit",
+		         prefix(b), prefix(b), prefix(b));
 	return add_diag(b, XP_SEV_ERROR, key, 0, best,
-	                "option '%s' is unknown%s", key,
-	                best ? hint
-	                     : "; the options are xmpp_partners_default, "
-	                       "xmpp_partners_keepalive_interval and "
-	                       "xmpp_partners_connection_limit");
+	                "option '%s' is unknown%s", key, hint);
 }
 
 static int option_seen(xp_builder *b, int id, const char *key)
 {
 	if (b->options_seen & (1u << id))
-		return add_diag(
-		        b, XP_SEV_ERROR, key, 0, NULL,
-		        "option 'xmpp_partners_%s' is given twice; keep one",
-		        option_names[id]);
+		return add_diag(b, XP_SEV_ERROR, key, 0, NULL,
+		                "option '%s%s' is given twice; keep one",
+		                prefix(b), option_names[id]);
 	b->options_seen |= 1u << id;
 	return 1;
 }
@@ -251,23 +265,22 @@ int xp_builder_option_string(xp_builder *b, const char *key, const char *value,
 	if (option_seen(b, id, key) != 1)
 		return b->failed ? XP_ENOMEM : XP_OK;
 	if (id != OPT_DEFAULT)
-		return add_diag(
-		        b, XP_SEV_ERROR, key, 0, NULL,
-		        "option 'xmpp_partners_%s' must be a whole number "
-		        "of %s, not a string; write it without quotes",
-		        option_names[id],
-		        id == OPT_KEEPALIVE ? "seconds" : "connections");
+		return add_diag(b, XP_SEV_ERROR, key, 0, NULL,
+		                "option '%s%s' must be a whole number "
+		                "of %s, not a string; write it without quotes",
+		                prefix(b), option_names[id],
+		                id == OPT_KEEPALIVE ? "seconds"
+		                                    : "connections");
 	if (len == 4 && memcmp(value, "deny", 4) == 0)
 		b->t->default_policy = XP_DEFAULT_DENY;
 	else if (len == 5 && memcmp(value, "allow", 5) == 0)
 		b->t->default_policy = XP_DEFAULT_ALLOW;
 	else
-		return add_diag(
-		        b, XP_SEV_ERROR, key, 0, "deny",
-		        "option 'xmpp_partners_default' is \"%.*s\"; use "
-		        "\"deny\" (only listed partners federate) or "
-		        "\"allow\"",
-		        (int)(len > 64 ? 64 : len), value);
+		return add_diag(b, XP_SEV_ERROR, key, 0, "deny",
+		                "option '%sdefault' is \"%.*s\"; use "
+		                "\"deny\" (only listed partners federate) or "
+		                "\"allow\"",
+		                prefix(b), (int)(len > 64 ? 64 : len), value);
 	return XP_OK;
 }
 
@@ -284,17 +297,16 @@ int xp_builder_option_integer(xp_builder *b, const char *key, long long value)
 	if (option_seen(b, id, key) != 1)
 		return b->failed ? XP_ENOMEM : XP_OK;
 	if (id == OPT_DEFAULT)
-		return add_diag(
-		        b, XP_SEV_ERROR, key, 0, "deny",
-		        "option 'xmpp_partners_default' must be \"deny\" or "
-		        "\"allow\", not a number");
+		return add_diag(b, XP_SEV_ERROR, key, 0, "deny",
+		                "option '%sdefault' must be \"deny\" or "
+		                "\"allow\", not a number",
+		                prefix(b));
 	max = id == OPT_KEEPALIVE ? MAX_KEEPALIVE : MAX_CONNECTION_LIMIT;
 	if (value < 1 || value > max)
-		return add_diag(
-		        b, XP_SEV_ERROR, key, 0, NULL,
-		        "option 'xmpp_partners_%s' is %lld; use a whole "
-		        "number from 1 to %lld",
-		        option_names[id], value, max);
+		return add_diag(b, XP_SEV_ERROR, key, 0, NULL,
+		                "option '%s%s' is %lld; use a whole "
+		                "number from 1 to %lld",
+		                prefix(b), option_names[id], value, max);
 	if (id == OPT_KEEPALIVE)
 		b->t->keepalive_interval = (unsigned)value;
 	else
@@ -310,17 +322,21 @@ int xp_builder_option_invalid(xp_builder *b, const char *key,
 	if (b == NULL || key == NULL || b->in_record)
 		return XP_EINVAL;
 	if (strcmp(key, "xmpp_partners") == 0 || strcmp(key, "partners") == 0)
-		return add_diag(b, XP_SEV_ERROR, key, 0, NULL,
-		                "option 'xmpp_partners' must be a table of "
-		                "partners, { [\"example.com\"] = { ... } }, "
-		                "not a %s",
-		                type_name ? type_name
-		                          : "value of another type");
+		return add_diag(
+		        b, XP_SEV_ERROR, key, 0, NULL,
+		        b->style == XP_HOST_EJABBERD
+		                ? "option 'partners' must be a map of "
+		                  "partners, "
+		                  "{\"example.com\": {...}}, not a %s"
+		                : "option 'xmpp_partners' must be a table of "
+		                  "partners, { [\"example.com\"] = { ... } }, "
+		                  "not a %s",
+		        type_name ? type_name : "value of another type");
 	id = option_id(key);
 	if (id < 0)
 		return unknown_option(b, key);
 	return add_diag(b, XP_SEV_ERROR, key, 0, NULL,
-	                "option 'xmpp_partners_%s' must be %s, not a %s",
+	                "option '%s%s' must be %s, not a %s", prefix(b),
 	                option_names[id],
 	                id == OPT_DEFAULT ? "\"deny\" or \"allow\""
 	                                  : "a whole number",

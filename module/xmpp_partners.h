@@ -197,6 +197,14 @@ typedef struct xp_table xp_table;
 xp_builder *xp_builder_new(xp_ctx *ctx);
 void xp_builder_free(xp_builder *b);
 
+/* Which host's names the messages use for global options: Prosody's
+ * xmpp_partners_default (the default) or ejabberd's module option default. */
+typedef enum xp_host_style {
+	XP_HOST_PROSODY = 0,
+	XP_HOST_EJABBERD = 1
+} xp_host_style;
+void xp_builder_set_host_style(xp_builder *b, xp_host_style style);
+
 /* Global options (SPEC section 2): names without the xmpp_partners_ prefix
  * are accepted too.  "default" takes "deny" or "allow". */
 int xp_builder_option_string(xp_builder *b, const char *key, const char *value,

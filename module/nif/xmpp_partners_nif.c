@@ -897,6 +897,7 @@ static ERL_NIF_TERM nif_build(ErlNifEnv *env, int argc,
 
 	(void)argc;
 	b = xp_builder_new(p->anchor->ctx);
+	xp_builder_set_host_style(b, XP_HOST_EJABBERD);
 	if (b == NULL)
 		return raise_status(env, XP_ENOMEM);
 	rc = walk_options(env, b, &s, argv[1]);
@@ -938,6 +939,7 @@ static ERL_NIF_TERM nif_check(ErlNifEnv *env, int argc,
 
 	(void)argc;
 	b = xp_builder_new(p->anchor->ctx);
+	xp_builder_set_host_style(b, XP_HOST_EJABBERD);
 	if (b == NULL)
 		return raise_status(env, XP_ENOMEM);
 	rc = walk_options(env, b, &s, argv[2]);

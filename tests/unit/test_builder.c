@@ -463,6 +463,28 @@ static void test_options(void **state)
 	xp_ctx_free(ctx);
 }
 
+/* ejabberd names the options without the prefix: messages follow. */
+static void test_ejabberd_names(void **state)
+{
+	xp_ctx *ctx = test_ctx(NULL, NULL);
+	xp_builder *b = xp_builder_new(ctx);
+	xp_table *t = NULL;
+
+	(void)state;
+	xp_builder_set_host_style(b, XP_HOST_EJABBERD);
+	xp_builder_option_string(b, "default", S("permit"));
+	xp_builder_option_integer(b, "keepalive_intervl", 5);
+	xp_builder_option_invalid(b, "partners", "list");
+	assert_int_equal(xp_builder_finish(b, &t), XP_ECONFIG);
+	assert_non_null(test_find_diag(b, "option 'default' is \"permit\""));
+	assert_non_null(
+	        test_find_diag(b, "did you mean 'keepalive_interval'?"));
+	assert_non_null(test_find_diag(b, "option 'partners' must be a map"));
+	assert_null(test_find_diag(b, "xmpp_partners_"));
+	xp_builder_free(b);
+	xp_ctx_free(ctx);
+}
+
 static void test_misuse(void **state)
 {
 	xp_ctx *ctx = test_ctx(NULL, NULL);
