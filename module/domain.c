@@ -187,10 +187,10 @@ static int normalize_idn(const char *in, size_t len, char *out, size_t *out_len,
 /*
  * The fast path's table: each byte folded to what the normalised name holds
  * (letters lower-cased; digits, '-' and '.' as they are), 0 for a byte no
- * domain may contain, HI for a byte of a UTF-8 sequence.  Letters and digits,
- * the common case, are exactly the values above '.'.
+ * domain may contain, HI (1) for a byte of a UTF-8 sequence.  Letters and
+ * digits, the common case, are exactly the values above '.'.
  */
-#define HI 0x80
+#define HI 0x01
 static const unsigned char fold[256] = {
         0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
         0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,   0,
@@ -251,7 +251,7 @@ int xp_domain_normalize(const char *in, size_t len, char *out, size_t *out_len,
 	for (i = 0; i < len; i++) {
 		unsigned char f = fold[(unsigned char)in[i]];
 		out[i] = (char)f;
-		if (f > '.' && f != HI)
+		if (f > '.')
 			continue; /* a letter or digit */
 		if (f == '-')
 			continue;
