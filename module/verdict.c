@@ -147,12 +147,13 @@ int xp_verdict_sasl_external(const xp_partner *p, xp_direction d,
 		return refuse(reason, XP_R_SASL_NOT_SUPPORTED);
 	if (!s->encrypted)
 		return refuse(reason, XP_R_NOT_ENCRYPTED);
-	/* Incoming: offer EXTERNAL only when it can succeed.  Outgoing: our
-	 * own certificate is what the peer checks, so try it; the peer's
-	 * certificate is judged when authentication completes. */
-	if (d == XP_INCOMING)
-		return cert_proves(s, reason);
-	return accept_(reason);
+	/* Both ways EXTERNAL must end in an authentication we accept:
+	 * incoming, the peer's certificate must prove its domain before we
+	 * offer; outgoing, the peer's (server) certificate must prove its
+	 * domain too, or a successful EXTERNAL would leave us talking to an
+	 * unproven server with no dialback fallback left. */
+	(void)d;
+	return cert_proves(s, reason);
 }
 
 /* Which reason refuses dialback for this partner on this stream. */

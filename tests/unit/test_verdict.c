@@ -133,9 +133,18 @@ static void test_sasl_external(void **state)
 	EXPECT(xp_verdict_sasl_external(P("strict.test"), XP_INCOMING,
 	                                &tls_wrongname_pinned, &r),
 	       0, XP_R_CERT_IDENTITY);
-	/* Outgoing: try EXTERNAL whenever the stream is encrypted. */
+	/* Outgoing: tried only when the peer's certificate proves it. */
 	EXPECT(xp_verdict_sasl_external(P("mixed.test"), XP_OUTGOING,
 	                                &tls_nocert, &r),
+	       0, XP_R_NO_CERT);
+	EXPECT(xp_verdict_sasl_external(P("mixed.test"), XP_OUTGOING, &tls_good,
+	                                &r),
+	       1, XP_R_NONE);
+	EXPECT(xp_verdict_sasl_external(P("mixed.test"), XP_OUTGOING,
+	                                &tls_wrongname, &r),
+	       0, XP_R_CERT_IDENTITY);
+	EXPECT(xp_verdict_sasl_external(P("mixed.test"), XP_OUTGOING,
+	                                &tls_pinned, &r),
 	       1, XP_R_NONE);
 	EXPECT(xp_verdict_sasl_external(P("mixed.test"), XP_OUTGOING, &plain,
 	                                &r),
