@@ -251,46 +251,83 @@ local function on_s2sout_created(event)
 end
 
 -- Features from the remote server on an outgoing stream, before mod_tls
--- (500) and mod_saslauth (150): require TLS, hide EXTERNAL when the partner
--- does not use it.
+-- (500) and mod_saslauth (150): require TLS, give up at once when the peer
+-- requires the TLS we never use with it, and hide EXTERNAL unless the core
+-- would accept it on this stream.
 local function remove_mechanisms(features)
 	features:remove_children("mechanisms", xmlns_sasl);
+end
+
+local function offers_external(features)
+	local mechanisms = features:get_child("mechanisms", xmlns_sasl);
+	if not mechanisms then return false; end
+	for mechanism in mechanisms:childtags() do
+		if mechanism[1] == "EXTERNAL" then return true; end
+	end
+	return false;
 end
 
 local function on_out_features(event)
 	local session, features = event.origin, event.stanza;
 	if session.type ~= "s2sout_unauthed" or not policy then return; end
 	local to = session.to_host;
+	session.xp_external_refused = nil;
 	local action, token = policy:tls(to, "outgoing");
 	if not action then
 		refused("outgoing", to, token, session);
 		close(session, token);
 		return true;
 	end
-	if action == "require" and not session.secure and not features:get_child("starttls", xmlns_tls) then
+	local starttls = features:get_child("starttls", xmlns_tls);
+	if action == "require" and not session.secure and not starttls then
 		refused("outgoing", to, "tls_required", session);
 		close(session, "tls_required", "This server requires TLS with " .. to
 			.. " (tls = required) and it was not offered");
 		return true;
 	end
+	if action == "withhold" and starttls and starttls:get_child("required") then
+		-- The peer takes nothing in the clear and we never start TLS with
+		-- it: no method can succeed, say so now rather than time out.
+		refused("outgoing", to, "tls_not_supported", session);
+		close(session, "tls_not_supported", "This server does not use TLS with " .. to
+			.. " (tls = not_supported) and " .. to .. " requires it");
+		return true;
+	end
 	if session.secure then
-		local ok = policy:sasl_external(to, "outgoing", stream_state(session));
-		if not ok then remove_mechanisms(features); end
+		-- Try EXTERNAL only when the core says it can end in an accepted
+		-- authentication (the peer's certificate must prove its domain);
+		-- otherwise hide it, so dialback can follow where allowed.
+		local ok, why = policy:sasl_external(to, "outgoing", stream_state(session));
+		if not ok then
+			if offers_external(features) then session.xp_external_refused = why; end
+			remove_mechanisms(features);
+		end
 	end
 end
 
 -- After mod_saslauth (150) and before mod_dialback (100): if EXTERNAL is not
--- under way, dialback would start; stop it when the partner forbids it.
+-- under way, dialback would start; stop it when the partner forbids it, or
+-- when the peer offered only the EXTERNAL we may not use.
 local function on_out_features_dialback(event)
-	local session = event.origin;
+	local session, features = event.origin, event.stanza;
 	if session.type ~= "s2sout_unauthed" or not policy then return; end
 	if session.external_auth == "attempting" then return; end
 	if session.secure ~= true and session.secure ~= nil then return; end -- TLS under way
 	local to = session.to_host;
+	local ext_token = session.xp_external_refused;
 	local ok, token, text = policy:dialback(to, "outgoing", stream_state(session));
+	if ok and ext_token and not features:get_child("dialback", xmlns_dialback_feature) then
+		-- The peer announced SASL and no dialback: dialback cannot work.
+		ok, token, text = false, ext_token, nil;
+	elseif not ok and ext_token then
+		-- The peer offered EXTERNAL: why we could not use it says more
+		-- than why dialback is refused.
+		token, text = ext_token, nil;
+	end
 	if not ok then
 		refused("outgoing", to, token, session);
-		close(session, token, "No acceptable authentication method with " .. to .. ": " .. text);
+		close(session, token, "No acceptable authentication method with " .. to .. ": "
+			.. (text or reason_text(token)));
 		return true;
 	end
 end
@@ -372,7 +409,7 @@ local function on_in_features_late(event)
 		if session.external_auth == "offered" then session.external_auth = nil; end
 		return;
 	end
-	local ext = policy:sasl_external(from, "incoming", stream_state(session));
+	local ext, ext_token = policy:sasl_external(from, "incoming", stream_state(session));
 	local offered = features:get_child("mechanisms", xmlns_sasl);
 	if ext and not offered and secure then
 		-- e.g. a pinned key: mod_saslauth only offers with a trusted chain.
@@ -383,8 +420,19 @@ local function on_in_features_late(event)
 		features:remove_children("mechanisms", xmlns_sasl);
 		if session.external_auth == "offered" then session.external_auth = nil; end
 	end
-	if not policy:dialback(from, "incoming", stream_state(session)) then
+	local db_ok, db_token = policy:dialback(from, "incoming", stream_state(session));
+	if not db_ok then
 		features:remove_children("dialback", xmlns_dialback_feature);
+	end
+	if not (features:get_child("starttls", xmlns_tls) or features:get_child("mechanisms", xmlns_sasl)
+		or features:get_child("dialback", xmlns_dialback_feature)) then
+		-- Nothing left that could authenticate this partner (e.g. its
+		-- certificate does not prove its domain and dialback is refused):
+		-- refuse now, with the reason, instead of an empty feature list.
+		local token = db_token;
+		if ext_token and ext_token ~= "sasl_not_supported" then token = ext_token; end
+		refused("incoming", from, token, session);
+		close(session, token);
 	end
 end
 
@@ -626,8 +674,15 @@ end
 
 -- ---- wiring --------------------------------------------------------------------------
 
+-- The contact policy by partner type (SPEC section 4) lives in its own file.
+local contact = module:require("xmpp_partners_contact")({
+	module = module;
+	policy = function () return policy; end;
+});
+
 local function setup_host(host)
 	local ctx = module:context(host);
+	contact.setup_host(ctx, host);
 	ctx:hook("route/remote", on_route_remote, 200);
 	ctx:hook("s2sout-created", on_s2sout_created, -10);
 	ctx:hook("stanza/" .. xmlns_stream .. ":features", on_out_features, 510);

@@ -442,7 +442,7 @@ xp__listening() {
 # xp_start_prosody NAME ADDR DOMAIN... [--extra FILE] [--extra-lua TEXT]
 #                  [--module MOD]... [--plugin-path DIR]...
 #                  [--cert DOMAIN=CERTNAME]... [--s2s-cert DOMAIN=CERTNAME]...
-#                  [--s2s-secure]
+#                  [--s2s-secure] [--no-hosts-entry]
 # Write $XP_WORK/srv/NAME/prosody.cfg.lua (c2s ADDR:5222, s2s ADDR:5269, own
 # data dir, pidfile, admin socket and log, the test CA trusted, the test
 # hosts file for DNS, the repository's lua/ dir as plugin path), start
@@ -453,9 +453,12 @@ xp__listening() {
 # --plugin-path a plugin directory searched before $top_srcdir/lua;
 # --extra/--extra-lua append Lua config at the end (global scope; open a
 # section with VirtualHost "x" { ... } or Component); --s2s-secure sets
-# s2s_secure_auth and s2s_require_encryption to true instead of false.
+# s2s_secure_auth and s2s_require_encryption to true instead of false;
+# --no-hosts-entry leaves the DOMAINs out of the test hosts file (map them
+# elsewhere with xp_host first, or leave them unresolvable: other servers
+# then reach them only through a proxy; clients need xp_client --host ADDR).
 xp_start_prosody() {
-	local name=$1 addr=$2 dir cfg pid i d f ok=0 secure=0
+	local name=$1 addr=$2 dir cfg pid i d f ok=0 secure=0 hosts_entry=1
 	local domains=() extras=() modules=() certs=() s2scerts=() plugin_paths=()
 	local -A certof=() s2scertof=()
 	shift 2 || { echo "usage: xp_start_prosody NAME ADDR DOMAIN..." >&2; return 2; }
@@ -472,6 +475,7 @@ xp_start_prosody() {
 		--cert) certs+=("$2"); shift 2 ;;
 		--s2s-cert) s2scerts+=("$2"); shift 2 ;;
 		--s2s-secure) secure=1; shift ;;
+		--no-hosts-entry) hosts_entry=0; shift ;;
 		--*) echo "xp_start_prosody: unknown option $1" >&2; return 2 ;;
 		*) domains+=("$1"); shift ;;
 		esac
@@ -491,7 +495,7 @@ xp_start_prosody() {
 		return 2
 	fi
 	for d in "${domains[@]}"; do
-		xp_host "$d" "$addr" || return 1
+		if [ "$hosts_entry" = 1 ]; then xp_host "$d" "$addr" || return 1; fi
 		if [ -z "${certof[$d]:-}" ]; then
 			certof[$d]=$d
 			[ -f "$XP_WORK/pki/$d.crt" ] || xp_cert "$d" "$d" || return 1
@@ -600,6 +604,15 @@ xp_prosodyctl() {
 	env "$(xp__lua_env)" "$XP_PROSODYCTL" --config "${XP_SRV_DIR[$name]}/prosody.cfg.lua" "$@" </dev/null
 }
 
+# xp_shell NAME COMMAND: run one `prosodyctl shell` COMMAND against server
+# NAME (e.g. "> return 1 + 1" for Lua in the server), bounded by
+# 2 * XP_CLIENT_TIMEOUT seconds (exit 124 on timeout).
+xp_shell() {
+	[ -n "${XP_SRV_DIR[$1]:-}" ] || { echo "xp_shell: no server $1" >&2; return 2; }
+	timeout "$((2 * ${XP_CLIENT_TIMEOUT%.*}))" env "$(xp__lua_env)" "$XP_PROSODYCTL" \
+		--config "${XP_SRV_DIR[$1]}/prosody.cfg.lua" shell "$2" </dev/null
+}
+
 # xp_reload NAME: make server NAME re-read its config (SIGHUP to its PID);
 # waits (bounded) for "Reloading configuration file" in its log.
 xp_reload() {
@@ -619,6 +632,40 @@ xp_wait_log() {
 	local i
 	for i in $(seq 0 $((secs * 20))); do
 		[ "$(grep -cE -- "$re" "$log" 2>/dev/null)" -ge "$count" ] && return 0
+		[ "$i" -lt $((secs * 20)) ] && sleep 0.05
+	done
+	return 1
+}
+
+# xp_log_mark NAME: remember how long server NAME's log is now; xp_log_new
+# and xp_wait_new_log then look only at the lines written after the mark.
+declare -gA XP_LOG_MARK=()
+xp_log_mark() {
+	local log=${XP_SRV_DIR[$1]:-}/prosody.log n=0
+	[ -f "$log" ] && n=$(wc -l <"$log")
+	XP_LOG_MARK[$1]=$n
+}
+
+# xp_log_new NAME: print server NAME's log lines written since xp_log_mark
+# (the whole log without a mark).
+xp_log_new() {
+	local log=${XP_SRV_DIR[$1]:-}/prosody.log
+	[ -f "$log" ] || return 0
+	tail -n "+$((${XP_LOG_MARK[$1]:-0} + 1))" "$log"
+}
+
+# xp_log_count NAME REGEX: how many lines since the mark match the extended
+# REGEX.
+xp_log_count() {
+	xp_log_new "$1" | grep -cE -- "$2"
+}
+
+# xp_wait_new_log NAME REGEX [SECONDS [COUNT]]: like xp_wait_log, counting
+# only the lines written since xp_log_mark NAME.
+xp_wait_new_log() {
+	local re=$2 secs=${3:-$XP_CLIENT_TIMEOUT} count=${4:-1} i
+	for i in $(seq 0 $((secs * 20))); do
+		[ "$(xp_log_count "$1" "$re")" -ge "$count" ] && return 0
 		[ "$i" -lt $((secs * 20)) ] && sleep 0.05
 	done
 	return 1
@@ -679,6 +726,59 @@ xp_stop_all() {
 	XP_CLI_PID=()
 	XP_SRV_PID=()
 	return 0
+}
+
+# tap_stop_all: stop every server and client of this run (xp_stop_all) and
+# report two test cases: their PIDs are gone, and nothing listens on this
+# run's addresses any more.  Scripts call it last, before tap_done.
+tap_stop_all() {
+	local pids=() pid name alive="" left
+	for name in "${!XP_SRV_PID[@]}"; do pids+=("${XP_SRV_PID[$name]}"); done
+	for name in "${!XP_CLI_PID[@]}"; do pids+=("${XP_CLI_PID[$name]}"); done
+	xp_stop_all
+	for pid in "${pids[@]}"; do
+		if kill -0 "$pid" 2>/dev/null; then alive="$alive $pid"; fi
+	done
+	tap_is "${alive:-none}" none "no process left behind (stopped ${#pids[@]}: ${pids[*]})"
+	left=$(ss -Hltn 2>/dev/null | awk -v net="$XP_NET." 'index($4, net) == 1' | wc -l)
+	tap_is "$left" 0 "no listener left on $XP_NET.*"
+}
+
+# xp_s2s_connections: how many established TCP connections of this run
+# involve port 5269 on one of its addresses (both ends of a connection
+# between two of its servers count).
+xp_s2s_connections() {
+	ss -Htn state established 2>/dev/null | awk -v net="$XP_NET." '
+		{ for (i = 1; i <= NF; i++) if (index($i, net) == 1 && $i ~ /:5269$/) { n++; break } }
+		END { print n + 0 }'
+}
+
+# xp_wait_no_s2s [SECONDS]: wait (default 5 s) until xp_s2s_connections is 0.
+xp_wait_no_s2s() {
+	local i secs=${1:-5}
+	for i in $(seq 0 $((secs * 20))); do
+		[ "$(xp_s2s_connections)" -eq 0 ] && return 0
+		[ "$i" -lt $((secs * 20)) ] && sleep 0.05
+	done
+	return 1
+}
+
+# xp_reload_partners NAME: reload server NAME (xp_reload) and wait, bounded,
+# until mod_xmpp_partners has judged the new partner table: returns 0 when
+# it logged "Partner policy reloaded", 1 when it kept the old table because
+# the new one has errors (or on timeout).
+xp_reload_partners() {
+	local name=$1 log ok bad i
+	log=${XP_SRV_DIR[$name]:-}/prosody.log
+	ok=$(grep -c 'Partner policy reloaded' "$log" 2>/dev/null)
+	bad=$(grep -c 'partner table has errors' "$log" 2>/dev/null)
+	xp_reload "$name" || return 1
+	for i in $(seq 1 $((XP_START_TIMEOUT * 20))); do
+		[ "$(grep -c 'Partner policy reloaded' "$log")" -gt "$ok" ] && return 0
+		[ "$(grep -c 'partner table has errors' "$log")" -gt "$bad" ] && return 1
+		sleep 0.05
+	done
+	return 1
 }
 
 # ---- clients ---------------------------------------------------------------------

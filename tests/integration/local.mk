@@ -4,7 +4,13 @@
 # and the scripts skip (as they do without prosody or lua-unbound).
 # Run only these:  make check-integration
 INTEGRATION_TESTS = \
-	tests/integration/t_harness.sh
+	tests/integration/t_harness.sh \
+	tests/integration/t_allowlist.sh \
+	tests/integration/t_matrix.sh \
+	tests/integration/t_piggyback.sh \
+	tests/integration/t_proxy_limits_keepalive.sh \
+	tests/integration/t_reload.sh \
+	tests/integration/t_contact.sh
 
 if HAVE_STROPHE
 check_PROGRAMS += tests/clients/xpclient

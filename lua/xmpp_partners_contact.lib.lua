@@ -1,0 +1,159 @@
+-- xmpp_partners_contact.lib.lua: the contact policy of mod_xmpp_partners
+-- (SPEC section 4), loaded by the module with module:require.
+--
+-- How far a partner's users may reach into local users' contact lists and
+-- inboxes depends on the partner's type; the core decides (policy:subscribe,
+-- policy:message, policy:strip_status), this file only supplies the roster
+-- facts and carries the verdicts out:
+--   approve  -> answer `subscribed` and record the subscription in the roster
+--   deliver  -> Prosody's own processing (pending request, offline storage)
+--   deny     -> answer `unsubscribed`, store nothing
+--   bounce   -> `service-unavailable`, as for an unknown account
+-- Priorities are below mod_blocklist's 100, so a local user's blocklist drops
+-- blocked senders before any of this runs (the blocklist wins).
+
+local st = require "util.stanza";
+local jid = require "util.jid";
+local rostermanager = require "core.rostermanager";
+local um_user_exists = require "core.usermanager".user_exists;
+
+local hosts = prosody.hosts;
+
+return function (api)
+	local module = api.module;
+	local get_policy = api.policy;
+
+	local m_contact = module:metric("counter", "contact", "",
+		"partner-type contact policy verdicts that changed normal processing",
+		{ "partner", "verdict" });
+
+	local function partner_label(domain)
+		local p = get_policy();
+		local primary = p and p:resolve(domain);
+		if primary == nil or primary == "*" then return "unlisted"; end
+		return primary;
+	end
+
+	-- Roster facts the core needs: the item in any state, and whether the
+	-- contact already has a subscription from us.
+	local function roster_state(username, host, contact)
+		local roster = rostermanager.load_roster(username, host);
+		local item = roster and roster[contact];
+		if not item then return false, false; end
+		return true, item.subscription == "from" or item.subscription == "both";
+	end
+
+	local function is_remote(domain)
+		return domain ~= nil and hosts[domain] == nil;
+	end
+
+	-- Approve a subscription as the local user would have: the remote side
+	-- gets `subscribed`, the roster records subscription "from" and the
+	-- user's clients get a roster push and the approval.
+	local function auto_approve(username, host, from_bare, to_bare, stanza)
+		if not rostermanager.set_contact_pending_in(username, host, from_bare, stanza) then
+			return false;
+		end
+		if not rostermanager.subscribed(username, host, from_bare) then
+			return false;
+		end
+		rostermanager.roster_push(username, host, from_bare);
+		module:context(host):send(st.presence({ from = to_bare, to = from_bare, type = "subscribed" }));
+		-- Tell the new subscriber where we are, as RFC 6121 3.1.5 expects.
+		local sessions = hosts[host].sessions[username];
+		local sent = 0;
+		for _, session in pairs(sessions and sessions.sessions or {}) do
+			if session.presence then
+				local pres = st.clone(session.presence);
+				pres.attr.to = from_bare;
+				module:context(host):send(pres);
+				sent = sent + 1;
+			end
+		end
+		if sent == 0 then
+			module:context(host):send(st.presence({ from = to_bare, to = from_bare, type = "unavailable" }));
+		end
+		return true;
+	end
+
+	-- presence/bare: inbound subscription requests from remote users.
+	local function on_presence(event)
+		local stanza = event.stanza;
+		if stanza.attr.type ~= "subscribe" then return; end
+		local from_bare = jid.bare(stanza.attr.from);
+		local from_host = from_bare and jid.host(from_bare);
+		if not is_remote(from_host) then return; end
+		local username, host = jid.split(stanza.attr.to);
+		if not username or not um_user_exists(username, host) then return; end
+		local policy = get_policy();
+		local in_roster, subscribed_from = roster_state(username, host, from_bare);
+		local verdict = policy and policy:subscribe(from_host, in_roster, subscribed_from, false) or "deny";
+		if verdict == "deliver" then return; end
+		local to_bare = username .. "@" .. host;
+		if verdict == "approve" then
+			if auto_approve(username, host, from_bare, to_bare, stanza) then
+				module:log("info", "Approved subscription of %s to %s automatically (partner %s)",
+					from_bare, to_bare, partner_label(from_host));
+				m_contact:with_labels(partner_label(from_host), "approve"):add(1);
+				return true;
+			end
+			return; -- could not save: let Prosody handle it as usual
+		end
+		module:log("info", "refused subscription from %s to %s: %s is not in the roster and the partner type (%s) needs that",
+			from_bare, to_bare, from_bare, policy and (policy:lookup(from_host) or {}).type or "none");
+		m_contact:with_labels(partner_label(from_host), "deny"):add(1);
+		module:context(host):send(st.presence({ from = to_bare, to = from_bare, type = "unsubscribed" }));
+		return true;
+	end
+
+	-- message/bare and message/full: strangers from partners whose type
+	-- needs a roster entry are bounced as for an unknown account.
+	local function on_message(event)
+		local stanza = event.stanza;
+		local t = stanza.attr.type;
+		if t == "error" or t == "groupchat" then return; end
+		local from_host = jid.host(stanza.attr.from);
+		if not is_remote(from_host) then return; end
+		local policy = get_policy();
+		-- Ask first as if the sender were a stranger: most partner types
+		-- deliver anyway, and then no roster needs loading.
+		if policy and policy:message(from_host, false) == "deliver" then return; end
+		local username, host = jid.split(stanza.attr.to);
+		if not username then return; end
+		local in_roster = false;
+		if um_user_exists(username, host) then
+			in_roster = roster_state(username, host, jid.bare(stanza.attr.from));
+		end
+		if policy and policy:message(from_host, in_roster) == "deliver" then return; end
+		module:log("info", "refused message from %s to %s: not in the roster of a partner type that needs it",
+			stanza.attr.from, username .. "@" .. host);
+		m_contact:with_labels(partner_label(from_host), "bounce"):add(1);
+		module:context(host):send(st.error_reply(stanza, "cancel", "service-unavailable"));
+		return true;
+	end
+
+	-- route/remote: presence that local users (and components) send to
+	-- remote users keeps its <status/> only for partners whose type allows.
+	local function on_route_presence(event)
+		local stanza = event.stanza;
+		if stanza.name ~= "presence" or not stanza:get_child("status") then return; end
+		local policy = get_policy();
+		if policy and not policy:strip_status(event.to_host) then return; end
+		-- Presence is broadcast by reusing one stanza for every contact:
+		-- strip a copy so federated contacts still see the text.
+		local copy = st.clone(stanza);
+		copy:remove_children("status");
+		event.stanza = copy;
+	end
+
+	return {
+		setup_host = function (ctx, host)
+			ctx:hook("route/remote", on_route_presence, 300);
+			if hosts[host] and hosts[host].type == "local" then
+				ctx:hook("presence/bare", on_presence, 50);
+				ctx:hook("message/bare", on_message, 50);
+				ctx:hook("message/full", on_message, 50);
+			end
+		end;
+	};
+end
