@@ -85,7 +85,7 @@ row "bob@b.test adds alice@a.test (federated)" "subscribed (automatic)" "$(subsc
 row "uma@u.test adds alice@a.test (public_unverified, not in roster)" "unsubscribed" "$(subscribe uma@u.test alice@a.test)"
 row "uma@u.test -> alice@a.test message (stranger)" "refused" "$(deliver uma@u.test alice@a.test)"
 
-refusals=$(grep -c 'refused .* s2s \| refused subscription\| refused message' "$(xp_server_log a)" 2>/dev/null)
+refusals=$(grep -c 'refused ' "$(xp_server_log a)" 2>/dev/null)
 
 printf '\n%-66s %-24s %s\n' "scenario" "partner policy says" "what the users saw"
 printf '%s\n' "$(printf '%.0s-' {1..120})"
