@@ -640,6 +640,7 @@ int main(void)
 	        cmocka_unit_test(test_duplicates),
 	        cmocka_unit_test(test_options),
 	        cmocka_unit_test(test_misuse),
+	        cmocka_unit_test(test_ejabberd_names),
 	        cmocka_unit_test(test_alloc_failure_everywhere),
 	        cmocka_unit_test(test_ctx_alloc_failure),
 	};
