@@ -3,7 +3,8 @@
 #
 # a.test runs mod_xmpp_partners (deny mode) with two partners: b.test, and
 # d.test with the additional domain d2.test (both served by one server).
-# c.test is not a partner; b.test.evil.test, evilb.test and sub.b.test look
+# a.test also serves the component conf.a.test (MUC), which the policy
+# covers too.  c.test is not a partner; b.test.evil.test, evilb.test and sub.b.test look
 # like the partner b.test and are served by a server of their own.
 # Partners federate both ways; everyone else is refused both ways: the local
 # user's message bounces with not-allowed, the remote server's stream is
@@ -15,10 +16,12 @@
 
 xp_init
 LOOKALIKES=(b.test.evil.test evilb.test sub.b.test)
-tap_plan $((2 + 2 + 2 + 2 + 2 + 2 * ${#LOOKALIKES[@]} + 1 + 2))
+tap_plan $((2 + 2 + 2 + 2 + 2 + 2 * ${#LOOKALIKES[@]} + 2 + 1 + 2))
 
 # Every domain before the first server starts; one address per server.
 for d in a.test b.test c.test d.test evilb.test; do xp_host "$d"; done
+xp_host conf.a.test "$(xp_addr a.test)"
+xp_cert conf conf.a.test >/dev/null || xp_bail "cannot make conf.a.test's certificate"
 xp_host d2.test "$(xp_addr d.test)"
 for d in "${LOOKALIKES[@]}"; do xp_host "$d" "$(xp_addr evilb.test)"; done
 cat >"$XP_WORK/partners-a.lua" <<'EOF'
@@ -31,7 +34,9 @@ EOF
 
 ok=1
 xp_start_prosody a "$(xp_addr a.test)" a.test --module xmpp_partners \
-	--extra-lua "Include $(xp__lua_str "$XP_WORK/partners-a.lua")" || ok=0
+	--extra-lua "Include $(xp__lua_str "$XP_WORK/partners-a.lua")
+Component \"conf.a.test\" \"muc\"
+	ssl = { certificate = $(xp__lua_str "$XP_WORK/pki/conf.crt"), key = $(xp__lua_str "$XP_WORK/pki/conf.key") }" || ok=0
 xp_start_prosody b "$(xp_addr b.test)" b.test || ok=0
 xp_start_prosody c "$(xp_addr c.test)" c.test || ok=0
 xp_start_prosody d "$(xp_addr d.test)" d.test d2.test || ok=0
@@ -156,6 +161,25 @@ for d in "${LOOKALIKES[@]}"; do
 	refused_out "$d" evil
 	refused_in "eve@$d" evil
 done
+
+# ---- components are covered too: conf.a.test is a MUC service on a.test ---------------------
+out=$(xp_client bob@b.test raw "<iq type='get' to='conf.a.test' id='disco1'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>" wait 3 2>&1)
+if printf '%s\n' "$out" | grep -q '^iq-result from=conf.a.test id=disco1'; then
+	tap_ok "component conf.a.test: the partner b.test reaches it (disco#info answered)"
+else
+	tap_fail "component conf.a.test: the partner b.test reaches it" "$out"
+fi
+xp_log_mark a
+out=$(xp_client --timeout 8 carl@c.test ping conf.a.test expect-error-from conf.a.test '*' 2>&1)
+rc=$?
+sleep 0.2
+n=$(xp_log_count a "refused incoming s2s from c.test: not a partner\$")
+if [ "$rc" -eq 0 ] && [ "$n" -ge 1 ]; then
+	tap_ok "component conf.a.test: c.test (not a partner) is refused there too, and the refusal logged"
+else
+	tap_fail "component conf.a.test refuses c.test" "client exit $rc; refusal lines: $n
+$out"
+fi
 
 # ---- the partners still work after all the refusals ----------------------------------------
 delivered "after the refusals, bob@b.test -> alice@a.test still works" bob@b.test alice@a.test again-from-b
