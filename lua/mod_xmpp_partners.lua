@@ -166,11 +166,37 @@ local function check_global_options(tbl)
 end
 
 local enforce_existing; -- defined below
+local admin; -- xmpp_partners_admin.lib.lua, loaded below
 
--- Build the configured table; install it only when it is valid.
+-- Put a built table in force; close the streams it no longer allows.
+local function install(tbl, why)
+	local old = policy;
+	policy = tbl;
+	keepalive_interval = tbl:info().keepalive_interval;
+	module:log("info", "Partner policy %s: %d partners, unlisted domains %s",
+		why, tbl:info().count, tbl:info().default == "deny" and "refused" or "allowed");
+	check_global_options(tbl);
+	if old then
+		enforce_existing();
+		old:close();
+	end
+end
+
+-- Build the configured table (config plus the runtime changes stored by
+-- the admin commands); install it only when it is valid.
 local function load_policy(why)
 	if not core then return false; end
 	local partners, opts = read_options();
+	if admin then
+		local merged, err = admin.effective(partners);
+		if not merged then
+			module:log("error", "%s; %s", err, policy:info().closed
+				and "all federation is refused until the storage works"
+				or "keeping the previous partner policy in force");
+			return false;
+		end
+		partners = merged;
+	end
 	local tbl, diags = core.build(partners, opts);
 	if not tbl then
 		log_diagnostics("error", diags);
@@ -184,16 +210,7 @@ local function load_policy(why)
 		return false;
 	end
 	log_diagnostics("warn", diags);
-	local old = policy;
-	policy = tbl;
-	keepalive_interval = tbl:info().keepalive_interval;
-	module:log("info", "Partner policy %s: %d partners, unlisted domains %s",
-		why, tbl:info().count, tbl:info().default == "deny" and "refused" or "allowed");
-	check_global_options(tbl);
-	if old then
-		enforce_existing();
-		old:close();
-	end
+	install(tbl, why);
 	return true;
 end
 
@@ -670,6 +687,7 @@ end
 
 function module.unload()
 	service_resolver.new = original_service_new;
+	if admin then admin.teardown_shell(); admin.teardown_adhoc(); end
 end
 
 -- ---- wiring --------------------------------------------------------------------------
@@ -680,9 +698,22 @@ local contact = module:require("xmpp_partners_contact")({
 	policy = function () return policy; end;
 });
 
+-- Administration (prosodyctl shell, ad-hoc commands, prosodyctl
+-- mod_xmpp_partners check, runtime changes kept in storage).
+admin = module:require("xmpp_partners_admin")({
+	module = module;
+	core = core;
+	policy = function () return policy; end;
+	install = install;
+	read_config = read_options;
+	each_s2s_session = each_s2s_session;
+	remote_of = remote_of;
+});
+
 local function setup_host(host)
 	local ctx = module:context(host);
 	contact.setup_host(ctx, host);
+	if hosts[host] and hosts[host].type == "local" then admin.setup_adhoc(host); end
 	ctx:hook("route/remote", on_route_remote, 200);
 	ctx:hook("s2sout-created", on_s2sout_created, -10);
 	ctx:hook("stanza/" .. xmlns_stream .. ":features", on_out_features, 510);
@@ -707,7 +738,9 @@ module:hook("s2s-created", on_s2s_created);
 module:hook("config-reloaded", function () load_policy("reloaded"); end);
 
 function module.load()
+	if prosody.process_type == "prosodyctl" then return; end -- module.command only
 	load_policy("loaded");
+	admin.setup_shell();
 	install_proxy_support();
 	for host in pairs(hosts) do setup_host(host); end
 	module:add_timer(1, keepalive_tick);
@@ -717,3 +750,8 @@ module:hook("host-activated", function (host) setup_host(host); end);
 
 -- For the admin shell and tests: the table in force.
 function module.policy() return policy; end
+
+-- prosodyctl mod_xmpp_partners check: validate config plus stored changes.
+function module.command(arg)
+	return admin.command(arg);
+end

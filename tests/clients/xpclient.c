@@ -25,6 +25,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,7 @@ struct cmd {
 	double deadline;
 	char id[32];      /* id of an IQ this command waits for */
 	char why[256];    /* reason of a failure */
+	int stage;        /* adhoc: forms submitted so far */
 };
 
 static double now_s(void)
@@ -709,6 +711,246 @@ static enum step cmd_raw(struct client *c, struct cmd *cmd)
 	return STEP_DONE;
 }
 
+/* -- XEP-0050 ad-hoc commands -- */
+
+#define NS_COMMANDS "http://jabber.org/protocol/commands"
+#define NS_DATA "jabber:x:data"
+
+/* Print a <command/> reply: status, notes, form fields. */
+static void print_command(xmpp_stanza_t *command)
+{
+	xmpp_stanza_t *ch, *x, *f, *v;
+	const char *status = xmpp_stanza_get_attribute(command, "status");
+	printf("adhoc status=%s node=%s\n", status ? status : "",
+	       xmpp_stanza_get_attribute(command, "node") ? xmpp_stanza_get_attribute(command, "node") : "");
+	for (ch = xmpp_stanza_get_children(command); ch; ch = xmpp_stanza_get_next(ch)) {
+		const char *name = xmpp_stanza_get_name(ch);
+		if (name && strcmp(name, "note") == 0) {
+			char *t = xmpp_stanza_get_text(ch);
+			const char *type = xmpp_stanza_get_attribute(ch, "type");
+			printf("adhoc-note type=%s text=", type ? type : "info");
+			put_value(t);
+			putchar('\n');
+			if (t)
+				xmpp_free(xmpp_stanza_get_context(ch), t);
+		}
+	}
+	x = xmpp_stanza_get_child_by_name_and_ns(command, "x", NS_DATA);
+	for (f = x ? xmpp_stanza_get_children(x) : NULL; f; f = xmpp_stanza_get_next(f)) {
+		const char *name = xmpp_stanza_get_name(f), *var, *type;
+		int first = 1;
+		if (!name || strcmp(name, "field") != 0)
+			continue;
+		var = xmpp_stanza_get_attribute(f, "var");
+		type = xmpp_stanza_get_attribute(f, "type");
+		printf("adhoc-field var=%s type=%s value=", var ? var : "", type ? type : "");
+		for (v = xmpp_stanza_get_children(f); v; v = xmpp_stanza_get_next(v)) {
+			char *t;
+			if (!xmpp_stanza_get_name(v) || strcmp(xmpp_stanza_get_name(v), "value") != 0)
+				continue;
+			t = xmpp_stanza_get_text(v);
+			if (!first)
+				putchar('|');
+			put_value(t);
+			first = 0;
+			if (t)
+				xmpp_free(xmpp_stanza_get_context(v), t);
+		}
+		printf(" options=");
+		first = 1;
+		for (v = xmpp_stanza_get_children(f); v; v = xmpp_stanza_get_next(v)) {
+			xmpp_stanza_t *ov;
+			char *t;
+			if (!xmpp_stanza_get_name(v) || strcmp(xmpp_stanza_get_name(v), "option") != 0)
+				continue;
+			ov = xmpp_stanza_get_child_by_name(v, "value");
+			t = ov ? xmpp_stanza_get_text(ov) : NULL;
+			if (!first)
+				putchar('|');
+			put_value(t);
+			first = 0;
+			if (t)
+				xmpp_free(xmpp_stanza_get_context(v), t);
+		}
+		putchar('\n');
+	}
+}
+
+static void add_text_child(xmpp_ctx_t *ctx, xmpp_stanza_t *parent, const char *name, const char *text)
+{
+	xmpp_stanza_t *e = xmpp_stanza_new(ctx), *t = xmpp_stanza_new(ctx);
+	xmpp_stanza_set_name(e, name);
+	xmpp_stanza_set_text(t, text);
+	xmpp_stanza_add_child(e, t);
+	xmpp_stanza_release(t);
+	xmpp_stanza_add_child(parent, e);
+	xmpp_stanza_release(e);
+}
+
+/* The value given for VAR in the stage text "k=v;k=v1|v2" (malloc'd), or NULL. */
+static char *stage_value(const char *stage, size_t len, const char *var)
+{
+	const char *p = stage, *end = stage + len;
+	size_t vl = strlen(var);
+	while (p < end) {
+		const char *semi = memchr(p, ';', (size_t)(end - p));
+		const char *item_end = semi ? semi : end;
+		if ((size_t)(item_end - p) > vl && strncmp(p, var, vl) == 0 && p[vl] == '=') {
+			size_t n = (size_t)(item_end - p - (ptrdiff_t)vl - 1);
+			char *r = malloc(n + 1);
+			if (!r)
+				exit(EXIT_USAGE);
+			memcpy(r, p + vl + 1, n);
+			r[n] = '\0';
+			return r;
+		}
+		p = item_end + 1;
+	}
+	return NULL;
+}
+
+/* Send <command node action [sessionid]/>, with a submitted form holding the
+   fields of FORM (their current values) overridden by the stage text. */
+static enum step adhoc_send(struct client *c, struct cmd *cmd, const char *sessionid,
+                            xmpp_stanza_t *form, const char *stage, size_t stage_len, int last)
+{
+	xmpp_stanza_t *iq, *command;
+	next_id(c, "adhoc", cmd->id, sizeof cmd->id);
+	iq = xmpp_iq_new(c->ctx, "set", cmd->id);
+	command = xmpp_stanza_new(c->ctx);
+	xmpp_stanza_set_to(iq, cmd->argv[0]);
+	xmpp_stanza_set_name(command, "command");
+	xmpp_stanza_set_ns(command, NS_COMMANDS);
+	xmpp_stanza_set_attribute(command, "node", cmd->argv[1]);
+	if (!sessionid) {
+		xmpp_stanza_set_attribute(command, "action", "execute");
+	} else {
+		xmpp_stanza_t *x = xmpp_stanza_new(c->ctx), *f;
+		xmpp_stanza_set_attribute(command, "sessionid", sessionid);
+		xmpp_stanza_set_attribute(command, "action", last ? "complete" : "next");
+		xmpp_stanza_set_name(x, "x");
+		xmpp_stanza_set_ns(x, NS_DATA);
+		xmpp_stanza_set_type(x, "submit");
+		for (f = form ? xmpp_stanza_get_children(form) : NULL; f; f = xmpp_stanza_get_next(f)) {
+			const char *var, *ftype;
+			xmpp_stanza_t *nf, *v;
+			char *given;
+			if (!xmpp_stanza_get_name(f) || strcmp(xmpp_stanza_get_name(f), "field") != 0)
+				continue;
+			var = xmpp_stanza_get_attribute(f, "var");
+			ftype = xmpp_stanza_get_attribute(f, "type");
+			if (!var || (ftype && strcmp(ftype, "fixed") == 0))
+				continue;
+			nf = xmpp_stanza_new(c->ctx);
+			xmpp_stanza_set_name(nf, "field");
+			xmpp_stanza_set_attribute(nf, "var", var);
+			given = stage_value(stage, stage_len, var);
+			if (given) {
+				char *p = given, *bar;
+				for (;;) {
+					bar = strchr(p, '|');
+					if (bar)
+						*bar = '\0';
+					if (*p || !bar)
+						add_text_child(c->ctx, nf, "value", p);
+					if (!bar)
+						break;
+					p = bar + 1;
+				}
+				free(given);
+			} else {
+				for (v = xmpp_stanza_get_children(f); v; v = xmpp_stanza_get_next(v)) {
+					char *t;
+					if (!xmpp_stanza_get_name(v) || strcmp(xmpp_stanza_get_name(v), "value") != 0)
+						continue;
+					t = xmpp_stanza_get_text(v);
+					add_text_child(c->ctx, nf, "value", t ? t : "");
+					if (t)
+						xmpp_free(c->ctx, t);
+				}
+			}
+			xmpp_stanza_add_child(x, nf);
+			xmpp_stanza_release(nf);
+		}
+		xmpp_stanza_add_child(command, x);
+		xmpp_stanza_release(x);
+	}
+	xmpp_stanza_add_child(iq, command);
+	xmpp_stanza_release(command);
+	send_and_release(c, iq);
+	return STEP_PENDING;
+}
+
+/* adhoc JID NODE STAGES: execute command NODE at JID; while the reply is
+   "executing" and a stage is left, submit its form with the fields of the
+   stage ("var=value;var=v1|v2", stages separated by "//"; "-" submits
+   nothing).  Every reply is printed (adhoc / adhoc-note / adhoc-field
+   lines).  Met when the command completes without an error note. */
+static enum step cmd_adhoc(struct client *c, struct cmd *cmd)
+{
+	cmd->stage = 0;
+	return adhoc_send(c, cmd, NULL, NULL, NULL, 0, 0);
+}
+
+static enum step poll_adhoc(struct client *c, struct cmd *cmd)
+{
+	struct event *e = find_event(c, EV_IQ_RESULT, "*", ev_has_id, cmd);
+	xmpp_stanza_t *command, *ch;
+	const char *status, *stages = cmd->argv[2], *p, *next;
+	int i, has_error = 0;
+	if (!e) {
+		e = find_event(c, EV_ERROR, "*", ev_has_id, cmd);
+		if (e) {
+			e->used = 1;
+			printf("adhoc-error condition=%s\n", e->condition);
+			set_why(cmd, "the server answered with error %s", e->condition);
+			return STEP_FAIL;
+		}
+		set_why(cmd, "no answer to the ad-hoc command");
+		return STEP_PENDING;
+	}
+	e->used = 1;
+	command = xmpp_stanza_get_child_by_name_and_ns(e->stanza, "command", NS_COMMANDS);
+	if (!command) {
+		set_why(cmd, "the answer holds no <command/>");
+		return STEP_FAIL;
+	}
+	print_command(command);
+	status = xmpp_stanza_get_attribute(command, "status");
+	for (ch = xmpp_stanza_get_children(command); ch; ch = xmpp_stanza_get_next(ch))
+		if (xmpp_stanza_get_name(ch) && strcmp(xmpp_stanza_get_name(ch), "note") == 0 &&
+		    xmpp_stanza_get_attribute(ch, "type") &&
+		    strcmp(xmpp_stanza_get_attribute(ch, "type"), "error") == 0)
+			has_error = 1;
+	if (status && strcmp(status, "executing") == 0) {
+		/* find stage number cmd->stage */
+		if (strcmp(stages, "-") == 0) {
+			set_why(cmd, "the command wants a form and no stage was given");
+			return STEP_FAIL;
+		}
+		p = stages;
+		for (i = 0; i < cmd->stage && p; i++) {
+			p = strstr(p, "//");
+			if (p)
+				p += 2;
+		}
+		if (!p) {
+			set_why(cmd, "the command wants another form (stage %d) and none was given", cmd->stage + 1);
+			return STEP_FAIL;
+		}
+		next = strstr(p, "//");
+		cmd->stage++;
+		return adhoc_send(c, cmd, xmpp_stanza_get_attribute(command, "sessionid"),
+		                  xmpp_stanza_get_child_by_name_and_ns(command, "x", NS_DATA), p,
+		                  next ? (size_t)(next - p) : strlen(p), next == NULL);
+	}
+	if (has_error) {
+		set_why(cmd, "the command completed with an error note");
+		return STEP_FAIL;
+	}
+	return STEP_DONE;
+}
+
 static enum step cmd_echo(struct client *c, struct cmd *cmd)
 {
 	(void)c;
@@ -843,6 +1085,9 @@ static const struct cmd_def commands[] = {
 	{"wait", 1, "SECONDS", "keep receiving for SECONDS", cmd_pending, NULL, 0},
 	{"raw", 1, "XML", "send XML as is", cmd_raw, NULL, -1},
 	{"echo", 1, "TEXT", "print 'echo TEXT' (a marker in the output)", cmd_echo, NULL, -1},
+	{"adhoc", 3, "JID NODE STAGES",
+	 "run XEP-0050 command NODE at JID; STAGES: forms to submit, \"var=v;var=v1|v2//...\" or \"-\"",
+	 cmd_adhoc, poll_adhoc, -1},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -50,6 +50,7 @@ declare -gA XP_SRV_ADDR=()    # server name -> address
 declare -gA XP_PW=()          # JID -> password (from xp_register)
 declare -gA XP_CLI_PID=()     # background client name -> PID
 declare -ga XP_SRV_NAMES=()   # servers in start order
+declare -gA XP_SRV_ARGS=()    # server name -> its xp_start_prosody arguments (quoted)
 XP_WORK=""
 XP_NET=""
 XP_NET_LOCK=""
@@ -461,6 +462,8 @@ xp_start_prosody() {
 	local name=$1 addr=$2 dir cfg pid i d f ok=0 secure=0 hosts_entry=1
 	local domains=() extras=() modules=() certs=() s2scerts=() plugin_paths=()
 	local -A certof=() s2scertof=()
+	local all_args
+	all_args=$(printf '%q ' "$@")
 	shift 2 || { echo "usage: xp_start_prosody NAME ADDR DOMAIN..." >&2; return 2; }
 	while [ $# -gt 0 ]; do
 		case $1 in
@@ -563,6 +566,7 @@ xp_start_prosody() {
 	env "$(xp__lua_env)" "$XP_PROSODY" --config "$cfg" -F </dev/null >"$dir/console.log" 2>&1 &
 	pid=$!
 	XP_SRV_PID[$name]=$pid
+	XP_SRV_ARGS[$name]=$all_args
 	XP_SRV_DIR[$name]=$dir
 	XP_SRV_ADDR[$name]=$addr
 	case " ${XP_SRV_NAMES[*]} " in *" $name "*) ;; *) XP_SRV_NAMES+=("$name") ;; esac
@@ -611,6 +615,30 @@ xp_shell() {
 	[ -n "${XP_SRV_DIR[$1]:-}" ] || { echo "xp_shell: no server $1" >&2; return 2; }
 	timeout "$((2 * ${XP_CLIENT_TIMEOUT%.*}))" env "$(xp__lua_env)" "$XP_PROSODYCTL" \
 		--config "${XP_SRV_DIR[$1]}/prosody.cfg.lua" shell "$2" </dev/null
+}
+
+# xp_shell_cmd NAME WORD...: run `prosodyctl shell WORD...` against server
+# NAME, e.g. `xp_shell_cmd a partners set b.test tls optional` (prosodyctl
+# turns it into partners:set("b.test", "tls", "optional")); stdout gets the
+# output, stderr the errors, the exit status is the number of errors
+# (124 on timeout, bounded like xp_shell).
+xp_shell_cmd() {
+	local name=$1
+	shift
+	[ -n "${XP_SRV_DIR[$name]:-}" ] || { echo "xp_shell_cmd: no server $name" >&2; return 2; }
+	timeout "$((2 * ${XP_CLIENT_TIMEOUT%.*}))" env "$(xp__lua_env)" "$XP_PROSODYCTL" \
+		--config "${XP_SRV_DIR[$name]}/prosody.cfg.lua" shell "$@" </dev/null
+}
+
+# xp_restart NAME: stop server NAME (xp_stop) and start it again with the
+# arguments of its last xp_start_prosody: same config (rewritten the same
+# way) and the same data directory, so stored data survives.
+xp_restart() {
+	local name=$1 args
+	args=${XP_SRV_ARGS[$name]:-}
+	[ -n "$args" ] || { echo "xp_restart: server $name was never started" >&2; return 2; }
+	xp_stop "$name"
+	eval "xp_start_prosody $args"
 }
 
 # xp_reload NAME: make server NAME re-read its config (SIGHUP to its PID);

@@ -10,7 +10,8 @@ INTEGRATION_TESTS = \
 	tests/integration/t_piggyback.sh \
 	tests/integration/t_proxy_limits_keepalive.sh \
 	tests/integration/t_reload.sh \
-	tests/integration/t_contact.sh
+	tests/integration/t_contact.sh \
+	tests/integration/t_admin.sh
 
 if HAVE_STROPHE
 check_PROGRAMS += tests/clients/xpclient

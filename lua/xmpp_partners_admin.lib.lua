@@ -1,0 +1,896 @@
+-- xmpp_partners_admin.lib.lua: administration of mod_xmpp_partners.
+--
+-- Loaded by mod_xmpp_partners with module:require; returns a function that
+-- takes the main module's API table:
+--   module           the (global) module object
+--   core             the policy core (xmpp_partners.core), or nil
+--   policy()         the table in force
+--   install(tbl, why) put a built table in force and close the streams it
+--                    no longer allows (enforce_existing)
+--   read_config()    config partners, options (as read_options)
+--   each_s2s_session(fn), stream_state(session), remote_of(session)
+--
+-- It provides:
+--   * runtime changes kept in the global keyval store "xmpp_partners"
+--     ({ partners = { [domain] = record }, removed = { [domain] = true } });
+--     a runtime record overrides the config record of the same domain, a
+--     runtime removal hides a config record until `partners reset DOMAIN`;
+--   * the `partners` section of `prosodyctl shell` (0.12 shell environment;
+--     13.x "shell-command" items when the server has them);
+--   * XEP-0050 ad-hoc commands for host admins;
+--   * `prosodyctl mod_xmpp_partners check` (module.command).
+-- Every decision comes from the core: this file only merges, stores,
+-- formats and asks.
+
+local serialization = require "util.serialization";
+
+local STORE = "xmpp_partners";
+local LIST_KEYS = { additional_domains = true, fingerprints = true };
+local BOOL_KEYS = { dialback = true, keepalive = true };
+local NUMBER_KEYS = { connection_limit = true };
+local RECORD_KEYS = { "description", "type", "tls", "sasl", "dialback", "additional_domains",
+	"proxy", "connection_limit", "keepalive", "fingerprints" };
+
+return function (api)
+	local module, core = api.module, api.core;
+	local admin = {};
+
+	-- ---- values ---------------------------------------------------------------
+
+	local function copy(v)
+		if type(v) ~= "table" then return v; end
+		local c = {};
+		for k, x in pairs(v) do c[k] = copy(x); end
+		return c;
+	end
+
+	local function sorted_keys(t)
+		local keys = {};
+		for k in pairs(t) do keys[#keys + 1] = k; end
+		table.sort(keys, function (a, b) return tostring(a) < tostring(b); end);
+		return keys;
+	end
+
+	local function lua_value(v)
+		if type(v) == "string" then return string.format("%q", v); end
+		if type(v) ~= "table" then return tostring(v); end
+		local parts = {};
+		for _, x in ipairs(v) do parts[#parts + 1] = lua_value(x); end
+		return "{ " .. table.concat(parts, ", ") .. (#parts > 0 and " }" or "}");
+	end
+
+	-- A record as one line of Lua, keys in a stable order.
+	local function record_lua(r)
+		local parts, seen = {}, {};
+		for _, k in ipairs(RECORD_KEYS) do
+			if r[k] ~= nil then parts[#parts + 1] = k .. " = " .. lua_value(r[k]); seen[k] = true; end
+		end
+		for _, k in ipairs(sorted_keys(r)) do
+			if not seen[k] then
+				local key = type(k) == "string" and k:match("^[%a_][%w_]*$") and k or ("[" .. lua_value(k) .. "]");
+				parts[#parts + 1] = key .. " = " .. lua_value(r[k]);
+			end
+		end
+		return "{ " .. table.concat(parts, "; ") .. (#parts > 0 and " }" or "}");
+	end
+
+	-- A value typed at the shell or in a form: "true"/"false" for booleans,
+	-- numbers for numeric keys, comma or space separated lists for list
+	-- keys.  Anything else stays a string: the core judges it.
+	local function parse_value(key, value)
+		if type(value) ~= "string" then return value; end
+		if value == "nil" or value == "none" then return nil; end
+		if LIST_KEYS[key] then
+			local list = {};
+			for item in value:gmatch("[^,%s]+") do list[#list + 1] = item; end
+			return list;
+		end
+		if BOOL_KEYS[key] then
+			if value == "true" or value == "yes" or value == "1" then return true; end
+			if value == "false" or value == "no" or value == "0" then return false; end
+		end
+		if NUMBER_KEYS[key] and tonumber(value) then return tonumber(value); end
+		return value;
+	end
+
+	-- A record given as Lua text: '{ type = "federated", tls = "optional" }'.
+	local function parse_record(text)
+		if type(text) == "table" then return copy(text); end
+		if type(text) ~= "string" then return nil, "give the record as a table, e.g. { type = \"federated\" }"; end
+		if not text:match("^%s*{") then text = "{" .. text .. "}"; end
+		local chunk, err = load("return " .. text, "=record", "t", {});
+		if not chunk then return nil, "the record is not a Lua table: " .. err; end
+		local ok, r = pcall(chunk);
+		if not ok or type(r) ~= "table" then
+			return nil, "the record is not a Lua table: " .. tostring(ok and r or r);
+		end
+		return r;
+	end
+
+	-- ---- storage --------------------------------------------------------------
+
+	-- Prosody 0.12 has no storage driver for the global context ("*" is
+	-- not a host: module:open_store falls back to the null driver), so the
+	-- global record goes through util.datamanager, the layer under
+	-- mod_storage_internal (file data_path/%2a/xmpp_partners.dat).  Where
+	-- 13.x, module:open_store is used (untested).
+	local store;
+	local function get_store()
+		if store then return store; end
+		local major = tonumber(tostring(prosody.version or ""):match("^(%d+)%."));
+		if major and major >= 13 then -- untested
+			store = module:open_store(STORE, "keyval");
+		else
+			-- (storagemanager reroutes util.datamanager through the
+			-- drivers; olddm keeps the file functions.)
+			local sm_ok, sm = pcall(require, "core.storagemanager");
+			local dm = sm_ok and sm.olddm or require "util.datamanager";
+			store = {
+				get = function (_, user) return dm.load(user, "*", STORE); end;
+				set = function (_, user, data) return dm.store(user, "*", STORE, data); end;
+			};
+		end
+		return store;
+	end
+	admin.set_store = function (s) store = s; end -- tests, offline use
+
+	-- The runtime state: { partners = {...}, removed = {...} } | nil, err
+	local function load_runtime()
+		local ok, data, err = pcall(function () return get_store():get(nil); end);
+		if not ok then return nil, tostring(data); end
+		if data == nil and err then return nil, tostring(err); end
+		data = data or {};
+		data.partners = type(data.partners) == "table" and data.partners or {};
+		data.removed = type(data.removed) == "table" and data.removed or {};
+		return data;
+	end
+
+	local function save_runtime(state)
+		local ok, done, err = pcall(function () return get_store():set(nil, state); end);
+		if not ok then return nil, tostring(done); end
+		if not done then return nil, tostring(err or "the storage driver refused the write"); end
+		return true;
+	end
+
+	-- Config plus runtime: partners table, sources { [domain] = "config" |
+	-- "runtime" | "runtime (overrides config)" }, removed config domains.
+	local function merge(config_partners, state)
+		local merged, sources, removed = {}, {}, {};
+		for domain, record in pairs(config_partners or {}) do
+			if state.removed[domain] then
+				removed[#removed + 1] = domain;
+			else
+				merged[domain] = record;
+				sources[domain] = "config";
+			end
+		end
+		for domain, record in pairs(state.partners) do
+			sources[domain] = (config_partners or {})[domain] ~= nil and "runtime (overrides config)" or "runtime";
+			merged[domain] = record;
+		end
+		table.sort(removed);
+		return merged, sources, removed;
+	end
+
+	-- For load_policy: the effective partner table | nil, err.
+	function admin.effective(config_partners)
+		local state, err = load_runtime();
+		if not state then return nil, "cannot read the stored runtime partner changes: " .. err; end
+		return (merge(config_partners, state));
+	end
+
+	-- Everything about the effective table: merged, sources, removed,
+	-- options, state | nil, err
+	local function effective_all()
+		local config_partners, opts = api.read_config();
+		local state, err = load_runtime();
+		if not state then return nil, "cannot read the stored runtime partner changes: " .. err; end
+		local merged, sources, removed = merge(config_partners, state);
+		return { merged = merged, sources = sources, removed = removed, opts = opts,
+			state = state, config = config_partners };
+	end
+
+	-- ---- diagnostics ----------------------------------------------------------------
+
+	local function diag_line(d)
+		local s = (d.severity == "error" and "error: " or "warning: ") .. d.message;
+		if d.row then s = s .. " [matrix row " .. d.row .. "]"; end
+		if d.suggestion and not d.message:find(d.suggestion, 1, true) then
+			s = s .. " (" .. d.suggestion .. ")";
+		end
+		return s;
+	end
+
+	local function diags_text(diags, only_errors)
+		local lines = {};
+		for _, d in ipairs(diags or {}) do
+			if not only_errors or d.severity == "error" then lines[#lines + 1] = diag_line(d); end
+		end
+		return table.concat(lines, "\n");
+	end
+
+	-- ---- tables for the shell ------------------------------------------------------
+
+	local function format_table(header, rows)
+		local widths = {};
+		for i, h in ipairs(header) do widths[i] = #h; end
+		for _, row in ipairs(rows) do
+			for i, cell in ipairs(row) do
+				row[i] = tostring(cell);
+				if #row[i] > widths[i] then widths[i] = #row[i]; end
+			end
+		end
+		local out = {};
+		local function line(cells)
+			local parts = {};
+			for i, c in ipairs(cells) do
+				parts[i] = i < #cells and (c .. string.rep(" ", widths[i] - #c)) or c;
+			end
+			out[#out + 1] = table.concat(parts, "  ");
+		end
+		line(header);
+		local sep = {};
+		for i, w in ipairs(widths) do sep[i] = string.rep("-", w); end
+		line(sep);
+		for _, row in ipairs(rows) do line(row); end
+		return table.concat(out, "\n");
+	end
+
+	-- ---- sessions --------------------------------------------------------------------
+
+	local function session_rows(filter_primary, filter_domain)
+		local policy = api.policy();
+		local rows = {};
+		api.each_s2s_session(function (s)
+			local remote = api.remote_of(s) or "?";
+			local primary = s.xp_partner or (policy and policy:resolve(remote)) or "-";
+			if filter_primary and primary ~= filter_primary and remote ~= filter_domain then return; end
+			local methods = {};
+			for d, m in pairs(s.xp_methods or {}) do methods[#methods + 1] = d .. "=" .. m; end
+			table.sort(methods);
+			local cert = s.cert_chain_status and (("chain " .. tostring(s.xp_chain_status_host or s.cert_chain_status))
+				.. ", identity " .. tostring(s.cert_identity_status or "-")
+				.. (s.xp_pin_match and ", pinned key" or "")) or "-";
+			rows[#rows + 1] = {
+				s.direction == "outgoing" and "out" or "in",
+				(s.direction == "outgoing" and s.from_host or s.to_host) or "?",
+				remote, primary, s.type or "?",
+				s.secure and "yes" or "no",
+				#methods > 0 and table.concat(methods, " ") or "-",
+				cert,
+			};
+		end);
+		table.sort(rows, function (a, b) return a[3] .. a[1] .. a[2] < b[3] .. b[1] .. b[2]; end);
+		return rows;
+	end
+	local SESSION_HEADER = { "dir", "local", "remote", "partner", "state", "tls", "method", "certificate" };
+
+	local function live_count(primary)
+		local n = 0;
+		api.each_s2s_session(function (s) if s.xp_partner == primary then n = n + 1; end end);
+		return n;
+	end
+
+	-- ---- changes ------------------------------------------------------------------------
+
+	-- Build the table that `state` would give; on success store the state,
+	-- install the table and close what it no longer allows.  Nothing changes
+	-- when the build or the write fails.
+	local function apply(state, what)
+		if not core then return nil, "the policy core xmpp_partners.core is not installed: nothing can be changed"; end
+		local config_partners, opts = api.read_config();
+		local merged = merge(config_partners, state);
+		local tbl, diags = core.build(merged, opts);
+		if not tbl then
+			return nil, what .. " refused, nothing changed:\n" .. diags_text(diags, true);
+		end
+		local ok, err = save_runtime(state);
+		if not ok then
+			tbl:close();
+			return nil, what .. " refused, nothing changed: the change could not be stored (" .. err
+				.. "); check the storage configuration and the data directory permissions";
+		end
+		api.install(tbl, "changed by an administrator (" .. what .. ")");
+		local warn = diags_text(tbl:warnings());
+		return true, warn ~= "" and warn or nil;
+	end
+
+	local function normalize(domain)
+		if type(domain) ~= "string" or domain == "" then
+			return nil, "give a domain, e.g. partners:show(\"fabrikam.com\")";
+		end
+		if not core then return domain; end
+		local n, why = core.normalize(domain);
+		if not n then return nil, "'" .. domain .. "' is not a valid domain: " .. tostring(why); end
+		return n;
+	end
+
+	-- The effective record key of domain (the exact key used in config or
+	-- storage, which may differ from the normalized form).
+	local function find_key(merged, domain)
+		if merged[domain] ~= nil then return domain; end
+		for k in pairs(merged) do
+			if core and type(k) == "string" and core.normalize(k) == domain then return k; end
+		end
+	end
+
+	function admin.add(domain, record)
+		local d, err = normalize(domain);
+		if not d then return nil, err; end
+		local r, perr = parse_record(record);
+		if not r then return nil, perr; end
+		local eff, eerr = effective_all();
+		if not eff then return nil, eerr; end
+		if find_key(eff.merged, d) then
+			return nil, d .. " is already a partner; change it with partners:set(\"" .. d
+				.. "\", KEY, VALUE) or remove it first";
+		end
+		local state = copy(eff.state);
+		state.removed[d] = nil;
+		state.partners[d] = r;
+		local ok, msg = apply(state, "adding " .. d);
+		if not ok then return nil, msg; end
+		return true, d .. " added (runtime, stored)" .. (msg and ("\n" .. msg) or "");
+	end
+
+	function admin.set(domain, key, value)
+		local d, err = normalize(domain);
+		if not d then return nil, err; end
+		if type(key) ~= "string" or key == "" then
+			return nil, "give a key: one of " .. table.concat(RECORD_KEYS, ", ");
+		end
+		local eff, eerr = effective_all();
+		if not eff then return nil, eerr; end
+		local k = find_key(eff.merged, d);
+		if not k then
+			local policy = api.policy();
+			local primary = policy and policy:resolve(d);
+			if primary and primary ~= "*" and primary ~= d then
+				return nil, d .. " is an additional domain of " .. primary .. "; change " .. primary .. " instead";
+			end
+			return nil, d .. " is not a partner; add it with partners:add(\"" .. d .. "\", { ... })";
+		end
+		local state = copy(eff.state);
+		local r = copy(eff.merged[k]);
+		r[key] = parse_value(key, value);
+		state.partners[k] = r;
+		local ok, msg = apply(state, "setting " .. key .. " of " .. d);
+		if not ok then return nil, msg; end
+		return true, d .. ": " .. key .. " = " .. lua_value(r[key]) .. " (runtime, stored)"
+			.. (msg and ("\n" .. msg) or "");
+	end
+
+	function admin.remove(domain)
+		local d, err = normalize(domain);
+		if not d then return nil, err; end
+		local eff, eerr = effective_all();
+		if not eff then return nil, eerr; end
+		local k = find_key(eff.merged, d);
+		if not k then return nil, d .. " is not a partner (see partners:list())"; end
+		local state = copy(eff.state);
+		state.partners[k] = nil;
+		if eff.config[k] ~= nil then state.removed[k] = true; end
+		local ok, msg = apply(state, "removing " .. d);
+		if not ok then return nil, msg; end
+		return true, d .. " removed" .. (eff.config[k] ~= nil
+			and " (its config entry stays hidden until partners:reset(\"" .. k .. "\"))" or "");
+	end
+
+	-- Forget the runtime override or removal of domain: its config entry (if
+	-- any) applies again.
+	function admin.reset(domain)
+		local d, err = normalize(domain);
+		if not d then return nil, err; end
+		local eff, eerr = effective_all();
+		if not eff then return nil, eerr; end
+		local state = copy(eff.state);
+		local found = false;
+		for k in pairs(state.partners) do
+			if k == d or (core and core.normalize(k) == d) then state.partners[k] = nil; found = true; end
+		end
+		for k in pairs(state.removed) do
+			if k == d or (core and core.normalize(k) == d) then state.removed[k] = nil; found = true; end
+		end
+		if not found then return nil, d .. " has no runtime entry or removal to reset"; end
+		local ok, msg = apply(state, "resetting " .. d);
+		if not ok then return nil, msg; end
+		return true, d .. ": runtime entry cleared, the configuration applies";
+	end
+
+	-- ---- read-only views ---------------------------------------------------------------
+
+	local function build_effective()
+		if not core then return nil, nil, "the policy core xmpp_partners.core is not installed"; end
+		local eff, err = effective_all();
+		if not eff then return nil, nil, err; end
+		local tbl, diags = core.build(eff.merged, eff.opts);
+		return eff, tbl, diags;
+	end
+
+	local function join(list)
+		if type(list) ~= "table" or #list == 0 then return "-"; end
+		return table.concat(list, ",");
+	end
+
+	function admin.list_text()
+		local policy = api.policy();
+		if not policy then return nil, "the policy core xmpp_partners.core is not installed"; end
+		local eff, err = effective_all();
+		if not eff then return nil, err; end
+		local rows = {};
+		for _, primary in ipairs(policy:partners()) do
+			local r = policy:lookup(primary);
+			local k = find_key(eff.merged, primary);
+			rows[#rows + 1] = { primary, r.type, r.tls .. "/" .. r.sasl .. "/" .. tostring(r.dialback),
+				join(r.additional_domains), k and eff.sources[k] or "?", live_count(primary) };
+		end
+		local text = format_table({ "domain", "type", "tls/sasl/dialback", "extra domains", "source", "live" }, rows);
+		local info = policy:info();
+		if info.closed then
+			text = text .. "\nThe table in force refuses every domain: the partner configuration is invalid "
+				.. "(see partners:check(), fix it, then reload the configuration)";
+		end
+		text = text .. "\n" .. info.count .. " partner(s); unlisted domains "
+			.. (info.default == "deny" and "refused" or "allowed");
+		if #eff.removed > 0 then
+			text = text .. "\nremoved at runtime (config entries hidden): " .. table.concat(eff.removed, ", ");
+		end
+		return true, text, info.count;
+	end
+
+	function admin.show_text(domain)
+		local policy = api.policy();
+		if not policy then return nil, "the policy core xmpp_partners.core is not installed"; end
+		local d, err = normalize(domain);
+		if not d then return nil, err; end
+		local r, token, text = policy:lookup(d);
+		if not r then return nil, d .. " is not a partner: " .. tostring(text or token); end
+		local eff = effective_all() or { merged = {}, sources = {} };
+		local k = find_key(eff.merged, r.domain);
+		local lines = {};
+		local function add(key, value) lines[#lines + 1] = string.format("%-20s %s", key, tostring(value)); end
+		add("domain", r.domain .. (r.domain ~= d and ("  (" .. d .. " is one of its domains)") or ""));
+		add("source", r.default and "default record (xmpp_partners_default = \"allow\")" or (k and eff.sources[k] or "?"));
+		add("description", r.description ~= "" and r.description or "-");
+		add("type", r.type);
+		add("tls", r.tls);
+		add("sasl", r.sasl);
+		add("dialback", r.dialback);
+		add("additional_domains", join(r.additional_domains));
+		add("proxy", r.proxy or "-");
+		add("connection_limit", r.connection_limit);
+		add("keepalive", r.keepalive);
+		add("fingerprints", join(r.fingerprints));
+		add("matrix row", tostring(r.row) .. " (" .. r.verdict .. ")");
+		add("methods", join(r.methods));
+		if r.reason then add("reason", r.reason); end
+		local srows = session_rows(r.domain, d);
+		lines[#lines + 1] = "";
+		if #srows == 0 then
+			lines[#lines + 1] = "live sessions: none";
+		else
+			lines[#lines + 1] = "live sessions:";
+			lines[#lines + 1] = format_table(SESSION_HEADER, srows);
+		end
+		return true, table.concat(lines, "\n");
+	end
+
+	function admin.check_text()
+		local eff, tbl, diags = build_effective();
+		if not eff then return nil, diags; end
+		local lines, errors, warnings = {}, 0, 0;
+		for _, dg in ipairs(diags or {}) do
+			if dg.severity == "error" then errors = errors + 1; else warnings = warnings + 1; end
+			lines[#lines + 1] = diag_line(dg);
+		end
+		if tbl then
+			lines[#lines + 1] = string.format("partner table valid: %d partner(s), %d warning(s)",
+				tbl:info().count, warnings);
+			tbl:close();
+		else
+			lines[#lines + 1] = string.format("partner table INVALID: %d error(s), %d warning(s); "
+				.. "fix them in the configuration or with partners:set/remove", errors, warnings);
+		end
+		return tbl ~= nil, table.concat(lines, "\n"), errors;
+	end
+
+	local function verdict(ok, token, text)
+		if ok == true then return "accepted"; end
+		if ok == false or ok == nil then return "refused: " .. tostring(text or (token and core.reason_text(token)) or "?"); end
+		return tostring(ok);
+	end
+
+	function admin.explain_text(domain)
+		local policy = api.policy();
+		if not policy then return nil, "the policy core xmpp_partners.core is not installed"; end
+		local d, err = normalize(domain);
+		if not d then return nil, err; end
+		local lines = {};
+		local function add(s) lines[#lines + 1] = s; end
+		local primary, token, text = policy:resolve(d);
+		if not primary then
+			local why = tostring(text or core.reason_text(token));
+			add(why == "not a partner" and (d .. " is not a partner") or (d .. " is refused: " .. why));
+			add("every stream and stanza with " .. d .. " is refused in both directions");
+			return true, table.concat(lines, "\n");
+		end
+		local r = policy:lookup(d);
+		if primary == "*" then
+			add(d .. " is not listed; the default record applies (xmpp_partners_default = \"allow\")");
+		elseif primary == d then
+			add(d .. " is the partner " .. primary);
+		else
+			add(d .. " is an additional domain of the partner " .. primary);
+		end
+		add(string.format("record: type %s, tls %s, sasl %s, dialback %s; matrix row %s (%s)%s",
+			r.type, r.tls, r.sasl, tostring(r.dialback), tostring(r.row), r.verdict,
+			r.reason and (": " .. r.reason) or ""));
+		for _, dir in ipairs({ "outgoing", "incoming" }) do
+			add("");
+			add(dir .. ":");
+			local tls, ttok, ttext = policy:tls(d, dir);
+			local tls_word = ({ withhold = dir == "outgoing" and "never started (TLS withheld)" or "not offered",
+				offer = dir == "outgoing" and "used when the peer offers it" or "offered, optional",
+				require = dir == "outgoing" and "required (no TLS, no stream)" or "offered and required" })[tls]
+				or ("refused: " .. tostring(ttext or ttok));
+			add("  STARTTLS            " .. tls_word);
+			-- Stream facts: a trusted certificate naming the domain, or none.
+			add("  SASL EXTERNAL       " .. verdict(policy:sasl_external(d, dir, true, "valid", "valid", false))
+				.. " (TLS, trusted certificate for " .. d .. ")");
+			add("  SASL EXTERNAL       " .. verdict(policy:sasl_external(d, dir, true, "invalid", "invalid", false))
+				.. " (TLS, untrusted certificate)");
+			add("  dialback over TLS   " .. verdict(policy:dialback(d, dir, true, "invalid", "invalid", false)));
+			add("  dialback, plain TCP " .. verdict(policy:dialback(d, dir, false, nil, nil, false)));
+			add("  authenticated by    sasl_tls: " .. verdict(policy:auth(d, dir, "sasl_tls", true, "valid", "valid", false))
+				.. "; dialback_tls: " .. verdict(policy:auth(d, dir, "dialback_tls", true, "invalid", "invalid", false))
+				.. "; dialback_tcp: " .. verdict(policy:auth(d, dir, "dialback_tcp", false, nil, nil, false)));
+		end
+		add("");
+		add("contact policy (type " .. r.type .. "):");
+		add("  subscription request, sender not in roster:   " .. policy:subscribe(d, false, false, false));
+		add("  subscription request, sender in roster:       " .. policy:subscribe(d, true, false, false));
+		add("  message, sender not in roster:                " .. policy:message(d, false));
+		add("  message, sender in roster:                    " .. policy:message(d, true));
+		add("  presence status text stripped:                " .. tostring(policy:strip_status(d)));
+		local ka, interval = policy:keepalive(d);
+		add("");
+		add("connections: at most " .. tostring(r.connection_limit) .. " with this partner"
+			.. "; keepalive " .. (ka and ("every " .. tostring(interval) .. " s idle") or "off")
+			.. "; proxy " .. (r.proxy or "none (DNS SRV)"));
+		return true, table.concat(lines, "\n");
+	end
+
+	function admin.sessions_text(domain)
+		local primary, d;
+		if domain ~= nil then
+			local err;
+			d, err = normalize(domain);
+			if not d then return nil, err; end
+			local policy = api.policy();
+			primary = policy and policy:resolve(d) or d;
+		end
+		local rows = session_rows(primary, d);
+		if #rows == 0 then return true, "no live s2s sessions" .. (d and (" with " .. d) or ""), 0; end
+		return true, format_table(SESSION_HEADER, rows), #rows;
+	end
+
+	function admin.export_text()
+		local eff, tbl, diags = build_effective();
+		if not eff then return nil, diags; end
+		if not tbl then
+			return nil, "the effective partner table has errors; fix them first (partners:check()):\n"
+				.. diags_text(diags, true);
+		end
+		tbl:close();
+		local lines = { "-- xmpp_partners: effective partner table (config plus runtime changes)" };
+		for _, k in ipairs({ "default", "keepalive_interval", "connection_limit" }) do
+			if eff.opts[k] ~= nil then lines[#lines + 1] = "xmpp_partners_" .. k .. " = " .. lua_value(eff.opts[k]); end
+		end
+		lines[#lines + 1] = "xmpp_partners = {";
+		for _, domain in ipairs(sorted_keys(eff.merged)) do
+			lines[#lines + 1] = string.format("\t[%q] = %s; -- %s", domain, record_lua(eff.merged[domain]),
+				eff.sources[domain] or "?");
+		end
+		lines[#lines + 1] = "}";
+		return true, table.concat(lines, "\n");
+	end
+
+	-- ---- prosodyctl shell -------------------------------------------------------------------
+
+	local commands = {
+		{ "list", "List the partners: domain, type, tls/sasl/dialback, extra domains, source, live connections", {},
+			function (self)
+				local ok, text, n = admin.list_text();
+				if not ok then return nil, text; end
+				self.session.print(text);
+				return true, "Showing " .. n .. " partner(s)";
+			end },
+		{ "show", "Show a partner's full record, matrix row and live sessions", { "domain" },
+			function (self, domain)
+				local ok, text = admin.show_text(domain);
+				if not ok then return nil, text; end
+				self.session.print(text);
+				return true, "Shown";
+			end },
+		{ "add", "Add a partner: partners:add(domain, { type = ..., tls = ..., ... })", { "domain", "record" },
+			function (_, domain, record) return admin.add(domain, record); end },
+		{ "set", "Change one key of a partner (stored, applies at once)", { "domain", "key", "value" },
+			function (_, domain, key, value) return admin.set(domain, key, value); end },
+		{ "remove", "Remove a partner and close its live sessions", { "domain" },
+			function (_, domain) return admin.remove(domain); end },
+		{ "reset", "Drop the runtime entry or removal of a domain: its config entry applies", { "domain" },
+			function (_, domain) return admin.reset(domain); end },
+		{ "check", "Validate the effective partner table", {},
+			function (self)
+				local ok, text = admin.check_text();
+				if ok == nil and not text then return nil, "check failed"; end
+				if not ok then return nil, text; end
+				self.session.print(text);
+				return true, "No errors";
+			end },
+		{ "explain", "What is offered, accepted and enforced with a domain, each way", { "domain" },
+			function (self, domain)
+				local ok, text = admin.explain_text(domain);
+				if not ok then return nil, text; end
+				self.session.print(text);
+				return true, "Explained";
+			end },
+		{ "sessions", "Live s2s sessions (of one domain's partner)", { "domain" },
+			function (self, domain)
+				local ok, text, n = admin.sessions_text(domain);
+				if not ok then return nil, text; end
+				self.session.print(text);
+				return true, "Showing " .. n .. " session(s)";
+			end },
+		{ "export", "The effective partner table as a config snippet", {},
+			function (self)
+				local ok, text = admin.export_text();
+				if not ok then return nil, text; end
+				self.session.print(text);
+				return true, "Exported";
+			end },
+	};
+
+	local function safe(fn)
+		return function (...)
+			local ok, a, b = pcall(fn, ...);
+			if not ok then return nil, "internal error: " .. tostring(a); end
+			return a, b;
+		end
+	end
+
+	function admin.setup_shell()
+		local version = prosody and prosody.version or "";
+		local major = tonumber(tostring(version):match("^(%d+)"));
+		if major and major >= 13 then
+			-- 13.x: commands are items handled by mod_admin_shell (untested).
+			for _, c in ipairs(commands) do
+				local args = {};
+				for _, a in ipairs(c[3]) do args[#args + 1] = { name = a, type = "string" }; end
+				module:add_item("shell-command", {
+					section = "partners"; section_desc = "Per-partner federation policy (mod_xmpp_partners)";
+					name = c[1]; desc = c[2]; args = args; handler = safe(c[4]);
+				});
+			end
+		else
+			local env = module:shared("/*/admin_shell/env");
+			local section = {};
+			for _, c in ipairs(commands) do
+				local fn = safe(c[4]);
+				section[c[1]] = function (self, ...) return fn(self, ...); end;
+			end
+			function section:help()
+				local print = self.session.print;
+				print("partners - per-partner federation policy (mod_xmpp_partners)");
+				for _, c in ipairs(commands) do
+					local args = {};
+					for _, a in ipairs(c[3]) do args[#args + 1] = a:upper(); end
+					print(string.format("  partners %-8s %-20s %s", c[1], table.concat(args, " "), c[2]));
+				end
+				return true, "Changes are stored and apply at once; see the README";
+			end
+			env.partners = section;
+			admin.shell_env = env;
+		end
+	end
+
+	function admin.teardown_shell()
+		if admin.shell_env then admin.shell_env.partners = nil; end
+	end
+
+	-- ---- XEP-0050 ad-hoc commands ---------------------------------------------------------------
+
+	-- Items added through a host context: a global module's unload only
+	-- announces its items on the global event bus, which mod_adhoc (a host
+	-- module) does not hear, so they are removed by hand (teardown).
+	local provided = {};
+	local function provide(ctx, item)
+		ctx:provides("adhoc", item);
+		provided[#provided + 1] = { ctx = ctx, item = item };
+	end
+
+	function admin.teardown_adhoc()
+		for i = #provided, 1, -1 do
+			pcall(provided[i].ctx.remove_item, provided[i].ctx, "adhoc-provider", provided[i].item);
+			provided[i] = nil;
+		end
+	end
+
+	local function adhoc_for_host(host)
+		local ctx = module:context(host);
+		local ok_dep = pcall(function () ctx:depends("adhoc"); end);
+		if not ok_dep then
+			local mm = require "core.modulemanager";
+			if not mm.is_loaded(host, "adhoc") then pcall(mm.load, host, "adhoc"); end
+		end
+		local adhoc_new = module:require("adhoc").new;
+		local dataforms_new = require "util.dataforms".new;
+		local adhoc_util = require "util.adhoc";
+
+		local function record_fields(with_domain)
+			local f = {
+				title = "Partner record";
+				instructions = "Values are checked by the partner policy core; an invalid combination is refused with its reason.";
+			};
+			if with_domain then
+				f[#f + 1] = { name = "domain", type = "text-single", label = "Partner domain", required = true };
+			end
+			local more = {
+				{ name = "description", type = "text-single", label = "Description" };
+				{ name = "type", type = "list-single", label = "Type",
+					options = { "federated", "public_verified", "public_unverified" } };
+				{ name = "tls", type = "list-single", label = "TLS", options = { "required", "optional", "not_supported" } };
+				{ name = "sasl", type = "list-single", label = "SASL EXTERNAL", options = { "required", "optional", "not_supported" } };
+				{ name = "dialback", type = "boolean", label = "Accept and use dialback" };
+				{ name = "keepalive", type = "boolean", label = "Whitespace keepalives" };
+				{ name = "additional_domains", type = "text-multi", label = "Additional domains (one a line)" };
+				{ name = "fingerprints", type = "text-multi", label = "Pinned keys sha256:HEX (one a line)" };
+				{ name = "proxy", type = "text-single", label = "Proxy host[:port]" };
+				{ name = "connection_limit", type = "text-single", label = "Connection limit" };
+			};
+			for _, x in ipairs(more) do f[#f + 1] = x; end
+			return f;
+		end
+
+		-- A record from submitted fields (empty fields are left out).
+		local function record_from(fields)
+			local r = {};
+			for _, k in ipairs(RECORD_KEYS) do
+				local v = fields[k];
+				if LIST_KEYS[k] then
+					if type(v) == "string" and v:match("%S") then
+						local list = {};
+						for item in v:gmatch("[^%s,]+") do list[#list + 1] = item; end
+						r[k] = list;
+					end
+				elseif v ~= nil and v ~= "" then
+					r[k] = NUMBER_KEYS[k] and (tonumber(v) or v) or v;
+				end
+			end
+			return r;
+		end
+
+		local function completed(ok, msg)
+			if ok then return { status = "completed", info = msg }; end
+			return { status = "completed", error = { message = msg } };
+		end
+
+		local function domain_options()
+			local policy = api.policy();
+			return policy and policy:partners() or {};
+		end
+
+		-- List
+		provide(ctx, adhoc_new("List federation partners", "urn:xmpp-partners:list",
+			function ()
+				local ok, text = admin.list_text();
+				return completed(ok, text);
+			end, "admin"));
+
+		-- Add
+		local add_form = dataforms_new(record_fields(true));
+		provide(ctx, adhoc_new("Add a federation partner", "urn:xmpp-partners:add",
+			adhoc_util.new_simple_form(add_form, function (fields, err)
+				if err then
+					local msgs = {};
+					for k, v in pairs(err) do msgs[#msgs + 1] = k .. ": " .. tostring(v); end
+					return completed(false, "Invalid form: " .. table.concat(msgs, "; "));
+				end
+				return completed(admin.add(fields.domain, record_from(fields)));
+			end), "admin"));
+
+		-- Edit: pick a partner, then a form with its current values.
+		local pick_form = dataforms_new({ title = "Choose a partner";
+			{ name = "domain", type = "list-single", label = "Partner", required = true } });
+		local edit_form = dataforms_new(record_fields(false));
+		provide(ctx, adhoc_new("Edit a federation partner", "urn:xmpp-partners:edit",
+			function (_, data, state)
+				if data.action == "cancel" then return { status = "canceled" }; end
+				if not state then
+					return { status = "executing", actions = { "next", default = "next" },
+						form = dataforms_new({ title = "Choose a partner";
+							{ name = "domain", type = "list-single", label = "Partner", required = true,
+								options = domain_options() } }) }, { step = "pick" };
+				end
+				if state.step == "pick" then
+					local fields = data.form and pick_form:data(data.form) or {};
+					local policy = api.policy();
+					local r = fields.domain and policy and policy:lookup(fields.domain);
+					if not r or r.default then
+						return completed(false, tostring(fields.domain) .. " is not a partner");
+					end
+					local values = {};
+					for _, k in ipairs(RECORD_KEYS) do
+						local v = r[k];
+						if LIST_KEYS[k] then v = table.concat(v or {}, "\n"); end
+						if v ~= nil then values[k] = NUMBER_KEYS[k] and tostring(v) or v; end
+					end
+					values.proxy = r.proxy;
+					return { status = "executing", actions = { "complete", default = "complete" },
+						form = { layout = edit_form, values = values } }, { step = "edit", domain = r.domain };
+				end
+				local fields, err = edit_form:data(data.form);
+				if err then
+					local msgs = {};
+					for k, v in pairs(err) do msgs[#msgs + 1] = k .. ": " .. tostring(v); end
+					return completed(false, "Invalid form: " .. table.concat(msgs, "; "));
+				end
+				local eff, eerr = effective_all();
+				if not eff then return completed(false, eerr); end
+				local k = find_key(eff.merged, state.domain);
+				if not k then return completed(false, state.domain .. " is no longer a partner"); end
+				local st8 = copy(eff.state);
+				st8.partners[k] = record_from(fields);
+				local ok, msg = apply(st8, "editing " .. state.domain);
+				return completed(ok, ok and (state.domain .. " changed (runtime, stored)" .. (msg and ("\n" .. msg) or "")) or msg);
+			end, "admin"));
+
+		-- Remove
+		local remove_form = dataforms_new({ title = "Remove a partner";
+			{ name = "domain", type = "list-single", label = "Partner", required = true } });
+		provide(ctx, adhoc_new("Remove a federation partner", "urn:xmpp-partners:remove",
+			function (_, data, state)
+				if data.action == "cancel" then return { status = "canceled" }; end
+				if not state and not data.form then
+					local opts = {};
+					for _, d in ipairs(domain_options()) do opts[#opts + 1] = d; end
+					return { status = "executing", actions = { "complete", default = "complete" },
+						form = dataforms_new({ title = "Remove a partner";
+							{ name = "domain", type = "list-single", label = "Partner", required = true, options = opts } }) },
+						"executing";
+				end
+				local fields, err = remove_form:data(data.form);
+				if err then return completed(false, "Invalid form: choose a partner"); end
+				return completed(admin.remove(fields.domain));
+			end, "admin"));
+	end
+
+	function admin.setup_adhoc(host)
+		local ok, err = pcall(adhoc_for_host, host);
+		if not ok then module:log("warn", "ad-hoc partner commands not available on %s: %s", host, tostring(err)); end
+	end
+
+	-- ---- prosodyctl mod_xmpp_partners check ------------------------------------------------------
+
+	function admin.command(arg)
+		local cmd = arg[1];
+		if cmd ~= "check" then
+			print("usage: prosodyctl mod_xmpp_partners check");
+			print("  validate the partner table (configuration plus stored runtime changes)");
+			return 2;
+		end
+		if not core then
+			print("error: the policy core xmpp_partners.core cannot be loaded (install xmpp-partners-prosody)");
+			return 2;
+		end
+		local ok, text, errors = admin.check_text();
+		if ok == nil and type(text) == "string" and errors == nil then
+			print("error: " .. text);
+			return 2;
+		end
+		print(text);
+		return ok and 0 or 1;
+	end
+
+	return admin;
+end
