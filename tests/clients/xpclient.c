@@ -33,18 +33,18 @@
 
 #include <strophe.h>
 
-#define EXIT_MET 0
+#define EXIT_MET   0
 #define EXIT_UNMET 1
 #define EXIT_USAGE 2
 
 #define DEFAULT_TIMEOUT 10.0
-#define MAX_TIMEOUT 600.0
-#define MAX_EVENTS 100000
-#define POLL_MS 20
+#define MAX_TIMEOUT     600.0
+#define MAX_EVENTS      100000
+#define POLL_MS         20
 
 #define NS_STANZAS "urn:ietf:params:xml:ns:xmpp-stanzas"
-#define NS_ROSTER "jabber:iq:roster"
-#define NS_PING "urn:xmpp:ping"
+#define NS_ROSTER  "jabber:iq:roster"
+#define NS_PING    "urn:xmpp:ping"
 
 /* ---- received stanzas ---------------------------------------------------- */
 
@@ -52,11 +52,12 @@ enum ev_kind { EV_MESSAGE, EV_PRESENCE, EV_ERROR, EV_IQ_RESULT };
 
 struct event {
 	enum ev_kind kind;
-	char *from;       /* as received ("" when absent) */
-	char *type;       /* message/presence type; presence without type: "available" */
-	char *body;       /* message body or presence status ("" when absent) */
-	char *condition;  /* error condition */
-	char *stanza_name;/* message / presence / iq */
+	char *from; /* as received ("" when absent) */
+	char *type; /* message/presence type; presence without type: "available"
+	             */
+	char *body; /* message body or presence status ("" when absent) */
+	char *condition;   /* error condition */
+	char *stanza_name; /* message / presence / iq */
 	char *id;
 	xmpp_stanza_t *stanza; /* a reference to the whole stanza */
 	int used;
@@ -78,7 +79,8 @@ struct client {
 	int verbose;
 };
 
-/* ---- commands ---------------------------------------------------------------- */
+/* ---- commands
+ * ---------------------------------------------------------------- */
 
 enum step { STEP_DONE, STEP_PENDING, STEP_FAIL, STEP_LOST };
 
@@ -100,9 +102,9 @@ struct cmd {
 	const struct cmd_def *def;
 	char **argv;
 	double deadline;
-	char id[32];      /* id of an IQ this command waits for */
-	char why[256];    /* reason of a failure */
-	int stage;        /* adhoc: forms submitted so far */
+	char id[32];   /* id of an IQ this command waits for */
+	char why[256]; /* reason of a failure */
+	int stage;     /* adhoc: forms submitted so far */
 };
 
 static double now_s(void)
@@ -142,7 +144,8 @@ static void put_value(const char *s)
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif
-static void set_why(struct cmd *cmd, const char *fmt, ...);
+static void
+set_why(struct cmd *cmd, const char *fmt, ...);
 
 static void set_why(struct cmd *cmd, const char *fmt, ...)
 {
@@ -152,7 +155,8 @@ static void set_why(struct cmd *cmd, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* ---- JIDs ---------------------------------------------------------------------- */
+/* ---- JIDs
+ * ---------------------------------------------------------------------- */
 
 /* Length of the bare part of a JID (up to '/'). */
 static size_t bare_len(const char *jid)
@@ -183,20 +187,24 @@ static int jid_match(const char *pattern, const char *from)
 	if (strncmp(pattern, "*@", 2) == 0) {
 		size_t dl;
 		const char *d = jid_domain(from, &dl);
-		return strlen(pattern + 2) == dl && strncmp(pattern + 2, d, dl) == 0;
+		return strlen(pattern + 2) == dl &&
+		       strncmp(pattern + 2, d, dl) == 0;
 	}
 	if (strcmp(pattern, from) == 0)
 		return 1;
-	return strchr(pattern, '/') == NULL && strlen(pattern) == bare_len(from) &&
+	return strchr(pattern, '/') == NULL &&
+	       strlen(pattern) == bare_len(from) &&
 	       strncmp(pattern, from, bare_len(from)) == 0;
 }
 
 static int value_match(const char *pattern, const char *value)
 {
-	return strcmp(pattern, "*") == 0 || strcmp(pattern, value ? value : "") == 0;
+	return strcmp(pattern, "*") == 0 ||
+	       strcmp(pattern, value ? value : "") == 0;
 }
 
-/* ---- stanza helpers --------------------------------------------------------- */
+/* ---- stanza helpers ---------------------------------------------------------
+ */
 
 static char *child_text(xmpp_stanza_t *st, const char *name)
 {
@@ -212,7 +220,8 @@ static char *child_text(xmpp_stanza_t *st, const char *name)
 }
 
 /* Condition and text of a stanza error (<error><COND xmlns=stanzas/>). */
-static void error_info(xmpp_stanza_t *st, char **cond, char **text, char **etype)
+static void error_info(xmpp_stanza_t *st, char **cond, char **text,
+                       char **etype)
 {
 	xmpp_stanza_t *err = xmpp_stanza_get_child_by_name(st, "error");
 	xmpp_stanza_t *ch;
@@ -220,7 +229,8 @@ static void error_info(xmpp_stanza_t *st, char **cond, char **text, char **etype
 	*text = NULL;
 	*etype = xstrdup(err ? xmpp_stanza_get_type(err) : "");
 	if (err) {
-		for (ch = xmpp_stanza_get_children(err); ch; ch = xmpp_stanza_get_next(ch)) {
+		for (ch = xmpp_stanza_get_children(err); ch;
+		     ch = xmpp_stanza_get_next(ch)) {
 			const char *ns, *name;
 			if (!xmpp_stanza_is_tag(ch))
 				continue;
@@ -233,7 +243,10 @@ static void error_info(xmpp_stanza_t *st, char **cond, char **text, char **etype
 					char *t = xmpp_stanza_get_text(ch);
 					*text = xstrdup(t);
 					if (t)
-						xmpp_free(xmpp_stanza_get_context(st), t);
+						xmpp_free(
+						        xmpp_stanza_get_context(
+						                st),
+						        t);
 				}
 			} else if (!*cond) {
 				*cond = xstrdup(name);
@@ -257,16 +270,20 @@ static void send_and_release(struct client *c, xmpp_stanza_t *st)
 	xmpp_stanza_release(st);
 }
 
-/* ---- the event queue ------------------------------------------------------------ */
+/* ---- the event queue
+ * ------------------------------------------------------------ */
 
-static struct event *push_event(struct client *c, enum ev_kind kind, xmpp_stanza_t *st)
+static struct event *push_event(struct client *c, enum ev_kind kind,
+                                xmpp_stanza_t *st)
 {
 	struct event *e;
 	const char *from = xmpp_stanza_get_from(st);
 	const char *id = xmpp_stanza_get_id(st);
 	const char *name = xmpp_stanza_get_name(st);
 	if (c->nevents >= MAX_EVENTS) {
-		fprintf(stderr, "xpclient: more than %d stanzas received, giving up\n", MAX_EVENTS);
+		fprintf(stderr,
+		        "xpclient: more than %d stanzas received, giving up\n",
+		        MAX_EVENTS);
 		exit(EXIT_USAGE);
 	}
 	e = calloc(1, sizeof *e);
@@ -309,8 +326,9 @@ static void free_events(struct client *c)
 /* First unused event of a kind whose 'from' matches, and that passes 'ok'. */
 typedef int (*ev_filter)(const struct event *e, const struct cmd *cmd);
 
-static struct event *find_event(struct client *c, enum ev_kind kind, const char *from_pat,
-                                ev_filter ok, const struct cmd *cmd)
+static struct event *find_event(struct client *c, enum ev_kind kind,
+                                const char *from_pat, ev_filter ok,
+                                const struct cmd *cmd)
 {
 	struct event *e;
 	for (e = c->head; e; e = e->next) {
@@ -323,10 +341,11 @@ static struct event *find_event(struct client *c, enum ev_kind kind, const char 
 	return NULL;
 }
 
-static void print_error_event(const struct event *e, const char *text, const char *etype)
+static void print_error_event(const struct event *e, const char *text,
+                              const char *etype)
 {
-	printf("error from=%s stanza=%s type=%s condition=%s id=%s text=", e->from, e->stanza_name,
-	       etype, e->condition, e->id);
+	printf("error from=%s stanza=%s type=%s condition=%s id=%s text=",
+	       e->from, e->stanza_name, etype, e->condition, e->id);
 	put_value(text);
 	putchar('\n');
 }
@@ -344,7 +363,8 @@ static void record_error(struct client *c, xmpp_stanza_t *st)
 	free(etype);
 }
 
-/* ---- stanza handlers -------------------------------------------------------- */
+/* ---- stanza handlers --------------------------------------------------------
+ */
 
 static int on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 {
@@ -390,17 +410,22 @@ static int on_presence(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 static void print_roster_items(xmpp_stanza_t *query, const char *prefix)
 {
 	xmpp_stanza_t *it;
-	for (it = xmpp_stanza_get_children(query); it; it = xmpp_stanza_get_next(it)) {
-		const char *name = xmpp_stanza_is_tag(it) ? xmpp_stanza_get_name(it) : NULL;
+	for (it = xmpp_stanza_get_children(query); it;
+	     it = xmpp_stanza_get_next(it)) {
+		const char *name = xmpp_stanza_is_tag(it)
+		                           ? xmpp_stanza_get_name(it)
+		                           : NULL;
 		const char *ask;
 		if (!name || strcmp(name, "item") != 0)
 			continue;
 		ask = xmpp_stanza_get_attribute(it, "ask");
 		printf("%s jid=%s subscription=%s ask=%s\n", prefix,
-		       xmpp_stanza_get_attribute(it, "jid") ? xmpp_stanza_get_attribute(it, "jid") : "",
+		       xmpp_stanza_get_attribute(it, "jid")
+		               ? xmpp_stanza_get_attribute(it, "jid")
+		               : "",
 		       xmpp_stanza_get_attribute(it, "subscription")
-		           ? xmpp_stanza_get_attribute(it, "subscription")
-		           : "none",
+		               ? xmpp_stanza_get_attribute(it, "subscription")
+		               : "none",
 		       ask ? ask : "");
 	}
 }
@@ -419,28 +444,32 @@ static int on_iq(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 		struct event *e;
 		const char *id = xmpp_stanza_get_id(st);
 		if (id && strncmp(id, "_xmpp_", 6) == 0)
-			return 1; /* libstrophe's own (resource binding, session) */
+			return 1; /* libstrophe's own (resource binding,
+			             session) */
 		e = push_event(c, EV_IQ_RESULT, st);
 		e->type = xstrdup(type);
 		e->body = xstrdup("");
 		printf("iq-result from=%s id=%s\n", e->from, e->id);
 	} else if (strcmp(type, "get") == 0 || strcmp(type, "set") == 0) {
-		/* Answer requests so the server never waits on us.  (Built by hand:
-		   libstrophe 0.12's xmpp_stanza_reply() returns NULL for a stanza
-		   without 'from', such as a roster push.) */
+		/* Answer requests so the server never waits on us.  (Built by
+		   hand: libstrophe 0.12's xmpp_stanza_reply() returns NULL for
+		   a stanza without 'from', such as a roster push.) */
 		const char *from = xmpp_stanza_get_from(st);
 		const char *id = xmpp_stanza_get_id(st);
 		int ok = 0;
 		xmpp_stanza_t *reply;
-		query = xmpp_stanza_get_child_by_name_and_ns(st, "query", NS_ROSTER);
+		query = xmpp_stanza_get_child_by_name_and_ns(st, "query",
+		                                             NS_ROSTER);
 		if (query && strcmp(type, "set") == 0) {
 			print_roster_items(query, "roster-push");
 			ok = 1;
-		} else if (xmpp_stanza_get_child_by_name_and_ns(st, "ping", NS_PING) &&
+		} else if (xmpp_stanza_get_child_by_name_and_ns(st, "ping",
+		                                                NS_PING) &&
 		           strcmp(type, "get") == 0) {
 			ok = 1;
 		}
-		reply = xmpp_iq_new(c->ctx, ok ? "result" : "error", id ? id : "");
+		reply = xmpp_iq_new(c->ctx, ok ? "result" : "error",
+		                    id ? id : "");
 		if (!reply)
 			return 1;
 		if (from)
@@ -476,7 +505,9 @@ static void on_conn(xmpp_conn_t *conn, xmpp_conn_event_t status, int error,
 	if (!c->disconnected) {
 		printf("disconnected error=%d stream-error=%d text=", error,
 		       stream_error ? (int)stream_error->type : -1);
-		put_value(stream_error && stream_error->text ? stream_error->text : "");
+		put_value(stream_error && stream_error->text
+		                  ? stream_error->text
+		                  : "");
 		putchar('\n');
 	}
 	c->disconnected = 1;
@@ -491,10 +522,11 @@ static int on_certfail(const xmpp_tlscert_t *cert, const char *const errormsg)
 	return 0;
 }
 
-/* ---- command implementations ---------------------------------------------------- */
+/* ---- command implementations
+ * ---------------------------------------------------- */
 
-static enum step send_message(struct client *c, const char *type, const char *to,
-                              const char *body)
+static enum step send_message(struct client *c, const char *type,
+                              const char *to, const char *body)
 {
 	char id[32];
 	xmpp_stanza_t *msg;
@@ -517,8 +549,8 @@ static enum step cmd_message(struct client *c, struct cmd *cmd)
 	return send_message(c, cmd->argv[0], cmd->argv[1], cmd->argv[2]);
 }
 
-static enum step send_presence(struct client *c, const char *to, const char *type,
-                               const char *status)
+static enum step send_presence(struct client *c, const char *to,
+                               const char *type, const char *status)
 {
 	xmpp_stanza_t *p = xmpp_presence_new(c->ctx);
 	if (!p)
@@ -573,8 +605,9 @@ static enum step cmd_unsubscribe(struct client *c, struct cmd *cmd)
 
 /* Send an IQ whose payload is <NAME xmlns=NS> (with an optional child), and
    remember its id in cmd->id. */
-static enum step send_iq(struct client *c, struct cmd *cmd, const char *type, const char *to,
-                         const char *name, const char *ns, xmpp_stanza_t *child)
+static enum step send_iq(struct client *c, struct cmd *cmd, const char *type,
+                         const char *to, const char *name, const char *ns,
+                         xmpp_stanza_t *child)
 {
 	xmpp_stanza_t *iq, *q;
 	next_id(c, name, cmd->id, sizeof cmd->id);
@@ -617,8 +650,8 @@ static enum step poll_iq_answer(struct client *c, struct cmd *cmd)
 	return STEP_PENDING;
 }
 
-static enum step roster_item_iq(struct client *c, struct cmd *cmd, const char *jid,
-                                const char *subscription)
+static enum step roster_item_iq(struct client *c, struct cmd *cmd,
+                                const char *jid, const char *subscription)
 {
 	xmpp_stanza_t *item = xmpp_stanza_new(c->ctx);
 	enum step r;
@@ -648,7 +681,8 @@ static enum step cmd_roster_get(struct client *c, struct cmd *cmd)
 }
 
 /* The roster result for cmd->id, or NULL (sets *r to the step). */
-static xmpp_stanza_t *roster_result(struct client *c, struct cmd *cmd, enum step *r)
+static xmpp_stanza_t *roster_result(struct client *c, struct cmd *cmd,
+                                    enum step *r)
 {
 	struct event *e;
 	*r = poll_iq_answer(c, cmd);
@@ -656,7 +690,8 @@ static xmpp_stanza_t *roster_result(struct client *c, struct cmd *cmd, enum step
 		return NULL;
 	for (e = c->head; e; e = e->next)
 		if (e->kind == EV_IQ_RESULT && strcmp(e->id, cmd->id) == 0)
-			return xmpp_stanza_get_child_by_name_and_ns(e->stanza, "query", NS_ROSTER);
+			return xmpp_stanza_get_child_by_name_and_ns(
+			        e->stanza, "query", NS_ROSTER);
 	return NULL;
 }
 
@@ -681,9 +716,11 @@ static enum step poll_expect_roster(struct client *c, struct cmd *cmd)
 		return r;
 	if (q)
 		print_roster_items(q, "roster");
-	for (it = q ? xmpp_stanza_get_children(q) : NULL; it; it = xmpp_stanza_get_next(it)) {
+	for (it = q ? xmpp_stanza_get_children(q) : NULL; it;
+	     it = xmpp_stanza_get_next(it)) {
 		const char *jid, *sub, *ask;
-		if (!xmpp_stanza_is_tag(it) || strcmp(xmpp_stanza_get_name(it), "item") != 0)
+		if (!xmpp_stanza_is_tag(it) ||
+		    strcmp(xmpp_stanza_get_name(it), "item") != 0)
 			continue;
 		jid = xmpp_stanza_get_attribute(it, "jid");
 		if (!jid || strcmp(jid, cmd->argv[0]) != 0)
@@ -714,7 +751,7 @@ static enum step cmd_raw(struct client *c, struct cmd *cmd)
 /* -- XEP-0050 ad-hoc commands -- */
 
 #define NS_COMMANDS "http://jabber.org/protocol/commands"
-#define NS_DATA "jabber:x:data"
+#define NS_DATA     "jabber:x:data"
 
 /* Print a <command/> reply: status, notes, form fields. */
 static void print_command(xmpp_stanza_t *command)
@@ -722,13 +759,18 @@ static void print_command(xmpp_stanza_t *command)
 	xmpp_stanza_t *ch, *x, *f, *v;
 	const char *status = xmpp_stanza_get_attribute(command, "status");
 	printf("adhoc status=%s node=%s\n", status ? status : "",
-	       xmpp_stanza_get_attribute(command, "node") ? xmpp_stanza_get_attribute(command, "node") : "");
-	for (ch = xmpp_stanza_get_children(command); ch; ch = xmpp_stanza_get_next(ch)) {
+	       xmpp_stanza_get_attribute(command, "node")
+	               ? xmpp_stanza_get_attribute(command, "node")
+	               : "");
+	for (ch = xmpp_stanza_get_children(command); ch;
+	     ch = xmpp_stanza_get_next(ch)) {
 		const char *name = xmpp_stanza_get_name(ch);
 		if (name && strcmp(name, "note") == 0) {
 			char *t = xmpp_stanza_get_text(ch);
-			const char *type = xmpp_stanza_get_attribute(ch, "type");
-			printf("adhoc-note type=%s text=", type ? type : "info");
+			const char *type =
+			        xmpp_stanza_get_attribute(ch, "type");
+			printf("adhoc-note type=%s text=",
+			       type ? type : "info");
 			put_value(t);
 			putchar('\n');
 			if (t)
@@ -736,17 +778,21 @@ static void print_command(xmpp_stanza_t *command)
 		}
 	}
 	x = xmpp_stanza_get_child_by_name_and_ns(command, "x", NS_DATA);
-	for (f = x ? xmpp_stanza_get_children(x) : NULL; f; f = xmpp_stanza_get_next(f)) {
+	for (f = x ? xmpp_stanza_get_children(x) : NULL; f;
+	     f = xmpp_stanza_get_next(f)) {
 		const char *name = xmpp_stanza_get_name(f), *var, *type;
 		int first = 1;
 		if (!name || strcmp(name, "field") != 0)
 			continue;
 		var = xmpp_stanza_get_attribute(f, "var");
 		type = xmpp_stanza_get_attribute(f, "type");
-		printf("adhoc-field var=%s type=%s value=", var ? var : "", type ? type : "");
-		for (v = xmpp_stanza_get_children(f); v; v = xmpp_stanza_get_next(v)) {
+		printf("adhoc-field var=%s type=%s value=", var ? var : "",
+		       type ? type : "");
+		for (v = xmpp_stanza_get_children(f); v;
+		     v = xmpp_stanza_get_next(v)) {
 			char *t;
-			if (!xmpp_stanza_get_name(v) || strcmp(xmpp_stanza_get_name(v), "value") != 0)
+			if (!xmpp_stanza_get_name(v) ||
+			    strcmp(xmpp_stanza_get_name(v), "value") != 0)
 				continue;
 			t = xmpp_stanza_get_text(v);
 			if (!first)
@@ -758,10 +804,12 @@ static void print_command(xmpp_stanza_t *command)
 		}
 		printf(" options=");
 		first = 1;
-		for (v = xmpp_stanza_get_children(f); v; v = xmpp_stanza_get_next(v)) {
+		for (v = xmpp_stanza_get_children(f); v;
+		     v = xmpp_stanza_get_next(v)) {
 			xmpp_stanza_t *ov;
 			char *t;
-			if (!xmpp_stanza_get_name(v) || strcmp(xmpp_stanza_get_name(v), "option") != 0)
+			if (!xmpp_stanza_get_name(v) ||
+			    strcmp(xmpp_stanza_get_name(v), "option") != 0)
 				continue;
 			ov = xmpp_stanza_get_child_by_name(v, "value");
 			t = ov ? xmpp_stanza_get_text(ov) : NULL;
@@ -776,7 +824,8 @@ static void print_command(xmpp_stanza_t *command)
 	}
 }
 
-static void add_text_child(xmpp_ctx_t *ctx, xmpp_stanza_t *parent, const char *name, const char *text)
+static void add_text_child(xmpp_ctx_t *ctx, xmpp_stanza_t *parent,
+                           const char *name, const char *text)
 {
 	xmpp_stanza_t *e = xmpp_stanza_new(ctx), *t = xmpp_stanza_new(ctx);
 	xmpp_stanza_set_name(e, name);
@@ -787,7 +836,8 @@ static void add_text_child(xmpp_ctx_t *ctx, xmpp_stanza_t *parent, const char *n
 	xmpp_stanza_release(e);
 }
 
-/* The value given for VAR in the stage text "k=v;k=v1|v2" (malloc'd), or NULL. */
+/* The value given for VAR in the stage text "k=v;k=v1|v2" (malloc'd), or NULL.
+ */
 static char *stage_value(const char *stage, size_t len, const char *var)
 {
 	const char *p = stage, *end = stage + len;
@@ -795,7 +845,8 @@ static char *stage_value(const char *stage, size_t len, const char *var)
 	while (p < end) {
 		const char *semi = memchr(p, ';', (size_t)(end - p));
 		const char *item_end = semi ? semi : end;
-		if ((size_t)(item_end - p) > vl && strncmp(p, var, vl) == 0 && p[vl] == '=') {
+		if ((size_t)(item_end - p) > vl && strncmp(p, var, vl) == 0 &&
+		    p[vl] == '=') {
 			size_t n = (size_t)(item_end - p - (ptrdiff_t)vl - 1);
 			char *r = malloc(n + 1);
 			if (!r)
@@ -811,8 +862,9 @@ static char *stage_value(const char *stage, size_t len, const char *var)
 
 /* Send <command node action [sessionid]/>, with a submitted form holding the
    fields of FORM (their current values) overridden by the stage text. */
-static enum step adhoc_send(struct client *c, struct cmd *cmd, const char *sessionid,
-                            xmpp_stanza_t *form, const char *stage, size_t stage_len, int last)
+static enum step adhoc_send(struct client *c, struct cmd *cmd,
+                            const char *sessionid, xmpp_stanza_t *form,
+                            const char *stage, size_t stage_len, int last)
 {
 	xmpp_stanza_t *iq, *command;
 	next_id(c, "adhoc", cmd->id, sizeof cmd->id);
@@ -827,15 +879,18 @@ static enum step adhoc_send(struct client *c, struct cmd *cmd, const char *sessi
 	} else {
 		xmpp_stanza_t *x = xmpp_stanza_new(c->ctx), *f;
 		xmpp_stanza_set_attribute(command, "sessionid", sessionid);
-		xmpp_stanza_set_attribute(command, "action", last ? "complete" : "next");
+		xmpp_stanza_set_attribute(command, "action",
+		                          last ? "complete" : "next");
 		xmpp_stanza_set_name(x, "x");
 		xmpp_stanza_set_ns(x, NS_DATA);
 		xmpp_stanza_set_type(x, "submit");
-		for (f = form ? xmpp_stanza_get_children(form) : NULL; f; f = xmpp_stanza_get_next(f)) {
+		for (f = form ? xmpp_stanza_get_children(form) : NULL; f;
+		     f = xmpp_stanza_get_next(f)) {
 			const char *var, *ftype;
 			xmpp_stanza_t *nf, *v;
 			char *given;
-			if (!xmpp_stanza_get_name(f) || strcmp(xmpp_stanza_get_name(f), "field") != 0)
+			if (!xmpp_stanza_get_name(f) ||
+			    strcmp(xmpp_stanza_get_name(f), "field") != 0)
 				continue;
 			var = xmpp_stanza_get_attribute(f, "var");
 			ftype = xmpp_stanza_get_attribute(f, "type");
@@ -852,19 +907,24 @@ static enum step adhoc_send(struct client *c, struct cmd *cmd, const char *sessi
 					if (bar)
 						*bar = '\0';
 					if (*p || !bar)
-						add_text_child(c->ctx, nf, "value", p);
+						add_text_child(c->ctx, nf,
+						               "value", p);
 					if (!bar)
 						break;
 					p = bar + 1;
 				}
 				free(given);
 			} else {
-				for (v = xmpp_stanza_get_children(f); v; v = xmpp_stanza_get_next(v)) {
+				for (v = xmpp_stanza_get_children(f); v;
+				     v = xmpp_stanza_get_next(v)) {
 					char *t;
-					if (!xmpp_stanza_get_name(v) || strcmp(xmpp_stanza_get_name(v), "value") != 0)
+					if (!xmpp_stanza_get_name(v) ||
+					    strcmp(xmpp_stanza_get_name(v),
+					           "value") != 0)
 						continue;
 					t = xmpp_stanza_get_text(v);
-					add_text_child(c->ctx, nf, "value", t ? t : "");
+					add_text_child(c->ctx, nf, "value",
+					               t ? t : "");
 					if (t)
 						xmpp_free(c->ctx, t);
 				}
@@ -903,29 +963,34 @@ static enum step poll_adhoc(struct client *c, struct cmd *cmd)
 		if (e) {
 			e->used = 1;
 			printf("adhoc-error condition=%s\n", e->condition);
-			set_why(cmd, "the server answered with error %s", e->condition);
+			set_why(cmd, "the server answered with error %s",
+			        e->condition);
 			return STEP_FAIL;
 		}
 		set_why(cmd, "no answer to the ad-hoc command");
 		return STEP_PENDING;
 	}
 	e->used = 1;
-	command = xmpp_stanza_get_child_by_name_and_ns(e->stanza, "command", NS_COMMANDS);
+	command = xmpp_stanza_get_child_by_name_and_ns(e->stanza, "command",
+	                                               NS_COMMANDS);
 	if (!command) {
 		set_why(cmd, "the answer holds no <command/>");
 		return STEP_FAIL;
 	}
 	print_command(command);
 	status = xmpp_stanza_get_attribute(command, "status");
-	for (ch = xmpp_stanza_get_children(command); ch; ch = xmpp_stanza_get_next(ch))
-		if (xmpp_stanza_get_name(ch) && strcmp(xmpp_stanza_get_name(ch), "note") == 0 &&
+	for (ch = xmpp_stanza_get_children(command); ch;
+	     ch = xmpp_stanza_get_next(ch))
+		if (xmpp_stanza_get_name(ch) &&
+		    strcmp(xmpp_stanza_get_name(ch), "note") == 0 &&
 		    xmpp_stanza_get_attribute(ch, "type") &&
 		    strcmp(xmpp_stanza_get_attribute(ch, "type"), "error") == 0)
 			has_error = 1;
 	if (status && strcmp(status, "executing") == 0) {
 		/* find stage number cmd->stage */
 		if (strcmp(stages, "-") == 0) {
-			set_why(cmd, "the command wants a form and no stage was given");
+			set_why(cmd, "the command wants a form and no stage "
+			             "was given");
 			return STEP_FAIL;
 		}
 		p = stages;
@@ -935,14 +1000,19 @@ static enum step poll_adhoc(struct client *c, struct cmd *cmd)
 				p += 2;
 		}
 		if (!p) {
-			set_why(cmd, "the command wants another form (stage %d) and none was given", cmd->stage + 1);
+			set_why(cmd,
+			        "the command wants another form (stage %d) and "
+			        "none was given",
+			        cmd->stage + 1);
 			return STEP_FAIL;
 		}
 		next = strstr(p, "//");
 		cmd->stage++;
-		return adhoc_send(c, cmd, xmpp_stanza_get_attribute(command, "sessionid"),
-		                  xmpp_stanza_get_child_by_name_and_ns(command, "x", NS_DATA), p,
-		                  next ? (size_t)(next - p) : strlen(p), next == NULL);
+		return adhoc_send(
+		        c, cmd, xmpp_stanza_get_attribute(command, "sessionid"),
+		        xmpp_stanza_get_child_by_name_and_ns(command, "x",
+		                                             NS_DATA),
+		        p, next ? (size_t)(next - p) : strlen(p), next == NULL);
 	}
 	if (has_error) {
 		set_why(cmd, "the command completed with an error note");
@@ -984,7 +1054,8 @@ static int ev_body_is(const struct event *e, const struct cmd *cmd)
 
 static enum step poll_expect_message(struct client *c, struct cmd *cmd)
 {
-	set_why(cmd, "no message from %s with body '%s'", cmd->argv[0], cmd->argv[1]);
+	set_why(cmd, "no message from %s with body '%s'", cmd->argv[0],
+	        cmd->argv[1]);
 	return take(find_event(c, EV_MESSAGE, cmd->argv[0], ev_body_is, cmd));
 }
 
@@ -996,7 +1067,8 @@ static int ev_condition_is(const struct event *e, const struct cmd *cmd)
 static enum step poll_expect_error(struct client *c, struct cmd *cmd)
 {
 	set_why(cmd, "no error %s from %s", cmd->argv[1], cmd->argv[0]);
-	return take(find_event(c, EV_ERROR, cmd->argv[0], ev_condition_is, cmd));
+	return take(
+	        find_event(c, EV_ERROR, cmd->argv[0], ev_condition_is, cmd));
 }
 
 static int ev_type_is(const struct event *e, const struct cmd *cmd)
@@ -1006,7 +1078,8 @@ static int ev_type_is(const struct event *e, const struct cmd *cmd)
 
 static enum step poll_expect_presence(struct client *c, struct cmd *cmd)
 {
-	set_why(cmd, "no presence of type %s from %s", cmd->argv[1], cmd->argv[0]);
+	set_why(cmd, "no presence of type %s from %s", cmd->argv[1],
+	        cmd->argv[0]);
 	return take(find_event(c, EV_PRESENCE, cmd->argv[0], ev_type_is, cmd));
 }
 
@@ -1019,13 +1092,15 @@ static int ev_is_ping_result(const struct event *e, const struct cmd *cmd)
 static enum step poll_expect_pong(struct client *c, struct cmd *cmd)
 {
 	set_why(cmd, "no ping result from %s", cmd->argv[0]);
-	return take(find_event(c, EV_IQ_RESULT, cmd->argv[0], ev_is_ping_result, cmd));
+	return take(find_event(c, EV_IQ_RESULT, cmd->argv[0], ev_is_ping_result,
+	                       cmd));
 }
 
 static int ev_is_subscription(const struct event *e, const struct cmd *cmd)
 {
 	(void)cmd;
-	return strcmp(e->type, "available") != 0 && strcmp(e->type, "unavailable") != 0 &&
+	return strcmp(e->type, "available") != 0 &&
+	       strcmp(e->type, "unavailable") != 0 &&
 	       strcmp(e->type, "probe") != 0;
 }
 
@@ -1041,71 +1116,97 @@ static enum step poll_expect_silence(struct client *c, struct cmd *cmd)
 		e = find_event(c, EV_PRESENCE, pat, ev_is_subscription, cmd);
 	if (e) {
 		e->used = 1;
-		set_why(cmd, "got a %s (type %s) from %s", e->stanza_name, e->type, e->from);
+		set_why(cmd, "got a %s (type %s) from %s", e->stanza_name,
+		        e->type, e->from);
 		return STEP_FAIL;
 	}
 	return STEP_PENDING;
 }
 
 static const struct cmd_def commands[] = {
-	{"send", 2, "TO BODY", "send a chat message", cmd_send, NULL, -1},
-	{"message", 3, "TYPE TO BODY", "send a message of TYPE (chat, normal, headline, groupchat)",
-	 cmd_message, NULL, -1},
-	{"presence", 1, "STATUS", "broadcast available presence with STATUS (may be \"\")",
-	 cmd_presence, NULL, -1},
-	{"presence-to", 2, "JID TYPE", "send directed presence (available, unavailable, probe, ...)",
-	 cmd_presence_to, NULL, -1},
-	{"subscribe", 1, "JID", "send presence type=subscribe", cmd_subscribe, NULL, -1},
-	{"approve", 1, "JID", "send presence type=subscribed", cmd_approve, NULL, -1},
-	{"deny", 1, "JID", "send presence type=unsubscribed", cmd_deny, NULL, -1},
-	{"unsubscribe", 1, "JID", "send presence type=unsubscribe", cmd_unsubscribe, NULL, -1},
-	{"roster-add", 1, "JID", "add JID to the roster (waits for the server's answer)",
-	 cmd_roster_add, poll_iq_answer, -1},
-	{"roster-remove", 1, "JID", "remove JID from the roster (waits for the answer)",
-	 cmd_roster_remove, poll_iq_answer, -1},
-	{"roster-get", 0, "", "fetch and print the roster", cmd_roster_get, poll_roster_get, -1},
-	{"expect-roster", 2, "JID STATE",
-	 "fetch the roster; STATE is none|to|from|both|absent, +ask if a request is pending out",
-	 cmd_roster_get, poll_expect_roster, -1},
-	{"ping", 1, "JID", "send an XEP-0199 ping (answers: expect-pong / expect-error-from)",
-	 cmd_ping, NULL, -1},
-	{"expect-message", 2, "FROM BODY", "wait for a message from FROM with BODY (* = any)",
-	 cmd_pending, poll_expect_message, -1},
-	{"expect-error-from", 2, "JID CONDITION",
-	 "wait for an error stanza from JID with CONDITION (* = any)", cmd_pending,
-	 poll_expect_error, -1},
-	{"expect-presence", 2, "JID TYPE",
-	 "wait for presence from JID of TYPE (available, unavailable, subscribe, subscribed, ...)",
-	 cmd_pending, poll_expect_presence, -1},
-	{"expect-pong", 1, "JID", "wait for the result of a ping to JID", cmd_pending,
-	 poll_expect_pong, -1},
-	{"expect-silence", 2, "JID SECONDS",
-	 "fail if a message, error or subscription presence from JID arrives within SECONDS",
-	 cmd_pending, poll_expect_silence, 1},
-	{"wait", 1, "SECONDS", "keep receiving for SECONDS", cmd_pending, NULL, 0},
-	{"raw", 1, "XML", "send XML as is", cmd_raw, NULL, -1},
-	{"echo", 1, "TEXT", "print 'echo TEXT' (a marker in the output)", cmd_echo, NULL, -1},
-	{"adhoc", 3, "JID NODE STAGES",
-	 "run XEP-0050 command NODE at JID; STAGES: forms to submit, \"var=v;var=v1|v2//...\" or \"-\"",
-	 cmd_adhoc, poll_adhoc, -1},
+        {"send", 2, "TO BODY", "send a chat message", cmd_send, NULL, -1},
+        {"message", 3, "TYPE TO BODY",
+         "send a message of TYPE (chat, normal, headline, groupchat)",
+         cmd_message, NULL, -1},
+        {"presence", 1, "STATUS",
+         "broadcast available presence with STATUS (may be \"\")", cmd_presence,
+         NULL, -1},
+        {"presence-to", 2, "JID TYPE",
+         "send directed presence (available, unavailable, probe, ...)",
+         cmd_presence_to, NULL, -1},
+        {"subscribe", 1, "JID", "send presence type=subscribe", cmd_subscribe,
+         NULL, -1},
+        {"approve", 1, "JID", "send presence type=subscribed", cmd_approve,
+         NULL, -1},
+        {"deny", 1, "JID", "send presence type=unsubscribed", cmd_deny, NULL,
+         -1},
+        {"unsubscribe", 1, "JID", "send presence type=unsubscribe",
+         cmd_unsubscribe, NULL, -1},
+        {"roster-add", 1, "JID",
+         "add JID to the roster (waits for the server's answer)",
+         cmd_roster_add, poll_iq_answer, -1},
+        {"roster-remove", 1, "JID",
+         "remove JID from the roster (waits for the answer)", cmd_roster_remove,
+         poll_iq_answer, -1},
+        {"roster-get", 0, "", "fetch and print the roster", cmd_roster_get,
+         poll_roster_get, -1},
+        {"expect-roster", 2, "JID STATE",
+         "fetch the roster; STATE is none|to|from|both|absent, +ask if a "
+         "request is pending out",
+         cmd_roster_get, poll_expect_roster, -1},
+        {"ping", 1, "JID",
+         "send an XEP-0199 ping (answers: expect-pong / expect-error-from)",
+         cmd_ping, NULL, -1},
+        {"expect-message", 2, "FROM BODY",
+         "wait for a message from FROM with BODY (* = any)", cmd_pending,
+         poll_expect_message, -1},
+        {"expect-error-from", 2, "JID CONDITION",
+         "wait for an error stanza from JID with CONDITION (* = any)",
+         cmd_pending, poll_expect_error, -1},
+        {"expect-presence", 2, "JID TYPE",
+         "wait for presence from JID of TYPE (available, unavailable, "
+         "subscribe, subscribed, ...)",
+         cmd_pending, poll_expect_presence, -1},
+        {"expect-pong", 1, "JID", "wait for the result of a ping to JID",
+         cmd_pending, poll_expect_pong, -1},
+        {"expect-silence", 2, "JID SECONDS",
+         "fail if a message, error or subscription presence from JID arrives "
+         "within SECONDS",
+         cmd_pending, poll_expect_silence, 1},
+        {"wait", 1, "SECONDS", "keep receiving for SECONDS", cmd_pending, NULL,
+         0},
+        {"raw", 1, "XML", "send XML as is", cmd_raw, NULL, -1},
+        {"echo", 1, "TEXT", "print 'echo TEXT' (a marker in the output)",
+         cmd_echo, NULL, -1},
+        {"adhoc", 3, "JID NODE STAGES",
+         "run XEP-0050 command NODE at JID; STAGES: forms to submit, "
+         "\"var=v;var=v1|v2//...\" or \"-\"",
+         cmd_adhoc, poll_adhoc, -1},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
-/* JID patterns: "*" any, "*@domain" any address at domain, else full or bare. */
+/* JID patterns: "*" any, "*@domain" any address at domain, else full or bare.
+ */
 static void usage(FILE *f)
 {
 	size_t i;
-	fprintf(f,
-	        "usage: xpclient --jid JID --password PW [--host ADDR] [--port N]\n"
-	        "                [--timeout SECONDS] [--cafile FILE | --insecure] [--plain]\n"
-	        "                [--resource RES] [--no-roster] [--no-presence] [--verbose]\n"
-	        "                COMMAND...\n"
-	        "Commands (run in order after login; JID patterns in expectations:\n"
-	        "  * = anyone, *@DOMAIN = any address at DOMAIN, else full or bare JID):\n");
+	fprintf(f, "usage: xpclient --jid JID --password PW [--host ADDR] "
+	           "[--port N]\n"
+	           "                [--timeout SECONDS] [--cafile FILE | "
+	           "--insecure] [--plain]\n"
+	           "                [--resource RES] [--no-roster] "
+	           "[--no-presence] [--verbose]\n"
+	           "                COMMAND...\n"
+	           "Commands (run in order after login; JID patterns in "
+	           "expectations:\n"
+	           "  * = anyone, *@DOMAIN = any address at DOMAIN, else full "
+	           "or bare JID):\n");
 	for (i = 0; i < NCOMMANDS; i++)
-		fprintf(f, "  %-18s %-14s %s\n", commands[i].name, commands[i].args, commands[i].help);
-	fprintf(f, "Exit: 0 all expectations met, 1 unmet or timed out, 2 usage/connection error.\n");
+		fprintf(f, "  %-18s %-14s %s\n", commands[i].name,
+		        commands[i].args, commands[i].help);
+	fprintf(f, "Exit: 0 all expectations met, 1 unmet or timed out, 2 "
+	           "usage/connection error.\n");
 }
 
 static const struct cmd_def *find_cmd(const char *name)
@@ -1130,7 +1231,8 @@ static int parse_seconds(const char *s, double max, double *out)
 	return 0;
 }
 
-/* ---- main loop ------------------------------------------------------------------- */
+/* ---- main loop
+ * ------------------------------------------------------------------- */
 
 static void pump(struct client *c)
 {
@@ -1152,7 +1254,8 @@ static int run_cmd(struct client *c, struct cmd *cmd)
 	double limit = c->timeout;
 	enum step r;
 	if (cmd->def->duration_arg >= 0)
-		parse_seconds(cmd->argv[cmd->def->duration_arg], MAX_TIMEOUT, &limit);
+		parse_seconds(cmd->argv[cmd->def->duration_arg], MAX_TIMEOUT,
+		              &limit);
 	cmd->deadline = now_s() + limit;
 	r = cmd->def->start(c, cmd);
 	if (r == STEP_PENDING && cmd->def->poll)
@@ -1178,7 +1281,8 @@ static int run_cmd(struct client *c, struct cmd *cmd)
 				return EXIT_MET;
 			printf("unmet ");
 			print_cmd(stdout, cmd);
-			printf(": timeout after %gs: %s\n", limit, cmd->why[0] ? cmd->why : "");
+			printf(": timeout after %gs: %s\n", limit,
+			       cmd->why[0] ? cmd->why : "");
 			return EXIT_UNMET;
 		}
 		pump(c);
@@ -1190,8 +1294,10 @@ static int run_cmd(struct client *c, struct cmd *cmd)
 static void disconnect(struct client *c)
 {
 	double end = now_s() + 2.0;
-	if (!c->disconnected && (c->connected || xmpp_conn_is_connecting(c->conn))) {
-		c->disconnected = 1; /* do not print the expected disconnection */
+	if (!c->disconnected &&
+	    (c->connected || xmpp_conn_is_connecting(c->conn))) {
+		c->disconnected =
+		        1; /* do not print the expected disconnection */
 		xmpp_disconnect(c->conn);
 		while (!xmpp_conn_is_disconnected(c->conn) && now_s() < end)
 			xmpp_run_once(c->ctx, POLL_MS);
@@ -1201,7 +1307,8 @@ static void disconnect(struct client *c)
 int main(int argc, char **argv)
 {
 	struct client c;
-	const char *password = NULL, *host = NULL, *cafile = NULL, *resource = NULL;
+	const char *password = NULL, *host = NULL, *cafile = NULL,
+	           *resource = NULL;
 	char *full_jid = NULL;
 	unsigned long port = 0;
 	int insecure = 0, plain = 0, presence = 1, roster = 1, i, rc = EXIT_MET;
@@ -1261,8 +1368,12 @@ int main(int argc, char **argv)
 				return EXIT_USAGE;
 			}
 		} else if (strcmp(o, "--timeout") == 0) {
-			if (parse_seconds(v, MAX_TIMEOUT, &c.timeout) || c.timeout <= 0) {
-				fprintf(stderr, "xpclient: --timeout must be in (0, %g]\n", MAX_TIMEOUT);
+			if (parse_seconds(v, MAX_TIMEOUT, &c.timeout) ||
+			    c.timeout <= 0) {
+				fprintf(stderr,
+				        "xpclient: --timeout must be in (0, "
+				        "%g]\n",
+				        MAX_TIMEOUT);
 				return EXIT_USAGE;
 			}
 		} else {
@@ -1273,7 +1384,8 @@ int main(int argc, char **argv)
 		i += takes;
 	}
 	if (!c.jid || !password || !strchr(c.jid, '@') || strchr(c.jid, '/')) {
-		fprintf(stderr, "xpclient: --jid USER@DOMAIN and --password are required\n");
+		fprintf(stderr, "xpclient: --jid USER@DOMAIN and --password "
+		                "are required\n");
 		usage(stderr);
 		return EXIT_USAGE;
 	}
@@ -1286,20 +1398,24 @@ int main(int argc, char **argv)
 		const struct cmd_def *def = find_cmd(argv[i]);
 		double secs;
 		if (!def) {
-			fprintf(stderr, "xpclient: unknown command '%s'\n", argv[i]);
+			fprintf(stderr, "xpclient: unknown command '%s'\n",
+			        argv[i]);
 			usage(stderr);
 			free(cmds);
 			return EXIT_USAGE;
 		}
 		if (argc - i - 1 < def->nargs) {
-			fprintf(stderr, "xpclient: %s needs %s\n", def->name, def->args);
+			fprintf(stderr, "xpclient: %s needs %s\n", def->name,
+			        def->args);
 			free(cmds);
 			return EXIT_USAGE;
 		}
 		if (def->duration_arg >= 0 &&
-		    parse_seconds(argv[i + 1 + def->duration_arg], MAX_TIMEOUT, &secs)) {
-			fprintf(stderr, "xpclient: %s: SECONDS must be in [0, %g]\n", def->name,
-			        MAX_TIMEOUT);
+		    parse_seconds(argv[i + 1 + def->duration_arg], MAX_TIMEOUT,
+		                  &secs)) {
+			fprintf(stderr,
+			        "xpclient: %s: SECONDS must be in [0, %g]\n",
+			        def->name, MAX_TIMEOUT);
 			free(cmds);
 			return EXIT_USAGE;
 		}
@@ -1315,12 +1431,14 @@ int main(int argc, char **argv)
 	c.ctx = xmpp_ctx_new(NULL, log);
 	c.conn = c.ctx ? xmpp_conn_new(c.ctx) : NULL;
 	if (!c.conn) {
-		fprintf(stderr, "xpclient: cannot create a libstrophe connection\n");
+		fprintf(stderr,
+		        "xpclient: cannot create a libstrophe connection\n");
 		free(cmds);
 		return EXIT_USAGE;
 	}
 	flags = XMPP_CONN_FLAG_DISABLE_SM;
-	flags |= plain ? XMPP_CONN_FLAG_DISABLE_TLS : XMPP_CONN_FLAG_MANDATORY_TLS;
+	flags |= plain ? XMPP_CONN_FLAG_DISABLE_TLS
+	               : XMPP_CONN_FLAG_MANDATORY_TLS;
 	if (insecure)
 		flags |= XMPP_CONN_FLAG_TRUST_TLS;
 	xmpp_conn_set_flags(c.conn, flags);
@@ -1340,8 +1458,10 @@ int main(int argc, char **argv)
 	xmpp_handler_add(c.conn, on_presence, NULL, "presence", NULL, &c);
 	xmpp_handler_add(c.conn, on_iq, NULL, "iq", NULL, &c);
 
-	if (xmpp_connect_client(c.conn, host, (unsigned short)port, on_conn, &c) != XMPP_EOK) {
-		fprintf(stderr, "xpclient: cannot connect to %s\n", host ? host : "the JID's domain");
+	if (xmpp_connect_client(c.conn, host, (unsigned short)port, on_conn,
+	                        &c) != XMPP_EOK) {
+		fprintf(stderr, "xpclient: cannot connect to %s\n",
+		        host ? host : "the JID's domain");
 		rc = EXIT_USAGE;
 		goto out;
 	}
@@ -1350,7 +1470,8 @@ int main(int argc, char **argv)
 		pump(&c);
 	if (!c.connected) {
 		fprintf(stderr, "xpclient: login as %s failed (%s)\n", c.jid,
-		        c.disconnected ? "connection closed or refused, TLS or authentication failed"
+		        c.disconnected ? "connection closed or refused, TLS or "
+		                         "authentication failed"
 		                       : "timeout");
 		rc = EXIT_USAGE;
 		goto out;
@@ -1368,19 +1489,23 @@ int main(int argc, char **argv)
 			r = poll_roster_get(&c, &get);
 		}
 		if (r != STEP_DONE) {
-			fprintf(stderr, "xpclient: initial roster request failed: %s\n",
+			fprintf(stderr,
+			        "xpclient: initial roster request failed: %s\n",
 			        get.why[0] ? get.why : "timeout");
 			rc = EXIT_USAGE;
 			goto out;
 		}
 	}
 	if (presence) {
-		/* Initial presence; the server reflects it once it has processed it. */
+		/* Initial presence; the server reflects it once it has
+		 * processed it. */
 		send_presence(&c, NULL, NULL, NULL);
-		while (!c.self_presence_seen && !c.disconnected && now_s() < end)
+		while (!c.self_presence_seen && !c.disconnected &&
+		       now_s() < end)
 			pump(&c);
 		if (!c.self_presence_seen) {
-			fprintf(stderr, "xpclient: initial presence was not reflected in time\n");
+			fprintf(stderr, "xpclient: initial presence was not "
+			                "reflected in time\n");
 			rc = EXIT_USAGE;
 			goto out;
 		}
@@ -1390,12 +1515,14 @@ int main(int argc, char **argv)
 	for (i = 0; i < ncmds && rc == EXIT_MET; i++) {
 		rc = run_cmd(&c, &cmds[i]);
 		if (rc != EXIT_MET)
-			fprintf(stderr, "xpclient: %s: command %d (%s) %s\n", c.jid, i + 1,
-			        cmds[i].def->name, rc == EXIT_UNMET ? "not met" : "failed");
+			fprintf(stderr, "xpclient: %s: command %d (%s) %s\n",
+			        c.jid, i + 1, cmds[i].def->name,
+			        rc == EXIT_UNMET ? "not met" : "failed");
 	}
 	/* Let the last stanzas leave before closing the stream. */
 	end = now_s() + 1.0;
-	while (!c.disconnected && xmpp_conn_send_queue_len(c.conn) > 0 && now_s() < end)
+	while (!c.disconnected && xmpp_conn_send_queue_len(c.conn) > 0 &&
+	       now_s() < end)
 		pump(&c);
 out:
 	disconnect(&c);
