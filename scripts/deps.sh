@@ -14,6 +14,7 @@ packages=(
 	libcmocka-dev lua-busted valgrind clang-format          # the tests
 	prosody lua-unbound libstrophe-dev iproute2             # real servers and clients
 	ejabberd erlang-dev erlang-nox                          # the ejabberd side
+	clang libclang-rt-14-dev                                # libFuzzer
 )
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${packages[@]}"

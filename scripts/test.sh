@@ -74,6 +74,12 @@ make -C build/default distcheck >build/distcheck.out 2>&1 ||
 	{ tail -60 build/distcheck.out; status=1; }
 grep -E '^=+$|archives ready' build/distcheck.out | tail -2 || true
 
+step "fuzzing: every libFuzzer target for ${XP_FUZZ_SECONDS:=30} s"
+if ! bash fuzz/run.sh "$XP_FUZZ_SECONDS"; then
+	echo "fuzzing found a crash, a leak or a broken invariant (inputs kept, see above)"
+	status=1
+fi
+
 step "clang-format"
 if command -v clang-format >/dev/null; then
 	if ! git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror; then
