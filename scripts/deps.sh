@@ -15,6 +15,7 @@ packages=(
 	prosody lua-unbound libstrophe-dev iproute2             # real servers and clients
 	ejabberd erlang-dev erlang-nox                          # the ejabberd side
 	clang libclang-rt-14-dev                                # libFuzzer
+	debhelper dpkg-dev lintian fakeroot                     # the Debian packages
 )
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${packages[@]}"
