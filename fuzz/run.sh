@@ -12,6 +12,7 @@
 #   FUZZ_TARGETS="domain cert"   run only these
 #   FUZZ_BUILD=DIR               reuse binaries already built in DIR
 #   FUZZ_KEEP=1                  keep the temporary directory on success
+#   FUZZ_SEED=N                  libFuzzer's -seed (0, the default: random)
 #   TMPDIR                       where the temporary directory goes
 set -u
 
@@ -62,7 +63,7 @@ for t in $targets; do
 	fi
 	log=$tmp/$t.log
 	start=$(date +%s)
-	"$build/fuzz_$t" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
+	"$build/fuzz_$t" -max_total_time="$secs" -seed="${FUZZ_SEED:-0}" -timeout=10 -rss_limit_mb=2048 \
 		-malloc_limit_mb=2048 -max_len=$maxlen -print_final_stats=1 \
 		-artifact_prefix="$art/" $dirs > "$log" 2>&1
 	rc=$?

@@ -114,6 +114,10 @@ static void test_idn(void **state)
 		assert_memory_equal(out, "xn--", 4);
 	}
 	expect_bad("xn--zz.test", 11, "A-label");
+	/* A bad A-label next to a U-label is judged as on its own (fuzz). */
+	expect_bad("\xd7\x90\xd7\x91"
+	           "448.ma.xn--bsherale",
+	           23, "A-label");
 	expect_bad("\xff\xfe.test", 7, "internationalised");
 }
 
