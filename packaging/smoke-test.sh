@@ -304,26 +304,11 @@ else
 fi
 
 # ---- 3. two Prosody servers of our own ------------------------------------------------
-# 127.73.X.0/24: X from our PID, then random; claimed with a lock directory
-# and free of listeners.  Never 127.0.0.x.
-for try in $(seq 1 60); do
-	if [ "$try" -eq 1 ]; then x=$(($$ % 254 + 1)); else x=$((RANDOM % 254 + 1)); fi
-	lock=${TMPDIR:-/tmp}/xp-smoke-net-127.73.$x.lock
-	if ! mkdir "$lock" 2>/dev/null; then
-		owner=$(cat "$lock/pid" 2>/dev/null)
-		if [ -n "$owner" ] && ! kill -0 "$owner" 2>/dev/null; then rm -rf "$lock"; fi
-		continue
-	fi
-	echo $$ >"$lock/pid"
-	if ss -Hltn 2>/dev/null | awk '{print $4}' | grep -q "^127\.73\.$x\."; then
-		rm -rf "$lock"
-		continue
-	fi
-	NET=127.73.$x
-	NET_LOCK=$lock
-	break
-done
-[ -n "$NET" ] || bail "no free 127.73.X.0/24 range"
+# 127.73.X.0/24, claimed for this run (tests/integration/netclaim.sh).
+. "$srcdir/tests/integration/netclaim.sh"
+xp_claim_net 127.73 || bail "no free 127.73.X.0/24 range"
+NET=$XP_CLAIMED_NET
+NET_LOCK=$XP_CLAIMED_LOCK
 # A server listening on every address (the system prosody, say) would take
 # our ports.
 if ss -Hltn 2>/dev/null | awk '{print $4}' | grep -qE '^(\*|0\.0\.0\.0|\[::\]):(5222|5269)$'; then

@@ -31,6 +31,7 @@ if [ -n "${XP_LIB_LOADED:-}" ]; then return 0; fi
 XP_LIB_LOADED=1
 
 XP_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$XP_LIB_DIR/netclaim.sh"
 : "${top_srcdir:=$(cd "$XP_LIB_DIR/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
 XP_CLIENT=${XP_CLIENT:-$top_builddir/tests/clients/xpclient}
@@ -244,31 +245,12 @@ xp__on_exit() {
 	exit "$rc"
 }
 
-# Pick 127.71.X.0/24 for this run: X from the PID, then random; the claim is
-# a lock directory (so parallel test scripts never share X) and X must have
-# no listener yet.  Never 127.0.0.x.
+# Pick 127.71.X.0/24 for this run (netclaim.sh): parallel test scripts
+# never share X, and X has no listener yet.
 xp__pick_net() {
-	local try x lock owner
-	for try in $(seq 1 60); do
-		if [ "$try" -eq 1 ]; then x=$(($$ % 254 + 1)); else x=$((RANDOM % 254 + 1)); fi
-		lock=${TMPDIR:-/tmp}/xp-integ-net-127.71.$x.lock
-		if ! mkdir "$lock" 2>/dev/null; then
-			owner=$(cat "$lock/pid" 2>/dev/null)
-			# A lock of a dead run (or one being created right now) is skipped,
-			# a stale one removed for the next try.
-			if [ -n "$owner" ] && ! kill -0 "$owner" 2>/dev/null; then rm -rf "$lock"; fi
-			continue
-		fi
-		echo $$ >"$lock/pid"
-		if ss -Hltn 2>/dev/null | awk '{print $4}' | grep -q "^127\.71\.$x\."; then
-			rm -rf "$lock"
-			continue
-		fi
-		XP_NET=127.71.$x
-		XP_NET_LOCK=$lock
-		return 0
-	done
-	xp_bail "no free 127.71.X.0/24 loopback range found"
+	xp_claim_net 127.71 || xp_bail "no free 127.71.X.0/24 loopback range found"
+	XP_NET=$XP_CLAIMED_NET
+	XP_NET_LOCK=$XP_CLAIMED_LOCK
 }
 
 # ---- addresses and the hosts file ----------------------------------------------

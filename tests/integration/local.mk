@@ -21,7 +21,7 @@ tests_clients_xpclient_CFLAGS = $(AM_CFLAGS) $(STROPHE_CFLAGS)
 tests_clients_xpclient_LDADD = $(STROPHE_LIBS)
 
 TESTS += $(INTEGRATION_TESTS)
-EXTRA_DIST += tests/integration/lib.sh $(INTEGRATION_TESTS)
+EXTRA_DIST += tests/integration/lib.sh tests/integration/netclaim.sh $(INTEGRATION_TESTS)
 
 check-integration:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(INTEGRATION_TESTS)'
