@@ -878,3 +878,30 @@ xp_client_report() {
 	echo "---- client $1 stderr:"
 	cat "$XP_WORK/clients/$1.err" 2>/dev/null
 }
+
+# xp_delivered NAME FROM TO BODY: one TAP case.  A receiver logs in as TO
+# (background client "recv"), FROM sends BODY, and the case passes when
+# both clients succeed and TO saw a chat message with BODY from FROM.
+xp_delivered() {
+	local name=$1 from=$2 to=$3 body=$4 out rc_send rc_recv
+	xp_client_bg recv "$to" expect-message "$from" "$body"
+	if ! xp_client_ready recv; then
+		tap_fail "$name" "receiver $to did not log in
+$(xp_client_report recv)"
+		xp_client_wait recv 1
+		return
+	fi
+	out=$(xp_client "$from" send "$to" "$body" 2>&1)
+	rc_send=$?
+	xp_client_wait recv
+	rc_recv=$?
+	if [ "$rc_send" -eq 0 ] && [ "$rc_recv" -eq 0 ] &&
+		grep -q "^message from=$from/[^ ]* type=chat body=$body\$" "$(xp_client_out recv)"; then
+		tap_ok "$name"
+	else
+		tap_fail "$name" "sender exit $rc_send, receiver exit $rc_recv
+---- sender output:
+$out
+$(xp_client_report recv)"
+	fi
+}

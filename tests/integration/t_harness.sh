@@ -39,32 +39,8 @@ else
 fi
 
 # ---- messages over s2s ---------------------------------------------------------------
-# check_delivery NAME SENDER RECIPIENT BODY
-check_delivery() {
-	local name=$1 from=$2 to=$3 body=$4 out rc_recv rc_send
-	xp_client_bg recv "$to" expect-message "$from" "$body"
-	if ! xp_client_ready recv; then
-		tap_fail "$name" "receiver $to did not log in
-$(xp_client_report recv)"
-		xp_client_wait recv 1
-		return
-	fi
-	out=$(xp_client "$from" send "$to" "$body" 2>&1)
-	rc_send=$?
-	xp_client_wait recv
-	rc_recv=$?
-	if [ "$rc_send" -eq 0 ] && [ "$rc_recv" -eq 0 ] &&
-		grep -q "^message from=$from/[^ ]* type=chat body=$body\$" "$(xp_client_out recv)"; then
-		tap_ok "$name"
-	else
-		tap_fail "$name" "sender exit $rc_send, receiver exit $rc_recv
----- sender output:
-$out
-$(xp_client_report recv)"
-	fi
-}
-check_delivery "alice@a.test -> bob@b.test over s2s" alice@a.test bob@b.test "hello bob"
-check_delivery "bob@b.test -> alice@a.test over s2s" bob@b.test alice@a.test "hello alice"
+xp_delivered "alice@a.test -> bob@b.test over s2s" alice@a.test bob@b.test "hello bob"
+xp_delivered "bob@b.test -> alice@a.test over s2s" bob@b.test alice@a.test "hello alice"
 
 # ---- errors for domains without a server -----------------------------------------------
 out=$(xp_client --timeout 5 alice@a.test send nobody@c.test ping \
