@@ -47,8 +47,9 @@
  *
  * Whenever it happens, it prints "stream-error: CONDITION" (and
  * "stream-error-text: TEXT"), "stream-end" for </stream:stream> and
- * "closed" when the connection ends.  Steps after the connection closed are
- * skipped ("skipped: STEP").  Last line: "end: open" or "end: closed".
+ * "closed: after N.N s" (since the connection was made) when it ends.  Steps
+ * after the connection closed are skipped ("skipped: STEP").  Last line: "end:
+ * open" or "end: closed".
  *
  * Exit status: 0 every step ran and every expect matched, 1 an expect was
  * not met, 2 usage or connection error, 3 the deadline cut the run off.
@@ -97,6 +98,7 @@ struct peer {
 	int stream_end;
 	double timeout;
 	int verbose;
+	double t0; /* when the connection was made */
 	char stream_id[MAX_ATTR];
 	char last_to[MAX_ATTR];
 };
@@ -257,7 +259,7 @@ static void mark_closed(struct peer *p)
 		return;
 	p->closed = 1;
 	scan_events(p);
-	out("closed");
+	out("closed: after %.1f s", now() - p->t0);
 }
 
 /* ---- I/O
@@ -473,23 +475,42 @@ static const char *opt(const char *s)
 	return strcmp(s, "-") == 0 ? NULL : s;
 }
 
+/* Send printf-formatted text of any length: 0 sent, -1 not. */
+static int send_fmt(struct peer *p, const char *fmt, ...)
+{
+	va_list ap;
+	char *text;
+	int n, r;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (text = malloc((size_t)n + 1)) == NULL)
+		return -1;
+	va_start(ap, fmt);
+	vsnprintf(text, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	r = send_all(p, text, (size_t)n);
+	free(text);
+	return r;
+}
+
 static int step_header(struct peer *p, const char *from, const char *to)
 {
-	char head[2 * MAX_ATTR + 256];
 	struct tag_query q = {"stream:stream", NULL, NULL, 0, 0, 0};
 	long at;
 
-	snprintf(head, sizeof head,
-	         STREAM_OPEN "xmlns:stream='http://etherx.jabber.org/streams' "
-	                     "xmlns:db='jabber:server:dialback' "
-	                     "version='1.0'%s%s%s%s%s%s>",
-	         opt(from) ? " from='" : "", opt(from) ? from : "",
-	         opt(from) ? "'" : "", opt(to) ? " to='" : "",
-	         opt(to) ? to : "", opt(to) ? "'" : "");
 	snprintf(p->last_to, sizeof p->last_to, "%s", opt(to) ? to : "");
 	p->cur = p->len;
 	p->stream_id[0] = '\0';
-	if (send_str(p, head) < 0)
+	if (send_fmt(p,
+	             STREAM_OPEN
+	             "xmlns:stream='http://etherx.jabber.org/streams' "
+	             "xmlns:db='jabber:server:dialback' "
+	             "version='1.0'%s%s%s%s%s%s>",
+	             opt(from) ? " from='" : "", opt(from) ? from : "",
+	             opt(from) ? "'" : "", opt(to) ? " to='" : "",
+	             opt(to) ? to : "", opt(to) ? "'" : "") < 0)
 		return 0;
 	at = await(p, find_query, &q, p->timeout);
 	if (at < 0) {
@@ -720,15 +741,12 @@ static void await_verdict(struct peer *p, const char *name, const char *label,
 static int step_db_result(struct peer *p, const char *from, const char *to,
                           const char *key)
 {
-	char msg[4 * MAX_ATTR], k[2 * EVP_MAX_MD_SIZE + 1] = "";
+	char k[2 * EVP_MAX_MD_SIZE + 1] = "";
 
 	if (strncmp(key, "secret:", 7) == 0)
 		dialback_key(key + 7, to, from, p->stream_id, k, sizeof k);
-	else
-		snprintf(k, sizeof k, "%s", key);
-	snprintf(msg, sizeof msg, "<db:result from='%s' to='%s'>%s</db:result>",
-	         from, to, k);
-	if (send_str(p, msg) == 0)
+	if (send_fmt(p, "<db:result from='%s' to='%s'>%s</db:result>", from, to,
+	             strncmp(key, "secret:", 7) == 0 ? k : key) == 0)
 		await_verdict(p, "db:result", "db-result", from);
 	return 0;
 }
@@ -736,12 +754,8 @@ static int step_db_result(struct peer *p, const char *from, const char *to,
 static int step_db_verify(struct peer *p, const char *from, const char *to,
                           const char *id, const char *key)
 {
-	char msg[5 * MAX_ATTR];
-
-	snprintf(msg, sizeof msg,
-	         "<db:verify from='%s' to='%s' id='%s'>%s</db:verify>", from,
-	         to, id, key);
-	if (send_str(p, msg) == 0)
+	if (send_fmt(p, "<db:verify from='%s' to='%s' id='%s'>%s</db:verify>",
+	             from, to, id, key) == 0)
 		await_verdict(p, "db:verify", "db-verify", from);
 	return 0;
 }
@@ -862,8 +876,6 @@ static double seconds(const char *s)
 
 static int run_step(struct peer *p, const char *name, char **a)
 {
-	char msg[4 * MAX_ATTR];
-
 	if (strcmp(name, "header") == 0)
 		return step_header(p, a[0], a[1]);
 	if (strcmp(name, "features") == 0)
@@ -879,11 +891,11 @@ static int run_step(struct peer *p, const char *name, char **a)
 	if (strcmp(name, "bidi") == 0)
 		return send_str(p, "<bidi xmlns='urn:xmpp:bidi'/>"), 0;
 	if (strcmp(name, "msg") == 0) {
-		snprintf(msg, sizeof msg,
-		         "<message from='%s' to='%s' type='chat' "
-		         "id='xph%ld'><body>%s</body></message>",
-		         a[0], a[1], (long)getpid(), a[2]);
-		return send_str(p, msg), 0;
+		return send_fmt(p,
+		                "<message from='%s' to='%s' type='chat' "
+		                "id='xph%ld'><body>%s</body></message>",
+		                a[0], a[1], (long)getpid(), a[2]),
+		       0;
 	}
 	if (strcmp(name, "send") == 0)
 		return send_str(p, a[0]), 0;
@@ -1028,6 +1040,7 @@ int main(int argc, char **argv)
 	p.fd = connect_to(addr, port, p.timeout);
 	if (p.fd < 0)
 		return EXIT_USAGE;
+	p.t0 = now();
 	out("connected: %s:%d", addr, port);
 	for (i = first; i < argc && rc != EXIT_USAGE;) {
 		const struct step_def *d = lookup(argv[i]);

@@ -949,3 +949,16 @@ xp_cert_pin() {
 		openssl pkey -pubin -outform DER | openssl dgst -sha256 -r) || return 1
 	echo "sha256:${hex%% *}"
 }
+
+# xp_hostile_bg NAME ADDR STEP...: xp_hostile in the background, stopped by
+# PID at exit like the clients; output in $(xp_client_out NAME); wait for it
+# with xp_client_wait NAME.
+xp_hostile_bg() {
+	local name=$1 addr=$2
+	shift 2
+	case $name in '' | *[!A-Za-z0-9_-]*) echo "xp_hostile_bg: bad name '$name'" >&2; return 2 ;; esac
+	# shellcheck disable=SC2086
+	timeout 60 "$XP_HOSTILE" --connect "$addr" ${XP_HOSTILE_OPTS:---timeout 5 --deadline 40} "$@" \
+		</dev/null >"$XP_WORK/clients/$name.out" 2>"$XP_WORK/clients/$name.err" &
+	XP_CLI_PID[$name]=$!
+}
