@@ -13,7 +13,7 @@ tests_hostile_xphostile_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
 tests_hostile_xphostile_LDADD = -lssl $(OPENSSL_LIBS)
 
 TESTS += $(HOSTILE_TESTS)
-EXTRA_DIST += $(HOSTILE_TESTS)
+EXTRA_DIST += $(HOSTILE_TESTS) SECURITY.md
 
 check-hostile:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(HOSTILE_TESTS)'
