@@ -40,6 +40,7 @@ PROSODY_SRC=$(sed -n "s/^CFG_SOURCEDIR=['\"]\\{0,1\\}\\([^'\"]*\\).*/\\1/p" "$(c
 : "${PROSODY_SRC:=/usr/lib/prosody}"
 [ -r "$PROSODY_SRC/modules/mod_s2s_bidi.lua" ] ||
 	xp__missing "Prosody has no mod_s2s_bidi in $PROSODY_SRC/modules (XEP-0288 needs 0.12 or later)"
+tap_plan 91
 
 # ---- certificates, partners, servers ------------------------------------------------
 for d in a.test b.test e.test; do xp_host "$d"; done
@@ -168,7 +169,6 @@ PV='stream-error: policy-violation'
 NOTLS='stream-error-text: the partner requires TLS \(tls = required\) and the stream is not encrypted'
 UNTRUSTED='the certificate chain is not trusted and its key matches no pinned fingerprint'
 
-tap_plan 91
 clean "before any attack" # bob's stream to a.test is up
 
 # ---- negotiation that never finishes (bounded by s2s_timeout = 5) -------------------
