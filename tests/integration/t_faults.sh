@@ -63,7 +63,7 @@ arrives() {
 	local from=$1 to=$2 rx body i
 	N=$((N + 1))
 	body=f$N
-	case $to in alice@*) rx=rx-a ;; *) rx=rx-b ;; esac
+	case $to in alice@*) rx="rx-a" ;; *) rx="rx-b" ;; esac
 	xp_client "$from" send "$to" "$body" >"$XP_WORK/send.out" 2>&1 || return 1
 	for i in $(seq 1 100); do
 		grep -q "body=$body\$" "$(xp_client_out $rx)" && return 0

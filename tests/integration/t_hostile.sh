@@ -47,7 +47,6 @@ for d in a.test b.test e.test; do xp_host "$d"; done
 A=$(xp_addr a.test)
 SECRET=xp-hostile-dialback-secret
 PKI=$XP_WORK/pki
-cert() { echo "$PKI/$1.crt $PKI/$1.key"; } # CERT KEY arguments of starttls
 ok=1
 xp_cert h h.test || ok=0                         # the peer's good certificate
 xp_cert other other.test || ok=0                 # CA-signed, another domain
@@ -60,9 +59,11 @@ xp_cert pin-other other.test --self-signed || ok=0
 [ "$ok" = 1 ] || xp_bail "cannot make the certificates"
 PIN=$(xp_cert_pin pin-good) || xp_bail "cannot compute the pin"
 # The pinned key, in a certificate for another domain.
-openssl req -x509 -new -key "$PKI/pin-good.key" -nodes -subj /CN=other.test \
-	-addext subjectAltName=DNS:other.test -days 3 -out "$PKI/pin-good-other.crt" 2>/dev/null &&
-	cp "$PKI/pin-good.key" "$PKI/pin-good-other.key" || xp_bail "cannot make pin-good-other"
+if ! openssl req -x509 -new -key "$PKI/pin-good.key" -nodes -subj /CN=other.test \
+	-addext subjectAltName=DNS:other.test -days 3 -out "$PKI/pin-good-other.crt" 2>/dev/null ||
+	! cp "$PKI/pin-good.key" "$PKI/pin-good-other.key"; then
+	xp_bail "cannot make pin-good-other"
+fi
 
 cat >"$XP_WORK/partners-a.lua" <<EOT
 xmpp_partners = {
@@ -108,12 +109,13 @@ peer() {
 	OUT=$(xp_hostile "$A" "$@" 2>&1)
 	RC=$?
 }
-# tls_to DOMAIN CERT: steps for a stream from DOMAIN that starts TLS with
-# certificate CERT ("-" for none) and restarts the stream.
+# tls_to DOMAIN CERT: T gets the steps for a stream from DOMAIN that starts
+# TLS with certificate CERT ("-" for none) and restarts the stream.
+T=()
 tls_to() {
 	local c=- k=-
 	if [ "$2" != - ]; then c=$PKI/$2.crt k=$PKI/$2.key; fi
-	echo "header $1 a.test features starttls $c $k header $1 a.test features"
+	T=(header "$1" a.test features starttls "$c" "$k" header "$1" a.test features)
 }
 # outcome NAME LOGRE [!NOLOGRE] LINE...: every LINE (extended regex, whole
 # line) is in $OUT; LOGRE ("-": none) appears in a.test's log since the
@@ -211,13 +213,15 @@ outcome "features for opt.test (tls = optional) after tls = required streams: ST
 clean "features of a tls = optional partner"
 
 # ---- 2. dialback rules ---------------------------------------------------------------------
-peer $(tls_to - -) db-result nodb.test a.test evil-key wait-close 3
+tls_to - -
+peer "${T[@]}" db-result nodb.test a.test evil-key wait-close 3
 outcome "dialback over TLS for nodb.test (dialback = false): policy-violation, refusal logged, nothing asked of nodb.test" \
 	'refused incoming s2s from nodb\.test: dialback is not allowed for this partner' '!asking nodb\.test' \
 	"$PV" 'stream-error-text: dialback is not allowed for this partner \(dialback = false\)'
 clean "dialback for a dialback = false partner"
 
-peer $(tls_to - -) db-result saslreq.test a.test evil-key wait-close 3
+tls_to - -
+peer "${T[@]}" db-result saslreq.test a.test evil-key wait-close 3
 outcome "dialback over TLS for saslreq.test (sasl = required, dialback = true): policy-violation, refusal logged" \
 	'refused incoming s2s from saslreq\.test: the partner must authenticate with SASL EXTERNAL' '!asking saslreq\.test' \
 	"$PV" 'stream-error-text: the partner must authenticate with SASL EXTERNAL \(sasl = required\), so dialback is refused'
@@ -240,8 +244,9 @@ outcome "unsolicited <db:verify/> about c.test: answered invalid (Prosody), auth
 clean "unsolicited db:verify"
 
 # ---- 3. piggybacking and bidi on an authenticated stream ----------------------------------------------
-H_AUTH="$(tls_to h.test h) auth-external - header h.test a.test features"
-peer $H_AUTH db-result e.test a.test "secret:$SECRET" db-result c.test a.test "secret:$SECRET" \
+tls_to h.test h
+H_AUTH=("${T[@]}" auth-external - header h.test a.test features)
+peer "${H_AUTH[@]}" db-result e.test a.test "secret:$SECRET" db-result c.test a.test "secret:$SECRET" \
 	db-result b.test a.test "secret:$SECRET" msg eve@e.test alice@a.test pb-e \
 	msg x@h.test alice@a.test pb-h wait 1 msg carl@c.test alice@a.test evil-pb wait-close 3
 outcome "piggybacking on h.test's SASL stream: e.test (dialback allowed) valid; c.test (unlisted) and b.test (stricter partner) refused with db:result error; c.test's stanza closes the stream" \
@@ -252,7 +257,7 @@ n=$(xp_log_count a 'refused incoming s2s from c\.test: not a partner')
 tap_is "$n" 1 "piggybacked c.test: 'refused incoming s2s from c.test: not a partner' logged once"
 clean "piggybacking" pb-e pb-h
 
-peer $H_AUTH msg bob@b.test alice@a.test evil-from-b wait-close 3
+peer "${H_AUTH[@]}" msg bob@b.test alice@a.test evil-from-b wait-close 3
 outcome "a stanza from bob@b.test (a partner, not authenticated on this stream) over h.test's stream: not-authorized (Prosody)" \
 	'Received a stanza claiming to be from b\.test' 'sasl: success' 'stream-error: not-authorized'
 clean "stanza from a domain the stream did not authenticate"
@@ -260,7 +265,8 @@ clean "stanza from a domain the stream did not authenticate"
 # XEP-0288: the peer asks for a bidirectional stream, so a.test sends its
 # h.test traffic back over it.  alice's message to c.test must not ride on
 # it (refused before routing), the peer's stanzas from c.test are refused.
-xp_hostile_bg bidi "$A" $(tls_to h.test h) bidi auth-external - header h.test a.test features \
+tls_to h.test h
+xp_hostile_bg bidi "$A" "${T[@]}" bidi auth-external - header h.test a.test features \
 	expect bidi-ctl wait 2 absent evil-bidi msg x@h.test alice@a.test bidi-back \
 	msg carl@c.test alice@a.test evil-bidi-in wait-close 3
 for _ in $(seq 1 100); do grep -q '^sasl: success' "$(xp_client_out bidi)" && break; sleep 0.05; done
@@ -278,64 +284,74 @@ outcome "XEP-0288 bidi from h.test: alice's message to h.test comes back over it
 tap_is "$rc" 0 "bidi: alice's message to x@c.test bounces with not-allowed ($(tr '\n' ' ' <<<"$out" | tail -c 200))"
 clean "bidi" bidi-back
 
-peer $H_AUTH msg x@h.test carl@c.test evil-relay wait-close 3
+peer "${H_AUTH[@]}" msg x@h.test carl@c.test evil-relay wait-close 3
 outcome "a stanza from h.test addressed to c.test (not served here): host-unknown (Prosody), not relayed" \
 	'sent us a stanza for c\.test' 'stream-error: host-unknown'
 clean "relay attempt to an unlisted domain"
 
 # ---- 4. SASL EXTERNAL and certificates -----------------------------------------------------------
-peer $(tls_to h.test other) auth-external - wait-close 3
+tls_to h.test other
+peer "${T[@]}" auth-external - wait-close 3
 outcome "h.test with a CA certificate for other.test: policy-violation after TLS, refusal logged" \
 	'refused incoming s2s from h\.test: the certificate is not valid for the domain' \
 	'tls: ok' "$PV" 'stream-error-text: the certificate is not valid for the domain'
 clean "certificate for another domain"
 
-peer $(tls_to wild.test wild) auth-external - wait-close 3
+tls_to wild.test wild
+peer "${T[@]}" auth-external - wait-close 3
 outcome "wild.test with a certificate for *.wild.test and *.test (must not match): policy-violation, refusal logged" \
 	'refused incoming s2s from wild\.test: the certificate is not valid for the domain' \
 	"$PV" 'stream-error-text: the certificate is not valid for the domain'
 clean "wildcard that must not match"
 
-peer $(tls_to sub.wild.test wild) auth-external - header sub.wild.test a.test features \
+tls_to sub.wild.test wild
+peer "${T[@]}" auth-external - header sub.wild.test a.test features \
 	msg x@sub.wild.test alice@a.test wild-ok wait 1 close
 outcome "control: the same *.wild.test certificate authenticates sub.wild.test" \
 	'Accepting SASL EXTERNAL identity from sub\.wild\.test' 'sasl: success'
 clean "wildcard control" wild-ok
 
-peer $(tls_to h.test h-old) auth-external - wait-close 3
+tls_to h.test h-old
+peer "${T[@]}" auth-external - wait-close 3
 outcome "h.test with an expired CA-signed certificate: policy-violation, refusal logged" \
 	"refused incoming s2s from h\\.test: $UNTRUSTED" "$PV" "stream-error-text: $UNTRUSTED"
 clean "expired certificate"
 
-peer $(tls_to h.test h-self) auth-external - wait-close 3
+tls_to h.test h-self
+peer "${T[@]}" auth-external - wait-close 3
 outcome "h.test with a self-signed (untrusted) certificate: policy-violation, refusal logged" \
 	"refused incoming s2s from h\\.test: $UNTRUSTED" "$PV" "stream-error-text: $UNTRUSTED"
 clean "untrusted certificate"
 
-peer $(tls_to req.test other) auth-external - wait-close 3
+tls_to req.test other
+peer "${T[@]}" auth-external - wait-close 3
 outcome "req.test (dialback allowed) with a certificate for other.test: EXTERNAL not offered; tried anyway: <failure/>, policy-violation" \
 	'refused incoming s2s from req\.test: the certificate is not valid for the domain' \
 	'features: dialback( bidi)?' 'sasl: failure not-authorized' "$PV"
 clean "unannounced SASL EXTERNAL"
 
-peer $(tls_to h.test h) auth-external b.test auth-external c.test msg x@b.test alice@a.test evil-authzid wait 1 close
+tls_to h.test h
+peer "${T[@]}" auth-external b.test auth-external c.test msg x@b.test alice@a.test evil-authzid wait 1 close
 outcome "h.test's good certificate with authzid b.test, then c.test: invalid-authzid both times (Prosody), nothing authenticated" \
 	- '!Accepting SASL EXTERNAL identity' \
 	'features: sasl:EXTERNAL( bidi)?' 'sasl: failure invalid-authzid'
 tap_is "$(grep -c '^sasl: failure invalid-authzid$' <<<"$OUT")" 2 "authzid: both attempts fail"
 clean "authzid for another domain"
 
-peer $(tls_to pin.test pin-good) auth-external - header pin.test a.test features msg x@pin.test alice@a.test pin-ok wait 1 close
+tls_to pin.test pin-good
+peer "${T[@]}" auth-external - header pin.test a.test features msg x@pin.test alice@a.test pin-ok wait 1 close
 outcome "control: pin.test with a self-signed certificate whose key is pinned: SASL EXTERNAL succeeds" \
 	'Accepting SASL EXTERNAL identity from pin\.test' 'features: sasl:EXTERNAL( bidi)?' 'sasl: success'
 clean "pinned key control" pin-ok
 
-peer $(tls_to pin.test pin-bad) auth-external - wait-close 3
+tls_to pin.test pin-bad
+peer "${T[@]}" auth-external - wait-close 3
 outcome "pin.test with another key (pin mismatch): policy-violation, refusal logged" \
 	"refused incoming s2s from pin\\.test: $UNTRUSTED" "$PV"
 clean "pinned-key mismatch"
 
-peer $(tls_to pin.test pin-good-other) auth-external - wait-close 3
+tls_to pin.test pin-good-other
+peer "${T[@]}" auth-external - wait-close 3
 outcome "the pinned key in a certificate for other.test: refused (a pin does not replace the name)" \
 	'refused incoming s2s from pin\.test: the certificate is not valid for the domain' "$PV"
 clean "pinned key, wrong name"
@@ -366,7 +382,8 @@ outcome "from 'NoDb.Test.': nodb.test's rules apply (no certificate and dialback
 	'refused incoming s2s from nodb\.test\.: no certificate was presented' "$PV"
 clean "mixed case and trailing dot of a partner"
 
-peer $(tls_to H.TEST. h) auth-external - header H.TEST. a.test features msg x@h.test alice@a.test evil-dot wait-close 3
+tls_to H.TEST. h
+peer "${T[@]}" auth-external - header H.TEST. a.test features msg x@h.test alice@a.test evil-dot wait-close 3
 outcome "'H.TEST.' authenticates only the name 'h.test.': a stanza from h.test is refused (not-authorized, Prosody)" \
 	'Received a stanza claiming to be from h\.test' 'sasl: success' 'stream-error: not-authorized'
 clean "trailing dot and stanza addresses"
