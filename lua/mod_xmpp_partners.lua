@@ -413,11 +413,17 @@ local function on_in_features_late(event)
 	local from = session.from_host;
 	if not from then return; end
 	local action = policy:tls(from, "incoming");
-	local starttls = features:get_child("starttls", xmlns_tls);
-	if starttls then
-		starttls:remove_children("required");
-		if action == "require" then starttls:tag("required"):up(); end
-	end
+	-- mod_tls adds one shared <starttls/> object to every stream's features:
+	-- put a fresh one in its place instead of editing it, or a change made
+	-- for one partner would show on every later stream (and <required/>
+	-- children, which remove_children cannot match since they carry no
+	-- xmlns, would pile up on it with each stream).
+	features:maptags(function (tag)
+		if tag.name ~= "starttls" or tag.attr.xmlns ~= xmlns_tls then return tag; end
+		local fresh = st.stanza("starttls", { xmlns = xmlns_tls });
+		if action == "require" then fresh:tag("required"):up(); end
+		return fresh;
+	end);
 	local secure = session.secure == true;
 	if action == "require" and not secure then
 		-- Nothing but STARTTLS until the stream is encrypted.
@@ -460,7 +466,9 @@ local function on_in_dialback_result(event)
 	local origin, stanza = event.origin, event.stanza;
 	if origin.type ~= "s2sin_unauthed" and origin.type ~= "s2sin" then return; end
 	local attr = stanza.attr;
-	if attr.type then return; end -- a verdict, not a request
+	-- A typed <db:result/> (a verdict) never comes on an incoming stream in
+	-- XEP-0220, but mod_dialback takes it as a request and asks the claimed
+	-- domain's server to verify it: judge it like a request.
 	local from = attr.from and nameprep(attr.from);
 	if not from then return; end -- mod_dialback closes with improper-addressing
 	local ok, token, text;
@@ -575,6 +583,23 @@ end
 
 -- ---- connection bookkeeping, keepalives ------------------------------------------------
 
+-- A stanza (message, presence, iq) on an incoming stream that has not
+-- authenticated anything yet: Prosody answers or drops it, but a partner
+-- with tls = required must not get that far in the clear (SPEC section 3:
+-- close the stream, policy-violation).
+local function unauthed_stanza_filter(session, stanza)
+	if session.type ~= "s2sin_unauthed" or stanza.attr.xmlns ~= nil or session.secure then
+		return stanza;
+	end
+	local from = session.from_host;
+	if policy and from and policy:tls(from, "incoming") == "require" then
+		refused("incoming", from, "tls_required", session);
+		close(session, "tls_required");
+		return nil;
+	end
+	return stanza;
+end
+
 local function on_s2s_created(event)
 	local session = event.session;
 	filters.add_filter(session, "bytes/out", function (data)
@@ -582,6 +607,11 @@ local function on_s2s_created(event)
 		return data;
 	end, 1000);
 	session.xp_last_out = time_now();
+	if session.direction ~= "outgoing" then
+		filters.add_filter(session, "stanzas/in", function (stanza)
+			return unauthed_stanza_filter(session, stanza);
+		end, 1000);
+	end
 end
 
 local function keepalive_tick()

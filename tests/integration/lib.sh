@@ -905,3 +905,69 @@ $out
 $(xp_client_report recv)"
 	fi
 }
+
+# ---- hostile peers (tests/hostile/xphostile) ---------------------------------------
+
+XP_HOSTILE=${XP_HOSTILE:-$top_builddir/tests/hostile/xphostile}
+
+# xp_hostile_init: skip (or, with XP_REQUIRE=1, fail) when xphostile is not
+# built; call it after xp_init.
+xp_hostile_init() {
+	[ -x "$XP_HOSTILE" ] || xp__missing "xphostile not built ($XP_HOSTILE; make check builds it)"
+}
+
+# xp_hostile ADDR STEP...: run the raw s2s peer against ADDR:5269, bounded
+# (--timeout 5 per step, --deadline 40 in all, unless XP_HOSTILE_OPTS says
+# otherwise); stdout gets its outcome lines, the exit status is its own.
+xp_hostile() {
+	local addr=$1
+	shift
+	# shellcheck disable=SC2086
+	timeout 60 "$XP_HOSTILE" --connect "$addr" ${XP_HOSTILE_OPTS:---timeout 5 --deadline 40} "$@" </dev/null
+}
+
+# xp_cert_expired NAME DOMAIN: like xp_cert NAME DOMAIN, signed by the test
+# CA, but valid only in January 2020 (openssl ca sets the dates).
+xp_cert_expired() {
+	local name=$1 domain=$2 pki=$XP_WORK/pki dir
+	dir=$pki/ca-db
+	mkdir -p "$dir/new"
+	: >"$dir/index.txt"
+	openssl rand -hex 8 >"$dir/serial"
+	printf '[ca]\ndefault_ca = xp\n[xp]\ndatabase = %s\nnew_certs_dir = %s\nserial = %s\ndefault_md = sha256\npolicy = pol\nunique_subject = no\n[pol]\ncommonName = supplied\n' \
+		"$dir/index.txt" "$dir/new" "$dir/serial" >"$dir/ca.cnf"
+	printf '[req]\ndistinguished_name = dn\nprompt = no\n[dn]\nCN = %s\n[ext]\nbasicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature,keyAgreement\nextendedKeyUsage = serverAuth,clientAuth\nsubjectAltName = DNS:%s\n' \
+		"$domain" "$domain" >"$pki/$name.cnf"
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+		-keyout "$pki/$name.key" -out "$pki/$name.csr" -config "$pki/$name.cnf" \
+		>"$pki/$name.log" 2>&1 &&
+		openssl ca -batch -notext -config "$dir/ca.cnf" -cert "$pki/ca.crt" -keyfile "$pki/ca.key" \
+			-startdate 20200101000000Z -enddate 20200131000000Z -extfile "$pki/$name.cnf" \
+			-extensions ext -in "$pki/$name.csr" -out "$pki/$name.crt" >>"$pki/$name.log" 2>&1 || {
+		echo "xp_cert_expired: openssl failed for $name:" >&2
+		cat "$pki/$name.log" >&2
+		return 1
+	}
+}
+
+# xp_cert_pin NAME: print the sha256:HEX pin (SPKI SHA-256) of certificate
+# NAME's key, the form of a partner's `fingerprints`.
+xp_cert_pin() {
+	local hex
+	hex=$(openssl x509 -in "$XP_WORK/pki/$1.crt" -noout -pubkey |
+		openssl pkey -pubin -outform DER | openssl dgst -sha256 -r) || return 1
+	echo "sha256:${hex%% *}"
+}
+
+# xp_hostile_bg NAME ADDR STEP...: xp_hostile in the background, stopped by
+# PID at exit like the clients; output in $(xp_client_out NAME); wait for it
+# with xp_client_wait NAME.
+xp_hostile_bg() {
+	local name=$1 addr=$2
+	shift 2
+	case $name in '' | *[!A-Za-z0-9_-]*) echo "xp_hostile_bg: bad name '$name'" >&2; return 2 ;; esac
+	# shellcheck disable=SC2086
+	timeout 60 "$XP_HOSTILE" --connect "$addr" ${XP_HOSTILE_OPTS:---timeout 5 --deadline 40} "$@" \
+		</dev/null >"$XP_WORK/clients/$name.out" 2>"$XP_WORK/clients/$name.err" &
+	XP_CLI_PID[$name]=$!
+}
