@@ -1,7 +1,6 @@
 # tests/hostile/local.mk: the hostile s2s peer (xphostile, C with OpenSSL)
 # and the scripts that play attacks and faults against real Prosody servers
-# with mod_xmpp_partners.  configure checks libcrypto; libssl comes from the
-# same package (Debian: libssl-dev).
+# with mod_xmpp_partners.
 # Run only these:  make check-hostile
 HOSTILE_TESTS = \
 	tests/integration/t_hostile.sh \
@@ -9,8 +8,8 @@ HOSTILE_TESTS = \
 
 check_PROGRAMS += tests/hostile/xphostile
 tests_hostile_xphostile_SOURCES = tests/hostile/xphostile.c
-tests_hostile_xphostile_CFLAGS = $(AM_CFLAGS) $(OPENSSL_CFLAGS)
-tests_hostile_xphostile_LDADD = -lssl $(OPENSSL_LIBS)
+tests_hostile_xphostile_CFLAGS = $(AM_CFLAGS) $(LIBSSL_CFLAGS)
+tests_hostile_xphostile_LDADD = $(LIBSSL_LIBS)
 
 TESTS += $(HOSTILE_TESTS)
 EXTRA_DIST += $(HOSTILE_TESTS) SECURITY.md
