@@ -1390,34 +1390,6 @@ static ERL_NIF_TERM nif_proxy(ErlNifEnv *env, int argc,
 	                        enif_make_uint(env, port));
 }
 
-static int hex_value(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* "sha256:<64 hex>" into 32 bytes; 0 when malformed. */
-static int parse_pin(const unsigned char *s, size_t len, unsigned char out[32])
-{
-	size_t i;
-
-	if (len != 7 + 64 || memcmp(s, "sha256:", 7) != 0)
-		return 0;
-	for (i = 0; i < 32; i++) {
-		int hi = hex_value(s[7 + 2 * i]);
-		int lo = hex_value(s[8 + 2 * i]);
-		if (hi < 0 || lo < 0)
-			return 0;
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
-	return 1;
-}
-
 static ERL_NIF_TERM nif_pin_matches(ErlNifEnv *env, int argc,
                                     const ERL_NIF_TERM argv[])
 {
@@ -1432,7 +1404,9 @@ static ERL_NIF_TERM nif_pin_matches(ErlNifEnv *env, int argc,
 	    !table_partner(env, argv, &t, &p, &reason))
 		return enif_make_badarg(env);
 	/* A malformed pin matches nothing. */
-	return make_bool(p != NULL && parse_pin(pin.data, pin.size, spki) &&
+	return make_bool(p != NULL &&
+	                 xp_pin_parse((const char *)pin.data, pin.size, spki) ==
+	                         XP_OK &&
 	                 xp_partner_pin_matches(p, spki));
 }
 
@@ -1504,27 +1478,21 @@ static ERL_NIF_TERM nif_warnings(ErlNifEnv *env, int argc,
 /* ---- module functions
  * -------------------------------------------------------- */
 
-static int parse_level(ErlNifEnv *env, ERL_NIF_TERM t, const char *(*name)(int))
+/* A tls or sasl level atom: 0..2, -1 for an unknown atom, -2 for a term
+ * that is not an atom. */
+static int parse_level(ErlNifEnv *env, ERL_NIF_TERM t, int sasl)
 {
 	char buf[32];
-	int i;
+	int n = enif_get_atom(env, t, buf, sizeof(buf), ERL_NIF_LATIN1);
+	xp_tls tls;
+	xp_sasl sa;
 
-	if (enif_get_atom(env, t, buf, sizeof(buf), ERL_NIF_LATIN1) <= 0)
-		return -2;
-	for (i = 0; i <= 2; i++)
-		if (strcmp(buf, name(i)) == 0)
-			return i;
-	return -1;
-}
-
-static const char *tls_name(int v)
-{
-	return xp_tls_name((xp_tls)v);
-}
-
-static const char *sasl_name(int v)
-{
-	return xp_sasl_name((xp_sasl)v);
+	if (n <= 0)
+		return enif_is_atom(env, t) ? -1 : -2;
+	if (sasl)
+		return xp_sasl_parse(buf, (size_t)n - 1, &sa) == XP_OK ? (int)sa
+		                                                       : -1;
+	return xp_tls_parse(buf, (size_t)n - 1, &tls) == XP_OK ? (int)tls : -1;
 }
 
 static ERL_NIF_TERM nif_matrix(ErlNifEnv *env, int argc,
@@ -1543,8 +1511,8 @@ static ERL_NIF_TERM nif_matrix(ErlNifEnv *env, int argc,
 			        make_text(env, "no such matrix row"));
 		return enif_make_tuple2(env, am_ok, make_row_map(env, r));
 	}
-	tls = parse_level(env, argv[0], tls_name);
-	sasl = parse_level(env, argv[1], sasl_name);
+	tls = parse_level(env, argv[0], 0);
+	sasl = parse_level(env, argv[1], 1);
 	if (tls == -2 || sasl == -2 || !get_flag(argv[2], &dialback))
 		return enif_make_badarg(env);
 	if (tls < 0 || sasl < 0)
