@@ -32,11 +32,15 @@ endif
 CLEANFILES += $(erlbeam_DATA) tests/ejabberd/nif_test.beam
 endif
 module_nif_xmpp_partners_nif_la_SOURCES = module/nif/xmpp_partners_nif.c
-module_nif_xmpp_partners_nif_la_CFLAGS = $(AM_CFLAGS) $(ERL_NIF_CFLAGS)
+module_nif_xmpp_partners_nif_la_CFLAGS = $(AM_CFLAGS) $(ERL_NIF_CFLAGS) \
+	-I$(top_srcdir)/tools
 # The runtime provides the enif_* functions; only nif_init is exported.
 module_nif_xmpp_partners_nif_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version \
 	-shared -rpath '$(erlnifdir)' -export-symbols-regex '^nif_init$$'
-module_nif_xmpp_partners_nif_la_LIBADD = module/libxpcore.la
+# The sandbox (tools/libxptools.la) evaluates partners_file; it needs liblua,
+# which is fine here: the NIF runs inside Erlang, not inside a Lua host.
+module_nif_xmpp_partners_nif_la_LIBADD = tools/libxptools.la module/libxpcore.la \
+	$(LUA_LIB_LIBS) -lm
 
 # -I for include("xmpp.hrl") and include("logger.hrl"): Debian names the
 # xmpp application p1_xmpp-*, so include_lib("xmpp/...") does not resolve.
