@@ -35,7 +35,7 @@
          partners_remove/1, partners_reset/1, partners_sessions/1]).
 %% for tests and the stream callback modules
 -export([table/1, build/1, loaded_table/1, in_verdicts/1, keepalive/2,
-         keepalive_arm/1]).
+         keepalive_arm/1, pinned_peer/1]).
 
 -include("xmpp.hrl").
 -include("logger.hrl").
@@ -520,6 +520,38 @@ enforce_existing() ->
               end
       end, live_sessions()).
 
+%%% ---- certificate pins (outgoing) ---------------------------------------------------
+
+%% In an outgoing stream after STARTTLS: does the peer present a key the
+%% partner pins (fingerprints), on a certificate valid for its domain?
+pinned_peer(#{server_host := Host, remote_server := Remote,
+              socket := Socket}) ->
+    case loaded_table(Host) of
+        undefined -> false;
+        T ->
+            case catch xmpp_socket:get_peer_certificate(Socket, der) of
+                {ok, Der} when is_binary(Der) ->
+                    case ?NIF:cert_pin(Der) of
+                        {ok, Pin} ->
+                            Match = ?NIF:pin_matches(T, Remote, Pin) andalso
+                                ?NIF:cert_identity(Der, Remote, false) == valid,
+                            case Match of
+                                true ->
+                                    ?INFO_MSG("partner policy: ~ts presents "
+                                              "the pinned key ~ts: accepted "
+                                              "in place of a trusted chain",
+                                              [Remote, Pin]);
+                                false -> ok
+                            end,
+                            Match;
+                        _ -> false
+                    end;
+                _ -> false
+            end
+    end;
+pinned_peer(_State) ->
+    false.
+
 %%% ---- keepalives ------------------------------------------------------------------
 
 %% In a stream process whose callback module is one of ours: whitespace
@@ -770,7 +802,7 @@ out_init(Acc, _Opts) ->
 out_auth_result(#{server_host := Host, remote_server := RServer} = State,
                 true) ->
     Enc = maps:get(stream_encrypted, State, false),
-    {Method, Chain, Id} = case maps:get(sasl_mech, State, undefined) of
+    {Method, Chain, Id} = case maps:get(xp_mech, State, undefined) of
                               <<"EXTERNAL">> -> {'EXTERNAL', valid, valid};
                               _ -> {dialback, undefined, undefined}
                           end,

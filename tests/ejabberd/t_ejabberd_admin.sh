@@ -18,7 +18,7 @@ ej_require
 command -v python3 >/dev/null 2>&1 || tap_skip_all "python3 not found (raw stream checks)"
 
 xp_init
-tap_plan 45
+tap_plan 51
 T0=$(date +%s.%N)
 since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'; }
 # ok_if NAME CONDITION-STATUS DETAIL
@@ -31,7 +31,11 @@ like() {
 
 ej_setup
 xp_host pa.test
-xp_start_prosody pa "$(xp_addr pa.test)" pa.test pb.test pc.test evil.test || xp_bail "prosody did not start"
+# pp.test and pq.test serve self-signed certificates (for the pin checks)
+xp_cert_selfsigned ppself pp.test || xp_bail "cannot make the pp.test certificate"
+xp_cert_selfsigned pqself pq.test || xp_bail "cannot make the pq.test certificate"
+xp_start_prosody pa "$(xp_addr pa.test)" pa.test pb.test pc.test pp.test pq.test evil.test \
+	--cert pp.test=ppself --cert pq.test=pqself || xp_bail "prosody did not start"
 PA=$(xp_server_addr pa)
 
 # The shared partner file: pa.test and the partners of the raw-stream checks.
@@ -50,9 +54,11 @@ write_file() {
 	} >"$PFILE"
 	chmod 644 "$PFILE"
 }
-# write_config EXTRA: ejabberd.yml; EXTRA goes under partners: (6 spaces in)
+# write_config EXTRA [MODULES]: ejabberd.yml; EXTRA goes under partners: (6
+# spaces in); MODULES (default mod_s2s_dialback) before the others
 write_config() {
-	printf 'modules:\n  mod_s2s_dialback: {}\n  mod_ping: {}\n  mod_roster: {}\n  mod_xmpp_partners:\n'
+	printf 'modules:\n  %s: {}\n  mod_ping: {}\n  mod_roster: {}\n  mod_xmpp_partners:\n' \
+		"${2:-mod_s2s_dialback}"
 	printf '    default: deny\n    keepalive_interval: 1\n'
 	printf '    partners_file: "%s"\n' "$PFILE"
 	printf '    partners:\n      cfg.test:\n        type: federated\n        tls: optional\n%s\n' "$1"
@@ -254,6 +260,31 @@ like "reload_config kept the runtime changes" "$out2" "*pd.test*public_verified*
 out=$(ejctl partners_reset cfg.test)
 tap_is "$out" "cfg.test: runtime entry cleared, the configuration applies" "partners_reset cfg.test"
 like "partners_reset: cfg.test from the configuration again" "$(ejctl partners_list)" "*cfg.test*federated*config*"
+
+# ---- certificate pins (outgoing): ejabberd verifies certificates without dialback ---
+write_config "" mod_admin_extra | ej_write_config
+out=$(ejctl reload_config)
+ok_if "reload_config without mod_s2s_dialback (outbound certificates verified)" $? "$out"
+# pp.test with the pin of its key, pq.test without (a refused outbound
+# stream is then bounced for a while, so the accepted case comes first)
+pin=$("$top_builddir/tools/xmpp-partners" pin "$XP_WORK/pki/ppself.crt" | grep -o 'sha256:[0-9a-f]*' | head -n 1)
+out=$(ejctl partners_add pp.test "{type: federated, tls: required, sasl: required, proxy: \"$PA:5269\", fingerprints: [\"$pin\"]}" | head -n 1)
+like "partners_add pp.test with fingerprints (its key's pin)" "$out" "pp.test added (runtime, stored)"
+ejctl partners_add pq.test "{type: federated, tls: required, sasl: required, proxy: \"$PA:5269\"}" >/dev/null
+ejctl send_message chat ej.test "u@pp.test" "" "pinned" >/dev/null
+ej_wait_log 'Accepted outbound s2s EXTERNAL authentication ej.test -> pp.test' 10
+ok_if "with the pin: pp.test's self-signed certificate is accepted, EXTERNAL used" $? \
+	"$(grep pp.test "$EJ_DIR/log/ejabberd.log" | tail -n 5)"
+ej_wait_log 'pp.test presents the pinned key sha256:' 1
+ok_if "with the pin: the pinned key standing in for a trusted chain is logged" $? \
+	"$(grep pp.test "$EJ_DIR/log/ejabberd.log" | tail -n 5)"
+sleep 0.5
+out=$(ejctl partners_sessions pp.test)
+like "partners_sessions pp.test: outgoing, sasl_tls" "$out" "*out *ej.test*pp.test*pp.test*established*yes*sasl_tls*"
+ejctl send_message chat ej.test "u@pq.test" "" "not pinned" >/dev/null
+ej_wait_log 'outbound s2s connection ej.test -> pq.test: Peer certificate rejected' 10
+ok_if "without a pin: pq.test's self-signed certificate is refused" $? \
+	"$(grep pq.test "$EJ_DIR/log/ejabberd.log" | tail -n 5)"
 
 pid=$EJ_PID
 ej_stop
