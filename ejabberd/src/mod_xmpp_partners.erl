@@ -1462,7 +1462,8 @@ explain_direction(T, D, Dir) ->
         "TLS: ~s; dialback over plain TCP: ~s~n",
         [Dir, ?NIF:tls(T, D, Dir),
          case Dir of
-             incoming -> " (ejabberd: enforced after the fact, see README)";
+             incoming -> " (before the fact when the peer's stream header "
+                         "names it, else at authentication)";
              outgoing -> ""
          end,
          V(?NIF:auth(T, D, Dir, sasl_tls, true, valid, valid, false)),
