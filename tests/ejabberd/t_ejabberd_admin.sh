@@ -18,7 +18,7 @@ ej_require
 command -v python3 >/dev/null 2>&1 || tap_skip_all "python3 not found (raw stream checks)"
 
 xp_init
-tap_plan 51
+tap_plan 54
 T0=$(date +%s.%N)
 since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'; }
 # ok_if NAME CONDITION-STATUS DETAIL
@@ -172,21 +172,27 @@ case $out in
 esac
 
 # ---- keepalives: what ejabberd sends the partner grows while idle ---------------------
+# acked FILTER: bytes ejabberd sent (and had acknowledged) on the sockets
+# FILTER selects: dst $PA (outgoing streams), src $EJ_ADDR:5269 (incoming)
 acked() {
-	ss -Htin dst "$PA" 2>/dev/null | grep -o 'bytes_acked:[0-9]*' |
+	ss -Htin "$@" 2>/dev/null | grep -o 'bytes_acked:[0-9]*' |
 		awk -F: '{ s += $2 } END { print s + 0 }'
 }
-a1=$(acked)
+a1=$(acked dst "$PA")
+i1=$(acked src "$EJ_ADDR:5269")
 sleep 3
-a2=$(acked)
+a2=$(acked dst "$PA")
+i2=$(acked src "$EJ_ADDR:5269")
 [ $((a2 - a1)) -ge 8 ]
-ok_if "keepalive: whitespace on idle partner streams (interval 1 s: $a1 -> $a2 bytes)" $? "$a1 -> $a2"
+ok_if "keepalive: whitespace on idle outgoing partner streams (interval 1 s: $a1 -> $a2 bytes)" $? "$a1 -> $a2"
+[ $((i2 - i1)) -ge 8 ]
+ok_if "keepalive: whitespace on idle incoming partner streams ($i1 -> $i2 bytes)" $? "$i1 -> $i2"
 ejctl partners_set pa.test keepalive false >/dev/null
 ejctl partners_set pb.test keepalive false >/dev/null
 sleep 1.5
-a1=$(acked)
+a1=$(acked dst "$PA")
 sleep 3
-a2=$(acked)
+a2=$(acked dst "$PA")
 tap_is "$((a2 - a1))" 0 "keepalive false (partners_set): no more whitespace ($a1 -> $a2 bytes)"
 
 # ---- connection_limit 1: the reply needs a second stream ---------------------------------
@@ -257,6 +263,10 @@ like "reload_config applied the new partners_file" "$rc:$out2" "0:*pf2.test*publ
 	tap_diag "reload_config: $out"
 like "reload_config applied the new partners option" "$out2" "*cfg2.test*public_unverified*config*"
 like "reload_config kept the runtime changes" "$out2" "*pd.test*public_verified*runtime*"
+out=$(ejctl partners_check)
+like "partners_check: the effective table (file + config + runtime), 7 partners" "$out" "ok: 7 partners, * warnings*"
+out=$(ejctl partners_show pa.test)
+like "partners_show pa.test: its source" "$out" "*source: <<\"runtime (overrides file)\">>*"
 out=$(ejctl partners_reset cfg.test)
 tap_is "$out" "cfg.test: runtime entry cleared, the configuration applies" "partners_reset cfg.test"
 like "partners_reset: cfg.test from the configuration again" "$(ejctl partners_list)" "*cfg.test*federated*config*"
