@@ -1375,8 +1375,13 @@ sessions_text(Primary) ->
                case Enc of true -> "yes"; false -> "no" end,
                case M of 'EXTERNAL' -> "sasl_tls"; _ when Enc -> "dialback_tls";
                    _ -> "dialback_tcp" end,
-               case M of 'EXTERNAL' -> "chain valid, identity valid";
-                   _ -> "-" end]
+               %% incoming EXTERNAL: xmpp_stream_pkix verified chain and
+               %% identity; outgoing, ejabberd's tls_verify decides (and
+               %% checks nothing where dialback is allowed): not claimed
+               case {Dir, M} of
+                   {incoming, 'EXTERNAL'} -> "chain valid, identity valid";
+                   _ -> "-"
+               end]
               || #xp_session{dir = Dir, local = Local, remote = Remote,
                              primary = Pr, encrypted = Enc, method = M}
                      <- live_sessions(),
