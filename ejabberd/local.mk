@@ -3,7 +3,7 @@
 # (HAVE_EJABBERD).  Everything installs as one Erlang application directory,
 # $(ERLANG_APPDIR) = LIBDIR/erlang/lib/xmpp_partners-VERSION by default:
 #   ebin/      xmpp_partners_nif.beam, mod_xmpp_partners.beam,
-#              xmpp_partners_s2s_out.beam
+#              xmpp_partners_s2s_out.beam, xmpp_partners_s2s_in.beam
 #   priv/lib/  xmpp_partners_nif.so (the NIF over module/libxpcore.la)
 # With --prefix=/usr that is /usr/lib/erlang/lib/xmpp_partners-VERSION, which
 # every Erlang node on Debian (ejabberd's included) has on its code path.
@@ -11,12 +11,15 @@
 EJABBERD_SRCS = \
 	ejabberd/src/xmpp_partners_nif.erl \
 	ejabberd/src/mod_xmpp_partners.erl \
-	ejabberd/src/xmpp_partners_s2s_out.erl
+	ejabberd/src/xmpp_partners_s2s_out.erl \
+	ejabberd/src/xmpp_partners_s2s_in.erl
 EJABBERD_TESTS = \
 	tests/ejabberd/t_nif.sh \
-	tests/ejabberd/t_ejabberd.sh
+	tests/ejabberd/t_ejabberd.sh \
+	tests/ejabberd/t_ejabberd_admin.sh
 EXTRA_DIST += $(EJABBERD_SRCS) $(EJABBERD_TESTS) \
 	ejabberd/README-ejabberd.md tests/ejabberd/nif_test.erl \
+	tests/ejabberd/ej_node.sh \
 	module/nif/xmpp_partners_nif.c
 TESTS += $(EJABBERD_TESTS)
 
@@ -27,16 +30,21 @@ erlbeamdir = $(ERLANG_APPDIR)/ebin
 erlbeam_DATA = ejabberd/ebin/xmpp_partners_nif.beam
 if HAVE_EJABBERD
 erlbeam_DATA += ejabberd/ebin/mod_xmpp_partners.beam \
-	ejabberd/ebin/xmpp_partners_s2s_out.beam
+	ejabberd/ebin/xmpp_partners_s2s_out.beam \
+	ejabberd/ebin/xmpp_partners_s2s_in.beam
 endif
 CLEANFILES += $(erlbeam_DATA) tests/ejabberd/nif_test.beam
 endif
 module_nif_xmpp_partners_nif_la_SOURCES = module/nif/xmpp_partners_nif.c
-module_nif_xmpp_partners_nif_la_CFLAGS = $(AM_CFLAGS) $(ERL_NIF_CFLAGS)
+module_nif_xmpp_partners_nif_la_CFLAGS = $(AM_CFLAGS) $(ERL_NIF_CFLAGS) \
+	-I$(top_srcdir)/tools
 # The runtime provides the enif_* functions; only nif_init is exported.
 module_nif_xmpp_partners_nif_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version \
 	-shared -rpath '$(erlnifdir)' -export-symbols-regex '^nif_init$$'
-module_nif_xmpp_partners_nif_la_LIBADD = module/libxpcore.la
+# The sandbox (tools/libxptools.la) evaluates partners_file; it needs liblua,
+# which is fine here: the NIF runs inside Erlang, not inside a Lua host.
+module_nif_xmpp_partners_nif_la_LIBADD = tools/libxptools.la module/libxpcore.la \
+	$(LUA_LIB_LIBS) -lm
 
 # -I for include("xmpp.hrl") and include("logger.hrl"): Debian names the
 # xmpp application p1_xmpp-*, so include_lib("xmpp/...") does not resolve.
@@ -49,8 +57,9 @@ ejabberd/ebin/%.beam: $(srcdir)/ejabberd/src/%.erl
 ejabberd/ebin/mod_xmpp_partners.beam: ejabberd/ebin/xmpp_partners_nif.beam
 
 # The tests load the uninstalled NIF and beams of this build tree.
-tests/ejabberd/t_nif.log tests/ejabberd/t_ejabberd.log: $(erlnif_LTLIBRARIES) $(erlbeam_DATA)
-tests/ejabberd/t_ejabberd.log: $(check_PROGRAMS)
+tests/ejabberd/t_nif.log tests/ejabberd/t_ejabberd.log \
+tests/ejabberd/t_ejabberd_admin.log: $(erlnif_LTLIBRARIES) $(erlbeam_DATA)
+tests/ejabberd/t_ejabberd.log tests/ejabberd/t_ejabberd_admin.log: $(check_PROGRAMS)
 
 check-ejabberd:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(EJABBERD_TESTS)'

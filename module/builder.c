@@ -608,19 +608,22 @@ static int set_enum(xp_builder *b, int id, const char *v, size_t len)
 	const char *best = NULL;
 	size_t i, bestd = 4;
 	char shown[64];
+	xp_tls tls;
+	xp_sasl sasl;
 
-	for (i = 0; vals[i]; i++)
-		if (strlen(vals[i]) == len && memcmp(vals[i], v, len) == 0)
-			break;
-	if (vals[i] != NULL) {
-		if (id == KEY_TYPE)
-			b->cur.type = (uint8_t)i;
-		else if (id == KEY_TLS)
-			b->cur.tls = (uint8_t)i;
-		else
-			b->cur.sasl = (uint8_t)i;
+	if (id == KEY_TLS && xp_tls_parse(v, len, &tls) == XP_OK) {
+		b->cur.tls = (uint8_t)tls;
 		return XP_OK;
 	}
+	if (id == KEY_SASL && xp_sasl_parse(v, len, &sasl) == XP_OK) {
+		b->cur.sasl = (uint8_t)sasl;
+		return XP_OK;
+	}
+	for (i = 0; id == KEY_TYPE && vals[i]; i++)
+		if (strlen(vals[i]) == len && memcmp(vals[i], v, len) == 0) {
+			b->cur.type = (uint8_t)i;
+			return XP_OK;
+		}
 	snprintf(shown, sizeof(shown), "%.*s", (int)(len > 40 ? 40 : len), v);
 	for (i = 0; vals[i]; i++) {
 		size_t d = xp_edit_distance(shown, vals[i], 4);
@@ -810,10 +813,8 @@ static int set_fingerprints(xp_builder *b, const char *const *items,
 	for (i = 0, k = 0; i < n; i++) {
 		char text[XP_PIN_STRLEN + 1];
 		size_t j;
-		if (items[i] == NULL || lens[i] < 7 ||
-		    strncmp(items[i], "sha256:", 7) != 0 ||
-		    xp_hex_decode(items[i] + 7, lens[i] - 7, pins + 32 * k,
-		                  32) != XP_OK) {
+		if (items[i] == NULL ||
+		    xp_pin_parse(items[i], lens[i], pins + 32 * k) != XP_OK) {
 			add_diag(
 			        b, XP_SEV_ERROR, "fingerprints", 0, NULL,
 			        "partner '%s': key 'fingerprints': item %zu is "

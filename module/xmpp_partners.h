@@ -136,6 +136,11 @@ const char *xp_verdict_name(xp_verdict v); /* "ok", "warn", "error" */
 const char *xp_method_name(xp_method m);   /* "sasl_tls", ... */
 /* Parse a method name; returns 0 when unknown. */
 unsigned xp_method_parse(const char *name, size_t len);
+/* Parse a tls or sasl level as written in a partner record ("required",
+ * "optional", "not_supported"; exact, case-sensitive).  XP_OK and *out set
+ * (out may be NULL), or XP_EINVAL. */
+int xp_tls_parse(const char *s, size_t len, xp_tls *out);
+int xp_sasl_parse(const char *s, size_t len, xp_sasl *out);
 
 /* ---- partner records (SPEC section 2) ------------------------------------ */
 
@@ -446,6 +451,11 @@ int xp_cert_spki_sha256(const xp_cert *c, unsigned char out[32]);
 /* The same as the pin string "sha256:<64 lower-case hex>" (72 bytes + NUL). */
 #define XP_PIN_STRLEN 71
 int xp_cert_pin(const xp_cert *c, char out[XP_PIN_STRLEN + 1]);
+/* Parse a pin as the fingerprints key takes it: "sha256:" and the 64 hex
+ * digits of the SPKI SHA-256, either case, bytes optionally separated by
+ * ':' ("sha256:AB:CD:..").  XP_OK and the 32 bytes in out (out may be
+ * NULL), or XP_EINVAL and out untouched. */
+int xp_pin_parse(const char *s, size_t len, unsigned char out[32]);
 /* 1 when the partner pins this key. */
 int xp_partner_pin_matches(const xp_partner *p,
                            const unsigned char spki_sha256[32]);

@@ -13,6 +13,7 @@
 %%%       default: deny                 # or allow
 %%%       keepalive_interval: 300
 %%%       connection_limit: 1000
+%%%       partners_file: /etc/xmpp-partners/partners.cfg.lua
 %%%       partners:
 %%%         fabrikam.com:
 %%%           type: federated
@@ -26,29 +27,54 @@
 %% hooks
 -export([allow_host/3, in_auth_result/3, in_packet/2, out_init/2,
          out_auth_result/2, receive_packet/1, send_packet/1,
-         in_subscription/2, in_subscription_approve/2]).
+         in_subscription/2, in_subscription_approve/2, in_init/2,
+         config_reloaded/0]).
 %% commands
 -export([partners_list/0, partners_show/1, partners_check/0,
-         partners_explain/1]).
-%% for tests and other modules
--export([table/1, build/1]).
+         partners_explain/1, partners_add/2, partners_set/3,
+         partners_remove/1, partners_reset/1, partners_sessions/1]).
+%% for tests and the stream callback modules
+-export([table/1, build/1, loaded_table/1, in_verdicts/1, keepalive/2,
+         keepalive_arm/1, pinned_peer/1]).
 
 -include("xmpp.hrl").
 -include("logger.hrl").
 -include("ejabberd_commands.hrl").
 
 -define(NIF, xmpp_partners_nif).
+%% Runtime changes (partners_add/set/remove), kept in Mnesia (disc_copies,
+%% in ejabberd's spool with everything else, covered by ejabberdctl
+%% backup/dump): one row per domain, a record that overrides the
+%% configuration's or a removal that hides it.
+-define(RUNTIME, xmpp_partners_runtime).
+-record(xmpp_partners_runtime, {domain :: binary(),
+                                value :: {partner, term()} | removed}).
+%% Live s2s streams this module admitted (an ETS table owned by a small
+%% holder process): for partners_sessions, connection limits and closing
+%% the streams of a removed partner.
+-define(SESSIONS, xmpp_partners_sessions).
+-record(xp_session, {key :: {pid(), binary()}, dir :: incoming | outgoing,
+                     local :: binary(), remote :: binary(),
+                     primary :: binary(), encrypted :: boolean(),
+                     method :: 'EXTERNAL' | dialback, since :: integer()}).
 
 %%% ---- gen_mod ----------------------------------------------------------------
 
 start(Host, Opts) ->
-    %% xmpp_stream_out asks erlang:function_exported/3 before each callback,
-    %% which is false for a module not loaded yet: load the wrapper now.
+    %% xmpp_stream_in/out ask erlang:function_exported/3 before each
+    %% callback, which is false for a module not loaded yet: load the
+    %% wrappers now.
     {module, _} = code:ensure_loaded(xmpp_partners_s2s_out),
+    {module, _} = code:ensure_loaded(xmpp_partners_s2s_in),
+    ok = init_runtime(),
+    ok = init_sessions(),
     install(Host, load_table(Host, Opts, "loaded")),
     lists:foreach(fun({Hook, Fun, Seq}) ->
                           ejabberd_hooks:add(Hook, Host, ?MODULE, Fun, Seq)
                   end, hooks()),
+    lists:foreach(fun({Hook, Fun, Seq}) ->
+                          ejabberd_hooks:add(Hook, ?MODULE, Fun, Seq)
+                  end, global_hooks()),
     ejabberd_commands:register_commands(?MODULE, commands()),
     ok.
 
@@ -57,27 +83,52 @@ stop(Host) ->
                           ejabberd_hooks:delete(Hook, Host, ?MODULE, Fun, Seq)
                   end, hooks()),
     case gen_mod:is_loaded_elsewhere(Host, ?MODULE) of
-        false -> ejabberd_commands:unregister_commands(commands());
+        false ->
+            lists:foreach(fun({Hook, Fun, Seq}) ->
+                                  ejabberd_hooks:delete(Hook, ?MODULE, Fun,
+                                                        Seq)
+                          end, global_hooks()),
+            ejabberd_commands:unregister_commands(commands());
         true -> ok
     end,
     persistent_term:erase({?MODULE, Host}),
+    persistent_term:erase({?MODULE, Host, sources}),
+    persistent_term:erase({?MODULE, Host, file}),
     ok.
 
-%% A new table replaces the old one only when it builds: config validation
-%% already refuses bad input, so this guards against what it cannot see.
-reload(Host, NewOpts, _OldOpts) ->
-    case build(NewOpts) of
-        {ok, Table, Warnings} ->
-            log_diagnostics(Host, Warnings),
-            install(Host, Table),
-            ?INFO_MSG("Partner policy reloaded for ~ts: ~B partners",
-                      [Host, maps:get(count, ?NIF:info(Table))]);
-        {error, Diags} ->
-            log_diagnostics(Host, Diags),
-            ?ERROR_MSG("Partner table for ~ts has errors: keeping the "
-                       "previous policy", [Host])
-    end,
+%% The config_reloaded hook rebuilds the table (also when only the
+%% partners_file changed, which gen_mod does not see as a change).
+reload(_Host, _NewOpts, _OldOpts) ->
     ok.
+
+%% After `ejabberdctl reload_config` (gen_mod has applied the new module
+%% options): configuration, partner file and runtime changes are built
+%% again; a table with errors leaves the previous one in force.
+config_reloaded() ->
+    lists:foreach(
+      fun(Host) ->
+              Opts = gen_mod:get_module_opts(Host, ?MODULE),
+              case read_file(Opts) of
+                  {error, Text} ->
+                      ?ERROR_MSG("Partner table for ~ts: ~ts; keeping the "
+                                 "previous policy", [Host, Text]);
+                  {ok, File} ->
+                      case build_effective(Opts, File, runtime_rows()) of
+                          {ok, Table, Warnings, Sources} ->
+                              log_diagnostics(Host, Warnings),
+                              persistent_term:put({?MODULE, Host, file}, File),
+                              install(Host, Table, Sources),
+                              ?INFO_MSG("Partner policy reloaded for ~ts: ~B "
+                                        "partners",
+                                        [Host, maps:get(count, ?NIF:info(Table))]);
+                          {error, Diags} ->
+                              log_diagnostics(Host, Diags),
+                              ?ERROR_MSG("Partner table for ~ts has errors: "
+                                         "keeping the previous policy", [Host])
+                      end
+              end
+      end, loaded_hosts()),
+    enforce_existing().
 
 depends(_Host, _Opts) -> [].
 
@@ -99,6 +150,14 @@ hooks() ->
      {roster_in_subscription, in_subscription, 30},
      {roster_in_subscription, in_subscription_approve, 60}].
 
+%% s2s_in_init runs before the stream knows its local host: it puts
+%% xmpp_partners_s2s_in in the stream's callback slot, which then answers
+%% per remote domain what ejabberd otherwise decides per local host
+%% (STARTTLS, SASL EXTERNAL, the dialback feature).  After gen_mod (60).
+global_hooks() ->
+    [{s2s_in_init, in_init, 50},
+     {config_reloaded, config_reloaded, 70}].
+
 mod_opt_type(partners) ->
     econf:and_then(econf:any(), fun check_partners/1);
 mod_opt_type(default) ->
@@ -106,13 +165,19 @@ mod_opt_type(default) ->
 mod_opt_type(keepalive_interval) ->
     econf:pos_int();
 mod_opt_type(connection_limit) ->
-    econf:pos_int().
+    econf:pos_int();
+mod_opt_type(partners_file) ->
+    econf:and_then(econf:binary(), fun check_file/1).
 
+%% default, keepalive_interval and connection_limit: undefined means "not
+%% set here", so a partners_file's xmpp_partners_* value (or else the core's
+%% default: deny, 300, 1000) applies.
 mod_options(_Host) ->
     [{partners, []},
-     {default, deny},
-     {keepalive_interval, 300},
-     {connection_limit, 1000}].
+     {default, undefined},
+     {keepalive_interval, undefined},
+     {connection_limit, undefined},
+     {partners_file, undefined}].
 
 mod_doc() ->
     #{desc => ["Per-partner XMPP federation policy (allow list, TLS, "
@@ -132,21 +197,147 @@ check_partners(Partners) ->
             econf:fail(lists:flatten(lists:join("; ", Texts)))
     end.
 
+%% The shared partner file: evaluated (sandbox) and its partners built on
+%% their own, so a broken file fails the config load with the core's texts.
+check_file(Path) ->
+    case ?NIF:partner_file(Path) of
+        {ok, Partners, Options, _Notes} ->
+            case ?NIF:build(Partners, file_options(Options)) of
+                {ok, _, _} -> Path;
+                {error, Diags} ->
+                    Texts = [binary_to_list(maps:get(message, D))
+                             || #{severity := error} = D <- Diags],
+                    lists:foreach(fun(T) -> ?ERROR_MSG("mod_xmpp_partners: "
+                                                       "~ts: ~ts", [Path, T])
+                                  end, Texts),
+                    econf:fail(lists:flatten(
+                                 [binary_to_list(Path), ": ",
+                                  lists:join("; ", Texts)]))
+            end;
+        {error, Text} ->
+            ?ERROR_MSG("mod_xmpp_partners: ~ts", [Text]),
+            econf:fail(binary_to_list(Text))
+    end.
+
 %%% ---- the table in force ----------------------------------------------------
 
+%% The effective partner table, from lowest to highest precedence:
+%%   1. partners_file (the shared Lua file), then
+%%   2. the partners option (same domain: the option's record wins), then
+%%   3. runtime changes (partners_add/set/remove, stored in Mnesia): a
+%%      runtime record replaces the record of the same domain, a runtime
+%%      removal hides it.
+%% Global options: the module option when set, else the file's
+%% xmpp_partners_* value, else the core's default.
 build(Opts) ->
-    Get = fun(K) -> proplists_or_map(K, Opts) end,
-    ?NIF:build(Get(partners),
-               [{default, Get(default)},
-                {keepalive_interval, Get(keepalive_interval)},
-                {connection_limit, Get(connection_limit)}]).
+    case read_file(Opts) of
+        {ok, File} ->
+            case build_effective(Opts, File, runtime_rows()) of
+                {ok, T, W, _Sources} -> {ok, T, W};
+                Error -> Error
+            end;
+        {error, Text} ->
+            {error, [#{severity => error, message => Text, partner => undefined,
+                       key => <<"partners_file">>, row => undefined,
+                       suggestion => undefined}]}
+    end.
 
-proplists_or_map(K, Opts) when is_map(Opts) -> maps:get(K, Opts);
+proplists_or_map(K, Opts) when is_map(Opts) -> maps:get(K, Opts, undefined);
 proplists_or_map(K, Opts) -> proplists:get_value(K, Opts).
 
+%% {ok, {FilePartners, FileOptions}} | {error, Text}
+read_file(Opts) ->
+    case proplists_or_map(partners_file, Opts) of
+        undefined -> {ok, {[], []}};
+        Path ->
+            case ?NIF:partner_file(Path) of
+                {ok, Partners, Options, Notes} ->
+                    lists:foreach(fun(N) -> ?DEBUG("partners_file: ~ts", [N])
+                                  end, Notes),
+                    {ok, {Partners, file_options(Options)}};
+                {error, Text} -> {error, Text}
+            end
+    end.
+
+file_options(Options) ->
+    [{K, case V of
+             B when is_binary(B), K == default -> binary_to_atom(B, utf8);
+             _ -> V
+         end} || {K, V} <- Options].
+
+%% -> {ok, Table, Warnings, Sources} | {error, Diags}
+build_effective(Opts, {FilePartners, FileOptions}, Rows) ->
+    {Merged, Sources} = merge(FilePartners,
+                              pairs(proplists_or_map(partners, Opts)), Rows),
+    Options = [{K, case proplists_or_map(K, Opts) of
+                       undefined -> proplists:get_value(K, FileOptions);
+                       V -> V
+                   end} || K <- [default, keepalive_interval, connection_limit]],
+    case ?NIF:build(Merged, [{K, V} || {K, V} <- Options, V /= undefined]) of
+        {ok, T, W} -> {ok, T, W, Sources};
+        {error, Diags} -> {error, Diags}
+    end.
+
+pairs(M) when is_map(M) -> maps:to_list(M);
+pairs(L) when is_list(L) -> L;
+pairs(_) -> [].
+
+key_bin(K) when is_binary(K) -> K;
+key_bin(K) when is_atom(K) -> atom_to_binary(K, utf8);
+key_bin(K) when is_list(K) ->
+    try unicode:characters_to_binary(K) of
+        B when is_binary(B) -> B;
+        _ -> iolist_to_binary(io_lib:format("~p", [K]))
+    catch _:_ -> iolist_to_binary(io_lib:format("~p", [K]))
+    end;
+key_bin(K) -> iolist_to_binary(io_lib:format("~p", [K])).
+
+%% The domain a key stands for, for merging (the written key is kept).
+norm(K) ->
+    B = key_bin(K),
+    case ?NIF:normalize(B) of
+        {ok, N} -> N;
+        _ -> B
+    end.
+
+%% -> {[{Key, Record}], #{NormDomain => Source}}
+merge(FileP, ConfP, Rows) ->
+    Add = fun(Src) ->
+                  fun({K, R}, Acc) -> Acc#{norm(K) => {K, R, Src}};
+                     (_, Acc) -> Acc
+                  end
+          end,
+    M1 = lists:foldl(Add(<<"file">>), #{}, pairs(FileP)),
+    M2 = lists:foldl(Add(<<"config">>), M1, ConfP),
+    M3 = lists:foldl(
+           fun({D, removed}, Acc) -> maps:remove(norm(D), Acc);
+              ({D, {partner, R}}, Acc) ->
+                   N = norm(D),
+                   Src = case maps:find(N, Acc) of
+                             {ok, {_, _, Old}} when Old /= <<"runtime">> ->
+                                 <<"runtime (overrides ", Old/binary, ")">>;
+                             _ -> <<"runtime">>
+                         end,
+                   Acc#{N => {D, R, Src}}
+           end, M2, lists:sort(Rows)),
+    {[{K, R} || {K, R, _} <- maps:values(M3)],
+     maps:map(fun(_, {_, _, Src}) -> Src end, M3)}.
+
 load_table(Host, Opts, Why) ->
-    case build(Opts) of
-        {ok, Table, Warnings} ->
+    File = case read_file(Opts) of
+               {ok, F} -> F;
+               {error, Text} ->
+                   ?ERROR_MSG("Partner table for ~ts: ~ts", [Host, Text]),
+                   error
+           end,
+    Result = case File of
+                 error -> {error, []};
+                 _ -> build_effective(Opts, File, runtime_rows())
+             end,
+    case Result of
+        {ok, Table, Warnings, Sources} ->
+            persistent_term:put({?MODULE, Host, file}, File),
+            persistent_term:put({?MODULE, Host, sources}, Sources),
             log_diagnostics(Host, Warnings),
             Info = ?NIF:info(Table),
             ?INFO_MSG("Partner policy ~ts for ~ts: ~B partners, unlisted "
@@ -167,6 +358,10 @@ load_table(Host, Opts, Why) ->
 install(Host, Table) ->
     persistent_term:put({?MODULE, Host}, Table).
 
+install(Host, Table, Sources) ->
+    persistent_term:put({?MODULE, Host, sources}, Sources),
+    install(Host, Table).
+
 %% The table for a local host; a closed one when the module is not running
 %% there (a hook that outlives stop/1 must not open anything).
 table(Host) ->
@@ -174,6 +369,237 @@ table(Host) ->
         undefined -> ?NIF:closed();
         T -> T
     end.
+
+%% The table, or undefined when the module does not run on Host (the
+%% stream callback modules then leave ejabberd's own answers alone).
+loaded_table(Host) ->
+    persistent_term:get({?MODULE, Host}, undefined).
+
+loaded_hosts() ->
+    [H || H <- ejabberd_option:hosts(), gen_mod:is_loaded(H, ?MODULE)].
+
+sources(Host) ->
+    persistent_term:get({?MODULE, Host, sources}, #{}).
+
+%%% ---- runtime changes: Mnesia ---------------------------------------------------
+
+init_runtime() ->
+    case ejabberd_mnesia:create(?MODULE, ?RUNTIME,
+                                [{disc_copies, [node()]},
+                                 {attributes,
+                                  record_info(fields, xmpp_partners_runtime)}])
+    of
+        {aborted, Why} ->
+            ?ERROR_MSG("Cannot create the Mnesia table ~ts: ~p; runtime "
+                       "partner changes cannot be stored", [?RUNTIME, Why]);
+        _ -> ok
+    end,
+    ok.
+
+%% [{Domain, {partner, Record} | removed}]
+runtime_rows() ->
+    try ets:tab2list(?RUNTIME) of
+        Rs -> [{D, V} || #xmpp_partners_runtime{domain = D, value = V} <- Rs]
+    catch
+        _:_ ->
+            case mnesia:dirty_match_object(#xmpp_partners_runtime{_ = '_'}) of
+                Rs when is_list(Rs) ->
+                    [{D, V} || #xmpp_partners_runtime{domain = D, value = V}
+                                   <- Rs];
+                _ -> []
+            end
+    end.
+
+store_runtime(Rows) ->
+    F = fun() ->
+                lists:foreach(fun(K) -> mnesia:delete({?RUNTIME, K}) end,
+                              mnesia:all_keys(?RUNTIME)),
+                lists:foreach(fun({D, V}) ->
+                                      mnesia:write(#xmpp_partners_runtime{
+                                                      domain = D, value = V})
+                              end, Rows)
+        end,
+    case mnesia:transaction(F) of
+        {atomic, _} -> ok;
+        {aborted, Why} -> {error, io_lib:format("~p", [Why])}
+    end.
+
+%%% ---- live streams ----------------------------------------------------------------
+
+init_sessions() ->
+    case ets:info(?SESSIONS, name) of
+        ?SESSIONS -> ok;
+        undefined ->
+            Self = self(),
+            Pid = spawn(fun() -> sessions_holder(Self) end),
+            receive {Pid, ready} -> ok after 5000 -> ok end
+    end.
+
+%% Owns the table for the node's lifetime (a module restart keeps it).
+sessions_holder(Parent) ->
+    Ok = try
+             register(?SESSIONS, self()),
+             ets:new(?SESSIONS, [named_table, public, set,
+                                 {keypos, #xp_session.key},
+                                 {read_concurrency, true}]),
+             true
+         catch _:_ -> false
+         end,
+    Parent ! {self(), ready},
+    case Ok of
+        true -> receive stop -> ok end;
+        false -> ok
+    end.
+
+register_session(Dir, Local, Remote, Primary, Enc, Method) ->
+    catch ets:insert(?SESSIONS, #xp_session{
+                                   key = {self(), Remote}, dir = Dir,
+                                   local = Local, remote = Remote,
+                                   primary = Primary, encrypted = Enc,
+                                   method = Method,
+                                   since = erlang:system_time(second)}).
+
+%% The live ones; entries of streams that are gone are dropped.
+live_sessions() ->
+    All = try ets:tab2list(?SESSIONS) catch _:_ -> [] end,
+    lists:filter(fun(#xp_session{key = {Pid, _} = K}) ->
+                         case is_process_alive(Pid) of
+                             true -> true;
+                             false -> catch ets:delete(?SESSIONS, K), false
+                         end
+                 end, All).
+
+%% Connections (streams) with Primary's partner and with all partners,
+%% not counting the calling stream.
+connection_counts(Primary) ->
+    Me = self(),
+    Live = [S || #xp_session{key = {P, _}} = S <- live_sessions(), P /= Me],
+    Pids = fun(L) -> length(lists:usort([P || #xp_session{key = {P, _}} <- L]))
+           end,
+    {Pids([S || #xp_session{primary = Pr} = S <- Live, Pr == Primary]),
+     Pids(Live)}.
+
+%% Admit one more stream with Domain's partner (connection_limit, global
+%% limit); a stream already counted (piggybacked domain) always is.
+admit(T, Domain, Primary) ->
+    Me = self(),
+    case [x || #xp_session{key = {P, _}, primary = Pr} <- live_sessions(),
+               P == Me, Pr == Primary] of
+        [_ | _] -> true;
+        [] ->
+            {Mine, Total} = connection_counts(Primary),
+            ?NIF:connection(T, Domain, Mine, Total)
+    end.
+
+%% Close every admitted stream the table in force no longer allows: a
+%% removed partner, a tightened tls/sasl/dialback, a domain now unlisted.
+enforce_existing() ->
+    lists:foreach(
+      fun(#xp_session{key = {Pid, Remote} = K, dir = Dir, local = Local,
+                      encrypted = Enc, method = Method}) ->
+              {Chain, Id} = case Method of
+                                'EXTERNAL' -> {valid, valid};
+                                _ -> {undefined, undefined}
+                            end,
+              Host = case Dir of
+                         incoming -> ejabberd_router:host_of_route(Local);
+                         outgoing -> Local
+                     end,
+              case ?NIF:auth(table(Host), Remote, Dir, Method, Enc, Chain, Id,
+                             false) of
+                  true -> ok;
+                  {false, Token, Text} ->
+                      refused(Dir, Remote, Token),
+                      catch ets:delete(?SESSIONS, K),
+                      Err = policy_violation(
+                              <<"The partner policy changed: ", Text/binary>>),
+                      case Dir of
+                          incoming -> ejabberd_s2s_in:send(Pid, Err);
+                          outgoing -> ejabberd_s2s_out:send(Pid, Err)
+                      end
+              end
+      end, live_sessions()).
+
+%%% ---- certificate pins (outgoing) ---------------------------------------------------
+
+%% In an outgoing stream after STARTTLS: does the peer present a key the
+%% partner pins (fingerprints), on a certificate valid for its domain?
+pinned_peer(#{server_host := Host, remote_server := Remote,
+              socket := Socket}) ->
+    case loaded_table(Host) of
+        undefined -> false;
+        T ->
+            case catch xmpp_socket:get_peer_certificate(Socket, der) of
+                {ok, Der} when is_binary(Der) ->
+                    case ?NIF:cert_pin(Der) of
+                        {ok, Pin} ->
+                            Match = ?NIF:pin_matches(T, Remote, Pin) andalso
+                                ?NIF:cert_identity(Der, Remote, false) == valid,
+                            case Match of
+                                true ->
+                                    ?INFO_MSG("partner policy: ~ts presents "
+                                              "the pinned key ~ts: accepted "
+                                              "in place of a trusted chain",
+                                              [Remote, Pin]);
+                                false -> ok
+                            end,
+                            Match;
+                        _ -> false
+                    end;
+                _ -> false
+            end
+    end;
+pinned_peer(_State) ->
+    false.
+
+%%% ---- keepalives ------------------------------------------------------------------
+
+%% In a stream process whose callback module is one of ours: whitespace
+%% keepalives after keepalive_interval seconds without output, when the
+%% partner's keepalive is on.
+keepalive_arm(#{xp_keepalive := _} = State) ->
+    State;
+keepalive_arm(#{server_host := Host, remote_server := Remote} = State) ->
+    case loaded_table(Host) of
+        undefined -> State;
+        T ->
+            case ?NIF:keepalive(T, Remote) of
+                {true, Interval} ->
+                    erlang:send_after(Interval * 1000, self(), xp_keepalive),
+                    State#{xp_keepalive => true,
+                           xp_last_out => erlang:monotonic_time(second)};
+                _ -> State
+            end
+    end;
+keepalive_arm(State) ->
+    State.
+
+%% The timer fired: Send(State) writes the whitespace when the stream was
+%% idle long enough; the timer is armed again for the rest of the interval.
+keepalive(#{server_host := Host, remote_server := Remote} = State, Send) ->
+    Now = erlang:monotonic_time(second),
+    case loaded_table(Host) of
+        undefined -> maps:remove(xp_keepalive, State);
+        T ->
+            case ?NIF:keepalive(T, Remote) of
+                {true, Interval} ->
+                    Idle = Now - maps:get(xp_last_out, State, Now),
+                    case Idle >= Interval of
+                        true ->
+                            State1 = Send(State),
+                            erlang:send_after(Interval * 1000, self(),
+                                              xp_keepalive),
+                            State1#{xp_last_out => Now};
+                        false ->
+                            erlang:send_after((Interval - Idle) * 1000, self(),
+                                              xp_keepalive),
+                            State
+                    end;
+                _ -> maps:remove(xp_keepalive, State)
+            end
+    end;
+keepalive(State, _Send) ->
+    State.
 
 log_diagnostics(Host, Diags) ->
     lists:foreach(
@@ -222,9 +648,21 @@ in_auth_result(#{server_host := Host} = State, true, RServer) ->
                               <<"EXTERNAL">> -> {'EXTERNAL', valid, valid};
                               _ -> {dialback, undefined, undefined}
                           end,
-    case ?NIF:auth(table(Host), RServer, incoming, Method, Enc, Chain, Id,
-                   false) of
-        true -> State;
+    T = table(Host),
+    Verdict = case ?NIF:auth(T, RServer, incoming, Method, Enc, Chain, Id,
+                             false) of
+                  true -> admit(T, RServer, primary(T, RServer));
+                  Refused -> Refused
+              end,
+    case Verdict of
+        true ->
+            register_session(incoming, maps:get(lserver, State, Host), RServer,
+                             primary(T, RServer), Enc, Method),
+            keepalive_arm_if_ours(State, xmpp_partners_s2s_in);
+        {false, Token, Text} when Token == connection_limit;
+                                  Token == global_connection_limit ->
+            refused(incoming, RServer, Token),
+            {stop, ejabberd_s2s_in:send(State, policy_violation(Text))};
         {false, Token, Text} ->
             %% A domain the allow list refused (s2s_allow_host, just before
             %% this hook) is not in auth_domains and was logged there.
@@ -237,6 +675,48 @@ in_auth_result(#{server_host := Host} = State, true, RServer) ->
     end;
 in_auth_result(State, _, _) ->
     State.
+
+primary(T, Domain) ->
+    case ?NIF:resolve(T, Domain) of
+        {ok, P} -> P;
+        _ -> Domain
+    end.
+
+keepalive_arm_if_ours(#{mod := Mod} = State, Mod) ->
+    keepalive_arm(State);
+keepalive_arm_if_ours(State, _) ->
+    State.
+
+%% Every incoming stream gets xmpp_partners_s2s_in as its callback module
+%% (it delegates to ejabberd_s2s_in; see that module).
+in_init({ok, #{mod := ejabberd_s2s_in} = State}, _Opts) ->
+    {ok, State#{mod => xmpp_partners_s2s_in}};
+in_init(Acc, _Opts) ->
+    Acc.
+
+%% For xmpp_partners_s2s_in, once the stream header named the remote
+%% domain: what to offer it, or undefined (not a stream we judge: no
+%% 'from', the module not running on the local host, a refused domain,
+%% which the allow list closes later with its own log line).
+in_verdicts(#{server_host := Host, remote_server := Remote} = State) ->
+    case loaded_table(Host) of
+        undefined -> undefined;
+        T ->
+            case ?NIF:tls(T, Remote, incoming) of
+                {error, _, _} -> undefined;
+                Tls ->
+                    Enc = maps:get(stream_encrypted, State, false),
+                    #{tls => Tls,
+                      external => ?NIF:sasl_external(T, Remote, incoming, Enc,
+                                                     valid, valid, false)
+                          == true,
+                      dialback => ?NIF:dialback(T, Remote, incoming, Enc,
+                                                undefined, undefined, false)
+                          == true}
+            end
+    end;
+in_verdicts(_State) ->
+    undefined.
 
 %% <db:result/> requests, judged for the domain they name before
 %% mod_s2s_dialback (50) acts on them.  The first domain of a stream closes
@@ -322,13 +802,21 @@ out_init(Acc, _Opts) ->
 out_auth_result(#{server_host := Host, remote_server := RServer} = State,
                 true) ->
     Enc = maps:get(stream_encrypted, State, false),
-    {Method, Chain, Id} = case maps:get(sasl_mech, State, undefined) of
+    {Method, Chain, Id} = case maps:get(xp_mech, State, undefined) of
                               <<"EXTERNAL">> -> {'EXTERNAL', valid, valid};
                               _ -> {dialback, undefined, undefined}
                           end,
-    case ?NIF:auth(table(Host), RServer, outgoing, Method, Enc, Chain, Id,
-                   false) of
-        true -> State;
+    T = table(Host),
+    Verdict = case ?NIF:auth(T, RServer, outgoing, Method, Enc, Chain, Id,
+                             false) of
+                  true -> admit(T, RServer, primary(T, RServer));
+                  Refused -> Refused
+              end,
+    case Verdict of
+        true ->
+            register_session(outgoing, Host, RServer, primary(T, RServer), Enc,
+                             Method),
+            keepalive_arm_if_ours(State, xmpp_partners_s2s_out);
         {false, Token, Text} ->
             refused(outgoing, RServer, Token),
             {stop, ejabberd_s2s_out:send(State, policy_violation(Text))}
@@ -420,7 +908,55 @@ commands() ->
                         args = [{domain, binary}],
                         args_example = [<<"fabrikam.com">>],
                         args_desc = ["Remote domain"],
-                        result = {explanation, string}}].
+                        result = {explanation, string}},
+     #ejabberd_commands{name = partners_add, tags = [s2s],
+                        desc = "Add a federation partner (stored, applies "
+                               "at once)",
+                        longdesc = "The record is YAML, as under partners: "
+                                   "in ejabberd.yml; the braces may be left "
+                                   "out.",
+                        module = ?MODULE, function = partners_add,
+                        args = [{domain, binary}, {record, binary}],
+                        args_example = [<<"fabrikam.com">>,
+                                        <<"{type: federated, tls: required}">>],
+                        args_desc = ["Partner domain", "Partner record (YAML)"],
+                        result = {res, restuple}},
+     #ejabberd_commands{name = partners_set, tags = [s2s],
+                        desc = "Change one key of a partner (stored, applies "
+                               "at once)",
+                        longdesc = "Lists as a,b or [a, b]; none removes the "
+                                   "key.",
+                        module = ?MODULE, function = partners_set,
+                        args = [{domain, binary}, {key, binary},
+                                {value, binary}],
+                        args_example = [<<"fabrikam.com">>, <<"tls">>,
+                                        <<"optional">>],
+                        args_desc = ["Partner domain", "Record key", "Value"],
+                        result = {res, restuple}},
+     #ejabberd_commands{name = partners_remove, tags = [s2s],
+                        desc = "Remove a partner and close its live s2s "
+                               "streams (stored)",
+                        module = ?MODULE, function = partners_remove,
+                        args = [{domain, binary}],
+                        args_example = [<<"fabrikam.com">>],
+                        args_desc = ["Partner domain"],
+                        result = {res, restuple}},
+     #ejabberd_commands{name = partners_reset, tags = [s2s],
+                        desc = "Drop the runtime entry or removal of a "
+                               "domain: the configuration applies again",
+                        module = ?MODULE, function = partners_reset,
+                        args = [{domain, binary}],
+                        args_example = [<<"fabrikam.com">>],
+                        args_desc = ["Partner domain"],
+                        result = {res, restuple}},
+     #ejabberd_commands{name = partners_sessions, tags = [s2s],
+                        desc = "Live s2s streams admitted by the partner "
+                               "policy (all for 'all')",
+                        module = ?MODULE, function = partners_sessions,
+                        args = [{domain, binary}],
+                        args_example = [<<"all">>],
+                        args_desc = ["A domain of the partner, or all"],
+                        result = {sessions, string}}].
 
 %% The commands show the first local host running the module (the
 %% partner table is normally the same on every host).
@@ -441,34 +977,436 @@ fmt(F, A) -> io_lib:format(F, A).
 partners_list() ->
     with_table(
       fun(Host, T) ->
-              Rows = [partner_row(Host, T, D) || D <- ?NIF:partners(T)],
+              Sources = sources(Host),
+              Rows = [partner_row(Host, T, D, Sources) || D <- ?NIF:partners(T)],
               Info = ?NIF:info(T),
-              [fmt("~-30s ~-18s ~-13s ~-13s ~-8s ~-6s ~s~n",
-                   ["domain", "type", "tls", "sasl", "dialback", "out", "additional"]),
+              Removed = lists:sort([D || {D, removed} <- runtime_rows()]),
+              [fmt("~-30s ~-18s ~-13s ~-13s ~-8s ~-6s ~-20s ~s~n",
+                   ["domain", "type", "tls", "sasl", "dialback", "out",
+                    "additional", "source"]),
                Rows,
+               case maps:get(closed, Info, false) of
+                   true -> "The table in force refuses every domain: the "
+                           "partner configuration is invalid (see "
+                           "partners_check)\n";
+                   false -> ""
+               end,
                fmt("(~B partners; unlisted domains: ~s)",
-                   [maps:get(count, Info), maps:get(default, Info)])]
+                   [maps:get(count, Info), maps:get(default, Info)]),
+               case Removed of
+                   [] -> "";
+                   _ -> fmt("~nremoved at runtime (configured entries "
+                            "hidden): ~ts", [lists:join(", ", Removed)])
+               end]
       end).
 
-partner_row(Host, T, D) ->
+partner_row(Host, T, D, Sources) ->
     {ok, P} = ?NIF:lookup(T, D),
     Out = length(ejabberd_s2s:get_connections_pids({Host, D})),
-    fmt("~-30ts ~-18s ~-13s ~-13s ~-8s ~-6B ~ts~n",
+    Add = case maps:get(additional_domains, P) of
+              [] -> "-";
+              L -> lists:join(",", L)
+          end,
+    fmt("~-30ts ~-18s ~-13s ~-13s ~-8s ~-6B ~-20ts ~ts~n",
         [D, maps:get(type, P), maps:get(tls, P), maps:get(sasl, P),
-         maps:get(dialback, P), Out,
-         lists:join(",", maps:get(additional_domains, P))]).
+         maps:get(dialback, P), Out, Add, maps:get(D, Sources, <<"?">>)]).
 
 partners_show(Domain) ->
     with_table(
-      fun(_Host, T) ->
+      fun(Host, T) ->
               case ?NIF:lookup(T, Domain) of
                   {error, _Token, Text} ->
                       fmt("~ts: ~ts", [Domain, Text]);
                   {ok, P} ->
-                      [fmt("~s: ~tp~n", [K, V])
-                       || {K, V} <- lists:sort(maps:to_list(P))]
+                      Primary = maps:get(domain, P),
+                      Src = case maps:get(default, P, false) of
+                                true -> <<"default record (default: allow)">>;
+                                false -> maps:get(Primary, sources(Host),
+                                                  <<"?">>)
+                            end,
+                      [[fmt("~s: ~tp~n", [K, V])
+                        || {K, V} <- lists:sort(maps:to_list(P#{source => Src}))],
+                       "\n",
+                       sessions_text(Primary)]
               end
       end).
+
+%%% ---- runtime changes -------------------------------------------------------------
+
+%% Build every host's table with the runtime rows Rows; only when all build
+%% are the rows stored and the tables installed (then the streams they no
+%% longer allow are closed).  Otherwise nothing changes.
+apply_change(Rows, What) ->
+    Hosts = loaded_hosts(),
+    Builds = [{H, build_effective(gen_mod:get_module_opts(H, ?MODULE),
+                                  persistent_term:get({?MODULE, H, file},
+                                                      {[], []}), Rows)}
+              || H <- Hosts],
+    case [D || {_, {error, D}} <- Builds] of
+        [Diags | _] ->
+            {error, lists:flatten(
+                      [What, " refused, nothing changed:\n",
+                       lists:join("\n", [diag_text(D)
+                                         || #{severity := error} = D <- Diags])])};
+        [] when Hosts == [] ->
+            {error, "mod_xmpp_partners is not running on any host"};
+        [] ->
+            case store_runtime(Rows) of
+                {error, Why} ->
+                    {error, lists:flatten(
+                              [What, " refused, nothing changed: the change "
+                               "could not be stored in Mnesia (", Why, ")"])};
+                ok ->
+                    Warnings = lists:usort(
+                                 lists:append(
+                                   [[diag_text(W) || W <- Ws]
+                                    || {H, {ok, T, Ws, Sources}} <- Builds,
+                                       install(H, T, Sources) == ok])),
+                    ?INFO_MSG("Partner policy changed by an administrator "
+                              "(~ts)", [What]),
+                    enforce_existing(),
+                    {ok, lists:join("\n", Warnings)}
+            end
+    end.
+
+diag_text(#{severity := S, message := M} = D) ->
+    Row = case maps:get(row, D, undefined) of
+              undefined -> "";
+              R -> io_lib:format(" [matrix row ~B]", [R])
+          end,
+    lists:flatten(io_lib:format("~s: ~ts~s", [S, M, Row])).
+
+with_warnings(Text, []) -> {ok, lists:flatten(Text)};
+with_warnings(Text, W) -> {ok, lists:flatten([Text, "\n", W])}.
+
+%% -> {ok, Normalized} | {error, Text}
+domain_arg(Domain) ->
+    case ?NIF:normalize(Domain) of
+        {ok, D} -> {ok, D};
+        {error, Why} ->
+            {error, lists:flatten(io_lib:format("'~ts' is not a valid domain: "
+                                                "~ts", [Domain, Why]))}
+    end.
+
+%% The effective record of domain D: {Key, Record} from the table's
+%% sources (file, config, runtime) | undefined.
+effective_record(Host, D) ->
+    Opts = gen_mod:get_module_opts(Host, ?MODULE),
+    {FileP, _} = persistent_term:get({?MODULE, Host, file}, {[], []}),
+    Rows = runtime_rows(),
+    Removed = [norm(K) || {K, removed} <- Rows],
+    Runtime = [{K, R} || {K, {partner, R}} <- Rows],
+    Find = fun(L) -> [{K, R} || {K, R} <- pairs(L), norm(K) == D] end,
+    case {Find(Runtime), lists:member(D, Removed), Find(proplists_or_map(partners, Opts)),
+          Find(FileP)} of
+        {[KR | _], _, _, _} -> KR;
+        {[], true, _, _} -> undefined;
+        {[], false, [KR | _], _} -> KR;
+        {[], false, [], [KR | _]} -> KR;
+        _ -> undefined
+    end.
+
+configured(Host, D) ->
+    Opts = gen_mod:get_module_opts(Host, ?MODULE),
+    {FileP, _} = persistent_term:get({?MODULE, Host, file}, {[], []}),
+    lists:any(fun({K, _}) -> norm(K) == D; (_) -> false end,
+              pairs(proplists_or_map(partners, Opts)) ++ pairs(FileP)).
+
+%% A YAML value or mapping as the configuration would give it.
+yaml(Text) ->
+    try fast_yaml:decode(Text, [plain_as_atom]) of
+        {ok, [Doc]} -> {ok, Doc};
+        {ok, []} -> {ok, []};
+        {ok, _} -> {error, "give one YAML value"};
+        {error, Why} -> {error, lists:flatten(fast_yaml:format_error(Why))}
+    catch _:Why -> {error, lists:flatten(io_lib:format("~p", [Why]))}
+    end.
+
+parse_record(Text) ->
+    T = string:trim(Text),
+    Yaml = case T of
+               <<"{", _/binary>> -> T;
+               <<>> -> <<"{}">>;
+               _ -> <<"{", T/binary, "}">>
+           end,
+    case yaml(Yaml) of
+        {ok, R} when is_list(R) -> {ok, [{key_bin(K), V} || {K, V} <- R]};
+        {ok, _} -> {error, "the record is not a YAML mapping, e.g. "
+                           "\"{type: federated, tls: required}\""};
+        {error, Why} -> {error, "the record is not YAML: " ++ Why}
+    end.
+
+%% A value typed at the command line, the way the Prosody shell reads
+%% it: none/nil removes the key; a, b or [a, b] for the list keys;
+%% true/yes/1, false/no/0 for the boolean keys; numbers for
+%% connection_limit.  Anything else stays a string for the core to judge.
+parse_value(Key, Value) ->
+    V = string:trim(Value),
+    case {Key, V} of
+        {_, <<"none">>} -> remove;
+        {_, <<"nil">>} -> remove;
+        {K, <<"[", _/binary>>} when K == <<"additional_domains">>;
+                                     K == <<"fingerprints">> ->
+            case yaml(V) of
+                {ok, L} when is_list(L) -> {ok, [key_bin(X) || X <- L]};
+                _ -> {ok, V}
+            end;
+        {K, _} when K == <<"additional_domains">>; K == <<"fingerprints">> ->
+            {ok, [X || X <- re:split(V, "[,\\s]+", [{return, binary}]),
+                       X /= <<>>]};
+        {K, _} when K == <<"dialback">>; K == <<"keepalive">> ->
+            case V of
+                _ when V == <<"true">>; V == <<"yes">>; V == <<"1">> ->
+                    {ok, true};
+                _ when V == <<"false">>; V == <<"no">>; V == <<"0">> ->
+                    {ok, false};
+                _ -> {ok, V}
+            end;
+        {<<"connection_limit">>, _} ->
+            try {ok, binary_to_integer(V)} catch _:_ -> {ok, V} end;
+        _ -> {ok, V}
+    end.
+
+value_text(remove) -> "none";
+value_text(L) when is_list(L) ->
+    ["[", lists:join(", ", [io_lib:format("~ts", [X]) || X <- L]), "]"];
+value_text(B) when is_binary(B) -> io_lib:format("~ts", [B]);
+value_text(V) -> io_lib:format("~p", [V]).
+
+set_rows(Rows, Key, Value) ->
+    lists:keystore(Key, 1, [R || {K, _} = R <- Rows, norm(K) /= norm(Key)],
+                   {Key, Value}).
+
+partners_add(Domain, Record) ->
+    cli_result(do_partners_add(Domain, Record)).
+
+do_partners_add(Domain, Record) ->
+    with_host(
+      fun(Host) ->
+              maybe_do([fun() -> domain_arg(Domain) end,
+                        fun(_) -> parse_record(Record) end],
+                       fun([D, R]) ->
+                               case effective_record(Host, D) of
+                                   {_, _} ->
+                                       {error, lists:flatten(io_lib:format(
+                                         "~ts is already a partner; change it "
+                                         "with partners_set ~ts KEY VALUE or "
+                                         "remove it first", [D, D]))};
+                                   undefined ->
+                                       Rows = set_rows(runtime_rows(), D,
+                                                       {partner, R}),
+                                       What = io_lib:format("adding ~ts", [D]),
+                                       case apply_change(Rows, What) of
+                                           {ok, W} ->
+                                               with_warnings(io_lib:format(
+                                                 "~ts added (runtime, stored)",
+                                                 [D]), W);
+                                           E -> E
+                                       end
+                               end
+                       end)
+      end).
+
+partners_set(Domain, Key, Value) ->
+    cli_result(do_partners_set(Domain, Key, Value)).
+
+do_partners_set(Domain, Key, Value) ->
+    with_host(
+      fun(Host) ->
+              maybe_do([fun() -> domain_arg(Domain) end,
+                        fun(_) -> parse_value(Key, Value) end],
+                       fun([D, V]) ->
+                               case effective_record(Host, D) of
+                                   undefined -> not_partner(Host, D);
+                                   {K, R0} ->
+                                       R1 = [{key_bin(RK), RV}
+                                             || {RK, RV} <- pairs(R0),
+                                                key_bin(RK) /= Key],
+                                       R = case V of
+                                               remove -> R1;
+                                               _ -> R1 ++ [{Key, V}]
+                                           end,
+                                       Rows = set_rows(runtime_rows(),
+                                                       key_bin(K),
+                                                       {partner, R}),
+                                       What = io_lib:format(
+                                                "setting ~ts of ~ts", [Key, D]),
+                                       case apply_change(Rows, What) of
+                                           {ok, W} ->
+                                               with_warnings(io_lib:format(
+                                                 "~ts: ~ts = ~ts (runtime, "
+                                                 "stored)",
+                                                 [D, Key, value_text(V)]), W);
+                                           E -> E
+                                       end
+                               end
+                       end)
+      end).
+
+not_partner(Host, D) ->
+    case ?NIF:resolve(table(Host), D) of
+        {ok, P} when P /= D, P /= <<"*">> ->
+            {error, lists:flatten(io_lib:format(
+                                    "~ts is an additional domain of ~ts; "
+                                    "change ~ts instead", [D, P, P]))};
+        _ ->
+            {error, lists:flatten(io_lib:format(
+                                    "~ts is not a partner; add it with "
+                                    "partners_add ~ts RECORD", [D, D]))}
+    end.
+
+partners_remove(Domain) ->
+    cli_result(do_partners_remove(Domain)).
+
+do_partners_remove(Domain) ->
+    with_host(
+      fun(Host) ->
+              maybe_do([fun() -> domain_arg(Domain) end],
+                       fun([D]) ->
+                               case effective_record(Host, D) of
+                                   undefined ->
+                                       {error, lists:flatten(io_lib:format(
+                                         "~ts is not a partner (see "
+                                         "partners_list)", [D]))};
+                                   {K, _} ->
+                                       Conf = configured(Host, D),
+                                       Rows0 = [R || {RK, _} = R <- runtime_rows(),
+                                                     norm(RK) /= D],
+                                       Rows = case Conf of
+                                                  true -> [{key_bin(K), removed}
+                                                           | Rows0];
+                                                  false -> Rows0
+                                              end,
+                                       What = io_lib:format("removing ~ts", [D]),
+                                       case apply_change(Rows, What) of
+                                           {ok, _} when Conf ->
+                                               {ok, lists:flatten(io_lib:format(
+                                                 "~ts removed (its configured "
+                                                 "entry stays hidden until "
+                                                 "partners_reset ~ts)", [D, D]))};
+                                           {ok, _} ->
+                                               {ok, lists:flatten(io_lib:format(
+                                                 "~ts removed", [D]))};
+                                           E -> E
+                                       end
+                               end
+                       end)
+      end).
+
+partners_reset(Domain) ->
+    cli_result(do_partners_reset(Domain)).
+
+do_partners_reset(Domain) ->
+    with_host(
+      fun(_Host) ->
+              maybe_do([fun() -> domain_arg(Domain) end],
+                       fun([D]) ->
+                               Rows0 = runtime_rows(),
+                               Rows = [R || {K, _} = R <- Rows0, norm(K) /= D],
+                               case length(Rows) == length(Rows0) of
+                                   true ->
+                                       {error, lists:flatten(io_lib:format(
+                                         "~ts has no runtime entry or removal "
+                                         "to reset", [D]))};
+                                   false ->
+                                       What = io_lib:format("resetting ~ts", [D]),
+                                       case apply_change(Rows, What) of
+                                           {ok, _} ->
+                                               {ok, lists:flatten(io_lib:format(
+                                                 "~ts: runtime entry cleared, "
+                                                 "the configuration applies",
+                                                 [D]))};
+                                           E -> E
+                                       end
+                               end
+                       end)
+      end).
+
+%% ejabberdctl prints the text of {Code, Text}; a nonzero integer code is
+%% its exit status ({error, _} would be printed as an Erlang term).
+cli_result({ok, Text}) -> {ok, Text};
+cli_result({error, Text}) -> {1, Text}.
+
+with_host(Fun) ->
+    case command_host() of
+        undefined -> {error, "mod_xmpp_partners is not running on any host"};
+        Host -> Fun(Host)
+    end.
+
+%% Run the steps in turn (each gets the previous results); the first
+%% {error, _} stops; Last gets the values.
+maybe_do(Steps, Last) ->
+    maybe_do(Steps, [], Last).
+
+maybe_do([], Acc, Last) ->
+    Last(lists:reverse(Acc));
+maybe_do([Step | Rest], Acc, Last) ->
+    R = case erlang:fun_info(Step, arity) of
+            {arity, 0} -> Step();
+            {arity, 1} -> Step(lists:reverse(Acc))
+        end,
+    case R of
+        {ok, V} -> maybe_do(Rest, [V | Acc], Last);
+        remove -> maybe_do(Rest, [remove | Acc], Last);
+        {error, _} = E -> E
+    end.
+
+%%% ---- sessions --------------------------------------------------------------------
+
+partners_sessions(Domain) ->
+    case Domain of
+        D when D == <<"all">>; D == <<"*">>; D == <<>> -> sessions_text(all);
+        _ ->
+            case domain_arg(Domain) of
+                {error, Text} -> Text;
+                {ok, D} ->
+                    P = case command_host() of
+                            undefined -> D;
+                            Host -> primary(table(Host), D)
+                        end,
+                    sessions_text(P)
+            end
+    end.
+
+sessions_text(Primary) ->
+    Rows = lists:sort(
+             [[case Dir of incoming -> "in"; outgoing -> "out" end,
+               Local, Remote, Pr, "established",
+               case Enc of true -> "yes"; false -> "no" end,
+               case M of 'EXTERNAL' -> "sasl_tls"; _ when Enc -> "dialback_tls";
+                   _ -> "dialback_tcp" end,
+               %% incoming EXTERNAL: xmpp_stream_pkix verified chain and
+               %% identity; outgoing, ejabberd's tls_verify decides (and
+               %% checks nothing where dialback is allowed): not claimed
+               case {Dir, M} of
+                   {incoming, 'EXTERNAL'} -> "chain valid, identity valid";
+                   _ -> "-"
+               end]
+              || #xp_session{dir = Dir, local = Local, remote = Remote,
+                             primary = Pr, encrypted = Enc, method = M}
+                     <- live_sessions(),
+                 Primary == all orelse Pr == Primary]),
+    case Rows of
+        [] when Primary == all -> "no live s2s sessions";
+        [] -> fmt("no live s2s sessions with ~ts", [Primary]);
+        _ ->
+            Header = ["dir", "local", "remote", "partner", "state", "tls",
+                      "method", "certificate"],
+            format_table(Header, Rows)
+    end.
+
+format_table(Header, Rows) ->
+    Str = fun(C) -> lists:flatten(io_lib:format("~ts", [C])) end,
+    Rows1 = [[Str(C) || C <- R] || R <- [Header | Rows]],
+    Widths = lists:foldl(fun(R, W) -> [max(length(C), X) || {C, X} <- lists:zip(R, W)] end,
+                         [0 || _ <- Header], Rows1),
+    Line = fun(R) ->
+                   Cells = [string:pad(C, X) || {C, X} <- lists:zip(R, Widths)],
+                   string:trim(lists:flatten(lists:join("  ", Cells)), trailing)
+           end,
+    [H | Body] = Rows1,
+    Sep = [lists:duplicate(X, $-) || X <- Widths],
+    lists:flatten(lists:join("\n", [Line(H), Line(Sep) | [Line(R) || R <- Body]])).
 
 partners_check() ->
     with_table(
@@ -529,7 +1467,8 @@ explain_direction(T, D, Dir) ->
         "TLS: ~s; dialback over plain TCP: ~s~n",
         [Dir, ?NIF:tls(T, D, Dir),
          case Dir of
-             incoming -> " (ejabberd: enforced after the fact, see README)";
+             incoming -> " (before the fact when the peer's stream header "
+                         "names it, else at authentication)";
              outgoing -> ""
          end,
          V(?NIF:auth(T, D, Dir, sasl_tls, true, valid, valid, false)),

@@ -14,7 +14,7 @@
          subscribe/5, message/3, strip_status/2, keepalive/2, proxy/2,
          pin_matches/3, partners/1, info/1, warnings/1, matrix/1, matrix/3,
          normalize/1, reason_text/1, refusal/3, cert_identity/3, cert_pin/1,
-         version/0]).
+         version/0, partner_file/1]).
 
 -on_load(init/0).
 
@@ -79,3 +79,4 @@ refusal(_Dir, _D, _Token) -> ?NIF.
 cert_identity(_Cert, _D, _LegacyCN) -> ?NIF.
 cert_pin(_Cert) -> ?NIF.
 version() -> ?NIF.
+partner_file(_Path) -> ?NIF.

@@ -4,23 +4,27 @@
 %%% mod_xmpp_partners puts this module there in s2s_out_init for streams to a
 %%% partner; it answers resolve/2 (the partner's proxy host:port instead of
 %%% DNS), tls_enabled/1 and tls_required/1 (the partner's STARTTLS verdict)
-%%% and sasl_mechanisms/1 (EXTERNAL only where the core allows it), and
-%%% passes everything else to ejabberd_s2s_out unchanged.  The verdicts come
+%%% sasl_mechanisms/1 (EXTERNAL only where the core allows it) and
+%%% tls_verify/1 (a pinned key instead of a trusted chain), sends
+%%% whitespace keepalives on idle partner streams (handle_info/2,
+%%% handle_send/3), and passes everything else to ejabberd_s2s_out
+%%% unchanged.  The verdicts come
 %%% from the core through mod_xmpp_partners; no policy lives here.
 %%%
 %%% This relies on an internal interface of ejabberd 23.01 (the callback
 %%% swap); README-ejabberd.md says what to check on upgrades.
 -module(xmpp_partners_s2s_out).
 
--export([resolve/2, tls_enabled/1, tls_required/1, sasl_mechanisms/1]).
+-export([resolve/2, tls_enabled/1, tls_required/1, sasl_mechanisms/1,
+         tls_verify/1, handle_auth_success/2, handle_info/2, handle_send/3]).
 %% delegated to ejabberd_s2s_out
--export([tls_options/1, tls_verify/1, connect_options/3, connect_timeout/1,
+-export([tls_options/1, connect_options/3, connect_timeout/1,
          address_families/1, default_port/1, dns_retries/1, dns_timeout/1,
-         handle_auth_success/2, handle_auth_failure/3, handle_packet/2,
+         handle_auth_failure/3, handle_packet/2,
          handle_stream_end/2, handle_stream_downgraded/2, handle_recv/3,
-         handle_send/3, handle_cdata/2, handle_stream_established/1,
+         handle_cdata/2, handle_stream_established/1,
          handle_timeout/1, init/1, handle_call/3, handle_cast/2,
-         handle_info/2, terminate/2, code_change/3]).
+         terminate/2, code_change/3]).
 
 -define(OUT, ejabberd_s2s_out).
 
@@ -44,27 +48,59 @@ sasl_mechanisms(#{xp_external := false}) -> [];
 sasl_mechanisms(#{stream_encrypted := true}) -> [<<"EXTERNAL">>];
 sasl_mechanisms(_) -> [].
 
+%% Where ejabberd verifies the peer's certificate (mod_s2s_dialback not
+%% loaded, or its access rule denies dialback with the peer): a key the
+%% partner's fingerprints pin, on a certificate valid for the domain,
+%% stands in for a trusted chain.  Where ejabberd does not verify (dialback
+%% allowed), nothing changes.
+tls_verify(State) ->
+    case ?OUT:tls_verify(State) of
+        true -> not mod_xmpp_partners:pinned_peer(State);
+        false -> false
+    end.
+
+%% xmpp_stream_out drops sasl_mech from the state before this callback,
+%% which runs the s2s_out_auth_result hook: keep the mechanism for
+%% mod_xmpp_partners:out_auth_result/2 (mod_s2s_dialback calls
+%% ejabberd_s2s_out directly, so a dialback success never carries it).
+handle_auth_success(Mech, State) ->
+    ?OUT:handle_auth_success(Mech, State#{xp_mech => Mech}).
+
+handle_info(xp_keepalive, State) ->
+    mod_xmpp_partners:keepalive(State, fun send_whitespace/1);
+handle_info(I, S) ->
+    ?OUT:handle_info(I, S).
+
+handle_send(Pkt, Result, State) ->
+    case ?OUT:handle_send(Pkt, Result, State) of
+        #{xp_keepalive := _} = S ->
+            S#{xp_last_out => erlang:monotonic_time(second)};
+        S -> S
+    end.
+
+send_whitespace(#{socket := Socket} = State) ->
+    _ = xmpp_socket:send_ws_ping(Socket),
+    State;
+send_whitespace(State) ->
+    State.
+
 tls_options(S) -> ?OUT:tls_options(S).
-tls_verify(S) -> ?OUT:tls_verify(S).
 connect_options(A, O, S) -> ?OUT:connect_options(A, O, S).
 connect_timeout(S) -> ?OUT:connect_timeout(S).
 address_families(S) -> ?OUT:address_families(S).
 default_port(S) -> ?OUT:default_port(S).
 dns_retries(S) -> ?OUT:dns_retries(S).
 dns_timeout(S) -> ?OUT:dns_timeout(S).
-handle_auth_success(M, S) -> ?OUT:handle_auth_success(M, S).
 handle_auth_failure(M, R, S) -> ?OUT:handle_auth_failure(M, R, S).
 handle_packet(P, S) -> ?OUT:handle_packet(P, S).
 handle_stream_end(R, S) -> ?OUT:handle_stream_end(R, S).
 handle_stream_downgraded(H, S) -> ?OUT:handle_stream_downgraded(H, S).
 handle_recv(E, P, S) -> ?OUT:handle_recv(E, P, S).
-handle_send(P, R, S) -> ?OUT:handle_send(P, R, S).
 handle_cdata(D, S) -> ?OUT:handle_cdata(D, S).
 handle_stream_established(S) -> ?OUT:handle_stream_established(S).
 handle_timeout(S) -> ?OUT:handle_timeout(S).
 init(A) -> ?OUT:init(A).
 handle_call(R, F, S) -> ?OUT:handle_call(R, F, S).
 handle_cast(M, S) -> ?OUT:handle_cast(M, S).
-handle_info(I, S) -> ?OUT:handle_info(I, S).
 terminate(R, S) -> ?OUT:terminate(R, S).
 code_change(V, S, E) -> ?OUT:code_change(V, S, E).

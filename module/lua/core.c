@@ -438,31 +438,14 @@ static void push_row(lua_State *L, const xp_matrix_row *r)
 }
 
 /* tls and sasl share their value names; -1 when unknown. */
-static int parse_level(const char *s, const char *(*name)(int))
-{
-	int i;
-
-	for (i = 0; i <= 2; i++)
-		if (strcmp(s, name(i)) == 0)
-			return i;
-	return -1;
-}
-
-static const char *tls_name(int v)
-{
-	return xp_tls_name((xp_tls)v);
-}
-
-static const char *sasl_name(int v)
-{
-	return xp_sasl_name((xp_sasl)v);
-}
-
 static int core_matrix(lua_State *L)
 {
 	const xp_matrix_row *r;
 	const char *tls, *sasl;
-	int t, s;
+	size_t tls_len, sasl_len;
+	xp_tls t;
+	xp_sasl s;
+	int t_ok, s_ok;
 
 	if (lua_type(L, 1) == LUA_TNUMBER) {
 		lua_Integer n = luaL_checkinteger(L, 1);
@@ -475,18 +458,18 @@ static int core_matrix(lua_State *L)
 		push_row(L, r);
 		return 1;
 	}
-	tls = luaL_checkstring(L, 1);
-	sasl = luaL_checkstring(L, 2);
+	tls = luaL_checklstring(L, 1, &tls_len);
+	sasl = luaL_checklstring(L, 2, &sasl_len);
 	luaL_checktype(L, 3, LUA_TBOOLEAN);
-	t = parse_level(tls, tls_name);
-	s = parse_level(sasl, sasl_name);
-	if (t < 0 || s < 0) {
+	t_ok = xp_tls_parse(tls, tls_len, &t) == XP_OK;
+	s_ok = xp_sasl_parse(sasl, sasl_len, &s) == XP_OK;
+	if (!t_ok || !s_ok) {
 		lua_pushnil(L);
 		lua_pushfstring(L, "unknown %s value '%s'",
-		                t < 0 ? "tls" : "sasl", t < 0 ? tls : sasl);
+		                !t_ok ? "tls" : "sasl", !t_ok ? tls : sasl);
 		return 2;
 	}
-	r = xp_matrix_lookup((xp_tls)t, (xp_sasl)s, lua_toboolean(L, 3));
+	r = xp_matrix_lookup(t, s, lua_toboolean(L, 3));
 	if (r == NULL) {
 		lua_pushnil(L);
 		return 1;
@@ -1297,34 +1280,6 @@ static int table_proxy(lua_State *L)
 	return 2;
 }
 
-static int hex_value(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* "sha256:<64 hex>" into 32 bytes; 0 when malformed. */
-static int parse_pin(const char *s, size_t len, unsigned char out[32])
-{
-	size_t i;
-
-	if (len != 7 + 64 || memcmp(s, "sha256:", 7) != 0)
-		return 0;
-	for (i = 0; i < 32; i++) {
-		int hi = hex_value((unsigned char)s[7 + 2 * i]);
-		int lo = hex_value((unsigned char)s[8 + 2 * i]);
-		if (hi < 0 || lo < 0)
-			return 0;
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
-	return 1;
-}
-
 static xp_cert *cert_open_at(lua_State *L, int arg);
 
 static int table_pin_matches(lua_State *L)
@@ -1339,7 +1294,7 @@ static int table_pin_matches(lua_State *L)
 		size_t len;
 		const char *s = lua_tolstring(L, 3, &len);
 		/* A malformed pin matches nothing. */
-		ok = parse_pin(s, len, spki);
+		ok = xp_pin_parse(s, len, spki) == XP_OK;
 	} else if (luaL_testudata(L, 3, CERT_MT) != NULL) {
 		ok = xp_cert_spki_sha256(cert_open_at(L, 3), spki) == XP_OK;
 	} else {

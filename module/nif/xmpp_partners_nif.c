@@ -45,6 +45,8 @@
  *   cert_identity(Cert, D, LegacyCN) -> valid | invalid | {error, Why}
  *   cert_pin(Cert)            -> {ok, <<"sha256:hex">>} | {error, Why}
  *       Cert is DER or PEM.
+ *   partner_file(Path)        -> {ok, Partners, Options, Notes} | {error, Why}
+ *       the shared Lua partner file, evaluated in the sandbox (dirty I/O)
  *
  * A diagnostic is #{severity => error | warning, partner, key, row,
  * message, suggestion}; absent fields are undefined.  Tokens are atoms
@@ -68,6 +70,7 @@
 
 #include <erl_nif.h>
 
+#include "sandbox.h"
 #include "xmpp_partners.h"
 
 /* ---- per-instance state -------------------------------------------------- */
@@ -282,8 +285,25 @@ static const char *type_name(ErlNifEnv *env, ERL_NIF_TERM t)
 		return "port";
 	case ERL_NIF_TERM_TYPE_REFERENCE:
 		return "reference";
-	case ERL_NIF_TERM_TYPE_TUPLE:
+	case ERL_NIF_TERM_TYPE_TUPLE: {
+		/* {lua, TypeName}: a value of partner_file/1 Erlang cannot
+		 * hold (a function...), named as Lua names it */
+		static const char *const lua_types[] = {"function", "userdata",
+		                                        "thread"};
+		const ERL_NIF_TERM *el;
+		ErlNifBinary name;
+		int arity;
+		size_t i;
+		if (enif_get_tuple(env, t, &arity, &el) && arity == 2 &&
+		    enif_is_identical(el[0], enif_make_atom(env, "lua")) &&
+		    enif_inspect_binary(env, el[1], &name))
+			for (i = 0; i < 3; i++)
+				if (name.size == strlen(lua_types[i]) &&
+				    memcmp(name.data, lua_types[i],
+				           name.size) == 0)
+					return lua_types[i];
 		return "tuple";
+	}
 	default:
 		return "term";
 	}
@@ -1390,34 +1410,6 @@ static ERL_NIF_TERM nif_proxy(ErlNifEnv *env, int argc,
 	                        enif_make_uint(env, port));
 }
 
-static int hex_value(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* "sha256:<64 hex>" into 32 bytes; 0 when malformed. */
-static int parse_pin(const unsigned char *s, size_t len, unsigned char out[32])
-{
-	size_t i;
-
-	if (len != 7 + 64 || memcmp(s, "sha256:", 7) != 0)
-		return 0;
-	for (i = 0; i < 32; i++) {
-		int hi = hex_value(s[7 + 2 * i]);
-		int lo = hex_value(s[8 + 2 * i]);
-		if (hi < 0 || lo < 0)
-			return 0;
-		out[i] = (unsigned char)(hi << 4 | lo);
-	}
-	return 1;
-}
-
 static ERL_NIF_TERM nif_pin_matches(ErlNifEnv *env, int argc,
                                     const ERL_NIF_TERM argv[])
 {
@@ -1432,7 +1424,9 @@ static ERL_NIF_TERM nif_pin_matches(ErlNifEnv *env, int argc,
 	    !table_partner(env, argv, &t, &p, &reason))
 		return enif_make_badarg(env);
 	/* A malformed pin matches nothing. */
-	return make_bool(p != NULL && parse_pin(pin.data, pin.size, spki) &&
+	return make_bool(p != NULL &&
+	                 xp_pin_parse((const char *)pin.data, pin.size, spki) ==
+	                         XP_OK &&
 	                 xp_partner_pin_matches(p, spki));
 }
 
@@ -1504,27 +1498,21 @@ static ERL_NIF_TERM nif_warnings(ErlNifEnv *env, int argc,
 /* ---- module functions
  * -------------------------------------------------------- */
 
-static int parse_level(ErlNifEnv *env, ERL_NIF_TERM t, const char *(*name)(int))
+/* A tls or sasl level atom: 0..2, -1 for an unknown atom, -2 for a term
+ * that is not an atom. */
+static int parse_level(ErlNifEnv *env, ERL_NIF_TERM t, int sasl)
 {
 	char buf[32];
-	int i;
+	int n = enif_get_atom(env, t, buf, sizeof(buf), ERL_NIF_LATIN1);
+	xp_tls tls;
+	xp_sasl sa;
 
-	if (enif_get_atom(env, t, buf, sizeof(buf), ERL_NIF_LATIN1) <= 0)
-		return -2;
-	for (i = 0; i <= 2; i++)
-		if (strcmp(buf, name(i)) == 0)
-			return i;
-	return -1;
-}
-
-static const char *tls_name(int v)
-{
-	return xp_tls_name((xp_tls)v);
-}
-
-static const char *sasl_name(int v)
-{
-	return xp_sasl_name((xp_sasl)v);
+	if (n <= 0)
+		return enif_is_atom(env, t) ? -1 : -2;
+	if (sasl)
+		return xp_sasl_parse(buf, (size_t)n - 1, &sa) == XP_OK ? (int)sa
+		                                                       : -1;
+	return xp_tls_parse(buf, (size_t)n - 1, &tls) == XP_OK ? (int)tls : -1;
 }
 
 static ERL_NIF_TERM nif_matrix(ErlNifEnv *env, int argc,
@@ -1543,8 +1531,8 @@ static ERL_NIF_TERM nif_matrix(ErlNifEnv *env, int argc,
 			        make_text(env, "no such matrix row"));
 		return enif_make_tuple2(env, am_ok, make_row_map(env, r));
 	}
-	tls = parse_level(env, argv[0], tls_name);
-	sasl = parse_level(env, argv[1], sasl_name);
+	tls = parse_level(env, argv[0], 0);
+	sasl = parse_level(env, argv[1], 1);
 	if (tls == -2 || sasl == -2 || !get_flag(argv[2], &dialback))
 		return enif_make_badarg(env);
 	if (tls < 0 || sasl < 0)
@@ -1694,6 +1682,187 @@ static ERL_NIF_TERM nif_cert_pin(ErlNifEnv *env, int argc,
 	        make_text(env, xp_status_text(rc == XP_OK ? XP_ECERT : rc)));
 }
 
+/* ---- the shared partner file (partners_file) ------------------------------
+ *
+ * partner_file(Path) -> {ok, Partners, Options, Notes} | {error, Message}
+ *   Evaluates the Lua partner file in the sandbox of tools/sandbox.c (no
+ *   library access, bounded memory, instructions and time) on a dirty I/O
+ *   scheduler.  Partners is the xmpp_partners value as terms build/2 takes
+ *   (a list of {Key, Value}; a Lua sequence becomes a list); Options holds
+ *   {default | keepalive_interval | connection_limit, Value} for each
+ *   xmpp_partners_* global the file assigns; Notes are the sandbox's notes
+ *   ("line N: text").  Nothing here judges the partners: build/2 does.
+ */
+
+/* A Lua value as a term; 0 when memory runs out. */
+static int lua_term(ErlNifEnv *env, const xps_value *v, ERL_NIF_TERM *out)
+{
+	ERL_NIF_TERM *items, list;
+	size_t i, n;
+	int seq = 1;
+
+	switch (v->type) {
+	case XPS_NIL:
+		*out = am_undefined;
+		return 1;
+	case XPS_BOOLEAN:
+		*out = v->boolean ? am_true : am_false;
+		return 1;
+	case XPS_INTEGER:
+		*out = enif_make_int64(env, (ErlNifSInt64)v->integer);
+		return 1;
+	case XPS_NUMBER:
+		*out = enif_make_double(env, v->number);
+		return 1;
+	case XPS_STRING:
+		*out = make_bin(env, v->string, v->len);
+		return 1;
+	case XPS_OTHER:
+		/* build/2 reports a tuple as a value of the wrong type */
+		*out = enif_make_tuple2(env, enif_make_atom(env, "lua"),
+		                        make_text(env, v->type_name));
+		return 1;
+	case XPS_TABLE:
+		break;
+	}
+	n = v->count;
+	items = enif_alloc((n ? n : 1) * sizeof(*items));
+	if (items == NULL)
+		return 0;
+	/* A sequence {1..n} becomes a list of its values in order. */
+	for (i = 0; i < n; i++)
+		items[i] = 0;
+	for (i = 0; i < n && seq; i++) {
+		const xps_value *k = &v->fields[i].key;
+		if (k->type != XPS_INTEGER || k->integer < 1 ||
+		    (unsigned long long)k->integer > n || items[k->integer - 1])
+			seq = 0;
+		else if (!lua_term(env, &v->fields[i].value,
+		                   &items[k->integer - 1])) {
+			enif_free(items);
+			return 0;
+		}
+	}
+	if (!seq) {
+		for (i = 0; i < n; i++) {
+			ERL_NIF_TERM key, val;
+			if (!lua_term(env, &v->fields[i].key, &key) ||
+			    !lua_term(env, &v->fields[i].value, &val)) {
+				enif_free(items);
+				return 0;
+			}
+			items[i] = enif_make_tuple2(env, key, val);
+		}
+	}
+	list = enif_make_list(env, 0);
+	for (i = n; i > 0; i--)
+		list = enif_make_list_cell(env, items[i - 1], list);
+	enif_free(items);
+	*out = list;
+	return 1;
+}
+
+static ERL_NIF_TERM sandbox_error(ErlNifEnv *env, xps_sandbox *sb, int rc)
+{
+	ERL_NIF_TERM t;
+
+	if (rc == XPS_ENOMEM) {
+		xps_free(sb);
+		return raise_status(env, XP_ENOMEM);
+	}
+	t = enif_make_tuple2(env, am_error, make_text(env, xps_message(sb)));
+	xps_free(sb);
+	return t;
+}
+
+static ERL_NIF_TERM nif_partner_file(ErlNifEnv *env, int argc,
+                                     const ERL_NIF_TERM argv[])
+{
+	static const char *const opts[][2] = {
+	        {"xmpp_partners_default", "default"},
+	        {"xmpp_partners_keepalive_interval", "keepalive_interval"},
+	        {"xmpp_partners_connection_limit", "connection_limit"},
+	};
+	ErlNifBinary path;
+	char cpath[4096];
+	xps_sandbox *sb;
+	xps_value *v = NULL;
+	ERL_NIF_TERM partners, options, notes;
+	size_t i;
+	int rc;
+
+	(void)argc;
+	if (!enif_inspect_iolist_as_binary(env, argv[0], &path) ||
+	    path.size == 0 || path.size >= sizeof(cpath) ||
+	    memchr(path.data, '\0', path.size) != NULL)
+		return enif_make_badarg(env);
+	memcpy(cpath, path.data, path.size);
+	cpath[path.size] = '\0';
+	sb = xps_new(NULL);
+	if (sb == NULL)
+		return raise_status(env, XP_ENOMEM);
+	rc = xps_eval_file(sb, cpath);
+	if (rc != XPS_OK)
+		return sandbox_error(env, sb, rc);
+	rc = xps_get(sb, "*", "xmpp_partners", &v);
+	if (rc != XPS_OK)
+		return sandbox_error(env, sb, rc);
+	if (v == NULL) {
+		partners = enif_make_list(env, 0);
+	} else if (v->type != XPS_TABLE) {
+		char msg[512];
+		snprintf(msg, sizeof(msg),
+		         "%.300s: xmpp_partners is a %.60s, not a table of "
+		         "partners",
+		         cpath, v->type_name ? v->type_name : "value");
+		xps_value_free(v);
+		xps_free(sb);
+		return enif_make_tuple2(env, am_error, make_text(env, msg));
+	} else {
+		rc = lua_term(env, v, &partners);
+		xps_value_free(v);
+		if (!rc) {
+			xps_free(sb);
+			return raise_status(env, XP_ENOMEM);
+		}
+	}
+	options = enif_make_list(env, 0);
+	for (i = sizeof(opts) / sizeof(opts[0]); i > 0; i--) {
+		ERL_NIF_TERM val;
+		v = NULL;
+		rc = xps_get(sb, "*", opts[i - 1][0], &v);
+		if (rc != XPS_OK)
+			return sandbox_error(env, sb, rc);
+		if (v == NULL)
+			continue;
+		rc = lua_term(env, v, &val);
+		xps_value_free(v);
+		if (!rc) {
+			xps_free(sb);
+			return raise_status(env, XP_ENOMEM);
+		}
+		options = enif_make_list_cell(
+		        env,
+		        enif_make_tuple2(
+		                env, enif_make_atom(env, opts[i - 1][1]), val),
+		        options);
+	}
+	notes = enif_make_list(env, 0);
+	for (i = xps_note_count(sb); i > 0; i--) {
+		const xps_note *note = xps_note_at(sb, i - 1);
+		char line[1024];
+		if (note->line > 0)
+			snprintf(line, sizeof(line), "%.300s:%d: %.600s", cpath,
+			         note->line, note->text);
+		else
+			snprintf(line, sizeof(line), "%.300s: %.600s", cpath,
+			         note->text);
+		notes = enif_make_list_cell(env, make_text(env, line), notes);
+	}
+	xps_free(sb);
+	return enif_make_tuple4(env, am_ok, partners, options, notes);
+}
+
 static ERL_NIF_TERM nif_version(ErlNifEnv *env, int argc,
                                 const ERL_NIF_TERM argv[])
 {
@@ -1736,6 +1905,8 @@ static ErlNifFunc nif_funcs[] = {
         {"cert_identity", 3, nif_cert_identity, 0},
         {"cert_pin", 1, nif_cert_pin, 0},
         {"version", 0, nif_version, 0},
+        /* File I/O and up to the sandbox's time limit of Lua. */
+        {"partner_file", 1, nif_partner_file, ERL_NIF_DIRTY_JOB_IO_BOUND},
 };
 
 ERL_NIF_INIT(xmpp_partners_nif, nif_funcs, nif_load, NULL, nif_upgrade,

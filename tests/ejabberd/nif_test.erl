@@ -98,10 +98,85 @@ cases() ->
                {module, ?N} = code:load_binary(?N, code:which(?N), Bin),
                {ok, T2, _} = ?N:build(#{<<"a.test">> => #{}}, []),
                ?N:resolve(T2, <<"a.test">>) == {ok, <<"a.test">>} end},
+     {"matrix(Tls, Sasl, Dialback) parses the level names (xp_tls_parse)",
+      fun() -> {ok, #{row := R}} = ?N:matrix(optional, optional, true),
+               is_integer(R) andalso
+                   ?N:matrix(sometimes, required, false)
+                       == {error, <<"unknown tls value">>} andalso
+                   ?N:matrix(required, 'Required', false)
+                       == {error, <<"unknown sasl value">>} andalso
+                   badarg(fun() -> ?N:matrix("required", required, false) end)
+      end},
+     {"pin_matches takes every pin spelling the fingerprints key takes",
+      fun() -> Hex = lists:flatten([io_lib:format("~2.16.0b", [X])
+                                    || X <- lists:seq(1, 32)]),
+               Colons = string:join([string:to_upper(lists:sublist(Hex, I, 2))
+                                     || I <- lists:seq(1, 63, 2)], ":"),
+               Pin = list_to_binary("sha256:" ++ Hex),
+               {ok, TP, _} = ?N:build(#{<<"pin.test">> =>
+                                            #{fingerprints => [Pin]}}, []),
+               ?N:pin_matches(TP, <<"pin.test">>, Pin) andalso
+                   ?N:pin_matches(TP, <<"pin.test">>,
+                                  list_to_binary("sha256:" ++ Colons)) andalso
+                   not ?N:pin_matches(TP, <<"pin.test">>,
+                                      list_to_binary("sha256:" ++ tl(Hex)))
+      end},
+     {"partner_file: partners, xmpp_partners_* options, a sequence as a list",
+      fun() -> F = tmp_file("good.cfg.lua",
+                            "xmpp_partners_default = \"allow\"\n"
+                            "xmpp_partners_connection_limit = 7\n"
+                            "xmpp_partners = { [\"f.test\"] = { tls = \"optional\";"
+                            " dialback = true; additional_domains = { \"g.test\","
+                            " \"h.test\" }; connection_limit = 3 } }\n"),
+               {ok, [{<<"f.test">>, R}], Opts, []} = ?N:partner_file(F),
+               lists:sort(R) == [{<<"additional_domains">>,
+                                  [<<"g.test">>, <<"h.test">>]},
+                                 {<<"connection_limit">>, 3},
+                                 {<<"dialback">>, true},
+                                 {<<"tls">>, <<"optional">>}]
+                   andalso lists:sort(Opts) == [{connection_limit, 7},
+                                                {default, <<"allow">>}]
+                   andalso element(1, ?N:build([{<<"f.test">>, R}], [])) == ok
+      end},
+     {"partner_file: a Lua function is named as such by build",
+      fun() -> F = tmp_file("fun.cfg.lua", "xmpp_partners = { [\"f.test\"] ="
+                            " { tls = function() end } }\n"),
+               {ok, P, _, _} = ?N:partner_file(list_to_binary(F)),
+               {error, [#{message := M}]} = ?N:build(P, []),
+               binary:match(M, <<"not a function">>) /= nomatch
+      end},
+     {"partner_file: the sandbox refuses os, io, require",
+      fun() -> F = tmp_file("bad.cfg.lua", "xmpp_partners = { [os.getenv('H')]"
+                            " = {} }\n"),
+               {error, M} = ?N:partner_file(F),
+               binary:match(M, <<"'os' is not available">>) /= nomatch
+      end},
+     {"partner_file: xmpp_partners not a table, a missing file: errors",
+      fun() -> F = tmp_file("str.cfg.lua", "xmpp_partners = \"x\"\n"),
+               {error, M} = ?N:partner_file(F),
+               binary:match(M, <<"not a table">>) /= nomatch andalso
+                   element(1, ?N:partner_file("/nonexistent/p.cfg.lua")) == error
+      end},
+     {"partner_file: no xmpp_partners at all is an empty table",
+      fun() -> F = tmp_file("empty.cfg.lua", "-- nothing\n"),
+               ?N:partner_file(F) == {ok, [], [], []} end},
+     {"badarg: partner_file of a non-path, an empty path, a NUL",
+      fun() -> badarg(fun() -> ?N:partner_file(42) end) andalso
+                   badarg(fun() -> ?N:partner_file(<<>>) end) andalso
+                   badarg(fun() -> ?N:partner_file(<<"a", 0, "b">>) end) end},
      {"garbage collection frees tables without crashing",
       fun() -> [begin {ok, X, _} = ?N:build(#{<<"a.test">> => #{}}, []), X end
                 || _ <- lists:seq(1, 2000)],
                erlang:garbage_collect(), true end}].
+
+tmp_file(Name, Text) ->
+    Dir = case os:getenv("XP_NIF_TMP") of
+              false -> "/tmp";
+              D -> D
+          end,
+    Path = filename:join(Dir, Name),
+    ok = file:write_file(Path, Text),
+    Path.
 
 badarg(F) ->
     try F(), false catch error:badarg -> true end.

@@ -15,5 +15,5 @@ dir=$(mktemp -d "${TMPDIR:-/tmp}/xp-nif.XXXXXX") || exit 1
 trap 'rm -rf "$dir"' EXIT
 erlc -o "$dir" "$top_srcdir/tests/ejabberd/nif_test.erl" || { echo "Bail out! cannot compile nif_test.erl"; exit 1; }
 # -noshell without distribution: no epmd is started.  Bounded by timeout.
-XMPP_PARTNERS_NIF=${nif%.so} timeout 120 erl -noshell -pa "$dir" \
+XMPP_PARTNERS_NIF=${nif%.so} XP_NIF_TMP=$dir timeout 120 erl -noshell -pa "$dir" \
 	-pa "$top_builddir/ejabberd/ebin" -eval 'nif_test:main().'

@@ -1,0 +1,100 @@
+%%% xmpp_partners_s2s_in: ejabberd_s2s_in with per-partner answers to the
+%%% questions xmpp_stream_in only asks its callback module.  ejabberd
+%%% decides STARTTLS and the SASL mechanisms per local host; the partner
+%%% policy decides them per remote domain.  mod_xmpp_partners puts this
+%%% module in the 'mod' key of every incoming stream (global hook
+%%% s2s_in_init); once the stream header has named the remote domain
+%%% ('from'), it answers:
+%%%   tls_enabled/1     false where the core withholds STARTTLS
+%%%                     (tls: not_supported)
+%%%   tls_required/1    true where the core requires it (only STARTTLS is
+%%%                     offered, nothing else until TLS), false where it is
+%%%                     optional for the partner
+%%%   sasl_mechanisms/2 no EXTERNAL where the core does not offer it
+%%%                     (sasl: not_supported)
+%%%   unauthenticated_stream_features/1
+%%%                     no dialback feature where the core refuses dialback
+%%% and sends whitespace keepalives on idle partner streams (handle_info/2,
+%%% handle_send/3).  For a stream without 'from', a domain the allow list
+%%% refuses, or a host not running mod_xmpp_partners, ejabberd_s2s_in
+%%% answers unchanged; everything else is passed to ejabberd_s2s_in.  The
+%%% verdicts come from the core through mod_xmpp_partners:in_verdicts/1.
+%%%
+%%% This relies on an internal interface of ejabberd 23.01 (the callback
+%%% module of xmpp_stream_in); README-ejabberd.md says what to check on
+%%% upgrades.
+-module(xmpp_partners_s2s_in).
+
+-export([tls_enabled/1, tls_required/1, sasl_mechanisms/2,
+         unauthenticated_stream_features/1, handle_info/2, handle_send/3]).
+%% delegated to ejabberd_s2s_in
+-export([tls_options/1, compress_methods/1, authenticated_stream_features/1,
+         handle_stream_start/2, handle_stream_end/2,
+         handle_stream_established/1, handle_auth_success/4,
+         handle_auth_failure/4, handle_unauthenticated_packet/2,
+         handle_authenticated_packet/2, handle_cdata/2, handle_recv/3,
+         init/1, handle_call/3, handle_cast/2, terminate/2, code_change/3]).
+
+-include("xmpp.hrl").
+
+-define(IN, ejabberd_s2s_in).
+-define(POLICY, mod_xmpp_partners).
+
+tls_enabled(State) ->
+    case ?POLICY:in_verdicts(State) of
+        #{tls := withhold} -> false;
+        _ -> ?IN:tls_enabled(State)
+    end.
+
+tls_required(State) ->
+    case ?POLICY:in_verdicts(State) of
+        #{tls := require} -> true;
+        #{tls := _} -> false;
+        undefined -> ?IN:tls_required(State)
+    end.
+
+%% ejabberd_s2s_in has no sasl_mechanisms/2: xmpp_stream_in's list
+%% (EXTERNAL on encrypted streams) is the default.
+sasl_mechanisms(Mechs, State) ->
+    case ?POLICY:in_verdicts(State) of
+        #{external := false} -> Mechs -- [<<"EXTERNAL">>];
+        _ -> Mechs
+    end.
+
+unauthenticated_stream_features(State) ->
+    Features = ?IN:unauthenticated_stream_features(State),
+    case ?POLICY:in_verdicts(State) of
+        #{dialback := false} ->
+            [F || F <- Features, not is_record(F, db_feature)];
+        _ -> Features
+    end.
+
+handle_info(xp_keepalive, State) ->
+    ?POLICY:keepalive(State, fun xmpp_stream_in:send_ws_ping/1);
+handle_info(Info, State) ->
+    ?IN:handle_info(Info, State).
+
+handle_send(Pkt, Result, State) ->
+    case ?IN:handle_send(Pkt, Result, State) of
+        #{xp_keepalive := _} = S ->
+            S#{xp_last_out => erlang:monotonic_time(second)};
+        S -> S
+    end.
+
+tls_options(S) -> ?IN:tls_options(S).
+compress_methods(S) -> ?IN:compress_methods(S).
+authenticated_stream_features(S) -> ?IN:authenticated_stream_features(S).
+handle_stream_start(P, S) -> ?IN:handle_stream_start(P, S).
+handle_stream_end(R, S) -> ?IN:handle_stream_end(R, S).
+handle_stream_established(S) -> ?IN:handle_stream_established(S).
+handle_auth_success(R, M, A, S) -> ?IN:handle_auth_success(R, M, A, S).
+handle_auth_failure(R, M, T, S) -> ?IN:handle_auth_failure(R, M, T, S).
+handle_unauthenticated_packet(P, S) -> ?IN:handle_unauthenticated_packet(P, S).
+handle_authenticated_packet(P, S) -> ?IN:handle_authenticated_packet(P, S).
+handle_cdata(D, S) -> ?IN:handle_cdata(D, S).
+handle_recv(E, P, S) -> ?IN:handle_recv(E, P, S).
+init(A) -> ?IN:init(A).
+handle_call(R, F, S) -> ?IN:handle_call(R, F, S).
+handle_cast(M, S) -> ?IN:handle_cast(M, S).
+terminate(R, S) -> ?IN:terminate(R, S).
+code_change(V, S, E) -> ?IN:code_change(V, S, E).
