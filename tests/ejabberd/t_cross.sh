@@ -115,7 +115,8 @@ ej_partners_lua() {
 prosody_partners() { # PROFILE
 	local p=$1 row=${P_ROW[$1]}
 	echo "xmpp_partners = {"
-	printf '\t["ej.test"] = { type = "%s", tls = "%s", sasl = "%s", dialback = %s };\n' \
+	# connection_limit: each server has a dozen hosts streaming with ej.test
+	printf '\t["ej.test"] = { type = "%s", tls = "%s", sasl = "%s", dialback = %s, connection_limit = 500 };\n' \
 		"${P_TYPE[$p]}" "${R_TLS[$row]}" "${R_SASL[$row]}" "${R_DB[$row]}"
 	echo "}"
 	echo 'xmpp_partners_default = "deny"'
@@ -253,7 +254,9 @@ out=$(xp_client alice@ej.test send nick@nop.test "to nop" expect-error-from nick
 rc=$?
 xp_wait_new_log pdeny 'refused incoming s2s from ej.test: not a partner' 5
 rc2=$?
-if [ $rc -eq 0 ] && [ $rc2 -eq 0 ] && grep -qE 'Failed to establish outbound s2s connection ej.test -> nop.test: .*not a partner' "$EJ_LOG"; then
+ej_wait_log 'Failed to establish outbound s2s connection ej.test -> nop.test: .*not a partner' 5
+rc3=$?
+if [ $rc -eq 0 ] && [ $rc2 -eq 0 ] && [ $rc3 -eq 0 ]; then
 	tap_ok "ej.test -> nop.test: Prosody refuses ejabberd's stream (not a partner), alice's message bounced"
 else
 	tap_fail "ej.test -> nop.test refused by Prosody" "client rc=$rc log rc=$rc2
@@ -315,8 +318,13 @@ for p in "${PROFILES[@]}"; do
 
 		# ---- incoming: the Prosody peer connects to ejabberd
 		if in_list "$m" "${R_METHODS[$row]}"; then
-			if [ "$acc_in" = "$mech/$tr" ] && [ -z "$ref_in" ]; then
-				tap_ok "$label: $d (${P_DESC[$p]}) -> ej.test accepted, by $mech over $tr"
+			# the peer agrees: <success/> for EXTERNAL, a valid dialback result
+			case $m in
+			sasl_tls) peer_line="$d:saslauth	debug	SASL EXTERNAL with ej.test succeeded" ;;
+			*) peer_line="connection $d->ej.test is now authenticated for ej.test" ;;
+			esac
+			if [ "$acc_in" = "$mech/$tr" ] && [ -z "$ref_in" ] && grep -qF "$peer_line" "$PL"; then
+				tap_ok "$label: $d (${P_DESC[$p]}) -> ej.test accepted, by $mech over $tr (both sides agree)"
 			else
 				tap_fail "$label: $d (${P_DESC[$p]}) -> ej.test accepted by $mech over $tr" "$facts"
 			fi
@@ -350,8 +358,12 @@ $facts"
 		# ---- outgoing: ejabberd connects to the Prosody peer
 		if in_list "$m" "${R_METHODS[$row]}"; then
 			name="$label: ej.test -> $d (${P_DESC[$p]}) accepted, by $mech over $tr; alice's ping answered"
+			case $m in
+			sasl_tls) peer_line="$d:saslauth	info	Accepting SASL EXTERNAL identity from ej.test" ;;
+			*) peer_line="connection ej.test->$d is now authenticated for ej.test" ;;
+			esac
 			ok=0
-			[ "$acc_out" = "$mech/$tr" ] && [ -z "$ref_out" ] && [ -z "$fail_out" ] &&
+			[ "$acc_out" = "$mech/$tr" ] && [ -z "$ref_out" ] && [ -z "$fail_out" ] && grep -qF "$peer_line" "$PL" &&
 				case $ping in iq-result*) true ;; *) false ;; esac && ok=1
 			if [ "$m" = sasl_tls ] && { [ "$rs" = required ] || [ "$rd" = false ]; }; then
 				# mod_xmpp_partners:out_auth_result/2 reads sasl_mech from the
