@@ -35,6 +35,8 @@
 # XP_EJ_LOGLEVEL (default info).
 #
 # shellcheck shell=bash
+# top_builddir, XP_* and the tap_* functions come from lib.sh:
+# shellcheck disable=SC2154,SC2034
 
 EJ_PID=
 EJ_DOMAIN=

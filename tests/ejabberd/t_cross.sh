@@ -50,13 +50,12 @@ ej_require
 xp_init
 [ -r "$MATRIX" ] || xp__missing "no negotiation matrix at $MATRIX (set XP_SHARED_DIR)"
 
-declare -a ROWS=() ERROR_ROWS=()
-declare -A R_TLS=() R_SASL=() R_DB=() R_VERDICT=() R_METHODS=() R_REASON=()
-while IFS=$'\t' read -r row tls sasl db verdict methods reason; do
+declare -a ROWS=()
+declare -A R_TLS=() R_SASL=() R_DB=() R_METHODS=()
+while IFS=$'\t' read -r row tls sasl db verdict methods _; do
 	case $row in '' | *[!0-9]*) continue ;; esac
-	R_TLS[$row]=$tls R_SASL[$row]=$sasl R_DB[$row]=$db R_VERDICT[$row]=$verdict
-	R_METHODS[$row]=$methods R_REASON[$row]=$reason
-	if [ "$verdict" = error ]; then ERROR_ROWS+=("$row"); else ROWS+=("$row"); fi
+	R_TLS[$row]=$tls R_SASL[$row]=$sasl R_DB[$row]=$db R_METHODS[$row]=$methods
+	[ "$verdict" = error ] || ROWS+=("$row")
 done <"$MATRIX"
 
 PROFILES=(ext dbtls dbtcp)
@@ -186,14 +185,14 @@ tap_todo() {
 expect_ok() {
 	local name=$1 rc=$2
 	shift 2
-	if [ "$rc" -eq 0 ]; then tap_ok "$name"; else tap_fail "$name" "$*"; ej_dump_log; fi
+	if [ "$rc" -eq 0 ]; then tap_ok "$name"; else tap_fail "$name" "$*"; ej_dump_log "$XP_LOG_LINES"; fi
 }
 plog() { cat "$(xp_server_log "$1")"; }
 
 # ---- partner traffic and the allow list ---------------------------------------------------
 xp_client_bg rxalice --resource rx alice@ej.test wait 120
 xp_client_bg rxbob --resource rx bob@fed.test wait 120
-xp_client_ready rxalice && xp_client_ready rxbob || xp_bail "receivers did not log in"
+if ! xp_client_ready rxalice || ! xp_client_ready rxbob; then xp_bail "receivers did not log in"; fi
 
 ej_log_mark
 out=$(xp_client bob@fed.test send alice@ej.test "hello from fed" 2>&1)
