@@ -76,6 +76,7 @@ for p in "${PROFILES[@]}" deny adm; do
 	*)
 		doms=("${P_CONTACT[$p]}")
 		[ "$p" = ext ] && doms+=(evil.test)
+		[ "$p" = dbtcp ] && doms+=(evil2.test)
 		for row in "${ROWS[@]}"; do doms+=("r$row-$p.test"); done
 		;;
 	esac
@@ -147,7 +148,7 @@ $(sed 's/^/  /' "$XP_WORK/ej-partners.yml")
 EOF
 ej_start || xp_bail "ejabberd did not start"
 
-tap_plan $((3 + 7 + ${#ROWS[@]} * ${#PROFILES[@]} * 2 + 2 + 18 + 8 + 3))
+tap_plan $((3 + 8 + ${#ROWS[@]} * ${#PROFILES[@]} * 2 + 2 + 18 + 8 + 3))
 tap_ok "five Prosody servers (mod_xmpp_partners) and ejabberd (PID $EJ_PID) started"
 n_partners=$(wc -l <"$XP_WORK/ej-partners.yml")
 grep -q "Partner policy loaded for ej.test: $n_partners partners, unlisted domains refused" "$EJ_LOG"
@@ -240,6 +241,23 @@ ok=0
 tap_todo "$ok" "ejabberd logs the refusal as outgoing: 'refused outgoing s2s to evil.test: not a partner'" \
 	"ejabberd: allow_host logs an outbound refusal from a c2s process as incoming" \
 	"$(grep -F 'refused' "$EJ_LOG" | grep -F evil.test | tail -n 3)"
+
+# evil2.test (on pdbtcp) tries dialback: its db:result is refused before
+# mod_s2s_dialback verifies it (no connection back to evil2.test).
+ej_log_mark
+xp_log_mark pdbtcp
+xp_shell pdbtcp "> local st = require'util.stanza'; prosody.core_post_stanza(prosody.hosts['evil2.test'], st.iq({type='get', from='evil2.test', to='ej.test', id='evil2'}):tag('ping', {xmlns='urn:xmpp:ping'})) return 'sent'" >/dev/null 2>&1
+ej_wait_log 'refused incoming s2s from evil2.test: not a partner' 10
+rc=$?
+sleep 0.5
+if [ $rc -eq 0 ] && ! ej_log_new | grep -qE 'Accepted inbound s2s [^ ]+ authentication evil2.test|ej.test -> evil2.test' &&
+	! xp_log_new pdbtcp | grep -qF 'connection evil2.test->ej.test is now authenticated'; then
+	tap_ok "non-partner evil2.test -> ej.test by dialback: db:result refused before any verification, logged"
+else
+	tap_fail "non-partner evil2.test -> ej.test by dialback refused" "log rc=$rc
+$(ej_log_new | grep -F evil2.test | tail -n 5)
+$(xp_log_new pdbtcp | grep -F evil2.test | grep -iE 'dialback|authenticated|closed' | tail -n 5)"
+fi
 
 # nop.test's server (pdeny) does not list ej.test: Prosody's policy refuses.
 xp_log_mark pdeny
