@@ -1,0 +1,14 @@
+# tests/ejabberd/cross.mk: cross-federation between a real ejabberd node and
+# Prosody servers, both running mod_xmpp_partners (TAP, bash; skips without
+# ejabberd, Prosody, xpclient or root).  Included from Makefile.am after
+# ejabberd/local.mk.  Run only these:  make check-cross
+CROSS_TESTS = tests/ejabberd/t_cross.sh
+TESTS += $(CROSS_TESTS)
+EXTRA_DIST += $(CROSS_TESTS) tests/ejabberd/ejlib.sh
+# the uninstalled NIF and beams of this build tree, and xpclient
+tests/ejabberd/t_cross.log: $(erlnif_LTLIBRARIES) $(erlbeam_DATA)
+tests/ejabberd/t_cross.log: $(check_PROGRAMS)
+
+check-cross:
+	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(CROSS_TESTS)'
+.PHONY: check-cross

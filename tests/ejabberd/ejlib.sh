@@ -1,0 +1,214 @@
+# tests/ejabberd/ejlib.sh: a real ejabberd 23.01 node for the tests, on top
+# of tests/integration/lib.sh (source that first and call xp_init).
+#
+#   . "$top_srcdir/tests/integration/lib.sh"
+#   . "$top_srcdir/tests/ejabberd/ejlib.sh"
+#   ej_require                        # skip cleanly without ejabberd / root
+#   xp_init
+#   ej_init ej.test                   # address, directories, certificate
+#   ...start the Prosody servers the node must reach (xp_start_prosody)...
+#   ej_config <<EOF                   # the mod_xmpp_partners options (YAML,
+#   default: deny                     # indented by the caller as they would
+#   partners:                         # be under "mod_xmpp_partners:")
+#     pa.test: {type: federated, proxy: "127.71.X.Y:5269"}
+#   EOF
+#   ej_start || xp_bail "ejabberd did not start"
+#   ej_register alice
+#   ...
+#
+# The node: its own address 127.72.X.1 (X = the 127.71.X.0/24 range lib.sh
+# locked for this run, so parallel runs never share it), own config, spool,
+# log, node name and cookie; Erlang distribution on a fixed loopback port
+# (-erl_epmd_port, -start_epmd false), so no epmd is started.  It is started
+# with erl directly (as root, so its PID is ours) and stopped by that PID at
+# exit (ej_init chains ej_stop before lib.sh's clean-up in the EXIT trap),
+# also on failure.  ejabberdctl reaches it through the ejabberdctl.cfg of
+# its config directory.  It listens for s2s on EJ_ADDR:5269 and for clients
+# on EJ_ADDR:5222 (STARTTLS required, the test CA's certificate for the
+# domain), so xpclient (xp_client) logs in as USER@DOMAIN like on Prosody.
+#
+# Resolution: Prosody finds the node's domain through lib.sh's hosts file
+# (ej_init maps it); ejabberd cannot read a private hosts file, so every
+# remote domain it must reach needs a `proxy` key in its partner record.
+#
+# Environment: XP_EJ_TIMEOUT (seconds for start and stop, default 30),
+# XP_EJ_LOGLEVEL (default info).
+#
+# shellcheck shell=bash
+# top_builddir, XP_* and the tap_* functions come from lib.sh:
+# shellcheck disable=SC2154,SC2034
+
+EJ_PID=
+EJ_DOMAIN=
+EJ_TIMEOUT=${XP_EJ_TIMEOUT:-30}
+declare -gA EJ_LOG_MARK=()
+
+# ej_require: skip the whole script (tap_skip_all) unless ejabberd 23.01,
+# this build tree's NIF and beams, the ejabberd user and root are there.
+ej_require() {
+	EJ_EBIN_SYS=$(ls -d /usr/lib/*/ejabberd-*/ebin 2>/dev/null | sort -V | tail -n 1)
+	command -v erl >/dev/null 2>&1 && [ -x /usr/sbin/ejabberdctl ] && [ -n "$EJ_EBIN_SYS" ] ||
+		tap_skip_all "ejabberd not installed (Debian: apt-get install ejabberd erlang-nox)"
+	[ -f "$top_builddir/ejabberd/ebin/mod_xmpp_partners.beam" ] &&
+		[ -f "$top_builddir/module/nif/.libs/xmpp_partners_nif.so" ] ||
+		tap_skip_all "mod_xmpp_partners was not built (configure found no ejabberd headers)"
+	id ejabberd >/dev/null 2>&1 || tap_skip_all "no ejabberd user (ejabberdctl runs as it)"
+	[ "$(id -u)" = 0 ] || tap_skip_all "needs root (ejabberdctl switches to the ejabberd user)"
+	# ERL_LIBS: the directory holding ejabberd-VERSION/ (its applications)
+	EJ_ERL_LIBS=$(dirname "$(dirname "$EJ_EBIN_SYS")")
+}
+
+# ej_init DOMAIN: after xp_init and before the first server starts: pick the
+# node's address, name, cookie and distribution port, map DOMAIN to the
+# address in the test hosts file and make its certificate.
+ej_init() {
+	local i p
+	EJ_DOMAIN=$1
+	EJ_ADDR=127.72.${XP_NET##*.}.1
+	EJ_DIR=$XP_WORK/ej
+	EJ_NODE=xpej@$EJ_ADDR
+	EJ_COOKIE=xp$RANDOM$RANDOM$$
+	EJ_LOG=$EJ_DIR/log/ejabberd.log
+	trap 'ej_stop; xp__on_exit' EXIT
+	EJ_DIST_PORT=
+	for i in $(seq 1 50); do
+		p=$((20000 + RANDOM % 20000))
+		if ! ss -Hltn 2>/dev/null | awk '{print $4}' | grep -q ":$p\$"; then EJ_DIST_PORT=$p; break; fi
+	done
+	[ -n "$EJ_DIST_PORT" ] || xp_bail "no free port for Erlang distribution"
+	xp_host "$EJ_DOMAIN" "$EJ_ADDR" || xp_bail "cannot map $EJ_DOMAIN"
+	xp_cert "$EJ_DOMAIN" "$EJ_DOMAIN" || xp_bail "cannot make the $EJ_DOMAIN certificate"
+	mkdir -p "$EJ_DIR/spool" "$EJ_DIR/log" || xp_bail "mkdir $EJ_DIR"
+	cat "$XP_WORK/pki/$EJ_DOMAIN.crt" "$XP_WORK/pki/$EJ_DOMAIN.key" >"$EJ_DIR/$EJ_DOMAIN.pem"
+	: >"$EJ_DIR/inetrc"
+}
+
+# ej_config: write ejabberd.yml; stdin is the body of mod_xmpp_partners'
+# options (YAML, two spaces of indentation are added to every line).
+# EJ_EXTRA_YML (global YAML lines) and EJ_EXTRA_MODULES (module lines, four
+# spaces of indentation included) are appended when set.
+ej_config() {
+	local body
+	body=$(sed 's/^/      /')
+	cat >"$EJ_DIR/ejabberd.yml" <<EOF
+hosts: ["$EJ_DOMAIN"]
+loglevel: ${XP_EJ_LOGLEVEL:-info}
+certfiles: ["$EJ_DIR/$EJ_DOMAIN.pem"]
+ca_file: "$XP_CA"
+s2s_use_starttls: optional
+s2s_dns_timeout: 2
+s2s_dns_retries: 1
+s2s_max_retry_delay: 2
+outgoing_s2s_families: [ipv4]
+outgoing_s2s_ipv4_address: "$EJ_ADDR"
+outgoing_s2s_timeout: 5
+negotiation_timeout: 10
+auth_method: [internal]
+auth_password_format: plain
+listen:
+  - {port: 5269, ip: "$EJ_ADDR", module: ejabberd_s2s_in}
+  - {port: 5222, ip: "$EJ_ADDR", module: ejabberd_c2s, starttls_required: true}
+api_permissions:
+  "console commands":
+    from: [ejabberd_ctl]
+    who: all
+    what: "*"
+${EJ_EXTRA_YML:-}
+modules:
+  mod_s2s_dialback: {}
+  mod_ping: {}
+  mod_disco: {}
+  mod_roster: {}
+${EJ_EXTRA_MODULES:-}
+  mod_xmpp_partners:
+$body
+EOF
+	# For ejabberdctl: the same node, cookie and distribution port.
+	cat >"$EJ_DIR/ejabberdctl.cfg" <<EOF
+ERLANG_NODE=$EJ_NODE
+ERL_DIST_PORT=$EJ_DIST_PORT
+ERL_OPTIONS="-setcookie $EJ_COOKIE"
+EOF
+	# ejabberdctl runs its helper node as the ejabberd user.
+	chmod 755 "$XP_WORK" "$EJ_DIR"
+	chmod 644 "$EJ_DIR/ejabberdctl.cfg" "$EJ_DIR/ejabberd.yml" "$EJ_DIR/inetrc"
+}
+
+# ejctl ARGS...: ejabberdctl against the node (bounded: 30 s); stdout and
+# stderr together.
+ejctl() {
+	timeout 30 /usr/sbin/ejabberdctl --config-dir "$EJ_DIR" --logs "$EJ_DIR/log" \
+		--spool "$EJ_DIR/spool" "$@" </dev/null 2>&1
+}
+
+# ej_start: start the node and wait (XP_EJ_TIMEOUT) until it says it started
+# and its PID owns EJ_ADDR:5269 and :5222.  Returns 1 on failure.
+ej_start() {
+	local i
+	env EJABBERD_CONFIG_PATH="$EJ_DIR/ejabberd.yml" EJABBERD_LOG_PATH="$EJ_LOG" \
+		ERL_LIBS="$EJ_ERL_LIBS" ERL_INETRC="$EJ_DIR/inetrc" \
+		ERL_CRASH_DUMP="$EJ_DIR/log/erl_crash.dump" \
+		XMPP_PARTNERS_NIF="$top_builddir/module/nif/.libs/xmpp_partners_nif" \
+		erl -name "$EJ_NODE" -setcookie "$EJ_COOKIE" -erl_epmd_port "$EJ_DIST_PORT" -start_epmd false \
+		-kernel inet_dist_use_interface "{${EJ_ADDR//./,}}" \
+		-pa "$top_builddir/ejabberd/ebin" -mnesia dir "\"$EJ_DIR/spool\"" \
+		-noinput -s ejabberd >"$EJ_DIR/log/console.log" 2>&1 </dev/null &
+	EJ_PID=$!
+	for i in $(seq 1 $((EJ_TIMEOUT * 10))); do
+		kill -0 "$EJ_PID" 2>/dev/null || break
+		if grep -q 'is started in the node' "$EJ_LOG" 2>/dev/null &&
+			ss -Hltnp 2>/dev/null | grep -F "$EJ_ADDR:5269" | grep -q "pid=$EJ_PID," &&
+			ss -Hltnp 2>/dev/null | grep -F "$EJ_ADDR:5222" | grep -q "pid=$EJ_PID,"; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	tap_diag "ejabberd did not start; its logs:"
+	tap_diag "$(tail -n 30 "$EJ_LOG" "$EJ_DIR/log/console.log" 2>&1)"
+	return 1
+}
+
+# ej_stop: stop the node by PID (TERM, bounded wait, KILL).
+ej_stop() {
+	local i
+	[ -n "$EJ_PID" ] || return 0
+	kill -TERM "$EJ_PID" 2>/dev/null
+	for i in $(seq 1 $((EJ_TIMEOUT * 10))); do
+		kill -0 "$EJ_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$EJ_PID" 2>/dev/null; then
+		echo "# ejabberd PID $EJ_PID ignored SIGTERM: SIGKILL" >&2
+		kill -KILL "$EJ_PID" 2>/dev/null
+	fi
+	wait "$EJ_PID" 2>/dev/null
+	EJ_PID=
+}
+
+# ej_register USER [PASSWORD]: create USER@EJ_DOMAIN (remembered for
+# xp_client like xp_register).
+ej_register() {
+	local pw=${2:-$XP_PASSWORD} out
+	out=$(ejctl register "$1" "$EJ_DOMAIN" "$pw") || { echo "$out" >&2; return 1; }
+	XP_PW[$1@$EJ_DOMAIN]=$pw
+}
+
+# ej_log_mark / ej_log_new / ej_wait_log REGEX [SECONDS [COUNT]]: like
+# lib.sh's xp_log_mark, xp_log_new and xp_wait_new_log for ejabberd's log.
+ej_log_mark() { EJ_LOG_MARK[x]=$(wc -l <"$EJ_LOG" 2>/dev/null || echo 0); }
+ej_log_new() { tail -n "+$((${EJ_LOG_MARK[x]:-0} + 1))" "$EJ_LOG" 2>/dev/null; }
+ej_wait_log() {
+	local re=$1 secs=${2:-$XP_CLIENT_TIMEOUT} count=${3:-1} i
+	for i in $(seq 0 $((secs * 10))); do
+		[ "$(ej_log_new | grep -cE -- "$re")" -ge "$count" ] && return 0
+		[ "$i" -lt $((secs * 10)) ] && sleep 0.1
+	done
+	return 1
+}
+
+# ej_dump_log [N]: the last N (default XP_LOG_LINES) lines of ejabberd's log
+# as TAP comments.
+ej_dump_log() {
+	tap_diag "---- ejabberd: $EJ_LOG (last ${1:-$XP_LOG_LINES} lines)"
+	tap_diag "$(tail -n "${1:-$XP_LOG_LINES}" "$EJ_LOG" 2>/dev/null)"
+}
