@@ -8,6 +8,7 @@
 #   bx_median V...                 the median of numbers
 #   bx_field LINE KEY              the value of KEY=... in a result line
 #   bx_loadavg                     the 1-minute load average now
+#   bx_cpu_ticks PID               utime + stime of PID (clock ticks)
 #   bx_prosody_under_callgrind F   make the next xp_start_prosody run the
 #                                  server under callgrind, dumps to F.*
 #   bx_callgrind_total F           total Ir of the callgrind dump F
@@ -50,6 +51,14 @@ bx_field() {
 }
 
 bx_loadavg() { cut -d' ' -f1 /proc/loadavg; }
+
+bx_cpu_ticks() {
+	local s
+	s=$(cat "/proc/$1/stat") || return 1
+	s=${s##*) }
+	set -- $s
+	echo $((${12} + ${13})) # fields 14 and 15 of the whole line
+}
 
 bx_prosody_under_callgrind() {
 	local out=$1 wrap=$XP_WORK/prosody-callgrind

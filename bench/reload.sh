@@ -70,6 +70,7 @@ traffic || xp_bail "no s2s traffic between a.test and b.test"
 echo "# reload: a new table applied to a running server, median of $RUNS runs; load average $(bx_loadavg) at start"
 printf '%-8s %9s %10s %16s %16s\n' method partners seconds "sessions before" "sessions after"
 gen=0
+rc=0
 for size in $SIZES; do
 	for m in $METHODS; do
 		times=()
@@ -79,7 +80,7 @@ for size in $SIZES; do
 			gen=$((gen + 1))
 			bx_partners "$PA.new" "$size" b.test
 			sed "s/partner\([0-9]*\)\.corp/partner\1g$gen.corp/" "$PA.new" >"$PA"
-			t=$(apply "$m") || { echo "# $m: the reload was not applied in 60 s" >&2; continue; }
+			t=$(apply "$m") || { echo "# $m: the reload was not applied in 60 s" >&2; rc=1; continue; }
 			times+=("$t")
 			sleep 0.5
 			s1=$(sessions) c1=$(xp_s2s_connections)
@@ -90,3 +91,4 @@ for size in $SIZES; do
 		echo "#   runs: ${times[*]} s; load average $(bx_loadavg)"
 	done
 done
+exit "$rc"

@@ -95,6 +95,7 @@ cg_ir() { # SERVER-PID FILE-PREFIX: dump now, print the dump's total Ir
 	bx_callgrind_total "$(ls -v "$2".* | tail -n 1)"
 }
 
+rc=0
 echo "# s2s traffic: $N messages per run, median of $RUNS runs; load average $(bx_loadavg) at start"
 printf '%-18s %12s %12s %14s %14s %14s\n' config "rx msg/s" "tx msg/s" "Ir/msg a.test" "Ir/msg b.test" "Ir/msg both"
 for cfg in $CONFIGS; do
@@ -103,7 +104,7 @@ for cfg in $CONFIGS; do
 	one_run 50 >/dev/null || xp_bail "warm-up failed ($cfg)"
 	rx=() tx=()
 	for r in $(seq 1 "$RUNS"); do
-		res=$(one_run "$N") || continue
+		res=$(one_run "$N") || { rc=1; continue; }
 		rx+=("${res% *}")
 		tx+=("${res#* }")
 	done
@@ -138,3 +139,4 @@ for cfg in $CONFIGS; do
 	xp_stop a
 	xp_stop b
 done
+exit "$rc"

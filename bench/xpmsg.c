@@ -12,7 +12,8 @@
  *                       (an IQ travels the same s2s stream, so its answer
  *                       means the peer has taken every message); print the
  *                       rate from the first send to the answer
- *   subscribe FMT N     send one subscription request to each of the N JIDs
+ *   subscribe FMT N     send presence, then one subscription request to each
+ *                       of the N JIDs
  *                       FMT (printf, one %d, 1..N: "u%d@b.test"), then ping
  *                       the domain of the first; print the rate up to the
  *                       answer, and how many "subscribed" answers came back
@@ -315,13 +316,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "xpmsg: login as %s failed\n", jid);
 		goto out;
 	}
-	if (strcmp(argv[i], "recv") == 0) {
+	if (strcmp(argv[i], "send") != 0) {
+		/* Available, so answers to subscriptions are delivered. */
 		xmpp_stanza_t *p = xmpp_presence_new(s.ctx);
 		send_release(&s, p);
 		if (wait_for(&s, &s.self_presence, end) != 0) {
 			fprintf(stderr, "xpmsg: presence not reflected\n");
 			goto out;
 		}
+	}
+	if (strcmp(argv[i], "recv") == 0) {
 		printf("ready\n");
 		rc = do_recv(&s, n, end);
 	} else if (strcmp(argv[i], "send") == 0) {
