@@ -4,7 +4,9 @@
 # alice@a.test sends chat messages to bob@b.test over one established s2s
 # stream, for each configuration: no policy module; bench/mod_bench_allowlist
 # (a plain allow list); mod_xmpp_partners with each table size in BX_SIZES
-# (the peer plus synthetic partners).  Both servers run the same
+# (the peer plus synthetic partners).  BX_CONFIGS may also name controls:
+# none:N (no module, but a table of N partners in the config, unused) and
+# allowlist:N (the allow list with N domains).  Both servers run the same
 # configuration.  Prints, per configuration, the receiver's rate (first to
 # last message, median of BX_RUNS runs of BX_MSGS messages) and, unless
 # BX_CALLGRIND=0, the instructions per message on each server measured with
@@ -33,12 +35,23 @@ bx_partners "$XP_WORK/partners-a-10.lua" 1 b.test # rewritten per size
 
 # args_for CONFIG SERVER PEER: the xp_start_prosody options.
 args_for() {
+	local f=$XP_WORK/partners-$2-${1#*:}.lua
 	case $1 in
 	none) ;;
+	none:*) # no module, but the partner table in the config (unused)
+		[ -f "$f" ] || bx_partners "$f" "${1#none:}" "$3"
+		printf '%s\n' --extra-lua "Include \"$f\"" ;;
 	allowlist) printf '%s\n' --plugin-path "$top_srcdir/bench" --module bench_allowlist \
 		--extra-lua "bench_allowlist = { \"$3\" }" ;;
+	allowlist:*) # the allow list with the peer plus synthetic domains
+		f=$XP_WORK/allow-$2-${1#allowlist:}.lua
+		[ -f "$f" ] || {
+			printf 'bench_allowlist = { "%s";\n' "$3"
+			awk -v n="$((${1#allowlist:} - 1))" 'BEGIN { for (i = 1; i <= n; i++) printf "\t\"partner%d.corp%d.test\";\n", i, i % 977 }'
+			echo "}"
+		} >"$f"
+		printf '%s\n' --plugin-path "$top_srcdir/bench" --module bench_allowlist --extra-lua "Include \"$f\"" ;;
 	partners:*)
-		local f=$XP_WORK/partners-$2-${1#partners:}.lua
 		[ -f "$f" ] || bx_partners "$f" "${1#partners:}" "$3"
 		printf '%s\n' --module xmpp_partners --extra-lua "Include \"$f\"" ;;
 	esac
