@@ -1,16 +1,33 @@
 # bench/local.mk: benchmark programs.  They print numbers; `make bench` runs
-# them.  A small smoke run of each is part of `make check` so they never rot.
+# them all (bench/run.sh; see BENCHMARKS.md).  A small smoke run of each is
+# part of `make check` so they never rot.
 noinst_PROGRAMS += bench/bench_core
 bench_bench_core_SOURCES = bench/bench_core.c
 bench_bench_core_LDADD = module/libxpcore.la
 bench_bench_core_CFLAGS = $(AM_CFLAGS) -O2
 
-TESTS += bench/smoke.sh
-EXTRA_DIST += bench/smoke.sh
+# The flood tool: raw s2s streams and TLS handshakes (libssl comes with
+# libcrypto's development package).
+noinst_PROGRAMS += bench/xpflood
+bench_xpflood_SOURCES = bench/xpflood.c
+bench_xpflood_CFLAGS = $(AM_CFLAGS) $(LIBSSL_CFLAGS)
+bench_xpflood_LDADD = $(LIBSSL_LIBS)
 
-bench: bench/bench_core module/lua/core.la
-	./bench/bench_core 10 1000 100000 1000000
-	@mkdir -p bench/cpath/xmpp_partners
-	@cp module/lua/.libs/core.so bench/cpath/xmpp_partners/core.so
-	LUA_CPATH='bench/cpath/?.so;;' $(LUA) $(srcdir)/bench/bench_lua.lua 10 1000 100000 1000000
+# The message and subscription load client (libstrophe).
+if HAVE_STROPHE
+noinst_PROGRAMS += bench/xpmsg
+endif
+bench_xpmsg_SOURCES = bench/xpmsg.c
+bench_xpmsg_CFLAGS = $(AM_CFLAGS) $(STROPHE_CFLAGS)
+bench_xpmsg_LDADD = $(STROPHE_LIBS)
+
+bench_shell_files = bench/lib-bench.sh bench/s2s.sh bench/flood.sh \
+	bench/reload.sh bench/subscribe.sh bench/run.sh
+TESTS += bench/smoke.sh bench/smoke-s2s.sh
+EXTRA_DIST += BENCHMARKS.md bench/smoke.sh bench/smoke-s2s.sh \
+	bench/mod_bench_allowlist.lua $(bench_shell_files)
+
+bench: bench/bench_core bench/xpflood module/lua/core.la
+	top_srcdir='$(abs_top_srcdir)' top_builddir='$(abs_top_builddir)' \
+	LUA='$(LUA)' bash $(srcdir)/bench/run.sh
 .PHONY: bench

@@ -77,8 +77,10 @@ struct xp_builder {
 	int record_skipped; /* not a table: keys are not expected */
 	unsigned seen;      /* bit per key_id */
 	unsigned options_seen;
-	xp_host_style style; /* how the host names its options */
-	const char *raw;     /* primary domain as written (diag arena) */
+	xp_host_style style;  /* how the host names its options */
+	const char *raw;      /* primary domain as written (raw_buf) */
+	const char *raw_kept; /* raw copied to the diag arena, or NULL */
+	char raw_buf[301];    /* the current record's domain, bounded */
 	struct xp_partner cur;
 };
 
@@ -108,7 +110,15 @@ static int add_diag(xp_builder *b, xp_severity sev, const char *key, int row,
 	d = &b->diags[b->n_diags];
 	d->severity = sev;
 	d->row = row;
-	d->partner = b->in_record ? b->raw : NULL;
+	/* The record's domain goes to the diag arena only when a record
+	 * has a diagnostic: most records have none. */
+	if (b->in_record && b->raw_kept == NULL) {
+		b->raw_kept = xp_arena_strndup(&b->diag_arena, b->raw,
+		                               strlen(b->raw));
+		if (b->raw_kept == NULL)
+			goto oom;
+	}
+	d->partner = b->in_record ? b->raw_kept : NULL;
 	d->key =
 	        key ? xp_arena_strndup(&b->diag_arena, key, strlen(key)) : NULL;
 	d->message = xp_arena_strndup(&b->diag_arena, msg, strlen(msg));
@@ -345,6 +355,18 @@ int xp_builder_option_invalid(xp_builder *b, const char *key,
 
 /* ---- records ------------------------------------------------------------- */
 
+/* The current record's domain as written, for messages; copied to the diag
+ * arena by add_diag when the record has a diagnostic. */
+static void keep_raw(xp_builder *b, const char *domain, size_t len)
+{
+	if (len > sizeof(b->raw_buf) - 1)
+		len = sizeof(b->raw_buf) - 1;
+	memcpy(b->raw_buf, domain, len);
+	b->raw_buf[len] = '\0';
+	b->raw = b->raw_buf;
+	b->raw_kept = NULL;
+}
+
 int xp_builder_begin(xp_builder *b, const char *domain, size_t len)
 {
 	char norm[XP_DOMAIN_MAX + 1];
@@ -360,13 +382,7 @@ int xp_builder_begin(xp_builder *b, const char *domain, size_t len)
 	b->seen = 0;
 	xp_partner_defaults(&b->cur);
 	/* Keep what the admin wrote (bounded) for messages. */
-	b->raw =
-	        xp_arena_strndup(&b->diag_arena, domain, len > 300 ? 300 : len);
-	if (b->raw == NULL) {
-		b->failed = 1;
-		b->raw = "?";
-		return XP_ENOMEM;
-	}
+	keep_raw(b, domain, len);
 	rc = xp_domain_normalize(domain, len, norm, &nlen, &why);
 	if (rc == XP_ENOMEM) {
 		b->failed = 1;
@@ -403,8 +419,10 @@ static int find_key(xp_builder *b, const char *key)
 	size_t i, j = 0, bestd = 3;
 	const char *best = NULL;
 
+	/* The first letters of the key names differ but for two pairs:
+	 * compare them first. */
 	for (i = 0; i < KEY_COUNT; i++)
-		if (strcmp(key, keys[i].name) == 0)
+		if (key[0] == keys[i].name[0] && strcmp(key, keys[i].name) == 0)
 			return (int)i;
 	/* Lync names: compare lower-cased with '_' and '-' removed. */
 	for (i = 0; key[i] && j < sizeof(folded) - 1; i++) {
@@ -620,7 +638,8 @@ static int set_enum(xp_builder *b, int id, const char *v, size_t len)
 		return XP_OK;
 	}
 	for (i = 0; id == KEY_TYPE && vals[i]; i++)
-		if (strlen(vals[i]) == len && memcmp(vals[i], v, len) == 0) {
+		if (len > 0 && vals[i][0] == v[0] && strlen(vals[i]) == len &&
+		    memcmp(vals[i], v, len) == 0) {
 			b->cur.type = (uint8_t)i;
 			return XP_OK;
 		}
@@ -988,12 +1007,7 @@ static int report_duplicate(void *ud, const char *name, uint32_t first,
 	}
 	/* Attribute the error to the partner that listed the domain last:
 	 * that is usually the one to fix. */
-	b->raw = xp_arena_strndup(&b->diag_arena, p2->domain,
-	                          strlen(p2->domain));
-	if (b->raw == NULL) {
-		b->failed = 1;
-		return XP_ENOMEM;
-	}
+	keep_raw(b, p2->domain, strlen(p2->domain));
 	b->in_record = 1;
 	rc = add_diag(b, XP_SEV_ERROR, "additional_domains", 0, NULL,
 	              "domain '%s' is listed by %s and %s; a domain may belong "
