@@ -162,6 +162,14 @@ typedef struct cert_ud {
 typedef struct builder_ud {
 	xp_builder *builder;
 	anchor *anchor;
+	/* Scratch reused by every record of one walk, so that a build makes
+	 * no Lua allocation per record (see record_keys, list_items).  Owned
+	 * here, freed with the builder; allocated with a->alloc. */
+	struct key_entry *keys;
+	size_t keys_size; /* bytes */
+	void *items;
+	size_t items_size; /* bytes */
+	int key_anchor;    /* stack index of the reused key anchor table */
 } builder_ud;
 
 static anchor *anchor_ref(anchor *a)
@@ -526,13 +534,11 @@ static void push_key_name(lua_State *L)
 	}
 }
 
-static key_entry *sorted_keys(lua_State *L, int t, size_t *count)
+/* The number of keys of table t (absolute index). */
+static size_t count_keys(lua_State *L, int t)
 {
-	size_t n = 0, i = 0;
-	key_entry *keys;
-	int anchor_idx;
+	size_t n = 0;
 
-	t = lua_absindex(L, t);
 	luaL_checkstack(L, 6, "walking a table");
 	lua_pushnil(L);
 	while (lua_next(L, t)) {
@@ -541,10 +547,16 @@ static key_entry *sorted_keys(lua_State *L, int t, size_t *count)
 	}
 	if (n > INT_MAX / 2 - 1)
 		luaL_error(L, MODNAME ": table too large");
-	/* longjmp: the key array is a userdata, the names sit in a table. */
-	keys = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*keys), 0);
-	lua_createtable(L, (int)(2 * n), 0);
-	anchor_idx = lua_gettop(L);
+	return n;
+}
+
+/* Fill keys[0..n) with the keys of table t (absolute index), anchored in
+ * the table at anchor_idx, and sort them.  Returns the count. */
+static size_t fill_keys(lua_State *L, int t, key_entry *keys, size_t n,
+                        int anchor_idx)
+{
+	size_t i = 0;
+
 	lua_pushnil(L);
 	while (lua_next(L, t)) {
 		key_entry *k = &keys[i];
@@ -566,8 +578,59 @@ static key_entry *sorted_keys(lua_State *L, int t, size_t *count)
 		}
 		i++;
 	}
-	*count = i;
 	qsort(keys, i, sizeof(*keys), key_compare);
+	return i;
+}
+
+static key_entry *sorted_keys(lua_State *L, int t, size_t *count)
+{
+	size_t n;
+	key_entry *keys;
+
+	t = lua_absindex(L, t);
+	n = count_keys(L, t);
+	/* longjmp: the key array is a userdata, the names sit in a table. */
+	keys = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*keys), 0);
+	lua_createtable(L, (int)(2 * n), 0);
+	*count = fill_keys(L, t, keys, n, lua_gettop(L));
+	return keys;
+}
+
+/* Grow a scratch buffer of u to at least need bytes (longjmp on failure:
+ * the buffer stays owned by u). */
+static void *scratch_grow(lua_State *L, builder_ud *u, void **buf, size_t *size,
+                          size_t need)
+{
+	void *p;
+
+	if (need <= *size)
+		return *buf;
+	if (need < *size * 2 && *size <= ((size_t)-1) / 2)
+		need = *size * 2;
+	p = u->anchor->alloc(u->anchor->alloc_ud, *buf, *size, need);
+	if (p == NULL)
+		luaL_error(L, "not enough memory");
+	*buf = p;
+	*size = need;
+	return p;
+}
+
+/* As sorted_keys, for the table t of one record: the key array is u's
+ * scratch and the anchor is u's reused table (at u->key_anchor), so
+ * nothing is pushed and nothing allocated in Lua (but the names of
+ * non-string keys). */
+static key_entry *record_keys(lua_State *L, builder_ud *u, int t, size_t *count)
+{
+	size_t n;
+	void *buf = u->keys;
+	key_entry *keys;
+
+	t = lua_absindex(L, t);
+	n = count_keys(L, t);
+	keys = scratch_grow(L, u, &buf, &u->keys_size,
+	                    (n ? n : 1) * sizeof(*keys));
+	u->keys = keys;
+	*count = fill_keys(L, t, keys, n, u->key_anchor);
 	return keys;
 }
 
@@ -591,10 +654,10 @@ static const char *value_type_name(lua_State *L, int idx)
  * A list value: a table whose keys are exactly 1..n.  Returns 0 for any
  * other table.  Item pointers point into strings held by the list table
  * itself, which the configuration keeps alive.  The pointer arrays live in
- * a scratch userdata (pushed), so a memory error leaks nothing (longjmp).
+ * u's scratch buffer, so a memory error leaks nothing (longjmp).
  */
-static int list_items(lua_State *L, int t, const char ***items, size_t **lens,
-                      size_t *count)
+static int list_items(lua_State *L, builder_ud *u, int t, const char ***items,
+                      size_t **lens, size_t *count)
 {
 	size_t n = 0, len = lua_rawlen(L, t), i;
 	const char **it;
@@ -609,12 +672,13 @@ static int list_items(lua_State *L, int t, const char ***items, size_t **lens,
 		return 0;
 	if (n > ((size_t)-1) / (sizeof(*it) + sizeof(*ln)) - 1)
 		luaL_error(L, "not enough memory");
-	it = lua_newuserdatauv(L, (n ? n : 1) * (sizeof(*it) + sizeof(*ln)), 0);
+	it = scratch_grow(L, u, &u->items, &u->items_size,
+	                  (n ? n : 1) * (sizeof(*it) + sizeof(*ln)));
 	ln = (size_t *)(void *)(it + (n ? n : 1));
 	for (i = 0; i < n; i++) {
 		lua_rawgeti(L, t, (int)(i + 1));
 		if (lua_isnil(L, -1)) {
-			lua_pop(L, 2);
+			lua_pop(L, 1);
 			return 0;
 		}
 		if (lua_type(L, -1) == LUA_TSTRING) {
@@ -632,8 +696,9 @@ static int list_items(lua_State *L, int t, const char ***items, size_t **lens,
 }
 
 /* One key of a partner record; the value is at v. */
-static void walk_field(lua_State *L, xp_builder *b, const char *key, int v)
+static void walk_field(lua_State *L, builder_ud *u, const char *key, int v)
 {
+	xp_builder *b = u->builder;
 	const char **items;
 	size_t *lens, n;
 	int rc, top = lua_gettop(L);
@@ -657,7 +722,7 @@ static void walk_field(lua_State *L, xp_builder *b, const char *key, int v)
 			                           (double)lua_tonumber(L, v));
 		break;
 	case LUA_TTABLE:
-		if (list_items(L, v, &items, &lens, &n))
+		if (list_items(L, u, v, &items, &lens, &n))
 			rc = xp_builder_set_list(b, key, items, lens, n);
 		else
 			rc = xp_builder_set_invalid(b, key,
@@ -672,11 +737,12 @@ static void walk_field(lua_State *L, xp_builder *b, const char *key, int v)
 }
 
 /* One partner record (the value at v) under the current begin(). */
-static void walk_record(lua_State *L, xp_builder *b, int v)
+static void walk_record(lua_State *L, builder_ud *u, int v)
 {
+	xp_builder *b = u->builder;
 	key_entry *keys;
 	size_t n, i;
-	int anchor_idx;
+	int anchor_idx = u->key_anchor;
 
 	v = lua_absindex(L, v);
 	if (!lua_istable(L, v)) {
@@ -684,8 +750,7 @@ static void walk_record(lua_State *L, xp_builder *b, int v)
 		             xp_builder_record_invalid(b, luaL_typename(L, v)));
 		return;
 	}
-	keys = sorted_keys(L, v, &n);
-	anchor_idx = lua_gettop(L);
+	keys = record_keys(L, u, v, &n);
 	for (i = 0; i < n; i++) {
 		const key_entry *k = &keys[i];
 		push_entry_value(L, v, anchor_idx, k);
@@ -698,11 +763,10 @@ static void walk_record(lua_State *L, xp_builder *b, int v)
 			check_status(L, xp_builder_set_invalid(b, name, what));
 			lua_pop(L, 2);
 		} else {
-			walk_field(L, b, k->name, lua_gettop(L));
+			walk_field(L, u, k->name, lua_gettop(L));
 		}
 		lua_pop(L, 1);
 	}
-	lua_pop(L, 2);
 }
 
 /*
@@ -710,15 +774,16 @@ static void walk_record(lua_State *L, xp_builder *b, int v)
  * its domain check reports [1] or [{}]; but [true] and [math.huge] make
  * names that pass as domains, and a partner is still named by a string.
  */
-static void walk_odd_partner(lua_State *L, xp_builder *b, const key_entry *k,
+static void walk_odd_partner(lua_State *L, builder_ud *u, const key_entry *k,
                              int v)
 {
+	xp_builder *b = u->builder;
 	char out[XP_DOMAIN_MAX + 1];
 	size_t len = 0;
 	const char *what;
 
 	if (xp_domain_normalize(k->name, k->len, out, &len, NULL) != XP_OK) {
-		walk_record(L, b, v);
+		walk_record(L, u, v);
 		return;
 	}
 	what = lua_pushfstring(L, "%s key", lua_typename(L, k->type));
@@ -726,8 +791,9 @@ static void walk_odd_partner(lua_State *L, xp_builder *b, const key_entry *k,
 	lua_pop(L, 1);
 }
 
-static void walk_partners(lua_State *L, xp_builder *b, int t)
+static void walk_partners(lua_State *L, builder_ud *u, int t)
 {
+	xp_builder *b = u->builder;
 	key_entry *keys;
 	size_t n, i;
 	int anchor_idx;
@@ -745,9 +811,9 @@ static void walk_partners(lua_State *L, xp_builder *b, int t)
 		check_status(L, xp_builder_begin(b, k->name, k->len));
 		push_entry_value(L, t, anchor_idx, k);
 		if (k->type == LUA_TSTRING)
-			walk_record(L, b, lua_gettop(L));
+			walk_record(L, u, lua_gettop(L));
 		else
-			walk_odd_partner(L, b, k, lua_gettop(L));
+			walk_odd_partner(L, u, k, lua_gettop(L));
 		lua_settop(L, anchor_idx);
 		check_status(L, xp_builder_end(b));
 	}
@@ -794,11 +860,27 @@ static void walk_options(lua_State *L, xp_builder *b, int opts)
 	lua_pop(L, 2);
 }
 
+/* Free u's scratch buffers (u->anchor still set). */
+static void scratch_free(builder_ud *u)
+{
+	anchor *a = u->anchor;
+
+	if (u->keys != NULL)
+		a->alloc(a->alloc_ud, u->keys, u->keys_size, 0);
+	if (u->items != NULL)
+		a->alloc(a->alloc_ud, u->items, u->items_size, 0);
+	u->keys = NULL;
+	u->keys_size = 0;
+	u->items = NULL;
+	u->items_size = 0;
+}
+
 static int builder_gc(lua_State *L)
 {
 	builder_ud *u = luaL_checkudata(L, 1, BUILDER_MT);
 
 	if (u->builder != NULL) {
+		scratch_free(u);
 		xp_builder_free(u->builder);
 		u->builder = NULL;
 		anchor_release(u->anchor);
@@ -807,25 +889,34 @@ static int builder_gc(lua_State *L)
 	return 0;
 }
 
-/* A builder guarded by a userdata (pushed): however the walk ends, a
- * normal return or a Lua error (longjmp), __gc frees the builder. */
+/* A builder guarded by a userdata (pushed, then the reused key anchor
+ * table): however the walk ends, a normal return or a Lua error
+ * (longjmp), __gc frees the builder and its scratch buffers. */
 static builder_ud *builder_push(lua_State *L, anchor *a)
 {
 	builder_ud *u = lua_newuserdatauv(L, sizeof(*u), 0);
 
 	u->builder = NULL;
 	u->anchor = NULL;
+	u->keys = NULL;
+	u->keys_size = 0;
+	u->items = NULL;
+	u->items_size = 0;
 	luaL_setmetatable(L, BUILDER_MT);
 	u->builder = xp_builder_new(a->ctx);
 	if (u->builder == NULL)
 		luaL_error(L, "not enough memory");
 	u->anchor = anchor_ref(a);
+	/* The key anchor reused by every record (record_keys). */
+	lua_newtable(L);
+	u->key_anchor = lua_gettop(L);
 	return u;
 }
 
 /* Free the builder now rather than at the next collection. */
 static void builder_close(builder_ud *u)
 {
+	scratch_free(u);
 	xp_builder_free(u->builder);
 	u->builder = NULL;
 	anchor_release(u->anchor);
@@ -889,7 +980,7 @@ static int core_build(lua_State *L)
 	bu = builder_push(L, a);
 	/* longjmp: the walks may throw; the builder sits in bu. */
 	walk_options(L, bu->builder, 2);
-	walk_partners(L, bu->builder, 1);
+	walk_partners(L, bu, 1);
 	tu = table_push(L);
 	rc = xp_builder_finish(bu->builder, &tu->table);
 	if (rc == XP_OK) {
@@ -922,7 +1013,7 @@ static int core_check(lua_State *L)
 	/* longjmp: as in build, the builder sits in bu. */
 	walk_options(L, bu->builder, 3);
 	check_status(L, xp_builder_begin(bu->builder, domain, len));
-	walk_record(L, bu->builder, 2);
+	walk_record(L, bu, 2);
 	check_status(L, xp_builder_end(bu->builder));
 	/* Finishing runs the table-wide checks (duplicate domains); the
 	 * table is dropped at once, with no Lua call in between. */
