@@ -50,11 +50,35 @@ return function (api)
 	-- Approve a subscription as the local user would have: the remote side
 	-- gets `subscribed`, the roster records subscription "from" and the
 	-- user's clients get a roster push and the approval.
-	local function auto_approve(username, host, from_bare, to_bare, stanza)
-		if not rostermanager.set_contact_pending_in(username, host, from_bare, stanza) then
+	--
+	-- The roster ends as rostermanager.set_contact_pending_in followed by
+	-- rostermanager.subscribed would leave it (the item created or moved
+	-- from "none" to "from", or from "to" to "both"; nothing pending), but
+	-- it is saved once instead of twice.  If the save fails, the in-memory
+	-- roster is put back and Prosody handles the request as usual.
+	local function auto_approve(username, host, from_bare, to_bare)
+		local roster = rostermanager.load_roster(username, host);
+		if not roster then return false; end
+		local item = roster[from_bare];
+		if item and (item.subscription == "from" or item.subscription == "both") then
 			return false;
 		end
-		if not rostermanager.subscribed(username, host, from_bare) then
+		local pending = roster[false].pending;
+		local old_pending = pending[from_bare];
+		local old_subscription = item and item.subscription;
+		if not item then
+			item = { subscription = "none", groups = {} };
+			roster[from_bare] = item;
+		end
+		item.subscription = item.subscription == "none" and "from" or "both";
+		pending[from_bare] = nil;
+		if not rostermanager.save_roster(username, host, roster, from_bare) then
+			if old_subscription then
+				item.subscription = old_subscription;
+			else
+				roster[from_bare] = nil;
+			end
+			pending[from_bare] = old_pending;
 			return false;
 		end
 		rostermanager.roster_push(username, host, from_bare);
@@ -91,7 +115,7 @@ return function (api)
 		if verdict == "deliver" then return; end
 		local to_bare = username .. "@" .. host;
 		if verdict == "approve" then
-			if auto_approve(username, host, from_bare, to_bare, stanza) then
+			if auto_approve(username, host, from_bare, to_bare) then
 				module:log("info", "Approved subscription of %s to %s automatically (partner %s)",
 					from_bare, to_bare, partner_label(from_host));
 				m_contact:with_labels(partner_label(from_host), "approve"):add(1);
