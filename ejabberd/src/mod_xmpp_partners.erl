@@ -619,9 +619,10 @@ policy_violation(Text) ->
 
 %%% ---- the allow list ----------------------------------------------------------
 
-%% Runs for outbound connections (in the routing process), inbound
-%% authentication and dialback checks (in the s2s_in process); which one is
-%% only for the log line.
+%% Runs for outbound connections (in the routing process, which for a
+%% local user's stanza is that user's ejabberd_c2s, itself an
+%% xmpp_stream_in), inbound authentication and dialback checks (in the
+%% s2s_in process, marked by in_init/2); which one is only for the log line.
 allow_host(Acc, MyHost, RemoteHost) ->
     case ?NIF:resolve(table(MyHost), RemoteHost) of
         {ok, _} -> Acc;
@@ -631,8 +632,8 @@ allow_host(Acc, MyHost, RemoteHost) ->
     end.
 
 direction_of_process() ->
-    case get('$initial_call') of
-        {xmpp_stream_in, _, _} -> incoming;
+    case get(xp_s2s_in) of
+        true -> incoming;
         _ -> outgoing
     end.
 
@@ -690,6 +691,8 @@ keepalive_arm_if_ours(State, _) ->
 %% Every incoming stream gets xmpp_partners_s2s_in as its callback module
 %% (it delegates to ejabberd_s2s_in; see that module).
 in_init({ok, #{mod := ejabberd_s2s_in} = State}, _Opts) ->
+    %% marks the process for direction_of_process/0
+    put(xp_s2s_in, true),
     {ok, State#{mod => xmpp_partners_s2s_in}};
 in_init(Acc, _Opts) ->
     Acc.
