@@ -883,7 +883,10 @@ in_subscription_approve(Acc, #presence{from = From, to = To} = Pres) ->
             ejabberd_hooks:run(roster_out_subscription, To#jid.lserver,
                                [Reply]),
             ejabberd_router:route(Reply),
-            Acc;
+            %% mod_roster (priority 50) stored the request and
+            %% roster_out_subscription the approval ('from'); false keeps
+            %% ejabberd_sm from showing the answered request to the user.
+            {stop, false};
         _ -> Acc
     end.
 
