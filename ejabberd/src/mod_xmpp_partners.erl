@@ -839,13 +839,30 @@ send_packet(Pkt) ->
 
 %%% ---- contact policy ----------------------------------------------------------------
 
+%% Any roster item counts (README's contact table), subscription none
+%% without a pending request included.
 in_roster(LUser, LServer, From) ->
     {Sub, Ask, _} = roster_info(LUser, LServer, From),
-    Sub /= none orelse Ask /= none.
+    Sub /= none orelse Ask /= none orelse has_item(LUser, LServer, From).
 
 roster_info(LUser, LServer, From) ->
     ejabberd_hooks:run_fold(roster_get_jid_info, LServer, {none, none, []},
                             [LUser, LServer, jid:remove_resource(From)]).
+
+%% roster_get_jid_info (mod_roster:get_jid_info/4 in 23.01) answers
+%% {none, none, Groups} both for an item with subscription none and no ask
+%% and for no item at all, and mod_roster:get_roster_item/3 is not exported
+%% (it makes up an empty item when there is none); the storage modules'
+%% get_roster_item/3 needs a transaction for mnesia.  mod_roster:get_roster/2
+%% (cached, no transaction) lists the items that exist; #roster.jid is the
+%% record's 4th element (mod_roster.hrl).
+has_item(LUser, LServer, From) ->
+    case gen_mod:is_loaded(LServer, mod_roster) of
+        false -> false;
+        true ->
+            LJID = jid:tolower(jid:remove_resource(From)),
+            lists:keymember(LJID, 4, mod_roster:get_roster(LUser, LServer))
+    end.
 
 remote_subscribe(#presence{type = subscribe, from = #jid{lserver = RServer},
                            to = #jid{lserver = LServer}}) ->
@@ -855,8 +872,8 @@ remote_subscribe(_) ->
     false.
 
 subscribe_action(#presence{from = From, to = #jid{luser = U, lserver = S}}) ->
-    {Sub, Ask, _} = roster_info(U, S, From),
-    InRoster = Sub /= none orelse Ask /= none,
+    {Sub, _, _} = roster_info(U, S, From),
+    InRoster = in_roster(U, S, From),
     SubFrom = Sub == from orelse Sub == both,
     %% The blocklist (XEP-0191) was applied by ejabberd_sm before this hook.
     ?NIF:subscribe(table(S), From#jid.lserver, InRoster, SubFrom, false).
