@@ -619,9 +619,10 @@ policy_violation(Text) ->
 
 %%% ---- the allow list ----------------------------------------------------------
 
-%% Runs for outbound connections (in the routing process), inbound
-%% authentication and dialback checks (in the s2s_in process); which one is
-%% only for the log line.
+%% Runs for outbound connections (in the routing process, which for a
+%% local user's stanza is that user's ejabberd_c2s, itself an
+%% xmpp_stream_in), inbound authentication and dialback checks (in the
+%% s2s_in process, marked by in_init/2); which one is only for the log line.
 allow_host(Acc, MyHost, RemoteHost) ->
     case ?NIF:resolve(table(MyHost), RemoteHost) of
         {ok, _} -> Acc;
@@ -631,8 +632,8 @@ allow_host(Acc, MyHost, RemoteHost) ->
     end.
 
 direction_of_process() ->
-    case get('$initial_call') of
-        {xmpp_stream_in, _, _} -> incoming;
+    case get(xp_s2s_in) of
+        true -> incoming;
         _ -> outgoing
     end.
 
@@ -690,6 +691,8 @@ keepalive_arm_if_ours(State, _) ->
 %% Every incoming stream gets xmpp_partners_s2s_in as its callback module
 %% (it delegates to ejabberd_s2s_in; see that module).
 in_init({ok, #{mod := ejabberd_s2s_in} = State}, _Opts) ->
+    %% marks the process for direction_of_process/0
+    put(xp_s2s_in, true),
     {ok, State#{mod => xmpp_partners_s2s_in}};
 in_init(Acc, _Opts) ->
     Acc.
@@ -836,13 +839,30 @@ send_packet(Pkt) ->
 
 %%% ---- contact policy ----------------------------------------------------------------
 
+%% Any roster item counts (README's contact table), subscription none
+%% without a pending request included.
 in_roster(LUser, LServer, From) ->
     {Sub, Ask, _} = roster_info(LUser, LServer, From),
-    Sub /= none orelse Ask /= none.
+    Sub /= none orelse Ask /= none orelse has_item(LUser, LServer, From).
 
 roster_info(LUser, LServer, From) ->
     ejabberd_hooks:run_fold(roster_get_jid_info, LServer, {none, none, []},
                             [LUser, LServer, jid:remove_resource(From)]).
+
+%% roster_get_jid_info (mod_roster:get_jid_info/4 in 23.01) answers
+%% {none, none, Groups} both for an item with subscription none and no ask
+%% and for no item at all, and mod_roster:get_roster_item/3 is not exported
+%% (it makes up an empty item when there is none); the storage modules'
+%% get_roster_item/3 needs a transaction for mnesia.  mod_roster:get_roster/2
+%% (cached, no transaction) lists the items that exist; #roster.jid is the
+%% record's 4th element (mod_roster.hrl).
+has_item(LUser, LServer, From) ->
+    case gen_mod:is_loaded(LServer, mod_roster) of
+        false -> false;
+        true ->
+            LJID = jid:tolower(jid:remove_resource(From)),
+            lists:keymember(LJID, 4, mod_roster:get_roster(LUser, LServer))
+    end.
 
 remote_subscribe(#presence{type = subscribe, from = #jid{lserver = RServer},
                            to = #jid{lserver = LServer}}) ->
@@ -852,8 +872,8 @@ remote_subscribe(_) ->
     false.
 
 subscribe_action(#presence{from = From, to = #jid{luser = U, lserver = S}}) ->
-    {Sub, Ask, _} = roster_info(U, S, From),
-    InRoster = Sub /= none orelse Ask /= none,
+    {Sub, _, _} = roster_info(U, S, From),
+    InRoster = in_roster(U, S, From),
     SubFrom = Sub == from orelse Sub == both,
     %% The blocklist (XEP-0191) was applied by ejabberd_sm before this hook.
     ?NIF:subscribe(table(S), From#jid.lserver, InRoster, SubFrom, false).
@@ -880,7 +900,10 @@ in_subscription_approve(Acc, #presence{from = From, to = To} = Pres) ->
             ejabberd_hooks:run(roster_out_subscription, To#jid.lserver,
                                [Reply]),
             ejabberd_router:route(Reply),
-            Acc;
+            %% mod_roster (priority 50) stored the request and
+            %% roster_out_subscription the approval ('from'); false keeps
+            %% ejabberd_sm from showing the answered request to the user.
+            {stop, false};
         _ -> Acc
     end.
 

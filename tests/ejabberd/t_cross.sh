@@ -37,17 +37,11 @@
 # padm runs the same partner table as ejabberd, for comparing ejabberdctl's
 # partners_* commands with Prosody's shell.
 #
-# Expected outcomes follow README-ejabberd.md ("Before or after the fact");
-# where the module is known to differ from that README the case is a TAP
-# TODO with the reason (an XPASS then means it was fixed):
-#   - outbound SASL EXTERNAL is judged as dialback (xmpp_stream_out drops
-#     sasl_mech before handle_auth_success), so ejabberd closes its own
-#     EXTERNAL streams to partners with sasl = required or dialback = false;
-#   - the refusal of a local user's stanza to a non-partner is logged as
-#     "refused incoming" (allow_host runs in the ejabberd_c2s process);
-#   - an automatically approved subscribe is still shown to the local user;
-#   - a roster item with subscription none and no pending ask does not count
-#     as "in the roster" for public_unverified partners.
+# Expected outcomes follow README-ejabberd.md ("Before or after the fact"):
+# ejabberd withholds STARTTLS, EXTERNAL and the dialback feature per remote
+# (xmpp_partners_s2s_in), so an incoming method the row refuses is mostly
+# refused before the fact, with no refusal line; tap_todo remains for a
+# known difference (an XPASS then means it was fixed).
 # One ejabberd start (about 1-6 s) serves every case; the whole script
 # takes about 1.5-2 minutes.
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -244,14 +238,14 @@ else
 $out
 $(grep -F evil.test "$EJ_LOG" | tail -n 5)"
 fi
-# mod_xmpp_partners:allow_host/3 names the direction after the calling
-# process; ejabberd_c2s is an xmpp_stream_in too, so a refusal of a local
-# user's stanza is logged as "refused incoming s2s from evil.test".
-ok=0
-[ $rc2 -eq 0 ] && ok=1
-tap_todo "$ok" "ejabberd logs the refusal as outgoing: 'refused outgoing s2s to evil.test: not a partner'" \
-	"ejabberd: allow_host logs an outbound refusal from a c2s process as incoming" \
-	"$(grep -F 'refused' "$EJ_LOG" | grep -F evil.test | tail -n 3)"
+# allow_host/3 runs here in alice's ejabberd_c2s process (an
+# xmpp_stream_in too): the refusal must still be logged as outgoing.
+if [ $rc2 -eq 0 ]; then
+	tap_ok "ejabberd logs the refusal as outgoing: 'refused outgoing s2s to evil.test: not a partner'"
+else
+	tap_fail "ejabberd logs the refusal as outgoing: 'refused outgoing s2s to evil.test: not a partner'" \
+		"$(grep -F 'refused' "$EJ_LOG" | grep -F evil.test | tail -n 3)"
+fi
 
 # evil2.test (on pdbtcp) tries dialback: its db:result is refused before
 # mod_s2s_dialback verifies it (no connection back to evil2.test).
@@ -361,7 +355,13 @@ for p in "${PROFILES[@]}"; do
 			# side: no <success/> (EXTERNAL) / no valid dialback result.
 			when="before"
 			bad=""
-			[ -n "$ref_in" ] || bad="no refusal logged by mod_xmpp_partners"
+			# no refusal line: the method was withheld (no STARTTLS, no
+			# EXTERNAL, no dialback feature for this partner), so the
+			# peer never got to try it; it must not be accepted either
+			if [ -z "$ref_in" ]; then
+				when="before the fact (method withheld by ejabberd)"
+				[ -z "$acc_in" ] || bad="ejabberd accepted the stream ($acc_in) and logged no refusal"
+			fi
 			case $m in
 			sasl_tls)
 				when="after the fact (EXTERNAL offered, then vetoed before <success/>)"
@@ -369,8 +369,7 @@ for p in "${PROFILES[@]}"; do
 					bad="$bad; the peer received <success/>"
 				;;
 			*)
-				[ "$tr" = tcp ] && [ "$rt" = required ] && when="after the fact (plain stream closed at db:result)"
-				[ "$tr" = tls ] && [ "$rt" = not_supported ] && when="after the fact (STARTTLS was offered and used)"
+				[ -n "$ref_in" ] && [ "$tr" = tcp ] && [ "$rt" = required ] && when="after the fact (plain stream closed at db:result)"
 				grep -qF "connection $d->ej.test is now authenticated for ej.test" "$PL" &&
 					bad="$bad; the peer's dialback was validated"
 				;;
@@ -393,12 +392,7 @@ $facts"
 			ok=0
 			[ "$acc_out" = "$mech/$tr" ] && [ -z "$ref_out" ] && [ -z "$fail_out" ] && grep -qF "$peer_line" "$PL" &&
 				case $ping in iq-result*) true ;; *) false ;; esac && ok=1
-			if [ "$m" = sasl_tls ] && { [ "$rs" = required ] || [ "$rd" = false ]; }; then
-				# mod_xmpp_partners:out_auth_result/2 reads sasl_mech from the
-				# outbound state, which xmpp_stream_out never sets: it judges an
-				# outbound EXTERNAL authentication as dialback.
-				tap_todo "$ok" "$name" "ejabberd: outbound SASL EXTERNAL is judged as dialback (out_auth_result) and closed" "$facts"
-			elif [ "$ok" = 1 ]; then
+			if [ "$ok" = 1 ]; then
 				tap_ok "$name"
 			else
 				tap_fail "$name" "$facts"
@@ -430,13 +424,13 @@ $facts"
 	done
 done
 
-# Documented limits, observed: ejabberd offers STARTTLS to a tls =
-# not_supported partner (r17-dbtls.test took it) and EXTERNAL to a sasl =
-# not_supported partner (r13-ext.test tried it).
+# Withheld per remote (xmpp_partners_s2s_in): ejabberd offers no STARTTLS
+# to a tls = not_supported partner (r17-dbtls.test cannot take it) and no
+# EXTERNAL to a sasl = not_supported partner (r13-ext.test cannot try it).
 grep -qF "r17-dbtls.test:tls	debug	ej.test is offering TLS, taking up the offer" "$XP_WORK/pdbtls-matrix.log"
-tap_is $? 0 "as documented: ejabberd still offers STARTTLS to a tls = not_supported partner (r17-dbtls.test)"
+tap_is $? 1 "ejabberd withholds STARTTLS from a tls = not_supported partner (r17-dbtls.test)"
 grep -qF "r13-ext.test:saslauth	debug	Initiating SASL EXTERNAL with ej.test" "$XP_WORK/pext-matrix.log"
-tap_is $? 0 "as documented: ejabberd still offers SASL EXTERNAL to a sasl = not_supported partner (r13-ext.test)"
+tap_is $? 1 "ejabberd withholds SASL EXTERNAL from a sasl = not_supported partner (r13-ext.test)"
 
 # ---- contact policy, ejabberd local ---------------------------------------------------------
 # ejabberd gives fed.test type federated, ver.test public_verified and
@@ -447,13 +441,13 @@ out=$(xp_client bob@fed.test subscribe alice@ej.test expect-presence alice@ej.te
 expect_ok "bob@fed.test (federated) adds alice@ej.test: approved automatically by ejabberd" $? "$out"
 xp_client_wait alice >/dev/null
 rc=$?
-ok=0
-[ $rc -eq 0 ] && ok=1
-# in_subscription_approve/2 (roster_in_subscription, 60) approves but
-# returns mod_roster's true, so ejabberd_sm still delivers the request.
-tap_todo "$ok" "alice is not asked about bob's request (it was approved for her)" \
-	"ejabberd: the auto-approved subscribe is still delivered to the local user's sessions" \
-	"$(xp_client_report alice)"
+# in_subscription_approve/2 (roster_in_subscription, 60) answers and
+# stops the hook with false: ejabberd_sm does not deliver the request.
+if [ $rc -eq 0 ]; then
+	tap_ok "alice is not asked about bob's request (it was approved for her)"
+else
+	tap_fail "alice is not asked about bob's request (it was approved for her)" "$(xp_client_report alice)"
+fi
 out=$(xp_client alice@ej.test expect-roster bob@fed.test from 2>&1)
 expect_ok "alice's roster on ejabberd records bob@fed.test with subscription 'from'" $? "$out"
 out=$(xp_client vera@ver.test subscribe alice@ej.test expect-presence alice@ej.test subscribed 2>&1)
@@ -480,15 +474,14 @@ xp_client_ready alice
 out=$(xp_client uma2@unv.test subscribe alice@ej.test wait 2 2>&1)
 xp_client_wait alice 10 >/dev/null
 rc=$?
-ok=0
-[ $rc -eq 0 ] && ok=1
-# mod_xmpp_partners asks roster_get_jid_info, which answers {none, none}
-# for a roster item without subscription or pending request, exactly as
-# for a JID not in the roster.
-tap_todo "$ok" "uma2@unv.test, in alice's roster (subscription none), asks alice: the request reaches her" \
-	"ejabberd: a roster item with subscription none and no pending ask does not count as 'in the roster'" \
-	"$out
+# roster_get_jid_info answers {none, none} for this item as for no item;
+# mod_xmpp_partners asks the roster's storage whether the item exists.
+if [ $rc -eq 0 ]; then
+	tap_ok "uma2@unv.test, in alice's roster (subscription none), asks alice: the request reaches her"
+else
+	tap_fail "uma2@unv.test, in alice's roster (subscription none), asks alice: the request reaches her" "$out
 $(xp_client_report alice)"
+fi
 
 # the invitation path: uma3 lets alice in on Prosody's side, alice asks
 # uma3 (ask=out on ejabberd), then uma3's own request reaches alice.
