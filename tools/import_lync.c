@@ -787,10 +787,15 @@ int xpt_cmd_import_lync(const char *path, const xpt_options *o)
 	c.path = path;
 	rc = xpt_read_file(path, XPS_DEFAULT_FILE_SIZE, &data, &len);
 	if (rc != 0) {
-		fprintf(stderr, "%s: cannot read %s: %s\n", XPT_PROGRAM, path,
-		        rc == EFBIG ? "larger than 16 MiB: not an export of "
-		                      "Get-CsXmppAllowedPartner?"
-		                    : strerror(rc));
+		if (rc == EFBIG)
+			fprintf(stderr,
+			        "%s: cannot read %s: larger than %lu MiB: not an "
+			        "export of Get-CsXmppAllowedPartner?\n",
+			        XPT_PROGRAM, path,
+			        (unsigned long)(XPS_DEFAULT_FILE_SIZE >> 20));
+		else
+			fprintf(stderr, "%s: cannot read %s: %s\n", XPT_PROGRAM,
+			        path, strerror(rc));
 		return XPT_EXIT_FAILURE;
 	}
 	err[0] = '\0';

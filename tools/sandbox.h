@@ -69,10 +69,13 @@ typedef struct xps_limits {
 	                   not see time spent inside library functions */
 } xps_limits;
 
-#define XPS_DEFAULT_MEMORY       ((size_t)32 << 20)
+/* Sized for a server's partner table: a 100,000-partner file is about 12 MiB
+ * and needs about 32 MiB of Lua memory and 900,000 values; these defaults
+ * leave room for about 500,000 partners (the time limit comes first). */
+#define XPS_DEFAULT_MEMORY       ((size_t)256 << 20)
 #define XPS_DEFAULT_INSTRUCTIONS 10000000UL
-#define XPS_DEFAULT_FILE_SIZE    ((size_t)16 << 20)
-#define XPS_DEFAULT_VALUES       ((size_t)1000000)
+#define XPS_DEFAULT_FILE_SIZE    ((size_t)64 << 20)
+#define XPS_DEFAULT_VALUES       ((size_t)8000000)
 #define XPS_DEFAULT_DEPTH        32u
 #define XPS_DEFAULT_SECONDS      10.0
 

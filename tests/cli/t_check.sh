@@ -107,9 +107,10 @@ run check "$DATA/junk.bin"
 expect_rc "binary junk: an error, no crash" 1
 expect_out "binary junk: a syntax error with a line" 'junk\.bin:1: error:'
 
-truncate -s 17M "$TMP/huge.lua"
+truncate -s 65M "$TMP/huge.lua"
 run check "$TMP/huge.lua"
-expect_rc "a file over 16 MiB: status 2" 2
-expect_err "a file over 16 MiB is refused with the reason" 'larger than 16384 KiB'
+rm -f "$TMP/huge.lua"
+expect_rc "a file over 64 MiB: status 2" 2
+expect_err "a file over 64 MiB is refused with the reason" 'larger than 65536 KiB'
 
 tap_done
