@@ -22,7 +22,7 @@ tools_xmpp_partners_SOURCES = \
 	tools/xmpp-partners.c tools/cli.h \
 	tools/partner_file.c tools/explain.c tools/import_lync.c tools/pin.c \
 	module/lua/core.c
-tools_xmpp_partners_CFLAGS = $(AM_CFLAGS) $(LUA_LIB_CFLAGS)
+tools_xmpp_partners_CFLAGS = $(AM_CFLAGS) $(LUA_LIB_CFLAGS) -I$(top_srcdir)/tools
 tools_xmpp_partners_LDADD = tools/libxptools.la module/libxpcore.la \
 	$(LUA_LIB_LIBS) -lm
 

@@ -27,6 +27,17 @@
  *   core.reason_text(token)           -> text (unknown token: throws)
  *   core.refusal(direction, domain, token) -> canonical log line
  *   core.cert(pem_or_der)             -> cert | nil, message
+ *   core.read_file(path)              -> partners, options, notes
+ *                                        | nil, message
+ *       evaluates a partner file (Prosody configuration syntax) in the
+ *       sandbox of tools/sandbox.c, in a Lua state of its own, and copies
+ *       out its global xmpp_partners value (an empty table when unset)
+ *       and the xmpp_partners_* options it assigns (options holds them
+ *       by their short names).  notes are "path:line: text" strings (an
+ *       Include not followed, a name read that is not defined).  A
+ *       function in the file comes back as a function that cannot be
+ *       called (core.build then reports its type).  The message names the
+ *       file and, where Lua knows it, the line.
  *
  *   cert:identity(domain [, legacy_cn]) -> "valid" | "invalid"
  *   cert:pin()                        -> "sha256:<hex>"
@@ -95,6 +106,7 @@
 #include <lua.h>
 
 #include "xmpp_partners.h"
+#include "sandbox.h"
 
 /* ---- Lua version shims --------------------------------------------------- */
 
@@ -1603,6 +1615,170 @@ static int core_normalize(lua_State *L)
 	return 1;
 }
 
+/* ---- core.read_file: a partner file, evaluated in the sandbox ------------
+ *
+ * The sandbox and the value copied out of it are C memory held across Lua
+ * calls that may throw (longjmp), so they sit in a userdata whose __gc
+ * frees them. */
+
+#define SANDBOX_MT MODNAME ".sandbox"
+
+typedef struct sandbox_ud {
+	xps_sandbox *sb;
+	xps_value *v;
+} sandbox_ud;
+
+static void sandbox_release(sandbox_ud *u)
+{
+	if (u->v != NULL) {
+		xps_value_free(u->v);
+		u->v = NULL;
+	}
+	if (u->sb != NULL) {
+		xps_free(u->sb);
+		u->sb = NULL;
+	}
+}
+
+static int sandbox_gc(lua_State *L)
+{
+	sandbox_release(luaL_checkudata(L, 1, SANDBOX_MT));
+	return 0;
+}
+
+static int not_callable(lua_State *L)
+{
+	return luaL_error(L, MODNAME ": a function from a partner file cannot "
+	                     "be called");
+}
+
+/* Push a value copied out of the sandbox (the sandbox bounds the depth). */
+static void push_file_value(lua_State *L, const xps_value *v)
+{
+	size_t i;
+
+	luaL_checkstack(L, 3, "partner file nested too deeply");
+	switch (v->type) {
+	case XPS_NIL:
+		lua_pushnil(L);
+		break;
+	case XPS_BOOLEAN:
+		lua_pushboolean(L, v->boolean);
+		break;
+	case XPS_INTEGER:
+		lua_pushinteger(L, (lua_Integer)v->integer);
+		break;
+	case XPS_NUMBER:
+		lua_pushnumber(L, (lua_Number)v->number);
+		break;
+	case XPS_STRING:
+		lua_pushlstring(L, v->string, v->len);
+		break;
+	case XPS_TABLE:
+		lua_createtable(L, 0, v->count > INT_MAX ? 0 : (int)v->count);
+		for (i = 0; i < v->count; i++) {
+			push_file_value(L, &v->fields[i].key);
+			push_file_value(L, &v->fields[i].value);
+			if (lua_isnil(L, -2) || lua_isnil(L, -1))
+				lua_pop(L, 2);
+			else
+				lua_rawset(L, -3);
+		}
+		break;
+	case XPS_OTHER:
+	default:
+		/* Not data: keep "a function" so the builder names the type. */
+		lua_pushcfunction(L, not_callable);
+		break;
+	}
+}
+
+/* nil, "path: what went wrong" (the sandbox's message names the file). */
+static int file_failure(lua_State *L, sandbox_ud *u, int rc)
+{
+	if (rc == XPS_ENOMEM) {
+		sandbox_release(u);
+		return luaL_error(L, "not enough memory");
+	}
+	lua_pushnil(L);
+	lua_pushstring(L, xps_message(u->sb));
+	sandbox_release(u);
+	return 2;
+}
+
+static int core_read_file(lua_State *L)
+{
+	static const char *const opts[][2] = {
+	        {"xmpp_partners_default", "default"},
+	        {"xmpp_partners_keepalive_interval", "keepalive_interval"},
+	        {"xmpp_partners_connection_limit", "connection_limit"},
+	};
+	size_t len, i;
+	const char *path = luaL_checklstring(L, 1, &len);
+	sandbox_ud *u;
+	int rc;
+
+	luaL_argcheck(L, len > 0 && strlen(path) == len, 1,
+	              "a file name without NUL bytes expected");
+	u = lua_newuserdatauv(L, sizeof(*u), 0);
+	u->sb = NULL;
+	u->v = NULL;
+	luaL_setmetatable(L, SANDBOX_MT);
+	u->sb = xps_new(NULL);
+	if (u->sb == NULL)
+		return luaL_error(L, "not enough memory");
+	rc = xps_eval_file(u->sb, path);
+	if (rc != XPS_OK)
+		return file_failure(L, u, rc);
+	rc = xps_get(u->sb, "*", "xmpp_partners", &u->v);
+	if (rc != XPS_OK)
+		return file_failure(L, u, rc);
+	if (u->v == NULL) {
+		lua_newtable(L);
+	} else if (u->v->type != XPS_TABLE) {
+		lua_pushnil(L);
+		lua_pushfstring(L,
+		                "%s: xmpp_partners is a %s, not a table of "
+		                "partners (write xmpp_partners = { [\"domain\"] = "
+		                "{ ... } })",
+		                path,
+		                u->v->type_name ? u->v->type_name : "value");
+		sandbox_release(u);
+		return 2;
+	} else {
+		push_file_value(L, u->v);
+		xps_value_free(u->v);
+		u->v = NULL;
+	}
+	lua_createtable(L, 0, 3);
+	for (i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+		rc = xps_get(u->sb, "*", opts[i][0], &u->v);
+		if (rc != XPS_OK)
+			return file_failure(L, u, rc);
+		if (u->v == NULL)
+			continue;
+		push_file_value(L, u->v);
+		xps_value_free(u->v);
+		u->v = NULL;
+		lua_setfield(L, -2, opts[i][1]);
+	}
+	lua_createtable(L, (int)(xps_note_count(u->sb) > INT_MAX
+	                                 ? 0
+	                                 : xps_note_count(u->sb)),
+	                0);
+	for (i = 0; i < xps_note_count(u->sb); i++) {
+		const xps_note *note = xps_note_at(u->sb, i);
+		if (note->line > 0)
+			lua_pushfstring(L, "%s:%d: %s", path, note->line,
+			                note->text);
+		else
+			lua_pushfstring(L, "%s: %s", path, note->text);
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	sandbox_release(u);
+	return 3;
+}
+
 static int core_reason_text(lua_State *L)
 {
 	lua_pushstring(L, xp_reason_text(check_token(L, 1)));
@@ -1640,6 +1816,7 @@ static const luaL_Reg core_functions[] = {{"build", core_build},
                                           {"reason_text", core_reason_text},
                                           {"refusal", core_refusal},
                                           {"cert", core_cert},
+                                          {"read_file", core_read_file},
                                           {NULL, NULL}};
 
 static const luaL_Reg table_methods[] = {{"resolve", table_resolve},
@@ -1704,12 +1881,16 @@ int luaopen_xmpp_partners_core(lua_State *L)
 	lua_pushcfunction(L, builder_gc);
 	lua_setfield(L, -2, "__gc");
 	lua_pop(L, 1);
+	luaL_newmetatable(L, SANDBOX_MT);
+	lua_pushcfunction(L, sandbox_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_pop(L, 1);
 	luaL_newmetatable(L, CONTEXT_MT);
 	lua_pushcfunction(L, context_gc);
 	lua_setfield(L, -2, "__gc");
 	lua_pop(L, 1);
 
-	lua_createtable(L, 0, 9);
+	lua_createtable(L, 0, 10);
 	context_push(L);
 	luaL_setfuncs(L, core_functions, 1);
 	lua_pushliteral(L, XP_VERSION);

@@ -18,7 +18,7 @@ describe("xmpp_partners.core module", function()
 		table.sort(names)
 		assert.are.same({ "build:function", "cert:function", "check:function",
 			"closed:function", "matrix:function", "normalize:function",
-			"reason_text:function", "refusal:function", "version:string" }, names)
+			"read_file:function", "reason_text:function", "refusal:function", "version:string" }, names)
 	end)
 
 	it("creates no Lua globals, also when loaded again", function()
