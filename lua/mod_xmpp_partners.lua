@@ -129,13 +129,42 @@ end
 
 -- ---- loading the table ------------------------------------------------------------
 
+-- The configured partners and options: partners, options, origin | nil, err.
+-- With xmpp_partners_file, the file is evaluated by the core in a Lua state
+-- of its own, so a large table never lives in Prosody's heap (where every
+-- garbage collection cycle would mark it); the config's own xmpp_partners
+-- records are laid over it (same key: the config wins), and a config option
+-- wins over the file's.  origin[key] names the file for records from it.
 local function read_options()
 	local opts = {};
 	for _, key in ipairs({ "default", "keepalive_interval", "connection_limit" }) do
 		local v = module:get_option("xmpp_partners_" .. key);
 		if v ~= nil then opts[key] = v; end
 	end
-	return module:get_option("xmpp_partners", {}), opts;
+	local partners = module:get_option("xmpp_partners", {});
+	local file = module:get_option_path("xmpp_partners_file", nil, "config");
+	-- (a partners value that is not a table: core.build reports it)
+	if not file or type(partners) ~= "table" then return partners, opts, {}; end
+	if not (core and core.read_file) then
+		return nil, "xmpp_partners_file is set but the policy core cannot read files; "
+			.. "install the matching xmpp_partners/core.so";
+	end
+	local from_file, file_opts, notes = core.read_file(file);
+	if not from_file then
+		return nil, "xmpp_partners_file: " .. tostring(file_opts)
+			.. "; fix the file (xmpp-partners check " .. file .. ") and reload";
+	end
+	for _, note in ipairs(notes) do module:log("debug", "xmpp_partners_file: %s", note); end
+	for key, v in pairs(file_opts) do
+		if opts[key] == nil then opts[key] = v; end
+	end
+	local origin = {};
+	for key in pairs(from_file) do origin[key] = "file " .. file; end
+	for key, record in pairs(partners) do
+		from_file[key] = record;
+		origin[key] = nil;
+	end
+	return from_file, opts, origin;
 end
 
 local function log_diagnostics(level, diags)
@@ -187,6 +216,12 @@ end
 local function load_policy(why)
 	if not core then return false; end
 	local partners, opts = read_options();
+	if not partners then
+		module:log("error", "%s; %s", opts, policy:info().closed
+			and "all federation is refused until it can be read"
+			or "keeping the previous partner policy in force");
+		return false;
+	end
 	if admin then
 		local merged, err = admin.effective(partners);
 		if not merged then

@@ -7,7 +7,8 @@
 --   policy()         the table in force
 --   install(tbl, why) put a built table in force and close the streams it
 --                    no longer allows (enforce_existing)
---   read_config()    config partners, options (as read_options)
+--   read_config()    config partners, options, origin | nil, err (as
+--                    read_options: origin[key] names xmpp_partners_file)
 --   each_s2s_session(fn), stream_state(session), remote_of(session)
 --
 -- It provides:
@@ -154,14 +155,14 @@ return function (api)
 
 	-- Config plus runtime: partners table, sources { [domain] = "config" |
 	-- "runtime" | "runtime (overrides config)" }, removed config domains.
-	local function merge(config_partners, state)
+	local function merge(config_partners, state, origin)
 		local merged, sources, removed = {}, {}, {};
 		for domain, record in pairs(config_partners or {}) do
 			if state.removed[domain] then
 				removed[#removed + 1] = domain;
 			else
 				merged[domain] = record;
-				sources[domain] = "config";
+				sources[domain] = origin and origin[domain] or "config";
 			end
 		end
 		for domain, record in pairs(state.partners) do
@@ -182,10 +183,11 @@ return function (api)
 	-- Everything about the effective table: merged, sources, removed,
 	-- options, state | nil, err
 	local function effective_all()
-		local config_partners, opts = api.read_config();
+		local config_partners, opts, origin = api.read_config();
+		if not config_partners then return nil, opts; end
 		local state, err = load_runtime();
 		if not state then return nil, "cannot read the stored runtime partner changes: " .. err; end
-		local merged, sources, removed = merge(config_partners, state);
+		local merged, sources, removed = merge(config_partners, state, origin);
 		return { merged = merged, sources = sources, removed = removed, opts = opts,
 			state = state, config = config_partners };
 	end
@@ -279,6 +281,7 @@ return function (api)
 	local function apply(state, what)
 		if not core then return nil, "the policy core xmpp_partners.core is not installed: nothing can be changed"; end
 		local config_partners, opts = api.read_config();
+		if not config_partners then return nil, what .. " refused, nothing changed: " .. opts; end
 		local merged = merge(config_partners, state);
 		local tbl, diags = core.build(merged, opts);
 		if not tbl then

@@ -11,7 +11,8 @@ INTEGRATION_TESTS = \
 	tests/integration/t_proxy_limits_keepalive.sh \
 	tests/integration/t_reload.sh \
 	tests/integration/t_contact.sh \
-	tests/integration/t_admin.sh
+	tests/integration/t_admin.sh \
+	tests/integration/t_partner_file.sh
 
 if HAVE_STROPHE
 check_PROGRAMS += tests/clients/xpclient

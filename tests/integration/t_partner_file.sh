@@ -1,0 +1,130 @@
+#!/bin/bash
+# t_partner_file.sh: the partner table read from xmpp_partners_file (the
+# shared partner file, evaluated by the policy core in a sandbox of its own
+# instead of Prosody's config), laid under the config's xmpp_partners.
+#
+#   1. a.test starts with xmpp_partners_file (a path relative to its
+#      config) listing b.test and c.test, and xmpp_partners in the config
+#      listing c.test again: 2 partners; traffic with b.test both ways.
+#   2. The admin shell names each record's source: the file for b.test,
+#      the config (which wins) for c.test.
+#   3. The file edited (b.test removed) and a reload (SIGHUP): b.test is
+#      refused, c.test still federates.
+#   4. A syntax error in the file and a reload: the error is logged with the
+#      file, its line and the fix; the table in force stays.
+#   5. A restart with the file gone fails closed: the error is logged, no
+#      federation; the file put back and a reload opens it again.
+
+: "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
+: "${top_builddir:=$top_srcdir}"
+. "$top_srcdir/tests/integration/lib.sh"
+
+xp_init
+tap_plan 13
+
+for d in a.test b.test c.test; do xp_host "$d"; done
+PFILE=$XP_WORK/partners-file.cfg.lua
+pfile() { printf '%s\n' "$@" >"$PFILE"; }
+pfile '-- the shared partner file' \
+	'xmpp_partners = {' \
+	'	["b.test"] = { type = "federated"; description = "b from the file" };' \
+	'	["c.test"] = { type = "federated"; description = "c from the file" };' \
+	'}'
+ok=1
+# The config lives in $XP_WORK/srv/a/: the file is named relative to it.
+xp_start_prosody a "$(xp_addr a.test)" a.test --module xmpp_partners \
+	--extra-lua 'xmpp_partners_file = "../../partners-file.cfg.lua"
+xmpp_partners = { ["c.test"] = { type = "federated"; description = "c from the config" } }' || ok=0
+xp_start_prosody b "$(xp_addr b.test)" b.test || ok=0
+xp_start_prosody c "$(xp_addr c.test)" c.test || ok=0
+if [ "$ok" = 1 ] && xp_wait_log a 'Partner policy loaded: 2 partners' 5; then
+	tap_ok "a.test starts with 2 partners from xmpp_partners_file and the config; b.test and c.test started"
+else
+	tap_fail "servers started" "$(grep -E 'xmpp_partners|error' "$(xp_server_log a)" | tail -n 5)"
+	xp_bail "cannot start the servers"
+fi
+
+reg_ok=1
+for acct in a:alice@a.test b:bob@b.test c:carl@c.test; do
+	xp_register "${acct%%:*}" "${acct#*:}" >>"$XP_WORK/register.out" 2>&1 || reg_ok=0
+done
+[ "$reg_ok" = 1 ] || xp_bail "cannot register the accounts: $(cat "$XP_WORK/register.out")"
+
+xp_delivered "a file partner: alice@a.test -> bob@b.test delivered" alice@a.test bob@b.test m1
+xp_delivered "a file partner: bob@b.test -> alice@a.test delivered" bob@b.test alice@a.test m2
+
+# shell_has NAME REGEX COMMAND...: the admin shell's output matches REGEX.
+shell_has() {
+	local name=$1 re=$2 out
+	shift 2
+	out=$(xp_shell_cmd a "$@" 2>&1)
+	if printf '%s\n' "$out" | grep -qE -- "$re"; then
+		tap_ok "$name"
+	else
+		tap_fail "$name" "want /$re/ in:
+$out"
+	fi
+}
+shell_has "partners show b.test: source is the file" \
+	"^source +file $XP_WORK/srv/a/\.\./\.\./partners-file\.cfg\.lua\$" partners show b.test
+shell_has "partners show c.test: the config's record wins over the file's" \
+	'^description +c from the config$' partners show c.test
+
+# refused_out NAME DOMAIN: alice's message to DOMAIN bounces with
+# not-allowed and a.test logs the refusal with its reason.
+refused_out() {
+	local out rc
+	xp_log_mark a
+	out=$(xp_client alice@a.test send "user@$2" "to-$2" expect-error-from "user@$2" not-allowed 2>&1)
+	rc=$?
+	if [ "$rc" -eq 0 ] && xp_wait_new_log a "refused outgoing s2s to $2: " 2; then
+		tap_ok "$1"
+	else
+		tap_fail "$1" "client exit $rc (0 = bounced with not-allowed): $out
+$(xp_log_new a | grep -E 'refused|error' | tail -n 5)"
+	fi
+}
+
+# 3. b.test removed from the file.
+pfile 'xmpp_partners = {' \
+	'	["c.test"] = { type = "federated"; description = "c from the file" };' \
+	'}'
+if xp_reload_partners a && xp_wait_log a 'Partner policy reloaded: 1 partners' 5; then
+	tap_ok "file edited and reloaded (SIGHUP): 1 partner"
+else
+	tap_fail "file edited and reloaded" "$(grep -E 'xmpp_partners|error' "$(xp_server_log a)" | tail -n 5)"
+fi
+refused_out "b.test, removed from the file, is refused: alice's message bounces with not-allowed" b.test
+xp_delivered "c.test still federates after the reload" alice@a.test carl@c.test m3
+
+# 4. A syntax error in the file: logged with file, line and fix; table kept.
+pfile 'xmpp_partners = {' \
+	'	["c.test"] = { type = "federated" description = "no separator" };' \
+	'}'
+xp_log_mark a
+xp_reload a
+if xp_wait_new_log a "xmpp_partners_file: $XP_WORK/srv/a/\.\./\.\./partners-file\.cfg\.lua:2: .*fix the file \(xmpp-partners check .*\) and reload; keeping the previous partner policy in force" 5; then
+	tap_ok "a syntax error in the file at reload: logged with the file, line 2 and the fix; the previous policy kept"
+else
+	tap_fail "syntax error logged" "$(xp_log_new a | grep -E 'xmpp_partners|error' | tail -n 5)"
+fi
+xp_delivered "c.test still federates with the broken file" alice@a.test carl@c.test m4
+
+# 5. Restart with the file gone: fail closed; put back and reload: open.
+mv "$PFILE" "$PFILE.away"
+xp_restart a || xp_bail "a.test did not restart"
+if xp_wait_log a "xmpp_partners_file: $XP_WORK/srv/a/\.\./\.\./partners-file\.cfg\.lua: cannot open.*; all federation is refused until it can be read" 5; then
+	tap_ok "restart with the file missing: the error is logged and all federation refused"
+else
+	tap_fail "missing file logged" "$(grep -E 'xmpp_partners|error' "$(xp_server_log a)" | tail -n 5)"
+fi
+refused_out "with the file missing, c.test is refused too (fail closed)" c.test
+pfile 'xmpp_partners = {' \
+	'	["c.test"] = { type = "federated" };' \
+	'}'
+rm -f "$PFILE.away"
+if xp_reload_partners a; then
+	xp_delivered "the file put back and reloaded: c.test federates again" alice@a.test carl@c.test m5
+else
+	tap_fail "the file put back and reloaded" "$(grep -E 'xmpp_partners|error' "$(xp_server_log a)" | tail -n 5)"
+fi
