@@ -15,7 +15,6 @@
 #
 #   BX_FLOOD_N=2000 BX_FLOOD_C=50 BX_RUNS=3 bash bench/flood.sh
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${top_builddir:=$top_srcdir}"
 . "$top_srcdir/bench/lib-bench.sh"
 
 N=${BX_FLOOD_N:-2000}
@@ -24,10 +23,7 @@ RUNS=${BX_RUNS:-3}
 SECS=${BX_FLOOD_SECONDS:-120}
 CONFIGS=${BX_CONFIGS:-"module secure insecure"}
 
-xp_init
-[ -x "$BX_XPFLOOD" ] || xp__missing "bench/xpflood not built"
-xp_host a.test
-xp_host b.test
+bx_init xpflood
 bx_partners "$XP_WORK/partners.lua" 1 b.test
 
 echo "# connection flood: $N connections from evil.test, $C at a time, median of $RUNS runs; load average $(bx_loadavg) at start"

@@ -3,6 +3,9 @@
 # integration harness (tests/integration/lib.sh: servers on 127.71.X.Y,
 # certificates, clean-up by PID) and adds:
 #
+#   bx_init TOOL                   xp_init, skip unless bench/TOOL (xpmsg
+#                                  or xpflood) is built, a.test and b.test
+#                                  in the hosts file
 #   bx_partners FILE N DOMAIN...   a partner file: the DOMAINs (federated,
 #                                  defaults) plus N-#DOMAINs synthetic ones
 #   bx_median V...                 the median of numbers
@@ -21,6 +24,17 @@ XP_LOG_LEVEL=${XP_LOG_LEVEL:-info} # debug logging would dominate every cost
 BX_XPMSG=${BX_XPMSG:-$top_builddir/bench/xpmsg}
 BX_XPFLOOD=${BX_XPFLOOD:-$top_builddir/bench/xpflood}
 BX_PROSODY_DEFAULT=$XP_PROSODY
+
+bx_init() {
+	xp_init
+	case $1 in
+	xpmsg) [ -x "$BX_XPMSG" ] || xp__missing "bench/xpmsg not built (needs libstrophe)" ;;
+	xpflood) [ -x "$BX_XPFLOOD" ] || xp__missing "bench/xpflood not built" ;;
+	*) xp_bail "bx_init: unknown tool $1" ;;
+	esac
+	xp_host a.test
+	xp_host b.test
+}
 
 bx_partners() {
 	local file=$1 n=$2

@@ -15,17 +15,13 @@
 #
 #   BX_SIZES="10000 100000" BX_RUNS=3 bash bench/reload.sh
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${top_builddir:=$top_srcdir}"
 . "$top_srcdir/bench/lib-bench.sh"
 
 SIZES=${BX_SIZES:-"10000 100000"}
 RUNS=${BX_RUNS:-3}
 METHODS=${BX_METHODS:-"sighup shell module"}
 
-xp_init
-[ -x "$BX_XPMSG" ] || xp__missing "bench/xpmsg not built (needs libstrophe)"
-xp_host a.test
-xp_host b.test
+bx_init xpmsg
 PA=$XP_WORK/partners-a.lua
 bx_partners "$PA" 1 b.test
 bx_partners "$XP_WORK/partners-b.lua" 1 a.test

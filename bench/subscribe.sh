@@ -21,17 +21,13 @@
 #
 #   BX_SUBS=500 BX_RUNS=3 bash bench/subscribe.sh
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${top_builddir:=$top_srcdir}"
 . "$top_srcdir/bench/lib-bench.sh"
 
 N=${BX_SUBS:-500}
 RUNS=${BX_RUNS:-3}
 CONFIGS=${BX_CONFIGS:-"none federated unverified"}
 
-xp_init
-[ -x "$BX_XPMSG" ] || xp__missing "bench/xpmsg not built (needs libstrophe)"
-xp_host a.test
-xp_host b.test
+bx_init xpmsg
 printf 'xmpp_partners = { ["b.test"] = { type = "federated" } }\n' >"$XP_WORK/partners-a.lua"
 
 echo "# subscription requests: $N per run to fresh offline accounts, median of $RUNS runs; load average $(bx_loadavg) at start"

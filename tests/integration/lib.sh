@@ -18,12 +18,23 @@
 # log level, default debug), XP_LOG_LINES (log lines shown on failure),
 # XP_START_TIMEOUT, XP_STOP_TIMEOUT, XP_CLIENT_TIMEOUT (seconds),
 # XP_CLIENT (path of xpclient), XP_PROSODY / XP_PROSODYCTL (binaries),
-# XP_LUA_CPATH (extra Lua C module path entries for Prosody, "dir/?.so;...").
+# XP_LUA_CPATH (extra Lua C module path entries for Prosody, "dir/?.so;..."),
+# XP_NET_PREFIX (the two octets of this run's /24, default 127.71).
 #
 # Prosody and prosodyctl run with LUA_CPATH_<ver> = $XP_WORK/lua/?.so, where
 # xmpp_partners/core.so links to the build tree's module/lua/.libs/core.so,
 # so `require "xmpp_partners.core"` finds the uninstalled C module; Lua
 # plugins (mod_*.lua) come from plugin_paths = { "$top_srcdir/lua" }.
+#
+# Installed files only: with XP_INSTALLED=1 set before sourcing (the Debian
+# package smoke test, packaging/smoke-test.sh), nothing points the servers
+# at the source or build tree: the caller's LUA_PATH / LUA_CPATH / LUA_INIT
+# (also the _5_4 ones) are unset here, Prosody gets no LUA_CPATH_<ver>
+# unless XP_LUA_CPATH is set, plugin_paths lists only --plugin-path dirs
+# (no plugin_paths line without one), so Prosody loads mod_xmpp_partners
+# from its own plugin directory and xmpp_partners.core from Lua's default
+# cpath, as a packaged server does; and xp_init does not insist on a built
+# xpclient (set XP_CLIENT before the first xp_client).
 #
 # shellcheck shell=bash
 
@@ -43,6 +54,11 @@ XP_CLIENT_TIMEOUT=${XP_CLIENT_TIMEOUT:-10}
 XP_LOG_LEVEL=${XP_LOG_LEVEL:-debug}
 XP_LOG_LINES=${XP_LOG_LINES:-20}
 XP_PASSWORD=${XP_PASSWORD:-secret}
+XP_NET_PREFIX=${XP_NET_PREFIX:-127.71}
+XP_INSTALLED=${XP_INSTALLED:-0}
+if [ "$XP_INSTALLED" = 1 ]; then
+	unset LUA_PATH LUA_CPATH LUA_PATH_5_4 LUA_CPATH_5_4 LUA_INIT LUA_INIT_5_4
+fi
 
 declare -gA XP_HOST_ADDR=()   # domain -> loopback address (our hosts file)
 declare -gA XP_SRV_PID=()     # server name -> PID
@@ -202,7 +218,7 @@ xp_init() {
 	XP_LUA_VER=$($lua -e 'io.write((_VERSION:gsub("Lua ", ""):gsub("%.", "_")))' 2>/dev/null)
 	command -v openssl >/dev/null 2>&1 || xp__missing "openssl not found (Debian: apt-get install openssl)"
 	command -v ss >/dev/null 2>&1 || xp__missing "ss not found (Debian: apt-get install iproute2)"
-	[ -x "$XP_CLIENT" ] ||
+	[ "$XP_INSTALLED" = 1 ] || [ -x "$XP_CLIENT" ] ||
 		xp__missing "xpclient not built ($XP_CLIENT; needs libstrophe-dev at configure time)"
 
 	XP_WORK=$(mktemp -d "${TMPDIR:-/tmp}/xp-integ.XXXXXX") || xp_bail "mktemp -d failed"
@@ -214,12 +230,15 @@ xp_init() {
 	XP_HOSTS=$XP_WORK/hosts
 	: >"$XP_HOSTS"
 	# Lua C modules for the servers: the build tree's xmpp_partners.core
-	# (libtool puts it in module/lua/.libs/core.so) as xmpp_partners/core.so.
-	mkdir -p "$XP_WORK/lua/xmpp_partners"
-	if [ -f "$top_builddir/module/lua/.libs/core.so" ]; then
-		ln -s "$top_builddir/module/lua/.libs/core.so" "$XP_WORK/lua/xmpp_partners/core.so"
+	# (libtool puts it in module/lua/.libs/core.so) as xmpp_partners/core.so;
+	# none with XP_INSTALLED=1.
+	if [ "$XP_INSTALLED" != 1 ]; then
+		mkdir -p "$XP_WORK/lua/xmpp_partners"
+		if [ -f "$top_builddir/module/lua/.libs/core.so" ]; then
+			ln -s "$top_builddir/module/lua/.libs/core.so" "$XP_WORK/lua/xmpp_partners/core.so"
+		fi
+		XP_LUA_CPATH="$XP_WORK/lua/?.so${XP_LUA_CPATH:+;$XP_LUA_CPATH}"
 	fi
-	XP_LUA_CPATH="$XP_WORK/lua/?.so${XP_LUA_CPATH:+;$XP_LUA_CPATH}"
 	xp__pick_net
 	xp_ca_init
 }
@@ -230,10 +249,16 @@ xp__on_signal() {
 	exit "$2" # runs the EXIT trap
 }
 
+# xp_at_exit FUNCTION: call FUNCTION at exit, after every server and
+# client is stopped and before the work directory goes (in the order given).
+declare -ga XP_AT_EXIT=()
+xp_at_exit() { XP_AT_EXIT+=("$1"); }
+
 xp__on_exit() {
-	local rc=$?
+	local rc=$? hook
 	trap - EXIT INT TERM HUP
 	xp_stop_all
+	for hook in "${XP_AT_EXIT[@]}"; do "$hook"; done
 	if [ -n "$XP_NET_LOCK" ]; then rm -rf "$XP_NET_LOCK"; fi
 	if [ -n "$XP_WORK" ] && [ -d "$XP_WORK" ]; then
 		if [ "${XP_KEEP:-0}" = 1 ]; then
@@ -245,10 +270,10 @@ xp__on_exit() {
 	exit "$rc"
 }
 
-# Pick 127.71.X.0/24 for this run (netclaim.sh): parallel test scripts
-# never share X, and X has no listener yet.
+# Pick $XP_NET_PREFIX.X.0/24 (127.71.X.0/24) for this run (netclaim.sh):
+# parallel test scripts never share X, and X has no listener yet.
 xp__pick_net() {
-	xp_claim_net 127.71 || xp_bail "no free 127.71.X.0/24 loopback range found"
+	xp_claim_net "$XP_NET_PREFIX" || xp_bail "no free $XP_NET_PREFIX.X.0/24 loopback range found"
 	XP_NET=$XP_CLAIMED_NET
 	XP_NET_LOCK=$XP_CLAIMED_LOCK
 }
@@ -402,10 +427,15 @@ xp__lua_str() {
 	printf '"%s"' "$s"
 }
 
-# xp__lua_env: the env(1) assignment giving Prosody our Lua C module path.
+# xp__lua_env: the env(1) argument giving Prosody our Lua C module path
+# (with no XP_LUA_CPATH, as with XP_INSTALLED=1: one that unsets the variable).
 xp__lua_env() {
 	local var=LUA_CPATH_${XP_LUA_VER:-5_4}
-	printf '%s=%s;%s' "$var" "$XP_LUA_CPATH" "${!var:-;}"
+	if [ -z "${XP_LUA_CPATH:-}" ]; then
+		printf -- '--unset=%s' "$var"
+	else
+		printf '%s=%s;%s' "$var" "$XP_LUA_CPATH" "${!var:-;}"
+	fi
 }
 
 xp__alive() {
@@ -428,7 +458,8 @@ xp__listening() {
 #                  [--s2s-secure] [--no-hosts-entry]
 # Write $XP_WORK/srv/NAME/prosody.cfg.lua (c2s ADDR:5222, s2s ADDR:5269, own
 # data dir, pidfile, admin socket and log, the test CA trusted, the test
-# hosts file for DNS, the repository's lua/ dir as plugin path), start
+# hosts file for DNS, the repository's lua/ dir as plugin path unless
+# XP_INSTALLED=1), start
 # `prosody --config FILE -F` and wait until its PID owns both listeners.
 # Each DOMAIN becomes a VirtualHost with certificate pki/DOMAIN (made if
 # missing) unless --cert names another (for c2s and s2s); --s2s-cert gives
@@ -468,7 +499,7 @@ xp_start_prosody() {
 	case $name in '' | *[!A-Za-z0-9_-]*) echo "xp_start_prosody: bad name '$name'" >&2; return 2 ;; esac
 	[ -n "${XP_SRV_PID[$name]:-}" ] && { echo "xp_start_prosody: $name already started" >&2; return 2; }
 	[ "${#domains[@]}" -gt 0 ] || { echo "xp_start_prosody: no domain for $name" >&2; return 2; }
-	case $addr in 127.0.0.*) echo "xp_start_prosody: refusing $addr (use this run's 127.71.X.Y)" >&2; return 2 ;; esac
+	case $addr in 127.0.0.*) echo "xp_start_prosody: refusing $addr (use this run's $XP_NET_PREFIX.X.Y)" >&2; return 2 ;; esac
 	for i in "${certs[@]}"; do certof[${i%%=*}]=${i#*=}; done
 	for i in "${s2scerts[@]}"; do s2scertof[${i%%=*}]=${i#*=}; done
 
@@ -509,9 +540,12 @@ xp_start_prosody() {
 		echo "s2s_ports = { 5269 }"
 		echo "c2s_direct_tls_ports = { }"
 		echo "s2s_direct_tls_ports = { }"
-		printf 'plugin_paths = { '
-		for i in "${plugin_paths[@]}"; do printf '%s; ' "$(xp__lua_str "$i")"; done
-		echo "$(xp__lua_str "$top_srcdir/lua") }"
+		if [ "$XP_INSTALLED" != 1 ]; then plugin_paths+=("$top_srcdir/lua"); fi
+		if [ "${#plugin_paths[@]}" -gt 0 ]; then
+			printf 'plugin_paths = { '
+			for i in "${plugin_paths[@]}"; do printf '%s; ' "$(xp__lua_str "$i")"; done
+			echo "}"
+		fi
 		echo "unbound = { resolvconf = false; hoststxt = $(xp__lua_str "$XP_HOSTS"); forward = \"127.0.0.1\"; options = { [\"local-zone:\"] = \"test. static\" } }"
 		echo "ssl = { cafile = $(xp__lua_str "$XP_CA") }"
 		if [ "$secure" = 0 ]; then

@@ -1,5 +1,6 @@
 # tests/integration/netclaim.sh: claim a free loopback /24 for one test run.
-# Sourced by tests/integration/lib.sh and packaging/smoke-test.sh.
+# Sourced by tests/integration/lib.sh (packaging/smoke-test.sh uses it through
+# lib.sh, with the prefix 127.73).
 #
 # xp_claim_net PREFIX: PREFIX is two octets such as 127.71; picks X (first
 # from the PID, then at random), claims PREFIX.X.0/24 with a lock directory
