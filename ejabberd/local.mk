@@ -8,6 +8,8 @@
 # With --prefix=/usr that is /usr/lib/erlang/lib/xmpp_partners-VERSION, which
 # every Erlang node on Debian (ejabberd's included) has on its code path.
 # Run only these tests:  make check-ejabberd
+# tests/ejabberd/ejlib.sh is the ejabberd node launcher these tests and
+# tests/ejabberd/cross.mk's t_cross.sh source.
 EJABBERD_SRCS = \
 	ejabberd/src/xmpp_partners_nif.erl \
 	ejabberd/src/mod_xmpp_partners.erl \
@@ -19,7 +21,7 @@ EJABBERD_TESTS = \
 	tests/ejabberd/t_ejabberd_admin.sh
 EXTRA_DIST += $(EJABBERD_SRCS) $(EJABBERD_TESTS) \
 	ejabberd/README-ejabberd.md tests/ejabberd/nif_test.erl \
-	tests/ejabberd/ej_node.sh \
+	tests/ejabberd/ejlib.sh \
 	module/nif/xmpp_partners_nif.c
 TESTS += $(EJABBERD_TESTS)
 

@@ -4,7 +4,8 @@
 # ejabberd/local.mk.  Run only these:  make check-cross
 CROSS_TESTS = tests/ejabberd/t_cross.sh
 TESTS += $(CROSS_TESTS)
-EXTRA_DIST += $(CROSS_TESTS) tests/ejabberd/ejlib.sh
+# (its node launcher tests/ejabberd/ejlib.sh is distributed by ejabberd/local.mk)
+EXTRA_DIST += $(CROSS_TESTS)
 # the uninstalled NIF and beams of this build tree, and xpclient
 tests/ejabberd/t_cross.log: $(erlnif_LTLIBRARIES) $(erlbeam_DATA)
 tests/ejabberd/t_cross.log: $(check_PROGRAMS)

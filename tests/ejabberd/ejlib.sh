@@ -1,5 +1,6 @@
 # tests/ejabberd/ejlib.sh: a real ejabberd 23.01 node for the tests, on top
-# of tests/integration/lib.sh (source that first and call xp_init).
+# of tests/integration/lib.sh (source that first and call xp_init).  The one
+# launcher of t_ejabberd.sh, t_ejabberd_admin.sh and t_cross.sh.
 #
 #   . "$top_srcdir/tests/integration/lib.sh"
 #   . "$top_srcdir/tests/ejabberd/ejlib.sh"
@@ -8,8 +9,8 @@
 #   ej_init ej.test                   # address, directories, certificate
 #   ...start the Prosody servers the node must reach (xp_start_prosody)...
 #   ej_config <<EOF                   # the mod_xmpp_partners options (YAML,
-#   default: deny                     # indented by the caller as they would
-#   partners:                         # be under "mod_xmpp_partners:")
+#   default: deny                     # written at the top level; ej_config
+#   partners:                         # puts them under "mod_xmpp_partners:")
 #     pa.test: {type: federated, proxy: "127.71.X.Y:5269"}
 #   EOF
 #   ej_start || xp_bail "ejabberd did not start"
@@ -22,10 +23,12 @@
 # (-erl_epmd_port, -start_epmd false), so no epmd is started.  It is started
 # with erl directly (as root, so its PID is ours) and stopped by that PID at
 # exit (ej_init chains ej_stop before lib.sh's clean-up in the EXIT trap),
-# also on failure.  ejabberdctl reaches it through the ejabberdctl.cfg of
-# its config directory.  It listens for s2s on EJ_ADDR:5269 and for clients
-# on EJ_ADDR:5222 (STARTTLS required, the test CA's certificate for the
-# domain), so xpclient (xp_client) logs in as USER@DOMAIN like on Prosody.
+# also on failure; ej_start may start it again after ej_stop (same spool
+# and log, so Mnesia's runtime changes persist).  ejabberdctl reaches it
+# through the ejabberdctl.cfg of its config directory.  It listens for s2s
+# on EJ_ADDR:5269 and for clients on EJ_ADDR:5222 (STARTTLS required, the
+# test CA's certificate for the domain), so xpclient (xp_client) logs in as
+# USER@DOMAIN like on Prosody.
 #
 # Resolution: Prosody finds the node's domain through lib.sh's hosts file
 # (ej_init maps it); ejabberd cannot read a private hosts file, so every
@@ -33,6 +36,10 @@
 #
 # Environment: XP_EJ_TIMEOUT (seconds for start and stop, default 30),
 # XP_EJ_LOGLEVEL (default info).
+#
+# ej_config may be called again while the node runs (then `ejctl
+# reload_config`); EJ_MODULES, EJ_EXTRA_YML and EJ_EXTRA_MODULES (below)
+# are read at each call.
 #
 # shellcheck shell=bash
 # top_builddir, XP_* and the tap_* functions come from lib.sh:
@@ -84,12 +91,18 @@ ej_init() {
 }
 
 # ej_config: write ejabberd.yml; stdin is the body of mod_xmpp_partners'
-# options (YAML, two spaces of indentation are added to every line).
-# EJ_EXTRA_YML (global YAML lines) and EJ_EXTRA_MODULES (module lines, four
-# spaces of indentation included) are appended when set.
+# options (YAML; six spaces of indentation are added to every line, so the
+# body is written as if at the top level).  EJ_MODULES (names, default
+# "mod_s2s_dialback mod_ping mod_disco mod_roster") are the modules loaded
+# with no options before mod_xmpp_partners; EJ_EXTRA_YML (global YAML lines)
+# and EJ_EXTRA_MODULES (module lines, two spaces of indentation included)
+# are appended when set.
 ej_config() {
-	local body
+	local body m mods=
 	body=$(sed 's/^/      /')
+	for m in ${EJ_MODULES-mod_s2s_dialback mod_ping mod_disco mod_roster}; do
+		mods+="  $m: {}"$'\n'
+	done
 	cat >"$EJ_DIR/ejabberd.yml" <<EOF
 hosts: ["$EJ_DOMAIN"]
 loglevel: ${XP_EJ_LOGLEVEL:-info}
@@ -115,11 +128,7 @@ api_permissions:
     what: "*"
 ${EJ_EXTRA_YML:-}
 modules:
-  mod_s2s_dialback: {}
-  mod_ping: {}
-  mod_disco: {}
-  mod_roster: {}
-${EJ_EXTRA_MODULES:-}
+${mods}${EJ_EXTRA_MODULES:-}
   mod_xmpp_partners:
 $body
 EOF
@@ -142,9 +151,12 @@ ejctl() {
 }
 
 # ej_start: start the node and wait (XP_EJ_TIMEOUT) until it says it started
-# and its PID owns EJ_ADDR:5269 and :5222.  Returns 1 on failure.
+# (a new "is started" line: the log is kept across restarts) and its PID
+# owns EJ_ADDR:5269 and :5222.  Returns 1 on failure, its logs as TAP
+# comments.
 ej_start() {
-	local i
+	local i n
+	n=$(ej__starts)
 	env EJABBERD_CONFIG_PATH="$EJ_DIR/ejabberd.yml" EJABBERD_LOG_PATH="$EJ_LOG" \
 		ERL_LIBS="$EJ_ERL_LIBS" ERL_INETRC="$EJ_DIR/inetrc" \
 		ERL_CRASH_DUMP="$EJ_DIR/log/erl_crash.dump" \
@@ -152,11 +164,11 @@ ej_start() {
 		erl -name "$EJ_NODE" -setcookie "$EJ_COOKIE" -erl_epmd_port "$EJ_DIST_PORT" -start_epmd false \
 		-kernel inet_dist_use_interface "{${EJ_ADDR//./,}}" \
 		-pa "$top_builddir/ejabberd/ebin" -mnesia dir "\"$EJ_DIR/spool\"" \
-		-noinput -s ejabberd >"$EJ_DIR/log/console.log" 2>&1 </dev/null &
+		-noinput -s ejabberd >>"$EJ_DIR/log/console.log" 2>&1 </dev/null &
 	EJ_PID=$!
 	for i in $(seq 1 $((EJ_TIMEOUT * 10))); do
 		kill -0 "$EJ_PID" 2>/dev/null || break
-		if grep -q 'is started in the node' "$EJ_LOG" 2>/dev/null &&
+		if [ "$(ej__starts)" -gt "$n" ] &&
 			ss -Hltnp 2>/dev/null | grep -F "$EJ_ADDR:5269" | grep -q "pid=$EJ_PID," &&
 			ss -Hltnp 2>/dev/null | grep -F "$EJ_ADDR:5222" | grep -q "pid=$EJ_PID,"; then
 			return 0
@@ -166,6 +178,14 @@ ej_start() {
 	tap_diag "ejabberd did not start; its logs:"
 	tap_diag "$(tail -n 30 "$EJ_LOG" "$EJ_DIR/log/console.log" 2>&1)"
 	return 1
+}
+
+# ej__starts: how many times the node said it started in EJ_LOG (0 without
+# a log).
+ej__starts() {
+	local c
+	c=$(grep -c 'is started in the node' "$EJ_LOG" 2>/dev/null)
+	echo "${c:-0}"
 }
 
 # ej_stop: stop the node by PID (TERM, bounded wait, KILL).

@@ -10,10 +10,10 @@
 #     `ejabberdctl reload_config`, which keeps the old table on errors;
 #   - per-remote stream features (STARTTLS withheld / required), whitespace
 #     keepalives, connection_limit.
-# The node is set up by ej_node.sh (own address 127.72.X.1, node name,
+# The node is set up by ejlib.sh (own address 127.72.X.1, node name,
 # cookie, distribution port; stopped by PID).
 . "$top_srcdir/tests/integration/lib.sh"
-. "$top_srcdir/tests/ejabberd/ej_node.sh"
+. "$top_srcdir/tests/ejabberd/ejlib.sh"
 ej_require
 command -v python3 >/dev/null 2>&1 || tap_skip_all "python3 not found (raw stream checks)"
 
@@ -29,7 +29,7 @@ like() {
 	case $2 in $3) tap_ok "$1" ;; *) tap_fail "$1" "$2" ;; esac
 }
 
-ej_setup
+ej_init ej.test
 xp_host pa.test
 # pp.test and pq.test serve self-signed certificates (for the pin checks)
 xp_cert_selfsigned ppself pp.test || xp_bail "cannot make the pp.test certificate"
@@ -54,21 +54,28 @@ write_file() {
 	} >"$PFILE"
 	chmod 644 "$PFILE"
 }
-# write_config EXTRA [MODULES]: ejabberd.yml; EXTRA goes under partners: (6
-# spaces in); MODULES (default mod_s2s_dialback) before the others
+# write_config EXTRA [MODULE]: ejabberd.yml; EXTRA goes under partners: (2
+# spaces in); MODULE (default mod_s2s_dialback) before the others
 write_config() {
-	printf 'modules:\n  %s: {}\n  mod_ping: {}\n  mod_roster: {}\n  mod_xmpp_partners:\n' \
-		"${2:-mod_s2s_dialback}"
-	printf '    default: deny\n    keepalive_interval: 1\n'
-	printf '    partners_file: "%s"\n' "$PFILE"
-	printf '    partners:\n      cfg.test:\n        type: federated\n        tls: optional\n%s\n' "$1"
-} 
+	# shellcheck disable=SC2034 # read by ej_config
+	local EJ_MODULES="${2:-mod_s2s_dialback} mod_ping mod_roster"
+	ej_config <<EOF
+default: deny
+keepalive_interval: 1
+partners_file: "$PFILE"
+partners:
+  cfg.test:
+    type: federated
+    tls: optional
+$1
+EOF
+}
 write_file </dev/null
-write_config "" | ej_write_config
+write_config ""
 
 t=$(date +%s.%N)
 ej_start || {
-	tap_fail "ejabberd started" "$(tail -n 30 "$EJ_DIR/log/ejabberd.log" 2>&1)"
+	tap_fail "ejabberd started"
 	xp_bail "ejabberd did not start"
 }
 tap_ok "ejabberd started with partners_file and partners ($(since "$t") s)"
@@ -203,7 +210,7 @@ case $out in
 *)
 	ej_wait_log "pc.test: the partner's connection_limit is reached" 5
 	ok_if "connection_limit 1: the second stream with pc.test is refused and logged" $? \
-		"$(grep pc.test "$EJ_DIR/log/ejabberd.log" | tail -n 5)"
+		"$(grep pc.test "$EJ_LOG" | tail -n 5)"
 	;;
 esac
 
@@ -217,7 +224,7 @@ for i in $(seq 1 30); do
 done
 tap_is "$s" "no live s2s sessions with pb.test" "partners_remove closed pb.test's live streams"
 ej_wait_log 'refused (incoming|outgoing) s2s (from|to) pb.test: not a partner' 5
-ok_if "the closed streams were logged with the core's refusal line" $? "$(grep pb.test "$EJ_DIR/log/ejabberd.log" | tail -n 5)"
+ok_if "the closed streams were logged with the core's refusal line" $? "$(grep pb.test "$EJ_LOG" | tail -n 5)"
 out=$(xp_shell pa "xmpp:ping('pb.test', 'ej.test', 3)")
 case $out in *[Pp]ong*) tap_fail "the removed partner pb.test is refused" "$out" ;;
 *) tap_ok "the removed partner pb.test is refused" ;; esac
@@ -241,21 +248,21 @@ like "after a restart: the runtime record of pa.test still overrides the file" "
 
 # ---- reload_config ------------------------------------------------------------------------
 before=$(ejctl partners_list)
-write_config "      cfg2.test:
-        tls: sometimes" | ej_write_config
+write_config "  cfg2.test:
+    tls: sometimes"
 out=$(ejctl reload_config)
 rc=$?
 like "reload_config with a bad partner: refused with the core's error" "$rc:$out" "[1-9]*sometimes*"
 tap_is "$(ejctl partners_list)" "$before" "reload_config with errors kept the old table"
 echo '	["x.test"] = { tls = os.getenv("X") };' | write_file
-write_config "" | ej_write_config
+write_config ""
 out=$(ejctl reload_config)
 rc=$?
 like "reload_config with a partners_file the sandbox refuses: refused" "$rc:$out" "[1-9]*'os' is not available*"
 tap_is "$(ejctl partners_list)" "$before" "reload_config with a bad partners_file kept the old table"
 echo '	["pf2.test"] = { type = "public_verified" };' | write_file
-write_config "      cfg2.test:
-        type: public_unverified" | ej_write_config
+write_config "  cfg2.test:
+    type: public_unverified"
 out=$(ejctl reload_config)
 rc=$?
 out2=$(ejctl partners_list)
@@ -272,7 +279,7 @@ tap_is "$out" "cfg.test: runtime entry cleared, the configuration applies" "part
 like "partners_reset: cfg.test from the configuration again" "$(ejctl partners_list)" "*cfg.test*federated*config*"
 
 # ---- certificate pins (outgoing): ejabberd verifies certificates without dialback ---
-write_config "" mod_admin_extra | ej_write_config
+write_config "" mod_admin_extra
 out=$(ejctl reload_config)
 ok_if "reload_config without mod_s2s_dialback (outbound certificates verified)" $? "$out"
 # pp.test with the pin of its key, pq.test without (a refused outbound
@@ -284,17 +291,17 @@ ejctl partners_add pq.test "{type: federated, tls: required, sasl: required, pro
 ejctl send_message chat ej.test "u@pp.test" "" "pinned" >/dev/null
 ej_wait_log 'Accepted outbound s2s EXTERNAL authentication ej.test -> pp.test' 10
 ok_if "with the pin: pp.test's self-signed certificate is accepted, EXTERNAL used" $? \
-	"$(grep pp.test "$EJ_DIR/log/ejabberd.log" | tail -n 5)"
+	"$(grep pp.test "$EJ_LOG" | tail -n 5)"
 ej_wait_log 'pp.test presents the pinned key sha256:' 1
 ok_if "with the pin: the pinned key standing in for a trusted chain is logged" $? \
-	"$(grep pp.test "$EJ_DIR/log/ejabberd.log" | tail -n 5)"
+	"$(grep pp.test "$EJ_LOG" | tail -n 5)"
 sleep 0.5
 out=$(ejctl partners_sessions pp.test)
 like "partners_sessions pp.test: outgoing, sasl_tls" "$out" "*out *ej.test*pp.test*pp.test*established*yes*sasl_tls*"
 ejctl send_message chat ej.test "u@pq.test" "" "not pinned" >/dev/null
 ej_wait_log 'outbound s2s connection ej.test -> pq.test: Peer certificate rejected' 10
 ok_if "without a pin: pq.test's self-signed certificate is refused" $? \
-	"$(grep pq.test "$EJ_DIR/log/ejabberd.log" | tail -n 5)"
+	"$(grep pq.test "$EJ_LOG" | tail -n 5)"
 
 pid=$EJ_PID
 ej_stop
