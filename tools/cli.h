@@ -76,8 +76,6 @@ int xpt_file_line(xpt_file *f, const char *partner, const char *key);
 
 /* Push the core module table. */
 void xpt_push_core(lua_State *T);
-/* Push a copied value (placeholders for functions and the like). */
-void xpt_push_value(lua_State *T, const xps_value *v);
 /* Call core.build on the file's values: pushes tbl (or nil), diagnostics. */
 void xpt_build(lua_State *T, const xpt_file *f);
 /* Print diagnostics (the table at idx) as "path:line: severity: text";

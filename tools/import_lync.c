@@ -789,7 +789,8 @@ int xpt_cmd_import_lync(const char *path, const xpt_options *o)
 	if (rc != 0) {
 		if (rc == EFBIG)
 			fprintf(stderr,
-			        "%s: cannot read %s: larger than %lu MiB: not an "
+			        "%s: cannot read %s: larger than %lu MiB: not "
+			        "an "
 			        "export of Get-CsXmppAllowedPartner?\n",
 			        XPT_PROGRAM, path,
 			        (unsigned long)(XPS_DEFAULT_FILE_SIZE >> 20));

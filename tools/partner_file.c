@@ -824,61 +824,6 @@ void xpt_push_core(lua_State *T)
 	luaL_requiref(T, "xmpp_partners.core", luaopen_xmpp_partners_core, 0);
 }
 
-/* Stands in for a function value of the file: the binding then reports
- * "function", as for the real thing. */
-static int placeholder(lua_State *T)
-{
-	(void)T;
-	return 0;
-}
-
-void xpt_push_value(lua_State *T, const xps_value *v)
-{
-	size_t i;
-
-	luaL_checkstack(T, 4, "copying a value");
-	if (v == NULL) {
-		lua_pushnil(T);
-		return;
-	}
-	switch (v->type) {
-	case XPS_NIL:
-		lua_pushnil(T);
-		break;
-	case XPS_BOOLEAN:
-		lua_pushboolean(T, v->boolean);
-		break;
-	case XPS_INTEGER:
-		lua_pushinteger(T, (lua_Integer)v->integer);
-		break;
-	case XPS_NUMBER:
-		lua_pushnumber(T, (lua_Number)v->number);
-		break;
-	case XPS_STRING:
-		lua_pushlstring(T, v->string, v->len);
-		break;
-	case XPS_TABLE:
-		lua_createtable(T, 0, v->count > 1000000 ? 0 : (int)v->count);
-		for (i = 0; i < v->count; i++) {
-			xpt_push_value(T, &v->fields[i].key);
-			xpt_push_value(T, &v->fields[i].value);
-			if (lua_isnil(T, -2)) {
-				lua_pop(T, 2);
-				continue;
-			}
-			lua_rawset(T, -3);
-		}
-		break;
-	default:
-		if (v->type_name != NULL &&
-		    strcmp(v->type_name, "function") == 0)
-			lua_pushcfunction(T, placeholder);
-		else
-			lua_pushlightuserdata(T, (void *)v);
-		break;
-	}
-}
-
 void xpt_build(lua_State *T, const xpt_file *f)
 {
 	int i;
@@ -887,14 +832,14 @@ void xpt_build(lua_State *T, const xpt_file *f)
 	lua_getfield(T, -1, "build");
 	lua_remove(T, -2);
 	if (f->partners != NULL)
-		xpt_push_value(T, f->partners);
+		xps_push(T, f->partners);
 	else
 		lua_newtable(T); /* Prosody's default: {} */
 	lua_createtable(T, 0, XPT_OPT_COUNT);
 	for (i = 0; i < XPT_OPT_COUNT; i++) {
 		if (f->options[i] == NULL)
 			continue;
-		xpt_push_value(T, f->options[i]);
+		xps_push(T, f->options[i]);
 		lua_setfield(T, -2, xpt_option_keys[i]);
 	}
 	lua_call(T, 2, 2);

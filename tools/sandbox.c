@@ -1468,3 +1468,58 @@ int xps_get(xps_sandbox *s, const char *section, const char *name,
 	*out = c.root;
 	return XPS_OK;
 }
+
+/* ---- handing values to another state ---------------------------------- */
+
+/* Stands in for a function value of the file. */
+static int function_placeholder(lua_State *L)
+{
+	(void)L;
+	return 0;
+}
+
+void xps_push(lua_State *L, const xps_value *v)
+{
+	size_t i;
+
+	luaL_checkstack(L, 4, "copying a value of a partner file");
+	if (v == NULL) {
+		lua_pushnil(L);
+		return;
+	}
+	switch (v->type) {
+	case XPS_NIL:
+		lua_pushnil(L);
+		break;
+	case XPS_BOOLEAN:
+		lua_pushboolean(L, v->boolean);
+		break;
+	case XPS_INTEGER:
+		lua_pushinteger(L, (lua_Integer)v->integer);
+		break;
+	case XPS_NUMBER:
+		lua_pushnumber(L, (lua_Number)v->number);
+		break;
+	case XPS_STRING:
+		lua_pushlstring(L, v->string, v->len);
+		break;
+	case XPS_TABLE:
+		lua_createtable(L, 0, v->count > INT_MAX ? 0 : (int)v->count);
+		for (i = 0; i < v->count; i++) {
+			xps_push(L, &v->fields[i].key);
+			xps_push(L, &v->fields[i].value);
+			if (lua_isnil(L, -2) || lua_isnil(L, -1))
+				lua_pop(L, 2);
+			else
+				lua_rawset(L, -3);
+		}
+		break;
+	default:
+		if (v->type_name != NULL &&
+		    strcmp(v->type_name, "function") == 0)
+			lua_pushcfunction(L, function_placeholder);
+		else
+			lua_pushlightuserdata(L, (void *)v);
+		break;
+	}
+}

@@ -176,6 +176,16 @@ const xps_setting *xps_setting_at(const xps_sandbox *s, size_t i);
 int xps_get(xps_sandbox *s, const char *section, const char *name,
             xps_value **out);
 
+/*
+ * Push a copied value onto another Lua state L (the caller's, not the
+ * sandbox's): tables as tables (pairs with a nil key or value left out), a
+ * function as a function that does nothing (so a type check still says
+ * "function"), any other type as a light userdata; NULL as nil.  Raises a
+ * Lua error in L when memory or stack runs out.
+ */
+struct lua_State;
+void xps_push(struct lua_State *L, const xps_value *v);
+
 #ifdef __cplusplus
 }
 #endif

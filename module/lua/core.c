@@ -1646,53 +1646,6 @@ static int sandbox_gc(lua_State *L)
 	return 0;
 }
 
-static int not_callable(lua_State *L)
-{
-	return luaL_error(L, MODNAME ": a function from a partner file cannot "
-	                     "be called");
-}
-
-/* Push a value copied out of the sandbox (the sandbox bounds the depth). */
-static void push_file_value(lua_State *L, const xps_value *v)
-{
-	size_t i;
-
-	luaL_checkstack(L, 3, "partner file nested too deeply");
-	switch (v->type) {
-	case XPS_NIL:
-		lua_pushnil(L);
-		break;
-	case XPS_BOOLEAN:
-		lua_pushboolean(L, v->boolean);
-		break;
-	case XPS_INTEGER:
-		lua_pushinteger(L, (lua_Integer)v->integer);
-		break;
-	case XPS_NUMBER:
-		lua_pushnumber(L, (lua_Number)v->number);
-		break;
-	case XPS_STRING:
-		lua_pushlstring(L, v->string, v->len);
-		break;
-	case XPS_TABLE:
-		lua_createtable(L, 0, v->count > INT_MAX ? 0 : (int)v->count);
-		for (i = 0; i < v->count; i++) {
-			push_file_value(L, &v->fields[i].key);
-			push_file_value(L, &v->fields[i].value);
-			if (lua_isnil(L, -2) || lua_isnil(L, -1))
-				lua_pop(L, 2);
-			else
-				lua_rawset(L, -3);
-		}
-		break;
-	case XPS_OTHER:
-	default:
-		/* Not data: keep "a function" so the builder names the type. */
-		lua_pushcfunction(L, not_callable);
-		break;
-	}
-}
-
 /* nil, "path: what went wrong" (the sandbox's message names the file). */
 static int file_failure(lua_State *L, sandbox_ud *u, int rc)
 {
@@ -1737,16 +1690,16 @@ static int core_read_file(lua_State *L)
 		lua_newtable(L);
 	} else if (u->v->type != XPS_TABLE) {
 		lua_pushnil(L);
-		lua_pushfstring(L,
-		                "%s: xmpp_partners is a %s, not a table of "
-		                "partners (write xmpp_partners = { [\"domain\"] = "
-		                "{ ... } })",
-		                path,
-		                u->v->type_name ? u->v->type_name : "value");
+		lua_pushfstring(
+		        L,
+		        "%s: xmpp_partners is a %s, not a table of "
+		        "partners (write xmpp_partners = { [\"domain\"] = "
+		        "{ ... } })",
+		        path, u->v->type_name ? u->v->type_name : "value");
 		sandbox_release(u);
 		return 2;
 	} else {
-		push_file_value(L, u->v);
+		xps_push(L, u->v);
 		xps_value_free(u->v);
 		u->v = NULL;
 	}
@@ -1757,14 +1710,15 @@ static int core_read_file(lua_State *L)
 			return file_failure(L, u, rc);
 		if (u->v == NULL)
 			continue;
-		push_file_value(L, u->v);
+		xps_push(L, u->v);
 		xps_value_free(u->v);
 		u->v = NULL;
 		lua_setfield(L, -2, opts[i][1]);
 	}
-	lua_createtable(L, (int)(xps_note_count(u->sb) > INT_MAX
-	                                 ? 0
-	                                 : xps_note_count(u->sb)),
+	lua_createtable(L,
+	                (int)(xps_note_count(u->sb) > INT_MAX
+	                              ? 0
+	                              : xps_note_count(u->sb)),
 	                0);
 	for (i = 0; i < xps_note_count(u->sb); i++) {
 		const xps_note *note = xps_note_at(u->sb, i);
@@ -1808,16 +1762,12 @@ static int core_refusal(lua_State *L)
 
 /* ---- registration -------------------------------------------------------- */
 
-static const luaL_Reg core_functions[] = {{"build", core_build},
-                                          {"closed", core_closed},
-                                          {"check", core_check},
-                                          {"normalize", core_normalize},
-                                          {"matrix", core_matrix},
-                                          {"reason_text", core_reason_text},
-                                          {"refusal", core_refusal},
-                                          {"cert", core_cert},
-                                          {"read_file", core_read_file},
-                                          {NULL, NULL}};
+static const luaL_Reg core_functions[] = {
+        {"build", core_build},         {"closed", core_closed},
+        {"check", core_check},         {"normalize", core_normalize},
+        {"matrix", core_matrix},       {"reason_text", core_reason_text},
+        {"refusal", core_refusal},     {"cert", core_cert},
+        {"read_file", core_read_file}, {NULL, NULL}};
 
 static const luaL_Reg table_methods[] = {{"resolve", table_resolve},
                                          {"lookup", table_lookup},

@@ -95,7 +95,7 @@ xmpp_partners = { ["ignored.example"] = {} }
 xmpp_partners = { ["fabrikam.com"] = { tls = function () return "required" end } }
 ]]))
 		assert.are.equal("function", type(partners["fabrikam.com"].tls))
-		assert.truthy(error_of(partners["fabrikam.com"].tls):find("cannot be called", 1, true))
+		assert.is_nil(partners["fabrikam.com"].tls()) -- a stand-in: the file's code never runs here
 		local tbl, diags = core.build(partners)
 		assert.is_nil(tbl)
 		assert.are.equal("fabrikam.com", diags[1].partner)
