@@ -12,6 +12,8 @@
 # policy reloaded" / "loaded" appears (the log is polled every 10 ms).  The
 # s2s streams are counted before and after (`partners sessions` on a.test
 # and established TCP connections on port 5269).  Median of BX_RUNS runs.
+# BX_SOURCE=file gives a.test its table through xmpp_partners_file instead
+# of Include (the default, BX_SOURCE=include).
 #
 #   BX_SIZES="10000 100000" BX_RUNS=3 bash bench/reload.sh
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
@@ -23,9 +25,14 @@ METHODS=${BX_METHODS:-"sighup shell module"}
 
 bx_init xpmsg
 PA=$XP_WORK/partners-a.lua
+case ${BX_SOURCE:-include} in
+include) SOURCE_LUA="Include \"$PA\"" ;;
+file) SOURCE_LUA="xmpp_partners_file = \"$PA\"" ;;
+*) xp_bail "BX_SOURCE is include or file" ;;
+esac
 bx_partners "$PA" 1 b.test
 bx_partners "$XP_WORK/partners-b.lua" 1 a.test
-xp_start_prosody a "$(xp_addr a.test)" a.test --module xmpp_partners --extra-lua "Include \"$PA\"" ||
+xp_start_prosody a "$(xp_addr a.test)" a.test --module xmpp_partners --extra-lua "$SOURCE_LUA" ||
 	xp_bail "a.test did not start"
 xp_start_prosody b "$(xp_addr b.test)" b.test --module xmpp_partners \
 	--extra-lua "Include \"$XP_WORK/partners-b.lua\"" || xp_bail "b.test did not start"
@@ -63,7 +70,7 @@ apply() {
 }
 
 traffic || xp_bail "no s2s traffic between a.test and b.test"
-echo "# reload: a new table applied to a running server, median of $RUNS runs; load average $(bx_loadavg) at start"
+echo "# reload: a new table (${BX_SOURCE:-include}) applied to a running server, median of $RUNS runs; load average $(bx_loadavg) at start"
 printf '%-8s %9s %10s %16s %16s\n' method partners seconds "sessions before" "sessions after"
 gen=0
 rc=0

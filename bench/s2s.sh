@@ -4,7 +4,9 @@
 # alice@a.test sends chat messages to bob@b.test over one established s2s
 # stream, for each configuration: no policy module; bench/mod_bench_allowlist
 # (a plain allow list); mod_xmpp_partners with each table size in BX_SIZES
-# (the peer plus synthetic partners).  BX_CONFIGS may also name controls:
+# (the peer plus synthetic partners), the table Included into the config
+# (partners:N) and, for sizes above 1000, also read through
+# xmpp_partners_file (file:N).  BX_CONFIGS may also name controls:
 # none:N (no module, but a table of N partners in the config, unused) and
 # allowlist:N (the allow list with N domains).  Both servers run the same
 # configuration.  Prints, per configuration, the receiver's rate (first to
@@ -25,7 +27,10 @@ SIZES=${BX_SIZES:-"10 100000"}
 CG=${BX_CALLGRIND:-1}
 CG_N=${BX_CG_MSGS:-1000}
 IDLE=${BX_IDLE:-2}
-CONFIGS=${BX_CONFIGS:-"none allowlist $(for s in $SIZES; do printf 'partners:%s ' "$s"; done)"}
+CONFIGS=${BX_CONFIGS:-"none allowlist $(for s in $SIZES; do
+	printf 'partners:%s ' "$s"
+	[ "$s" -gt 1000 ] && printf 'file:%s ' "$s"
+done)"}
 
 xp_init
 [ -x "$BX_XPMSG" ] || xp__missing "bench/xpmsg not built (needs libstrophe)"
@@ -54,6 +59,10 @@ args_for() {
 	partners:*)
 		[ -f "$f" ] || bx_partners "$f" "${1#partners:}" "$3"
 		printf '%s\n' --module xmpp_partners --extra-lua "Include \"$f\"" ;;
+	file:*) # the same table, read through xmpp_partners_file
+		f=$XP_WORK/partners-$2-${1#file:}.lua
+		[ -f "$f" ] || bx_partners "$f" "${1#file:}" "$3"
+		printf '%s\n' --module xmpp_partners --extra-lua "xmpp_partners_file = \"$f\"" ;;
 	esac
 }
 
@@ -66,7 +75,7 @@ start_pair() { # CONFIG [callgrind]
 	[ -n "$cg" ] && bx_prosody_under_callgrind "$XP_WORK/cg-b"
 	xp_start_prosody b "$(xp_addr b.test)" b.test "${b_args[@]}" || return 1
 	bx_prosody_plain
-	case $cfg in partners:*)
+	case $cfg in partners:* | file:*)
 		xp_wait_log a 'Partner policy loaded' 120 && xp_wait_log b 'Partner policy loaded' 120 || return 1 ;;
 	esac
 }
