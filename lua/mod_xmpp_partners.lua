@@ -215,21 +215,18 @@ end
 -- the admin commands); install it only when it is valid.
 local function load_policy(why)
 	if not core then return false; end
-	local partners, opts = read_options();
-	if not partners then
-		module:log("error", "%s; %s", opts, policy:info().closed
-			and "all federation is refused until it can be read"
+	-- err, then what that means for federation (until `until_what`).
+	local function unreadable(err, until_what)
+		module:log("error", "%s; %s", err, policy:info().closed
+			and "all federation is refused until " .. until_what
 			or "keeping the previous partner policy in force");
 		return false;
 	end
+	local partners, opts = read_options();
+	if not partners then return unreadable(opts, "it can be read"); end
 	if admin then
 		local merged, err = admin.effective(partners);
-		if not merged then
-			module:log("error", "%s; %s", err, policy:info().closed
-				and "all federation is refused until the storage works"
-				or "keeping the previous partner policy in force");
-			return false;
-		end
+		if not merged then return unreadable(err, "the storage works"); end
 		partners = merged;
 	end
 	local tbl, diags = core.build(partners, opts);
