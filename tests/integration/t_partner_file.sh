@@ -7,7 +7,8 @@
 #      config) listing b.test and c.test, and xmpp_partners in the config
 #      listing c.test again: 2 partners; traffic with b.test both ways.
 #   2. The admin shell names each record's source: the file for b.test,
-#      the config (which wins) for c.test.
+#      the config (which wins) for c.test; prosodyctl mod_xmpp_partners
+#      check validates the file too (and names its line when it is broken).
 #   3. The file edited (b.test removed) and a reload (SIGHUP): b.test is
 #      refused, c.test still federates.
 #   4. A syntax error in the file and a reload: the error is logged with the
@@ -20,7 +21,7 @@
 . "$top_srcdir/tests/integration/lib.sh"
 
 xp_init
-tap_plan 13
+tap_plan 15
 
 for d in a.test b.test c.test; do xp_host "$d"; done
 PFILE=$XP_WORK/partners-file.cfg.lua
@@ -70,6 +71,14 @@ shell_has "partners show b.test: source is the file" \
 shell_has "partners show c.test: the config's record wins over the file's" \
 	'^description +c from the config$' partners show c.test
 
+out=$(xp_prosodyctl a mod_xmpp_partners check 2>&1)
+rc=$?
+if [ "$rc" -eq 0 ] && grep -q 'partner table valid: 2 partner(s)' <<<"$out"; then
+	tap_ok "prosodyctl mod_xmpp_partners check reads the file too: exit 0, 2 partners"
+else
+	tap_fail "prosodyctl mod_xmpp_partners check" "exit $rc: $out"
+fi
+
 # refused_out NAME DOMAIN: alice's message to DOMAIN bounces with
 # not-allowed and a.test logs the refusal with its reason.
 refused_out() {
@@ -109,6 +118,13 @@ else
 	tap_fail "syntax error logged" "$(xp_log_new a | grep -E 'xmpp_partners|error' | tail -n 5)"
 fi
 xp_delivered "c.test still federates with the broken file" alice@a.test carl@c.test m4
+out=$(xp_prosodyctl a mod_xmpp_partners check 2>&1)
+rc=$?
+if [ "$rc" -eq 2 ] && grep -q "partners-file\.cfg\.lua:2: " <<<"$out"; then
+	tap_ok "prosodyctl mod_xmpp_partners check with the broken file: exit 2, names the file and line 2"
+else
+	tap_fail "prosodyctl mod_xmpp_partners check (broken file)" "exit $rc: $out"
+fi
 
 # 5. Restart with the file gone: fail closed; put back and reload: open.
 mv "$PFILE" "$PFILE.away"
