@@ -18,7 +18,8 @@ EJABBERD_SRCS = \
 EJABBERD_TESTS = \
 	tests/ejabberd/t_nif.sh \
 	tests/ejabberd/t_ejabberd.sh \
-	tests/ejabberd/t_ejabberd_admin.sh
+	tests/ejabberd/t_ejabberd_admin.sh \
+	tests/ejabberd/t_hostile_ejabberd.sh
 EXTRA_DIST += $(EJABBERD_SRCS) $(EJABBERD_TESTS) \
 	ejabberd/README-ejabberd.md tests/ejabberd/nif_test.erl \
 	tests/ejabberd/ejlib.sh \
@@ -58,10 +59,14 @@ ejabberd/ebin/%.beam: $(srcdir)/ejabberd/src/%.erl
 # behaviours and the NIF wrapper first
 ejabberd/ebin/mod_xmpp_partners.beam: ejabberd/ebin/xmpp_partners_nif.beam
 
-# The tests load the uninstalled NIF and beams of this build tree.
+# The tests load the uninstalled NIF and beams of this build tree; the
+# node tests drive xpclient, and t_hostile_ejabberd also xphostile
+# (tests/hostile/local.mk), all in check_PROGRAMS.
 tests/ejabberd/t_nif.log tests/ejabberd/t_ejabberd.log \
-tests/ejabberd/t_ejabberd_admin.log: $(erlnif_LTLIBRARIES) $(erlbeam_DATA)
-tests/ejabberd/t_ejabberd.log tests/ejabberd/t_ejabberd_admin.log: $(check_PROGRAMS)
+tests/ejabberd/t_ejabberd_admin.log \
+tests/ejabberd/t_hostile_ejabberd.log: $(erlnif_LTLIBRARIES) $(erlbeam_DATA)
+tests/ejabberd/t_ejabberd.log tests/ejabberd/t_ejabberd_admin.log \
+tests/ejabberd/t_hostile_ejabberd.log: $(check_PROGRAMS)
 
 check-ejabberd:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(EJABBERD_TESTS)'
