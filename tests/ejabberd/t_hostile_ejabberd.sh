@@ -23,7 +23,7 @@
 # own line where ejabberd decides, which the case name says), that nothing
 # the peer sent reached alice@ej.test (every hostile body starts with
 # "evil-"; alice's client records every stanza) and that a fresh message
-# from bob@pa.test arrives right after.  About a minute.
+# from bob@pa.test arrives right after.  About 40 s.
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
 . "$top_srcdir/tests/integration/lib.sh"
