@@ -71,13 +71,20 @@ shell_has "partners show b.test: source is the file" \
 shell_has "partners show c.test: the config's record wins over the file's" \
 	'^description +c from the config$' partners show c.test
 
-out=$(xp_prosodyctl a mod_xmpp_partners check 2>&1)
-rc=$?
-if [ "$rc" -eq 0 ] && grep -q 'partner table valid: 2 partner(s)' <<<"$out"; then
-	tap_ok "prosodyctl mod_xmpp_partners check reads the file too: exit 0, 2 partners"
-else
-	tap_fail "prosodyctl mod_xmpp_partners check" "exit $rc: $out"
-fi
+# check_says NAME STATUS REGEX: `prosodyctl mod_xmpp_partners check` exits
+# with STATUS and its output matches the extended REGEX.
+check_says() {
+	local out rc
+	out=$(xp_prosodyctl a mod_xmpp_partners check 2>&1)
+	rc=$?
+	if [ "$rc" -eq "$2" ] && grep -qE -- "$3" <<<"$out"; then
+		tap_ok "$1"
+	else
+		tap_fail "$1" "exit $rc (want $2): $out"
+	fi
+}
+check_says "prosodyctl mod_xmpp_partners check reads the file too: exit 0, 2 partners" \
+	0 'partner table valid: 2 partner\(s\)'
 
 # refused_out NAME DOMAIN: alice's message to DOMAIN bounces with
 # not-allowed and a.test logs the refusal with its reason.
@@ -118,13 +125,8 @@ else
 	tap_fail "syntax error logged" "$(xp_log_new a | grep -E 'xmpp_partners|error' | tail -n 5)"
 fi
 xp_delivered "c.test still federates with the broken file" alice@a.test carl@c.test m4
-out=$(xp_prosodyctl a mod_xmpp_partners check 2>&1)
-rc=$?
-if [ "$rc" -eq 2 ] && grep -q "partners-file\.cfg\.lua:2: " <<<"$out"; then
-	tap_ok "prosodyctl mod_xmpp_partners check with the broken file: exit 2, names the file and line 2"
-else
-	tap_fail "prosodyctl mod_xmpp_partners check (broken file)" "exit $rc: $out"
-fi
+check_says "prosodyctl mod_xmpp_partners check with the broken file: exit 2, names the file and line 2" \
+	2 'partners-file\.cfg\.lua:2: '
 
 # 5. Restart with the file gone: fail closed; put back and reload: open.
 mv "$PFILE" "$PFILE.away"
