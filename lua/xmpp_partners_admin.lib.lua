@@ -154,7 +154,8 @@ return function (api)
 	end
 
 	-- Config plus runtime: partners table, sources { [domain] = "config" |
-	-- "runtime" | "runtime (overrides config)" }, removed config domains.
+	-- "file PATH" | "runtime" | "runtime (overrides config)" | "runtime
+	-- (overrides file)" }, removed config domains.
 	local function merge(config_partners, state, origin)
 		local merged, sources, removed = {}, {}, {};
 		for domain, record in pairs(config_partners or {}) do
@@ -166,7 +167,9 @@ return function (api)
 			end
 		end
 		for domain, record in pairs(state.partners) do
-			sources[domain] = (config_partners or {})[domain] ~= nil and "runtime (overrides config)" or "runtime";
+			local under = (config_partners or {})[domain] ~= nil
+				and ((origin and origin[domain]) and "file" or "config");
+			sources[domain] = under and "runtime (overrides " .. under .. ")" or "runtime";
 			merged[domain] = record;
 		end
 		table.sort(removed);

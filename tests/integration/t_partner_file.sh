@@ -7,7 +7,8 @@
 #      config) listing b.test and c.test, and xmpp_partners in the config
 #      listing c.test again: 2 partners; traffic with b.test both ways.
 #   2. The admin shell names each record's source: the file for b.test,
-#      the config (which wins) for c.test; prosodyctl mod_xmpp_partners
+#      the config (which wins) for c.test, a runtime change (partners set)
+#      on top of the file, and partners reset; prosodyctl mod_xmpp_partners
 #      check validates the file too (and names its line when it is broken).
 #   3. The file edited (b.test removed) and a reload (SIGHUP): b.test is
 #      refused, c.test still federates.
@@ -21,7 +22,7 @@
 . "$top_srcdir/tests/integration/lib.sh"
 
 xp_init
-tap_plan 15
+tap_plan 17
 
 for d in a.test b.test c.test; do xp_host "$d"; done
 PFILE=$XP_WORK/partners-file.cfg.lua
@@ -70,6 +71,13 @@ shell_has "partners show b.test: source is the file" \
 	"^source +file $XP_WORK/srv/a/\.\./\.\./partners-file\.cfg\.lua\$" partners show b.test
 shell_has "partners show c.test: the config's record wins over the file's" \
 	'^description +c from the config$' partners show c.test
+
+xp_shell_cmd a partners set b.test description "changed at runtime" >"$XP_WORK/set.out" 2>&1
+shell_has "partners set on a file record: the source says it overrides the file" \
+	'^source +runtime \(overrides file\)$' partners show b.test
+xp_shell_cmd a partners reset b.test >>"$XP_WORK/set.out" 2>&1
+shell_has "partners reset b.test: the file's record applies again" \
+	'^description +b from the file$' partners show b.test
 
 # check_says NAME STATUS REGEX: `prosodyctl mod_xmpp_partners check` exits
 # with STATUS and its output matches the extended REGEX.
