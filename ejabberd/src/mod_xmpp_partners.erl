@@ -493,6 +493,8 @@ admit(T, Domain, Primary) ->
 
 %% Close every admitted stream the table in force no longer allows: a
 %% removed partner, a tightened tls/sasl/dialback, a domain now unlisted.
+%% Streams of a host where the module no longer runs (reload_config that
+%% removed it runs this hook after gen_mod stopped it) are left alone.
 enforce_existing() ->
     lists:foreach(
       fun(#xp_session{key = {Pid, Remote} = K, dir = Dir, local = Local,
@@ -505,8 +507,12 @@ enforce_existing() ->
                          incoming -> ejabberd_router:host_of_route(Local);
                          outgoing -> Local
                      end,
-              case ?NIF:auth(table(Host), Remote, Dir, Method, Enc, Chain, Id,
-                             false) of
+              Verdict = case loaded_table(Host) of
+                            undefined -> true;
+                            T -> ?NIF:auth(T, Remote, Dir, Method, Enc, Chain,
+                                           Id, false)
+                        end,
+              case Verdict of
                   true -> ok;
                   {false, Token, Text} ->
                       refused(Dir, Remote, Token),
