@@ -19,6 +19,7 @@ EJABBERD_TESTS = \
 	tests/ejabberd/t_nif.sh \
 	tests/ejabberd/t_ejabberd.sh \
 	tests/ejabberd/t_ejabberd_admin.sh \
+	tests/ejabberd/t_ejabberd_preexisting.sh \
 	tests/ejabberd/t_hostile_ejabberd.sh
 EXTRA_DIST += $(EJABBERD_SRCS) $(EJABBERD_TESTS) \
 	ejabberd/README-ejabberd.md tests/ejabberd/nif_test.erl \

@@ -35,7 +35,7 @@
          partners_remove/1, partners_reset/1, partners_sessions/1]).
 %% for tests and the stream callback modules
 -export([table/1, build/1, loaded_table/1, in_verdicts/1, keepalive/2,
-         keepalive_arm/1, pinned_peer/1]).
+         keepalive_arm/1, pinned_peer/1, adopt/3]).
 
 -include("xmpp.hrl").
 -include("logger.hrl").
@@ -76,6 +76,7 @@ start(Host, Opts) ->
                           ejabberd_hooks:add(Hook, ?MODULE, Fun, Seq)
                   end, global_hooks()),
     ejabberd_commands:register_commands(?MODULE, commands()),
+    adopt_existing(Host),
     ok.
 
 stop(Host) ->
@@ -493,6 +494,8 @@ admit(T, Domain, Primary) ->
 
 %% Close every admitted stream the table in force no longer allows: a
 %% removed partner, a tightened tls/sasl/dialback, a domain now unlisted.
+%% Streams of a host where the module no longer runs (reload_config that
+%% removed it runs this hook after gen_mod stopped it) are left alone.
 enforce_existing() ->
     lists:foreach(
       fun(#xp_session{key = {Pid, Remote} = K, dir = Dir, local = Local,
@@ -505,8 +508,12 @@ enforce_existing() ->
                          incoming -> ejabberd_router:host_of_route(Local);
                          outgoing -> Local
                      end,
-              case ?NIF:auth(table(Host), Remote, Dir, Method, Enc, Chain, Id,
-                             false) of
+              Verdict = case loaded_table(Host) of
+                            undefined -> true;
+                            T -> ?NIF:auth(T, Remote, Dir, Method, Enc, Chain,
+                                           Id, false)
+                        end,
+              case Verdict of
                   true -> ok;
                   {false, Token, Text} ->
                       refused(Dir, Remote, Token),
@@ -519,6 +526,95 @@ enforce_existing() ->
                       end
               end
       end, live_sessions()).
+
+%% At start: the s2s streams of Host that are already open (the module
+%% added by reload_config to a running node, or restarted) are judged like
+%% new ones.  Each stream process judges itself (ejabberd's update_state
+%% cast runs adopt/3 there): a refused stream is closed with
+%% policy-violation and the refusal line; an allowed one is counted for the
+%% connection limits, gets this module's callback wrapper and its
+%% keepalive.  Streams not authenticated yet meet the hooks installed above.
+adopt_existing(Host) ->
+    lists:foreach(
+      fun({Sup, Mod, Dir}) ->
+              Children = try supervisor:which_children(Sup)
+                         catch _:_ -> []
+                         end,
+              [Mod:update_state(Pid, {?MODULE, adopt, [Host, Dir]})
+               || {_, Pid, _, _} <- Children, is_pid(Pid)]
+      end, [{ejabberd_s2s_in_sup, ejabberd_s2s_in, incoming},
+            {ejabberd_s2s_out_sup, ejabberd_s2s_out, outgoing}]),
+    ok.
+
+%% In the stream process.  The method is read from what ejabberd leaves in
+%% the state: an incoming stream authenticated by SASL keeps the
+%% authenticated domain in 'user' (dialback leaves it empty); an outgoing
+%% stream keeps db_enabled unless dialback authenticated it (where
+%% mod_s2s_dialback is not loaded only SASL EXTERNAL can have).
+adopt(#{lserver := Local, auth_domains := Domains} = State, Host, incoming) ->
+    case ejabberd_router:host_of_route(Local) == Host andalso
+        sets:size(Domains) > 0 of
+        false -> State;
+        true ->
+            Method = case maps:get(user, State, <<>>) of
+                         <<>> -> dialback;
+                         _ -> 'EXTERNAL'
+                     end,
+            adopt_domains(State, Host, incoming, Local,
+                          lists:sort(sets:to_list(Domains)), Method)
+    end;
+adopt(#{server_host := Host, remote_server := Remote,
+        stream_state := established} = State, Host, outgoing) ->
+    Method = case maps:is_key(db_enabled, State) orelse
+                 not gen_mod:is_loaded(Host, mod_s2s_dialback) of
+                 true -> 'EXTERNAL';
+                 false -> dialback
+             end,
+    adopt_domains(State, Host, outgoing, Host, [Remote], Method);
+adopt(State, _Host, _Dir) ->
+    State.
+
+adopt_domains(State, Host, Dir, Local, [Remote | Rest], Method) ->
+    Enc = maps:get(stream_encrypted, State, false),
+    {Chain, Id} = case Method of
+                      'EXTERNAL' -> {valid, valid};
+                      dialback -> {undefined, undefined}
+                  end,
+    T = table(Host),
+    Verdict = case ?NIF:auth(T, Remote, Dir, Method, Enc, Chain, Id, false) of
+                  true -> admit(T, Remote, primary(T, Remote));
+                  Refused -> Refused
+              end,
+    case Verdict of
+        true ->
+            %% (a stream counted before a module restart keeps its entry)
+            case catch ets:member(?SESSIONS, {self(), Remote}) of
+                true -> ok;
+                _ -> register_session(Dir, Local, Remote, primary(T, Remote),
+                                      Enc, Method)
+            end,
+            adopt_domains(State, Host, Dir, Local, Rest, Method);
+        {false, Token, Text} ->
+            refused(Dir, Remote, Token),
+            Me = self(),
+            catch ets:match_delete(?SESSIONS, #xp_session{key = {Me, '_'},
+                                                          _ = '_'}),
+            Err = policy_violation(Text),
+            case Dir of
+                incoming -> ejabberd_s2s_in:send(State, Err);
+                outgoing -> ejabberd_s2s_out:send(State, Err)
+            end
+    end;
+adopt_domains(#{mod := ejabberd_s2s_in} = State, _Host, incoming, _, [], _) ->
+    put(xp_s2s_in, true),
+    keepalive_arm(State#{mod => xmpp_partners_s2s_in});
+adopt_domains(#{mod := ejabberd_s2s_out} = State, _Host, outgoing, _, [], _) ->
+    keepalive_arm(State#{mod => xmpp_partners_s2s_out});
+adopt_domains(#{mod := Mod} = State, _Host, _Dir, _, [], _)
+  when Mod == xmpp_partners_s2s_in; Mod == xmpp_partners_s2s_out ->
+    keepalive_arm(State);
+adopt_domains(State, _Host, _Dir, _, [], _) ->
+    State.
 
 %%% ---- certificate pins (outgoing) ---------------------------------------------------
 
