@@ -129,13 +129,42 @@ end
 
 -- ---- loading the table ------------------------------------------------------------
 
--- The configured partners and options: partners, options, origin | nil, err.
+-- The partner file as load_policy last read it: { path, partners, opts }.
+-- The admin commands work from it, as they work from the configuration
+-- Prosody last loaded: an edit of the file takes effect at the next reload
+-- (never in passing through `partners set`), and no command evaluates a
+-- large file again.
+local loaded_file;
+
+-- The partners and xmpp_partners_* options of file | nil, err; fresh reads
+-- the disk and remembers the result, otherwise the last fresh read is used.
+local function read_partner_file(file, fresh)
+	if not fresh and loaded_file and loaded_file.path == file then
+		return loaded_file.partners, loaded_file.opts;
+	end
+	if not (core and core.read_file) then
+		return nil, "xmpp_partners_file is set but the policy core cannot read files; "
+			.. "install the matching xmpp_partners/core.so";
+	end
+	local partners, opts, notes = core.read_file(file);
+	if not partners then
+		return nil, "xmpp_partners_file: " .. tostring(opts)
+			.. "; fix the file (xmpp-partners check " .. file .. ") and reload";
+	end
+	for _, note in ipairs(notes) do module:log("debug", "xmpp_partners_file: %s", note); end
+	if fresh then loaded_file = { path = file, partners = partners, opts = opts }; end
+	return partners, opts;
+end
+
+-- The configured partners and options: partners, options, origin | nil, err
+-- (fresh: read xmpp_partners_file from disk, see read_partner_file).
 -- With xmpp_partners_file, the file is evaluated by the core in a Lua state
--- of its own, so a large table never lives in Prosody's heap (where every
--- garbage collection cycle would mark it); the config's own xmpp_partners
--- records are laid over it (same key: the config wins), and a config option
--- wins over the file's.  origin[key] names the file for records from it.
-local function read_options()
+-- of its own, so a large table never lives in Prosody's configuration
+-- (where every garbage collection cycle would mark it); the config's own
+-- xmpp_partners records are laid over the file's (same key: the config
+-- wins), and a config option wins over the file's.  origin[key] names the
+-- file for records from it.
+local function read_options(fresh)
 	local opts = {};
 	for _, key in ipairs({ "default", "keepalive_interval", "connection_limit" }) do
 		local v = module:get_option("xmpp_partners_" .. key);
@@ -145,26 +174,21 @@ local function read_options()
 	local file = module:get_option_path("xmpp_partners_file", nil, "config");
 	-- (a partners value that is not a table: core.build reports it)
 	if not file or type(partners) ~= "table" then return partners, opts, {}; end
-	if not (core and core.read_file) then
-		return nil, "xmpp_partners_file is set but the policy core cannot read files; "
-			.. "install the matching xmpp_partners/core.so";
-	end
-	local from_file, file_opts, notes = core.read_file(file);
-	if not from_file then
-		return nil, "xmpp_partners_file: " .. tostring(file_opts)
-			.. "; fix the file (xmpp-partners check " .. file .. ") and reload";
-	end
-	for _, note in ipairs(notes) do module:log("debug", "xmpp_partners_file: %s", note); end
+	local from_file, file_opts = read_partner_file(file, fresh);
+	if not from_file then return nil, file_opts; end
 	for key, v in pairs(file_opts) do
 		if opts[key] == nil then opts[key] = v; end
 	end
-	local origin = {};
-	for key in pairs(from_file) do origin[key] = "file " .. file; end
+	local merged, origin, where = {}, {}, "file " .. file;
+	for key, record in pairs(from_file) do
+		merged[key] = record;
+		origin[key] = where;
+	end
 	for key, record in pairs(partners) do
-		from_file[key] = record;
+		merged[key] = record;
 		origin[key] = nil;
 	end
-	return from_file, opts, origin;
+	return merged, opts, origin;
 end
 
 local function log_diagnostics(level, diags)
@@ -222,7 +246,7 @@ local function load_policy(why)
 			or "keeping the previous partner policy in force");
 		return false;
 	end
-	local partners, opts = read_options();
+	local partners, opts = read_options(true);
 	if not partners then return unreadable(opts, "it can be read"); end
 	if admin then
 		local merged, err = admin.effective(partners);

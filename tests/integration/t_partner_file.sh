@@ -8,7 +8,8 @@
 #      listing c.test again: 2 partners; traffic with b.test both ways.
 #   2. The admin shell names each record's source: the file for b.test,
 #      the config (which wins) for c.test, a runtime change (partners set)
-#      on top of the file, and partners reset; prosodyctl mod_xmpp_partners
+#      on top of the file, and partners reset; a file edit not reloaded yet
+#      is not applied by a partners set; prosodyctl mod_xmpp_partners
 #      check validates the file too (and names its line when it is broken).
 #   3. The file edited (b.test removed) and a reload (SIGHUP): b.test is
 #      refused, c.test still federates.
@@ -22,7 +23,7 @@
 . "$top_srcdir/tests/integration/lib.sh"
 
 xp_init
-tap_plan 17
+tap_plan 18
 
 for d in a.test b.test c.test; do xp_host "$d"; done
 PFILE=$XP_WORK/partners-file.cfg.lua
@@ -78,6 +79,18 @@ shell_has "partners set on a file record: the source says it overrides the file"
 xp_shell_cmd a partners reset b.test >>"$XP_WORK/set.out" 2>&1
 shell_has "partners reset b.test: the file's record applies again" \
 	'^description +b from the file$' partners show b.test
+
+# An edit of the file waits for the reload: a `partners set` in between
+# applies the table as last loaded, not the file as it is on disk.
+cp "$PFILE" "$PFILE.loaded"
+pfile 'xmpp_partners = {' \
+	'	["c.test"] = { type = "federated"; description = "c from the file" };' \
+	'}'
+xp_shell_cmd a partners set c.test description "changed at runtime" >>"$XP_WORK/set.out" 2>&1
+xp_delivered "a partners set before the reload leaves b.test (still in the loaded file) a partner" \
+	alice@a.test bob@b.test m1b
+xp_shell_cmd a partners reset c.test >>"$XP_WORK/set.out" 2>&1
+mv "$PFILE.loaded" "$PFILE"
 
 # check_says NAME STATUS REGEX: `prosodyctl mod_xmpp_partners check` exits
 # with STATUS and its output matches the extended REGEX.
