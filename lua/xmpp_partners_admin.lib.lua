@@ -319,7 +319,7 @@ return function (api)
 		local r, perr = parse_record(record);
 		if not r then return nil, perr; end
 		local eff, eerr = effective_all();
-		if not eff then return nil, eerr; end
+		if not eff then return nil, "adding " .. d .. " refused, nothing changed: " .. eerr; end
 		if find_key(eff.merged, d) then
 			return nil, d .. " is already a partner; change it with partners:set(\"" .. d
 				.. "\", KEY, VALUE) or remove it first";
@@ -339,7 +339,7 @@ return function (api)
 			return nil, "give a key: one of " .. table.concat(RECORD_KEYS, ", ");
 		end
 		local eff, eerr = effective_all();
-		if not eff then return nil, eerr; end
+		if not eff then return nil, "setting " .. key .. " of " .. d .. " refused, nothing changed: " .. eerr; end
 		local k = find_key(eff.merged, d);
 		if not k then
 			local policy = api.policy();
@@ -363,7 +363,7 @@ return function (api)
 		local d, err = normalize(domain);
 		if not d then return nil, err; end
 		local eff, eerr = effective_all();
-		if not eff then return nil, eerr; end
+		if not eff then return nil, "removing " .. d .. " refused, nothing changed: " .. eerr; end
 		local k = find_key(eff.merged, d);
 		if not k then return nil, d .. " is not a partner (see partners:list())"; end
 		local state = copy(eff.state);
@@ -381,7 +381,7 @@ return function (api)
 		local d, err = normalize(domain);
 		if not d then return nil, err; end
 		local eff, eerr = effective_all();
-		if not eff then return nil, eerr; end
+		if not eff then return nil, "resetting " .. d .. " refused, nothing changed: " .. eerr; end
 		local state = copy(eff.state);
 		local found = false;
 		for k in pairs(state.partners) do

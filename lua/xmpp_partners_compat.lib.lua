@@ -54,6 +54,8 @@ function compat.store_location(module, name)
 	return { driver = driver, host = storage_host(module) };
 end
 
+local ctl_hosts = {}; -- hosts whose storage this prosodyctl process set up
+
 -- A keyval store for the global record | nil, err.
 --
 -- Prosody 0.12 has no storage for the global context (module:open_store
@@ -83,18 +85,21 @@ function compat.open_store(module, name)
 		return nil, "storage = \"" .. where.driver .. "\" needs a VirtualHost whose store keeps the "
 			.. "partner changes, and the configuration has none; set xmpp_partners_storage_host";
 	end
-	if not prosody.hosts[host] then
-		if prosody.process_type ~= "prosodyctl" then
-			return nil, "xmpp_partners_storage_host \"" .. host .. "\" is not an active VirtualHost; "
-				.. "name one that is";
-		end
-		-- prosodyctl has no live hosts: set one up as its user commands do.
+	if prosody.process_type == "prosodyctl" then
+		-- prosodyctl has no live hosts (at most dummies, with no storage
+		-- set up): prepare this one as its own user commands do.
 		local config = require "core.configmanager";
 		if not config.getconfig()[host] then
 			return nil, "xmpp_partners_storage_host \"" .. host .. "\" is not a VirtualHost of the configuration";
 		end
-		prosody.hosts[host] = require "util.startup".make_host(host);
-		sm.initialize_host(host);
+		if not prosody.hosts[host] then prosody.hosts[host] = require "util.startup".make_host(host); end
+		if not ctl_hosts[host] then
+			sm.initialize_host(host);
+			ctl_hosts[host] = true;
+		end
+	elseif not prosody.hosts[host] then
+		return nil, "xmpp_partners_storage_host \"" .. host .. "\" is not an active VirtualHost; "
+			.. "name one that is";
 	end
 	local store, err = sm.open(host, name, "keyval");
 	if not store then return nil, tostring(err); end
