@@ -3,13 +3,24 @@
 -- Prosody built from source may call itself "unknown").
 --
 -- Loaded with module:require from xmpp_partners_admin.lib.lua; returns a
--- table of functions that take the (global) module object:
+-- table of functions (most take the global module object):
+--   require(name)                  a Prosody library by its 13 or 0.12 name
 --   open_store(module, name)       the runtime store and where it lives
---   when_store_ready(module, fn)   run fn once the store can be opened
+--   store_location(module, name)   { driver =, host = } of the runtime store
+--   when_store_ready(module, name, fn)  run fn once the store can be opened
 --   add_shell_section(module, section, desc, commands)
 --                                  the `prosodyctl shell` section
 
 local compat = {};
+
+-- Prosody 13 names its libraries prosody.util.x, prosody.core.x (the old
+-- names load through a loader it keeps "for a transition period"); 0.12
+-- has only the old names.
+function compat.require(name)
+	local ok, lib = pcall(require, "prosody." .. name);
+	if ok then return lib; end
+	return require(name);
+end
 
 -- ---- storage -------------------------------------------------------------------
 
@@ -33,7 +44,7 @@ end
 local function storage_host(module)
 	local chosen = module:get_option("xmpp_partners_storage_host");
 	if type(chosen) == "string" and chosen ~= "" then return chosen; end
-	local config = require "core.configmanager";
+	local config = compat.require "core.configmanager";
 	local names = {};
 	for host in pairs(config.getconfig()) do
 		if host ~= "*" and type(host) == "string" and config.get(host, "component_module") == nil
@@ -69,11 +80,11 @@ local ctl_hosts = {}; -- hosts whose storage this prosodyctl process set up
 --     that host's own modules open theirs.
 function compat.open_store(module, name)
 	local where = compat.store_location(module, name);
-	local sm_ok, sm = pcall(require, "core.storagemanager");
+	local sm_ok, sm = pcall(compat.require, "core.storagemanager");
 	if where.host == "*" then
 		-- (storagemanager reroutes util.datamanager through the drivers;
 		-- olddm keeps the file functions.)
-		local dm = sm_ok and sm.olddm or require "util.datamanager";
+		local dm = sm_ok and sm.olddm or compat.require "util.datamanager";
 		return {
 			get = function (_, user) return dm.load(user, "*", name); end;
 			set = function (_, user, data) return dm.store(user, "*", name, data); end;
@@ -88,11 +99,11 @@ function compat.open_store(module, name)
 	if prosody.process_type == "prosodyctl" then
 		-- prosodyctl has no live hosts (at most dummies, with no storage
 		-- set up): prepare this one as its own user commands do.
-		local config = require "core.configmanager";
+		local config = compat.require "core.configmanager";
 		if not config.getconfig()[host] then
 			return nil, "xmpp_partners_storage_host \"" .. host .. "\" is not a VirtualHost of the configuration";
 		end
-		if not prosody.hosts[host] then prosody.hosts[host] = require "util.startup".make_host(host); end
+		if not prosody.hosts[host] then prosody.hosts[host] = compat.require "util.startup".make_host(host); end
 		if not ctl_hosts[host] then
 			sm.initialize_host(host);
 			ctl_hosts[host] = true;
@@ -111,7 +122,10 @@ end
 -- later in the same start-up).
 function compat.when_store_ready(module, name, fn)
 	local where = compat.store_location(module, name);
-	if where.host == "*" or not where.host or prosody.hosts[where.host] then return fn(); end
+	if where.host == "*" or not where.host or prosody.hosts[where.host]
+		or not compat.require "core.configmanager".getconfig()[where.host] then
+		return fn(); -- ready, or never will be: fn reports why
+	end
 	module:log("debug", "partner table waits for the storage of %s", where.host);
 	local fired = false;
 	module:hook("host-activated", function (host)

@@ -27,13 +27,15 @@
 #   PostgreSQL only: with the database server stopped a change is refused
 #   and the table in force kept; after it is back, changes work again.
 #   Internal only: the shell's Lua form partners:list() and `help partners`.
+#   SQLite only: xmpp_partners_storage_host picks the VirtualHost whose
+#   store keeps the record.
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
 . "$top_srcdir/tests/integration/lib.sh"
 
 xp_init
-tap_plan 37
+tap_plan 39
 
 LUA=$(xp__prosody_lua)
 PG_BIN=/usr/lib/postgresql/15/bin
@@ -52,7 +54,7 @@ for why in "$have_sqlite" "$have_pg"; do
 	fi
 done
 
-for d in a.test b.test; do xp_host "$d"; done
+for d in a.test b.test m.test; do xp_host "$d" "$([ $d = m.test ] && xp_addr a.test)"; done
 PARTNERS=$XP_WORK/partners-a.lua
 printf 'xmpp_partners = {\n\t["c.test"] = { type = "federated" };\n}\n' >"$PARTNERS"
 
@@ -278,8 +280,32 @@ if [ "$have_sqlite" = 1 ]; then
 	run_backend a_lite sqlite 'storage = "sql"
 sql = { driver = "SQLite3", database = "prosody.sqlite" }'
 	xp_stop a_lite
+	# xmpp_partners_storage_host names the VirtualHost whose store is used
+	# (here m.test, not a.test which sorts first; Prosody activates the two
+	# in either order, and the module waits for m.test when it comes second).
+	SRV=a_sh
+	out=""
+	if xp_start_prosody a_sh "$(xp_addr a.test)" a.test m.test --module xmpp_partners \
+		--extra-lua "Include $(xp__lua_str "$PARTNERS")
+storage = \"sql\"
+sql = { driver = \"SQLite3\", database = \"prosody.sqlite\" }
+xmpp_partners_storage_host = \"m.test\"" && xp_wait_log a_sh 'Partner policy loaded: 1 partners' 5 &&
+		xp_shell_cmd a_sh partners add b.test '{ type = "federated" }' >/dev/null 2>&1; then
+		SQLITE_DB=$(xp_server_dir a_sh)/data/prosody.sqlite
+		out=$(sqlite3 "$SQLITE_DB" "SELECT DISTINCT host FROM prosody WHERE store = 'xmpp_partners'" 2>&1)
+	fi
+	tap_is "$out" m.test "xmpp_partners_storage_host = \"m.test\": the record is kept under host m.test"
+	xp_log_mark a_sh
+	if xp_restart a_sh && xp_wait_new_log a_sh 'Partner policy loaded: 2 partners' 5; then
+		tap_ok "xmpp_partners_storage_host: the record is loaded from m.test's store after a restart"
+	else
+		tap_fail "xmpp_partners_storage_host: loaded after a restart" "$(xp_log_new a_sh | grep -E 'xmpp_partners|error|sql' | tail -n 8)"
+	fi
+	xp_stop a_sh
 else
 	skip_backend sqlite "$have_sqlite"
+	tap_skip "storage host option" "$have_sqlite"
+	tap_skip "storage host option, restart" "$have_sqlite"
 fi
 
 # ---- PostgreSQL -----------------------------------------------------------------------------------
