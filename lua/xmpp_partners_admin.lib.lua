@@ -695,12 +695,12 @@ return function (api)
 		local ctx = module:context(host);
 		local ok_dep = pcall(function () ctx:depends("adhoc"); end);
 		if not ok_dep then
-			local mm = require "core.modulemanager";
+			local mm = compat.require "core.modulemanager";
 			if not mm.is_loaded(host, "adhoc") then pcall(mm.load, host, "adhoc"); end
 		end
 		local adhoc_new = module:require("adhoc").new;
-		local dataforms_new = require "util.dataforms".new;
-		local adhoc_util = require "util.adhoc";
+		local dataforms_new = compat.require "util.dataforms".new;
+		local adhoc_util = compat.require "util.adhoc";
 
 		local function record_fields(with_domain)
 			local f = {
