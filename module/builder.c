@@ -64,6 +64,7 @@ static const struct {
 
 #define MAX_CONNECTION_LIMIT 1000000
 #define MAX_KEEPALIVE        86400
+#define MAX_REFUSAL_BACKOFF  86400
 
 struct xp_builder {
 	xp_ctx *ctx;
@@ -209,9 +210,10 @@ void xp_builder_set_host_style(xp_builder *b, xp_host_style style)
 		b->style = style;
 }
 
-enum { OPT_DEFAULT, OPT_KEEPALIVE, OPT_LIMIT, OPT_COUNT };
+enum { OPT_DEFAULT, OPT_KEEPALIVE, OPT_LIMIT, OPT_BACKOFF, OPT_COUNT };
 static const char *const option_names[OPT_COUNT] = {
-        "default", "keepalive_interval", "connection_limit"};
+        "default", "keepalive_interval", "connection_limit",
+        "refusal_backoff"};
 
 static int option_id(const char *key)
 {
@@ -229,7 +231,7 @@ static int unknown_option(xp_builder *b, const char *key)
 {
 	const char *best = NULL, *bare = key;
 	size_t bestd = 3, i;
-	char hint[128] = "";
+	char hint[192] = "";
 
 	if (strncmp(bare, "xmpp_partners_", 14) == 0)
 		bare += 14;
@@ -245,9 +247,9 @@ static int unknown_option(xp_builder *b, const char *key)
 		         prefix(b), best);
 	else
 		snprintf(hint, sizeof(hint),
-		         "; the options are %sdefault, %skeepalive_interval "
-		         "and %sconnection_limit",
-		         prefix(b), prefix(b), prefix(b));
+		         "; the options are %sdefault, %skeepalive_interval, "
+		         "%sconnection_limit and %srefusal_backoff",
+		         prefix(b), prefix(b), prefix(b), prefix(b));
 	return add_diag(b, XP_SEV_ERROR, key, 0, best,
 	                "option '%s' is unknown%s", key, hint);
 }
@@ -279,8 +281,7 @@ int xp_builder_option_string(xp_builder *b, const char *key, const char *value,
 		                "option '%s%s' must be a whole number "
 		                "of %s, not a string; write it without quotes",
 		                prefix(b), option_names[id],
-		                id == OPT_KEEPALIVE ? "seconds"
-		                                    : "connections");
+		                id == OPT_LIMIT ? "connections" : "seconds");
 	if (len == 4 && memcmp(value, "deny", 4) == 0)
 		b->t->default_policy = XP_DEFAULT_DENY;
 	else if (len == 5 && memcmp(value, "allow", 5) == 0)
@@ -297,7 +298,7 @@ int xp_builder_option_string(xp_builder *b, const char *key, const char *value,
 int xp_builder_option_integer(xp_builder *b, const char *key, long long value)
 {
 	int id;
-	long long max;
+	long long min, max;
 
 	if (b == NULL || key == NULL || b->in_record)
 		return XP_EINVAL;
@@ -311,13 +312,19 @@ int xp_builder_option_integer(xp_builder *b, const char *key, long long value)
 		                "option '%sdefault' must be \"deny\" or "
 		                "\"allow\", not a number",
 		                prefix(b));
-	max = id == OPT_KEEPALIVE ? MAX_KEEPALIVE : MAX_CONNECTION_LIMIT;
-	if (value < 1 || value > max)
+	max = id == OPT_KEEPALIVE  ? MAX_KEEPALIVE
+	      : id == OPT_BACKOFF ? MAX_REFUSAL_BACKOFF
+	                          : MAX_CONNECTION_LIMIT;
+	/* refusal_backoff = 0 switches the back-off off. */
+	min = id == OPT_BACKOFF ? 0 : 1;
+	if (value < min || value > max)
 		return add_diag(b, XP_SEV_ERROR, key, 0, NULL,
 		                "option '%s%s' is %lld; use a whole "
-		                "number from 1 to %lld",
-		                prefix(b), option_names[id], value, max);
-	if (id == OPT_KEEPALIVE)
+		                "number from %lld to %lld",
+		                prefix(b), option_names[id], value, min, max);
+	if (id == OPT_BACKOFF)
+		b->t->refusal_backoff = (unsigned)value;
+	else if (id == OPT_KEEPALIVE)
 		b->t->keepalive_interval = (unsigned)value;
 	else
 		b->t->connection_limit = (unsigned)value;

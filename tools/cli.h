@@ -33,7 +33,13 @@ typedef struct xpt_options {
 } xpt_options;
 
 /* The global options of a partner file, in core.build's names. */
-enum { XPT_OPT_DEFAULT, XPT_OPT_KEEPALIVE, XPT_OPT_LIMIT, XPT_OPT_COUNT };
+enum {
+	XPT_OPT_DEFAULT,
+	XPT_OPT_KEEPALIVE,
+	XPT_OPT_LIMIT,
+	XPT_OPT_BACKOFF,
+	XPT_OPT_COUNT
+};
 extern const char *const xpt_option_keys[XPT_OPT_COUNT];
 
 /* A partner file after evaluation in the sandbox. */
