@@ -56,6 +56,9 @@ local m_authenticated = module:metric("counter", "authenticated", "",
 local m_keepalives = module:metric("counter", "keepalives", "",
 	"whitespace keepalives sent on idle partner streams", { "partner" });
 
+-- Refusal back-off (xmpp_partners_backoff.lib.lua), set up below.
+local backoff;
+
 -- The partner label: its primary domain, or "unlisted" (bounded cardinality).
 local function partner_label(domain)
 	local primary = policy and domain and policy:resolve(domain);
@@ -68,7 +71,10 @@ local function refused(direction, domain, token, session)
 	local line = core and core.refusal(direction, domain or "(unknown domain)", token)
 		or ("refused " .. direction .. " s2s with " .. tostring(domain) .. ": policy core missing");
 	local log = session and session.log or module._log;
-	log("info", "%s", line);
+	-- (a peer that keeps retrying: logged once, then summarized per window)
+	if direction ~= "incoming" or not backoff or backoff.refused(domain, session and session.ip, token) then
+		log("info", "%s", line);
+	end
 	m_refused:with_labels(partner_label(domain), direction, token):add(1);
 	return line;
 end
@@ -229,6 +235,10 @@ local function install(tbl, why)
 	module:log("info", "Partner policy %s: %d partners, unlisted domains %s",
 		why, tbl:info().count, tbl:info().default == "deny" and "refused" or "allowed");
 	check_global_options(tbl);
+	if backoff then
+		backoff.set_max(tbl:info().refusal_backoff);
+		backoff.clear("partner policy " .. why);
+	end
 	if old then
 		enforce_existing();
 		old:close();
@@ -443,6 +453,14 @@ local function on_in_features_early(event)
 	if not policy then
 		refused("incoming", session.from_host, "config_invalid", session);
 		close(session, "config_invalid");
+		return true;
+	end
+	-- Refused a moment ago for a reason a retry cannot change: the same
+	-- answer now, before TLS.
+	local held = backoff and backoff.at_header(session.from_host, session.ip);
+	if held then
+		m_refused:with_labels(partner_label(session.from_host), "incoming", held):add(1);
+		close(session, held);
 		return true;
 	end
 	local from = session.from_host;
@@ -784,6 +802,10 @@ local contact = module:require("xmpp_partners_contact")({
 	policy = function () return policy; end;
 });
 
+if core and core.reason_is_final then
+	backoff = module:require("xmpp_partners_backoff")({ module = module, core = core });
+end
+
 -- Administration (prosodyctl shell, ad-hoc commands, prosodyctl
 -- mod_xmpp_partners check, runtime changes kept in storage).
 admin = module:require("xmpp_partners_admin")({
@@ -794,6 +816,7 @@ admin = module:require("xmpp_partners_admin")({
 	read_config = read_options;
 	each_s2s_session = each_s2s_session;
 	remote_of = remote_of;
+	backoff = backoff;
 });
 
 local function setup_host(host)
@@ -831,6 +854,7 @@ function module.load()
 	install_proxy_support();
 	for host in pairs(hosts) do setup_host(host); end
 	module:add_timer(1, keepalive_tick);
+	if backoff then module:add_timer(1, function () backoff.tick(); return 1; end); end
 end
 
 module:hook("host-activated", function (host) setup_host(host); end);

@@ -396,6 +396,19 @@ return function (api)
 		return true, d .. ": runtime entry cleared, the configuration applies";
 	end
 
+	-- End the refusal back-off of domain at once (its fix is in place on
+	-- the peer's side, e.g. a new certificate): its next stream is judged
+	-- afresh.  A change of the partner table does this for every domain.
+	function admin.reset_backoff(domain)
+		local d, err = normalize(domain);
+		if not d then return nil, err; end
+		if not api.backoff then return nil, "refusal back-off is not active (policy core missing)"; end
+		local n = api.backoff.reset(d);
+		if n == 0 then return true, d .. " has no refusal back-off"; end
+		module:log("info", "Refusal back-off for %s ended by an admin", d);
+		return true, d .. ": refusal back-off ended, its next stream is judged afresh";
+	end
+
 	-- ---- read-only views ---------------------------------------------------------------
 
 	local function build_effective()
@@ -619,6 +632,8 @@ return function (api)
 			function (_, domain) return admin.remove(domain); end },
 		{ "reset", "Drop the runtime entry or removal of a domain: its config entry applies", { "domain" },
 			function (_, domain) return admin.reset(domain); end },
+		{ "reset_backoff", "End the refusal back-off of a domain now: its next stream is judged afresh",
+			{ "domain" }, function (_, domain) return admin.reset_backoff(domain); end },
 		{ "check", "Validate the effective partner table", {},
 			function (self)
 				local ok, text = admin.check_text();
