@@ -459,6 +459,7 @@ local function on_in_features_early(event)
 	-- answer now, before TLS.
 	local held = backoff and backoff.at_header(session.from_host, session.ip);
 	if held then
+		session.log("debug", "refused at the stream header (refusal back-off): %s", reason_text(held));
 		m_refused:with_labels(partner_label(session.from_host), "incoming", held):add(1);
 		close(session, held);
 		return true;
