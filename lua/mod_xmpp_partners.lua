@@ -56,8 +56,9 @@ local m_authenticated = module:metric("counter", "authenticated", "",
 local m_keepalives = module:metric("counter", "keepalives", "",
 	"whitespace keepalives sent on idle partner streams", { "partner" });
 
--- Refusal back-off (xmpp_partners_backoff.lib.lua), set up below.
-local backoff;
+-- Refusal back-off (xmpp_partners_backoff.lib.lua) and status data for
+-- monitoring (xmpp_partners_status.lib.lua), set up below.
+local backoff, status;
 
 -- The partner label: its primary domain, or "unlisted" (bounded cardinality).
 local function partner_label(domain)
@@ -74,8 +75,11 @@ local function refused(direction, domain, token, session)
 	-- (a peer that keeps retrying: logged once, then summarized per window)
 	if direction ~= "incoming" or not backoff or backoff.refused(domain, session and session.ip, token) then
 		log("info", "%s", line);
+	elseif session then
+		backoff.quiet(session);
 	end
 	m_refused:with_labels(partner_label(domain), direction, token):add(1);
+	if status then status.refused(partner_label(domain), direction, domain, token, session and session.ip); end
 	return line;
 end
 
@@ -459,8 +463,12 @@ local function on_in_features_early(event)
 	-- answer now, before TLS.
 	local held = backoff and backoff.at_header(session.from_host, session.ip);
 	if held then
+		backoff.quiet(session);
 		session.log("debug", "refused at the stream header (refusal back-off): %s", reason_text(held));
 		m_refused:with_labels(partner_label(session.from_host), "incoming", held):add(1);
+		if status then
+			status.refused(partner_label(session.from_host), "incoming", session.from_host, held, session.ip, true);
+		end
 		close(session, held);
 		return true;
 	end
@@ -819,6 +827,26 @@ admin = module:require("xmpp_partners_admin")({
 	remote_of = remote_of;
 	backoff = backoff;
 });
+
+if core then
+	status = module:require("xmpp_partners_status")({
+		module = module;
+		core = core;
+		policy = function () return policy; end;
+		backoff = backoff;
+		admin = admin;
+		each_s2s_session = each_s2s_session;
+		remote_of = remote_of;
+		partner_label = partner_label;
+	});
+end
+
+-- For mod_xmpp_partners_status (the status page): the status data, with the
+-- explain text of explain_domain when given.
+function module.status(explain_domain)
+	if not status then return nil, "the policy core xmpp_partners.core is not installed"; end
+	return status.data(explain_domain);
+end
 
 local function setup_host(host)
 	local ctx = module:context(host);

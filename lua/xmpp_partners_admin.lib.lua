@@ -450,6 +450,24 @@ return function (api)
 		return true, text, info.count;
 	end
 
+	-- The partners in force as records for the status page: domain, type,
+	-- tls, sasl, dialback, additional_domains, source | nil, err.
+	function admin.partner_rows()
+		local policy = api.policy();
+		if not policy then return nil, "the policy core xmpp_partners.core is not installed"; end
+		local eff, err = effective_all();
+		if not eff then return nil, err; end
+		local rows = {};
+		for _, primary in ipairs(policy:partners()) do
+			local r = policy:lookup(primary);
+			local k = find_key(eff.merged, primary);
+			rows[#rows + 1] = { domain = primary, type = r.type, tls = r.tls, sasl = r.sasl,
+				dialback = r.dialback, additional_domains = r.additional_domains or {},
+				connection_limit = r.connection_limit, source = k and eff.sources[k] or "?" };
+		end
+		return rows, eff.removed;
+	end
+
 	function admin.show_text(domain)
 		local policy = api.policy();
 		if not policy then return nil, "the policy core xmpp_partners.core is not installed"; end

@@ -21,14 +21,12 @@
 -- A stream that never named a domain is keyed by its address alone.
 
 local MAX_ENTRIES = 4096; -- memory bound under a flood of made-up names
-local RECENT = 50;        -- last refusals kept for the status page
 
 return function (env)
 	local module, core = env.module, env.core;
 	local time_now = require "util.time".now;
 
 	local entries, n_entries = {}, 0;
-	local recent, recent_next = {}, 1;
 	local max_window = 300;
 
 	local B = {};
@@ -79,18 +77,12 @@ return function (env)
 		return n;
 	end
 
-	local function remember(domain, ip, token, now)
-		recent[recent_next] = { time = now, domain = domain, ip = ip, token = token };
-		recent_next = recent_next % RECENT + 1;
-	end
-
 	-- A refusal was decided the normal way (after whatever negotiation it
 	-- took).  Returns true when it should be logged: the first of its kind;
 	-- refusals inside a window, or that open the next window of a peer that
 	-- keeps trying, are only counted for the window's summary.
 	function B.refused(domain, ip, token)
 		local now = time_now();
-		remember(domain, ip, token, now);
 		if max_window == 0 or not core.reason_is_final(token) then return true; end
 		local key = key_of(domain, ip, token);
 		if not key then return true; end
@@ -132,7 +124,6 @@ return function (env)
 		end
 		if not e or now >= e.until_t then return nil; end
 		e.count = e.count + 1;
-		remember(domain, ip, e.token, now);
 		return e.token;
 	end
 
@@ -153,8 +144,19 @@ return function (env)
 		end
 	end
 
-	-- For the status page and the shell: the origins with a window, and the
-	-- last refusals (newest first).
+	-- A refusal that is only counted must not be logged by Prosody either:
+	-- mod_s2s logs the close of every stream at info ("Incoming s2s stream
+	-- ... closed") and, when the stream header was answered with nothing,
+	-- warns "No stream features to offer".  Both go through session.log:
+	-- turn this session's lines into debug lines.
+	function B.quiet(session)
+		local log = session.log;
+		if not log or session.xp_quiet then return; end
+		session.xp_quiet = true;
+		session.log = function (_, ...) return log("debug", ...); end;
+	end
+
+	-- For the status page and metrics: the origins with a window.
 	function B.snapshot()
 		local now, list = time_now(), {};
 		for _, e in pairs(entries) do
@@ -163,12 +165,7 @@ return function (env)
 				repeats = e.count, windows = e.windows, since = e.first };
 		end
 		table.sort(list, function (a, b) return (a.domain or a.ip or "") < (b.domain or b.ip or ""); end);
-		local last = {};
-		for i = 1, RECENT do
-			local r = recent[(recent_next - i - 1) % RECENT + 1];
-			if r then last[#last + 1] = r; end
-		end
-		return list, last;
+		return list;
 	end
 
 	return B;
