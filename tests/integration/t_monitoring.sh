@@ -139,6 +139,9 @@ else
 	tap_fail "non-admin" "HTTP $c: $(head -c 300 "$XP_WORK/body")"
 fi
 
+c=$(code "https://$A:5281/partners/status.json" -u "alice@a.test:$XP_PASSWORD")
+c2=$(code "https://$A:5281/partners/status.json")
+tap_is "$c/$c2" "403/401" "the JSON URL is guarded too (alice 403, no credentials 401)"
 
 # ---- 3. content ----------------------------------------------------------------------------
 c=$(code "$URL" -u "admin@a.test:$XP_PASSWORD")
