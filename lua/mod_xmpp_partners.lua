@@ -75,8 +75,11 @@ local function refused(direction, domain, token, session)
 	-- (a peer that keeps retrying: logged once, then summarized per window)
 	if direction ~= "incoming" or not backoff or backoff.refused(domain, session and session.ip, token) then
 		log("info", "%s", line);
-	elseif session then
-		backoff.quiet(session);
+	else
+		if session and session.type == "s2sin_unauthed" then
+			backoff.quiet(session); -- (a stream being closed, not one that stays up)
+		end
+		log("debug", "%s (refusal back-off: counted for the window's summary)", line);
 	end
 	m_refused:with_labels(partner_label(domain), direction, token):add(1);
 	if status then status.refused(partner_label(domain), direction, domain, token, session and session.ip); end
@@ -464,7 +467,8 @@ local function on_in_features_early(event)
 	local held = backoff and backoff.at_header(session.from_host, session.ip);
 	if held then
 		backoff.quiet(session);
-		session.log("debug", "refused at the stream header (refusal back-off): %s", reason_text(held));
+		session.log("debug", "%s (refusal back-off: at the stream header, before TLS)",
+			core.refusal("incoming", session.from_host or session.ip or "(unknown domain)", held));
 		m_refused:with_labels(partner_label(session.from_host), "incoming", held):add(1);
 		if status then
 			status.refused(partner_label(session.from_host), "incoming", session.from_host, held, session.ip, true);

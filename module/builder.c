@@ -212,8 +212,7 @@ void xp_builder_set_host_style(xp_builder *b, xp_host_style style)
 
 enum { OPT_DEFAULT, OPT_KEEPALIVE, OPT_LIMIT, OPT_BACKOFF, OPT_COUNT };
 static const char *const option_names[OPT_COUNT] = {
-        "default", "keepalive_interval", "connection_limit",
-        "refusal_backoff"};
+        "default", "keepalive_interval", "connection_limit", "refusal_backoff"};
 
 static int option_id(const char *key)
 {
@@ -312,7 +311,7 @@ int xp_builder_option_integer(xp_builder *b, const char *key, long long value)
 		                "option '%sdefault' must be \"deny\" or "
 		                "\"allow\", not a number",
 		                prefix(b));
-	max = id == OPT_KEEPALIVE  ? MAX_KEEPALIVE
+	max = id == OPT_KEEPALIVE ? MAX_KEEPALIVE
 	      : id == OPT_BACKOFF ? MAX_REFUSAL_BACKOFF
 	                          : MAX_CONNECTION_LIMIT;
 	/* refusal_backoff = 0 switches the back-off off. */

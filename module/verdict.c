@@ -110,8 +110,8 @@ int xp_reason_is_final(xp_reason r)
 	case XP_R_NOT_ENCRYPTED:
 		return 1;
 	case XP_R_NONE:
-	case XP_R_CONFIG_INVALID:    /* ends with a reload, not a window */
-	case XP_R_CONNECTION_LIMIT:  /* ends when a stream closes */
+	case XP_R_CONFIG_INVALID:   /* ends with a reload, not a window */
+	case XP_R_CONNECTION_LIMIT: /* ends when a stream closes */
 	case XP_R_GLOBAL_LIMIT:
 		return 0;
 	}

@@ -20,8 +20,7 @@
 #include "cli.h"
 
 const char *const xpt_option_keys[XPT_OPT_COUNT] = {
-        "default", "keepalive_interval", "connection_limit",
-        "refusal_backoff"};
+        "default", "keepalive_interval", "connection_limit", "refusal_backoff"};
 
 #define OPTION_PREFIX "xmpp_partners_"
 

@@ -1807,8 +1807,8 @@ static int core_refusal_summary(lua_State *L)
 	n = xp_format_refusal_summary(NULL, 0, d, domain, (unsigned long)count,
 	                              seconds, r);
 	p = luaL_buffinitsize(L, &b, n + 1);
-	n = xp_format_refusal_summary(p, n + 1, d, domain,
-	                              (unsigned long)count, seconds, r);
+	n = xp_format_refusal_summary(p, n + 1, d, domain, (unsigned long)count,
+	                              seconds, r);
 	luaL_pushresultsize(&b, n);
 	return 1;
 }
@@ -1816,11 +1816,16 @@ static int core_refusal_summary(lua_State *L)
 /* ---- registration -------------------------------------------------------- */
 
 static const luaL_Reg core_functions[] = {
-        {"build", core_build},         {"closed", core_closed},
-        {"check", core_check},         {"normalize", core_normalize},
-        {"matrix", core_matrix},       {"reason_text", core_reason_text},
-        {"refusal", core_refusal},     {"cert", core_cert},
-        {"read_file", core_read_file}, {"reason_is_final", core_reason_is_final},
+        {"build", core_build},
+        {"closed", core_closed},
+        {"check", core_check},
+        {"normalize", core_normalize},
+        {"matrix", core_matrix},
+        {"reason_text", core_reason_text},
+        {"refusal", core_refusal},
+        {"cert", core_cert},
+        {"read_file", core_read_file},
+        {"reason_is_final", core_reason_is_final},
         {"backoff_next", core_backoff_next},
         {"refusal_summary", core_refusal_summary},
         {NULL, NULL}};

@@ -318,12 +318,12 @@ static void test_connection_limits(void **state)
 static void test_backoff(void **state)
 {
 	static const xp_reason final[] = {
-	        XP_R_NOT_PARTNER,       XP_R_BAD_DOMAIN,
-	        XP_R_TLS_REQUIRED,      XP_R_TLS_NOT_SUPPORTED,
+	        XP_R_NOT_PARTNER,        XP_R_BAD_DOMAIN,
+	        XP_R_TLS_REQUIRED,       XP_R_TLS_NOT_SUPPORTED,
 	        XP_R_SASL_NOT_SUPPORTED, XP_R_SASL_REQUIRED,
-	        XP_R_DIALBACK_DISABLED, XP_R_CERT_UNTRUSTED,
-	        XP_R_CERT_IDENTITY,     XP_R_NO_CERT,
-	        XP_R_UNKNOWN_METHOD,    XP_R_NOT_ENCRYPTED};
+	        XP_R_DIALBACK_DISABLED,  XP_R_CERT_UNTRUSTED,
+	        XP_R_CERT_IDENTITY,      XP_R_NO_CERT,
+	        XP_R_UNKNOWN_METHOD,     XP_R_NOT_ENCRYPTED};
 	char buf[256];
 	unsigned w, prev, i;
 	(void)state;
