@@ -56,7 +56,7 @@ local core, policy;
 local function fail_closed(what, detail)
 	broken = broken or what;
 	module:log("error", "%s (%s); refusing all server-to-server traffic until it is fixed: %s",
-		what, tostring(detail), INSTALL_HINT);
+		what, (tostring(detail):gsub("%s*\n%s*", " ")), INSTALL_HINT);
 	if policy then policy:close(); end
 	core, policy = nil, nil;
 end
@@ -158,7 +158,8 @@ end
 -- Log a refusal once, with the core's canonical text, and count it.
 local function refused(direction, domain, token, session)
 	local line = core and core.refusal(direction, domain or "(unknown domain)", token)
-		or ("refused " .. direction .. " s2s with " .. tostring(domain) .. ": " .. tostring(broken));
+		or ("refused " .. direction .. " s2s " .. (direction == "incoming" and "from " or "to ")
+			.. tostring(domain) .. ": " .. tostring(broken));
 	local log = session and session.log or module._log;
 	log("info", "%s", line);
 	m_refused:with_labels(partner_label(domain), direction, token):add(1);
