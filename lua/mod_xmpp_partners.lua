@@ -42,7 +42,8 @@ local PARTS = {
 	xmpp_partners_admin = { "effective", "setup_adhoc", "setup_shell", "teardown_shell",
 		"teardown_adhoc", "command" };
 };
-local CORE_API = { "build", "closed", "refusal", "reason_text", "cert", "read_file", "normalize" };
+local CORE_API = { "build", "closed", "refusal", "reason_text", "cert", "read_file", "normalize",
+	"option_note" };
 local INSTALL_HINT = "install the module whole: the package xmpp-partners-prosody, or `make install`, "
 	.. "which put the directory mod_xmpp_partners/ (mod_xmpp_partners.lua, "
 	.. "xmpp_partners_admin.lib.lua, xmpp_partners_contact.lib.lua) into a plugin directory "
@@ -130,6 +131,22 @@ local function start_part(name, args)
 		end;
 		effective = function () return nil, broken; end;
 	}, { __index = function () return function () end; end });
+end
+
+-- Settings of the global section that look like our options but are none
+-- (xmpp_partners_keepalive_intervl): the core's warnings, in name order,
+-- the same the xmpp-partners tool prints for the file.
+local function option_notes()
+	local ok, cm = pcall(require, "core.configmanager");
+	local global = core and ok and cm.getconfig and cm.getconfig()["*"];
+	local notes = {};
+	if type(global) ~= "table" then return notes; end
+	for name in pairs(global) do
+		local note = type(name) == "string" and core.option_note(name);
+		if note then notes[#notes + 1] = note; end
+	end
+	table.sort(notes);
+	return notes;
 end
 
 -- The table in force.  Start closed: until a valid table is built, nothing
@@ -313,13 +330,18 @@ local function check_global_options(tbl)
 end
 
 local enforce_existing; -- defined below
+local rearm_keepalive; -- defined with keepalive_tick
 local admin; -- xmpp_partners_admin.lib.lua, loaded below
 
 -- Put a built table in force; close the streams it no longer allows.
 local function install(tbl, why)
 	local old = policy;
 	policy = tbl;
+	local old_interval = keepalive_interval;
 	keepalive_interval = tbl:info().keepalive_interval;
+	-- The next tick was planned with the old interval (up to a quarter of
+	-- it away): plan again, so a shorter interval holds from now on.
+	if keepalive_interval ~= old_interval then rearm_keepalive(); end
 	module:log("info", "Partner policy %s: %d partners, unlisted domains %s",
 		why, tbl:info().count, tbl:info().default == "deny" and "refused" or "allowed");
 	check_global_options(tbl);
@@ -333,6 +355,7 @@ end
 -- the admin commands); install it only when it is valid.
 local function load_policy(why)
 	if not core then return false; end
+	for _, note in ipairs(option_notes()) do module:log("warn", "%s", note); end
 	-- err, then what that means for federation (until `until_what`).
 	local function unreadable(err, until_what)
 		module:log("error", "%s; %s", err, policy:info().closed
@@ -782,6 +805,13 @@ local function keepalive_tick()
 	return math.max(0.25, interval / 4);
 end
 
+local keepalive_timer;
+function rearm_keepalive()
+	if prosody.process_type == "prosodyctl" then return; end
+	if keepalive_timer then keepalive_timer:stop(); end
+	keepalive_timer = module:add_timer(1, keepalive_tick);
+end
+
 -- ---- reload: apply the new table to live streams ---------------------------------------
 
 -- Close every stream the table in force no longer allows: a removed partner,
@@ -923,7 +953,7 @@ function module.load()
 	admin.setup_shell();
 	install_proxy_support();
 	for host in pairs(hosts) do setup_host(host); end
-	module:add_timer(1, keepalive_tick);
+	rearm_keepalive();
 end
 
 module:hook("host-activated", function (host) setup_host(host); end);
@@ -933,5 +963,8 @@ function module.policy() return policy; end
 
 -- prosodyctl mod_xmpp_partners check: validate config plus stored changes.
 function module.command(arg)
+	if arg[1] == "check" then
+		for _, note in ipairs(option_notes()) do print("warning: " .. note); end
+	end
 	return admin.command(arg);
 end

@@ -1038,3 +1038,54 @@ int xp_builder_finish(xp_builder *b, xp_table **out)
 	b->t = NULL;
 	return XP_OK;
 }
+
+/* ---- misspelled options in a host's configuration ------------------------ */
+
+/* Every option a host configuration may set for xmpp-partners: the table,
+ * the three global options and Prosody's partner file. */
+static const char *const config_option_names[] = {
+	"xmpp_partners", "xmpp_partners_default",
+	"xmpp_partners_keepalive_interval", "xmpp_partners_connection_limit",
+	"xmpp_partners_file"};
+#define CONFIG_OPTION_COUNT \
+	(sizeof(config_option_names) / sizeof(config_option_names[0]))
+
+int xp_option_note(const char *name, char *buf, size_t size)
+{
+	const char *best = NULL;
+	size_t i, d, bestd = 4;
+	int ours;
+
+	if (name == NULL || buf == NULL || size == 0)
+		return 0;
+	for (i = 0; i < CONFIG_OPTION_COUNT; i++)
+		if (strcmp(name, config_option_names[i]) == 0)
+			return 0;
+	ours = strncmp(name, "xmpp_partner", 12) == 0;
+	for (i = 0; i < CONFIG_OPTION_COUNT; i++) {
+		d = xp_edit_distance(name, config_option_names[i], 4);
+		if (d < bestd) {
+			bestd = d;
+			best = config_option_names[i];
+		}
+	}
+	/* A name that is neither ours by prefix nor one or two edits away
+	 * belongs to the host or another module. */
+	if (!ours && (best == NULL || bestd > 2))
+		return 0;
+	if (best != NULL)
+		snprintf(buf, size,
+		         "'%.100s' is not an option of xmpp-partners, so it is "
+		         "ignored; did you mean '%s'?",
+		         name, best);
+	else
+		snprintf(buf, size,
+		         "'%.100s' is not an option of xmpp-partners, so it is "
+		         "ignored (the options are xmpp_partners, "
+		         "xmpp_partners_default, "
+		         "xmpp_partners_keepalive_interval, "
+		         "xmpp_partners_connection_limit and, in Prosody's "
+		         "configuration, xmpp_partners_file)",
+		         name);
+	return 1;
+}

@@ -25,6 +25,9 @@
  *       { row=, tls=, sasl=, dialback=, verdict="ok"|"warn"|"error",
  *         methods={ "sasl_tls", ... }, reason= (nil for ok rows) }
  *   core.reason_text(token)           -> text (unknown token: throws)
+ *   core.option_note(name)            -> warning | nil: a configuration
+ *       setting that looks like an xmpp-partners option but is none
+ *       (misspelt), with the nearest option name
  *   core.refusal(direction, domain, token) -> canonical log line
  *   core.cert(pem_or_der)             -> cert | nil, message
  *   core.read_file(path)              -> partners, options, notes
@@ -1733,6 +1736,18 @@ static int core_read_file(lua_State *L)
 	return 3;
 }
 
+/* core.option_note(name) -> warning text | nil (xp_option_note). */
+static int core_option_note(lua_State *L)
+{
+	char text[512];
+
+	if (xp_option_note(luaL_checkstring(L, 1), text, sizeof(text)))
+		lua_pushstring(L, text);
+	else
+		lua_pushnil(L);
+	return 1;
+}
+
 static int core_reason_text(lua_State *L)
 {
 	lua_pushstring(L, xp_reason_text(check_token(L, 1)));
@@ -1766,6 +1781,7 @@ static const luaL_Reg core_functions[] = {
         {"build", core_build},         {"closed", core_closed},
         {"check", core_check},         {"normalize", core_normalize},
         {"matrix", core_matrix},       {"reason_text", core_reason_text},
+        {"option_note", core_option_note},
         {"refusal", core_refusal},     {"cert", core_cert},
         {"read_file", core_read_file}, {NULL, NULL}};
 
