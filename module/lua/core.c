@@ -1777,13 +1777,17 @@ static int core_refusal(lua_State *L)
 
 /* ---- registration -------------------------------------------------------- */
 
-static const luaL_Reg core_functions[] = {
-        {"build", core_build},         {"closed", core_closed},
-        {"check", core_check},         {"normalize", core_normalize},
-        {"matrix", core_matrix},       {"reason_text", core_reason_text},
-        {"option_note", core_option_note},
-        {"refusal", core_refusal},     {"cert", core_cert},
-        {"read_file", core_read_file}, {NULL, NULL}};
+static const luaL_Reg core_functions[] = {{"build", core_build},
+                                          {"closed", core_closed},
+                                          {"check", core_check},
+                                          {"normalize", core_normalize},
+                                          {"matrix", core_matrix},
+                                          {"reason_text", core_reason_text},
+                                          {"option_note", core_option_note},
+                                          {"refusal", core_refusal},
+                                          {"cert", core_cert},
+                                          {"read_file", core_read_file},
+                                          {NULL, NULL}};
 
 static const luaL_Reg table_methods[] = {{"resolve", table_resolve},
                                          {"lookup", table_lookup},
