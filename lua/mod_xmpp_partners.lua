@@ -43,7 +43,7 @@ local PARTS = {
 		"teardown_adhoc", "command" };
 };
 local CORE_API = { "build", "closed", "refusal", "reason_text", "cert", "read_file", "normalize",
-	"option_note" };
+	"option_note", "read_record" };
 local INSTALL_HINT = "install the module whole: the package xmpp-partners-prosody, or `make install`, "
 	.. "which put the directory mod_xmpp_partners/ (mod_xmpp_partners.lua, "
 	.. "xmpp_partners_admin.lib.lua, xmpp_partners_contact.lib.lua) into a plugin directory "

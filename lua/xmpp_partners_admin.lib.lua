@@ -99,12 +99,11 @@ return function (api)
 		if type(text) == "table" then return copy(text); end
 		if type(text) ~= "string" then return nil, "give the record as a table, e.g. { type = \"federated\" }"; end
 		if not text:match("^%s*{") then text = "{" .. text .. "}"; end
-		local chunk, err = load("return " .. text, "=record", "t", {});
-		if not chunk then return nil, "the record is not a Lua table: " .. err; end
-		local ok, r = pcall(chunk);
-		if not ok or type(r) ~= "table" then
-			return nil, "the record is not a Lua table: " .. tostring(ok and r or r);
-		end
+		-- The core's sandbox, as for a partner file, except that a name
+		-- read that is not defined (sasl = optional, unquoted) is an error
+		-- naming it instead of nil, which would leave the default.
+		local r, err = core.read_record(text);
+		if not r then return nil, "the record was not read, nothing changed: " .. err; end
 		return r;
 	end
 
@@ -362,7 +361,11 @@ return function (api)
 		state.partners[k] = r;
 		local ok, msg = apply(state, "setting " .. key .. " of " .. d);
 		if not ok then return nil, msg; end
-		return true, d .. ": " .. key .. " = " .. lua_value(r[key]) .. " (runtime, stored)"
+		-- Say how a typed word was read ("yes" is true), when not as written.
+		local read_as = type(value) == "string" and lua_value(r[key]) ~= value
+			and lua_value(r[key]) ~= string.format("%q", value)
+			and (" (\"" .. value .. "\" read as " .. lua_value(r[key]) .. ")") or "";
+		return true, d .. ": " .. key .. " = " .. lua_value(r[key]) .. read_as .. " (runtime, stored)"
 			.. (msg and ("\n" .. msg) or "");
 	end
 
@@ -697,11 +700,28 @@ return function (api)
 			end
 			env.partners = section;
 			admin.shell_env = env;
+			-- 0.12's `help` lists a fixed set of sections: add ours to it,
+			-- and answer `help partners`.
+			local cmds = module:shared("/*/admin_shell/commands");
+			local orig_help = cmds.help;
+			if orig_help then
+				cmds.help = function (session, data)
+					if tostring(data):match("^help partners") then
+						return section.help({ session = session });
+					end
+					orig_help(session, data);
+					if not tostring(data):match("^help %w") then
+						session.print("partners: per-partner federation policy (mod_xmpp_partners): help partners");
+					end
+				end;
+				admin.shell_help = { cmds = cmds, orig = orig_help };
+			end
 		end
 	end
 
 	function admin.teardown_shell()
 		if admin.shell_env then admin.shell_env.partners = nil; end
+		if admin.shell_help then admin.shell_help.cmds.help = admin.shell_help.orig; end
 	end
 
 	-- ---- XEP-0050 ad-hoc commands ---------------------------------------------------------------

@@ -12,6 +12,9 @@
 #      (an unlisted domain federates), xmpp_partners_connection_limit -> 1
 #      (a new connection is refused, the reason logged), and the partner
 #      table itself (a partner removed).
+#   3. The shell (item 4): a bare undefined name in a typed-in record is an
+#      error naming it; `partners set ... dialback yes` says it read true;
+#      `help` lists the partners section.
 # a.test runs the module; b.test (partner), c.test and d.test (unlisted)
 # are one server without it.
 
@@ -22,7 +25,7 @@
 XP=$top_builddir/tools/xmpp-partners
 xp_init
 [ -x "$XP" ] || tap_skip_all "xmpp-partners not built ($XP)"
-tap_plan 10
+tap_plan 13
 
 for d in a.test b.test; do xp_host "$d"; done
 xp_host c.test "$(xp_addr b.test)"
@@ -130,6 +133,34 @@ if reload_with 'xmpp_partners = { }' 'xmpp_partners_keepalive_interval = 2' &&
 	tap_ok "the table on reload: b.test removed, refused"
 else
 	tap_fail "the table applied on reload" "b.test still federates"
+fi
+
+# ---- 3. the shell (item 4) --------------------------------------------------------------------
+out=$(xp_shell_cmd a partners add x.test '{ type = "federated"; sasl = optional }' 2>&1)
+rc=$?
+if [ "$rc" != 0 ] && printf '%s' "$out" | grep -q "'optional' is not defined" &&
+	! xp_shell_cmd a partners show x.test >/dev/null 2>&1; then
+	tap_ok "shell: a bare undefined name in a typed-in record is an error naming it; nothing added"
+else
+	tap_fail "shell: a bare undefined name is an error" "exit $rc: $out"
+fi
+out=$(xp_shell_cmd a partners add x.test '{ type = "federated"; sasl = "optional" }' 2>&1) &&
+	out=$(xp_shell_cmd a partners set x.test dialback yes 2>&1)
+rc=$?
+if [ "$rc" = 0 ] && printf '%s' "$out" | grep -qF 'dialback = true ("yes" read as true)'; then
+	tap_ok "shell: set dialback yes says it was read as true"
+else
+	tap_fail "shell: set dialback yes says how it was read" "exit $rc: $out"
+fi
+out=$(xp_shell a help 2>&1)
+out2=$(xp_shell a "help partners" 2>&1)
+if printf '%s' "$out" | grep -q '^partners: ' && printf '%s' "$out2" | grep -q 'partners add'; then
+	tap_ok "shell: help lists the partners section; help partners lists its commands"
+else
+	tap_fail "shell: help lists the partners section" "help:
+$out
+help partners:
+$out2"
 fi
 
 tap_stop_all
