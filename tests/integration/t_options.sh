@@ -15,6 +15,8 @@
 #   3. The shell (item 4): a bare undefined name in a typed-in record is an
 #      error naming it; `partners set ... dialback yes` says it read true;
 #      `help` lists the partners section.
+#   4. `partners list` shows the first 100 partners and how many more, and
+#      partners:list(PATTERN, N) a filtered part (item 7).
 # a.test runs the module; b.test (partner), c.test and d.test (unlisted)
 # are one server without it.
 
@@ -25,7 +27,7 @@
 XP=$top_builddir/tools/xmpp-partners
 xp_init
 [ -x "$XP" ] || tap_skip_all "xmpp-partners not built ($XP)"
-tap_plan 13
+tap_plan 14
 
 for d in a.test b.test; do xp_host "$d"; done
 xp_host c.test "$(xp_addr b.test)"
@@ -161,6 +163,28 @@ else
 $out
 help partners:
 $out2"
+fi
+
+# ---- 4. a long listing (item 7) ------------------------------------------------------------------
+many=$(awk 'BEGIN { printf "xmpp_partners = {"; for (i = 1; i <= 150; i++) printf " [\"p%03d.test\"] = {};", i; print " }" }')
+if reload_with "$many"; then
+	out=$(xp_shell_cmd a partners list 2>&1)
+	rows=$(printf '%s\n' "$out" | grep -cE '^(p[0-9]{3}|x)\.test ')
+	out2=$(xp_shell_cmd a partners list p14 3 2>&1)
+	rows2=$(printf '%s\n' "$out2" | grep -cE '^p14[0-9]\.test ')
+	if [ "$rows" = 100 ] && printf '%s' "$out" | grep -q '^\.\.\. and 51 more: partners:list(PATTERN)' &&
+		printf '%s' "$out" | grep -q '^151 partner(s); unlisted' &&
+		[ "$rows2" = 3 ] && printf '%s' "$out2" | grep -q '^\.\.\. and 7 more' &&
+		printf '%s' "$out2" | grep -q "151 partner(s), 10 with 'p14' in the domain"; then
+		tap_ok "partners list: the first 100 of 151 and how many more; list p14 3: 3 of the 10 that match"
+	else
+		tap_fail "partners list is limited and says how to see the rest" "list ($rows rows):
+$(printf '%s\n' "$out" | tail -n 4)
+list p14 3 ($rows2 rows):
+$out2"
+	fi
+else
+	tap_fail "partners list is limited" "the 150-partner table was not loaded"
 fi
 
 tap_stop_all
