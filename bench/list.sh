@@ -11,8 +11,11 @@
 #              its output lines, RSS after
 #   pattern    seconds for `partners list partner4242` (a substring search
 #              over every partner), RSS after
-#   reload     seconds for `prosodyctl reload` until "Partner policy
-#              reloaded", RSS after
+#   reload     seconds for SIGHUP until "Partner policy reloaded", RSS
+#              after
+# At start and after the reload also Prosody's Lua heap after a full
+# collection (collectgarbage("count") through the shell): RSS minus that is
+# C memory (the core's table, the allocator's free pages).
 #
 #   BX_SIZES="100000 500000" BX_SOURCE=include bash bench/list.sh
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
@@ -25,6 +28,11 @@ xp_init
 xp_host a.test
 
 rss() { awk '/^VmRSS:/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+# heap NAME: Prosody's Lua heap in MiB (after a full collection).
+heap() {
+	xp_shell "$1" "> collectgarbage('collect'); return ('heap=%.0f'):format(collectgarbage('count') / 1024)" 2>&1 |
+		sed -n 's/.*heap=\([0-9]*\).*/\1/p'
+}
 now() { date +%s.%N; }
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 
@@ -44,7 +52,7 @@ for n in $SIZES; do
 		--extra-lua "$src" || xp_bail "a.test did not start with $n partners"
 	xp_wait_log "a$n_srv" 'Partner policy loaded' 120 || xp_bail "no table loaded with $n partners"
 	pid=$(xp_server_pid "a$n_srv")
-	echo "size=$n step=start seconds=$(since "$t0") rss_mib=$(rss "$pid")"
+	echo "size=$n step=start seconds=$(since "$t0") rss_mib=$(rss "$pid") lua_heap_mib=$(heap "a$n_srv")"
 
 	t0=$(now)
 	out=$(xp_shell_cmd "a$n_srv" partners list 2>&1); lines=$(printf "%s\n" "$out" | wc -l); [ "$lines" -lt 5 ] && echo "# output: $out"
@@ -57,6 +65,6 @@ for n in $SIZES; do
 	t0=$(now)
 	kill -HUP "$pid"
 	xp_wait_log "a$n_srv" 'Partner policy reloaded' 120 "$((before + 1))" || echo "# reload not logged"
-	echo "size=$n step=reload seconds=$(since "$t0") rss_mib=$(rss "$pid")"
+	echo "size=$n step=reload seconds=$(since "$t0") rss_mib=$(rss "$pid") lua_heap_mib=$(heap "a$n_srv")"
 	xp_stop "a$n_srv"
 done
