@@ -163,7 +163,7 @@ $out"
 }
 
 for doc in README.md doc/xmpp-partners.1; do
-	case $doc in *.md) style=md ;; *) style=man ;; esac
+	case $doc in *.md) style="md" ;; *) style="man" ;; esac
 	fresh_dir
 	extract "$top_srcdir/$doc" "$style" >"$TMP/blocks"
 	n=$(grep -c '^@@ ' "$TMP/blocks")

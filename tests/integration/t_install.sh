@@ -170,7 +170,7 @@ case_closed() {
 	rc=$?
 	[ "$rc" = 2 ] && printf '%s' "$out" | grep -qE "$re" || why="$why; check exit $rc: $out"
 	if [ -z "$why" ]; then
-		tap_ok "$name: all federation refused; logged: $(grep -oE "$re[^;(]*" "$log" | head -n 1)"
+		tap_ok "$name: all federation refused; logged: $(grep -oE "${re}[^;(]*" "$log" | head -n 1)"
 	else
 		tap_fail "$name: all federation refused, the reason logged" "${why#; }"
 	fi
