@@ -82,6 +82,11 @@ struct xp_builder {
 	const char *raw_kept; /* raw copied to the diag arena, or NULL */
 	char raw_buf[301];    /* the current record's domain, bounded */
 	struct xp_partner cur;
+	/* Per partner of the table, its primary domain as written when that
+	 * differs from the normalised one (else NULL), so a duplicate report
+	 * quotes what the admin wrote ("B.Test" next to "b.test"). */
+	const char **written;
+	size_t cap_written;
 };
 
 /* ---- diagnostics ----------------------------------------------------------
@@ -189,6 +194,7 @@ void xp_builder_free(xp_builder *b)
 	if (b->t != NULL)
 		xp_table_destroy(b->t);
 	xp_free(b->ctx, b->diags, b->cap_diags * sizeof(*b->diags));
+	xp_free(b->ctx, b->written, b->cap_written * sizeof(*b->written));
 	xp_arena_release(&b->diag_arena);
 	xp_free(b->ctx, b, sizeof(*b));
 }
@@ -930,7 +936,22 @@ int xp_builder_end(xp_builder *b)
 		            t->n_partners + 1, sizeof(*t->partners)) != XP_OK) {
 			b->failed = 1;
 			rc = XP_ENOMEM;
+		} else if (xp_grow(b->ctx, (void **)&b->written,
+		                   &b->cap_written, t->n_partners + 1,
+		                   sizeof(*b->written)) != XP_OK) {
+			b->failed = 1;
+			rc = XP_ENOMEM;
 		} else {
+			const char *w = NULL;
+			if (strcmp(b->raw, b->cur.domain) != 0) {
+				w = xp_arena_strndup(&b->diag_arena, b->raw,
+				                     strlen(b->raw));
+				if (w == NULL) {
+					b->failed = 1;
+					rc = XP_ENOMEM;
+				}
+			}
+			b->written[t->n_partners] = w;
 			t->partners[t->n_partners++] = b->cur;
 		}
 	}
@@ -940,13 +961,14 @@ int xp_builder_end(xp_builder *b)
 
 /* ---- finishing ----------------------------------------------------------- */
 
-/* Name a partner and how it lists the domain. */
-static void describe(const xp_table *t, uint32_t partner, const char *name,
+/* Name a partner as the admin wrote it, and how it lists the domain. */
+static void describe(const xp_builder *b, uint32_t partner, const char *name,
                      char *buf, size_t n)
 {
-	const struct xp_partner *p = &t->partners[partner];
+	const struct xp_partner *p = &b->t->partners[partner];
+	const char *w = b->written[partner];
 
-	snprintf(buf, n, "partner '%s'%s", p->domain,
+	snprintf(buf, n, "partner '%s'%s", w ? w : p->domain,
 	         strcmp(p->domain, name) == 0 ? ""
 	                                      : " (in additional_domains)");
 }
@@ -997,17 +1019,20 @@ static int report_duplicate(void *ud, const char *name, uint32_t first,
 	char one[300], two[320];
 	int rc;
 
-	describe(b->t, first, name, one, sizeof(one));
+	describe(b, first, name, one, sizeof(one));
 	if (first == second) {
 		snprintf(two, sizeof(two), "again by the same partner");
 	} else {
 		char d2[300];
-		describe(b->t, second, name, d2, sizeof(d2));
+		describe(b, second, name, d2, sizeof(d2));
 		snprintf(two, sizeof(two), "by %s", d2);
 	}
 	/* Attribute the error to the partner that listed the domain last:
 	 * that is usually the one to fix. */
-	keep_raw(b, p2->domain, strlen(p2->domain));
+	if (b->written[second] != NULL)
+		keep_raw(b, b->written[second], strlen(b->written[second]));
+	else
+		keep_raw(b, p2->domain, strlen(p2->domain));
 	b->in_record = 1;
 	rc = add_diag(b, XP_SEV_ERROR, "additional_domains", 0, NULL,
 	              "domain '%s' is listed by %s and %s; a domain may belong "
@@ -1037,4 +1062,55 @@ int xp_builder_finish(xp_builder *b, xp_table **out)
 	*out = b->t;
 	b->t = NULL;
 	return XP_OK;
+}
+
+/* ---- misspelled options in a host's configuration ------------------------ */
+
+/* Every option a host configuration may set for xmpp-partners: the table,
+ * the three global options and Prosody's partner file. */
+static const char *const config_option_names[] = {
+        "xmpp_partners", "xmpp_partners_default",
+        "xmpp_partners_keepalive_interval", "xmpp_partners_connection_limit",
+        "xmpp_partners_file"};
+#define CONFIG_OPTION_COUNT                                                    \
+	(sizeof(config_option_names) / sizeof(config_option_names[0]))
+
+int xp_option_note(const char *name, char *buf, size_t size)
+{
+	const char *best = NULL;
+	size_t i, d, bestd = 4;
+	int ours;
+
+	if (name == NULL || buf == NULL || size == 0)
+		return 0;
+	for (i = 0; i < CONFIG_OPTION_COUNT; i++)
+		if (strcmp(name, config_option_names[i]) == 0)
+			return 0;
+	ours = strncmp(name, "xmpp_partner", 12) == 0;
+	for (i = 0; i < CONFIG_OPTION_COUNT; i++) {
+		d = xp_edit_distance(name, config_option_names[i], 4);
+		if (d < bestd) {
+			bestd = d;
+			best = config_option_names[i];
+		}
+	}
+	/* A name that is neither ours by prefix nor one or two edits away
+	 * belongs to the host or another module. */
+	if (!ours && (best == NULL || bestd > 2))
+		return 0;
+	if (best != NULL)
+		snprintf(buf, size,
+		         "'%.100s' is not an option of xmpp-partners, so it is "
+		         "ignored; did you mean '%s'?",
+		         name, best);
+	else
+		snprintf(buf, size,
+		         "'%.100s' is not an option of xmpp-partners, so it is "
+		         "ignored (the options are xmpp_partners, "
+		         "xmpp_partners_default, "
+		         "xmpp_partners_keepalive_interval, "
+		         "xmpp_partners_connection_limit and, in Prosody's "
+		         "configuration, xmpp_partners_file)",
+		         name);
+	return 1;
 }

@@ -210,6 +210,14 @@ typedef enum xp_host_style {
 } xp_host_style;
 void xp_builder_set_host_style(xp_builder *b, xp_host_style style);
 
+/* A setting NAME of a host configuration (prosody.cfg.lua, a partner file)
+ * that looks like an xmpp-partners option but is none (a misspelling, e.g.
+ * xmpp_partners_keepalive_intervl): writes the warning, with the nearest
+ * option name, into buf (truncated to size) and returns 1.  Returns 0 for
+ * the options themselves and for names of the host or other modules.  Every
+ * host warns with this text, so the CLI and the servers say the same. */
+int xp_option_note(const char *name, char *buf, size_t size);
+
 /* Global options (SPEC section 2): names without the xmpp_partners_ prefix
  * are accepted too.  "default" takes "deny" or "allow". */
 int xp_builder_option_string(xp_builder *b, const char *key, const char *value,

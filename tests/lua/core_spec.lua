@@ -17,8 +17,39 @@ describe("xmpp_partners.core module", function()
 		end
 		table.sort(names)
 		assert.are.same({ "build:function", "cert:function", "check:function",
-			"closed:function", "matrix:function", "normalize:function",
-			"read_file:function", "reason_text:function", "refusal:function", "version:string" }, names)
+			"closed:function", "matrix:function", "normalize:function", "option_note:function",
+			"read_file:function", "read_record:function", "reason_text:function", "refusal:function",
+			"version:string" }, names)
+	end)
+
+	-- issue 20: a record typed at an admin prompt, and misspelled options
+	it("read_record: a record as typed, with an undefined name an error naming it", function()
+		local r = core.read_record('{ type = "federated"; sasl = "optional"; dialback = true;'
+			.. ' additional_domains = { "x.test" }; description = string.upper("x") }')
+		assert.are.equal("federated", r.type)
+		assert.are.equal(true, r.dialback)
+		assert.are.equal("x.test", r.additional_domains[1])
+		assert.are.equal("X", r.description)
+		local none, err = core.read_record('{ sasl = optional }')
+		assert.is_nil(none)
+		assert.are.equal([['optional' is not defined, so it reads as nil; if it is meant as a value, put it in quotes: "optional"]], err)
+		none, err = core.read_record('{ x = io.open("/etc/passwd") }')
+		assert.is_nil(none)
+		assert.truthy(err:find("'io' is not available", 1, true))
+		none, err = core.read_record('42')
+		assert.is_nil(none)
+		assert.truthy(err:find("as a table", 1, true))
+		none, err = core.read_record('{ unclosed')
+		assert.is_nil(none)
+		assert.truthy(err:find("record:1:", 1, true))
+	end)
+
+	it("option_note: misspelled options with the nearest name, nothing for real ones", function()
+		assert.are.equal("'xmpp_partners_defualt' is not an option of xmpp-partners, so it is ignored;"
+			.. " did you mean 'xmpp_partners_default'?", core.option_note("xmpp_partners_defualt"))
+		assert.is_nil(core.option_note("xmpp_partners_default"))
+		assert.is_nil(core.option_note("xmpp_partners_file"))
+		assert.is_nil(core.option_note("s2s_secure_auth"))
 	end)
 
 	it("creates no Lua globals, also when loaded again", function()

@@ -384,7 +384,8 @@ static void test_duplicates(void **state)
 	assert_non_null(strstr(d->message, "'corp.fabrikam.com'"));
 	assert_non_null(strstr(
 	        d->message, "partner 'fabrikam.com' (in additional_domains)"));
-	assert_non_null(strstr(d->message, "by partner 'corp.fabrikam.com'"));
+	/* quoted as written (issue 20) */
+	assert_non_null(strstr(d->message, "by partner 'Corp.Fabrikam.com.'"));
 	xp_builder_free(b);
 
 	assert_int_equal(test_build(ctx, self, 1, NULL, &t, &b), XP_ECONFIG);
@@ -627,6 +628,64 @@ static void test_ctx_alloc_failure(void **state)
 	assert_int_equal(a.live, 0);
 }
 
+/* Issue 20: two spellings of one domain are both quoted as written, and
+ * misspelled configuration options get the core's one warning text. */
+static void test_duplicate_spellings(void **state)
+{
+	xp_ctx *ctx = test_ctx(NULL, NULL);
+	xp_builder *b = xp_builder_new(ctx);
+	xp_table *t = NULL;
+	const xp_diag *d;
+
+	(void)state;
+	assert_int_equal(xp_builder_begin(b, S("B.Test")), XP_OK);
+	assert_int_equal(xp_builder_end(b), XP_OK);
+	assert_int_equal(xp_builder_begin(b, S("b.test")), XP_OK);
+	assert_int_equal(xp_builder_end(b), XP_OK);
+	assert_int_equal(xp_builder_finish(b, &t), XP_ECONFIG);
+	assert_int_equal(xp_builder_error_count(b), 1);
+	d = xp_builder_diag(b, 0);
+	assert_string_equal(d->message,
+	                    "domain 'b.test' is listed by partner 'B.Test' and "
+	                    "by partner 'b.test'; a domain may belong to one "
+	                    "partner only: remove it from one of them");
+	assert_string_equal(d->partner, "b.test");
+	xp_builder_free(b);
+	xp_ctx_free(ctx);
+}
+
+static void test_option_note(void **state)
+{
+	char buf[512];
+
+	(void)state;
+	assert_int_equal(xp_option_note("xmpp_partners_keepalive_intervl", buf,
+	                                sizeof(buf)),
+	                 1);
+	assert_string_equal(buf, "'xmpp_partners_keepalive_intervl' is not an "
+	                         "option of xmpp-partners, so it is ignored; "
+	                         "did you mean "
+	                         "'xmpp_partners_keepalive_interval'?");
+	assert_int_equal(
+	        xp_option_note("xmpp_partner_default", buf, sizeof(buf)), 1);
+	assert_non_null(strstr(buf, "did you mean 'xmpp_partners_default'?"));
+	assert_int_equal(
+	        xp_option_note("xmpp_partners_colour", buf, sizeof(buf)), 1);
+	assert_non_null(strstr(buf, "the options are"));
+	/* the options themselves, and other modules' settings */
+	assert_int_equal(xp_option_note("xmpp_partners", buf, sizeof(buf)), 0);
+	assert_int_equal(xp_option_note("xmpp_partners_file", buf, sizeof(buf)),
+	                 0);
+	assert_int_equal(xp_option_note("xmpp_partners_connection_limit", buf,
+	                                sizeof(buf)),
+	                 0);
+	assert_int_equal(xp_option_note("s2s_secure_auth", buf, sizeof(buf)),
+	                 0);
+	assert_int_equal(xp_option_note("modules_enabled", buf, sizeof(buf)),
+	                 0);
+	assert_int_equal(xp_option_note("", buf, sizeof(buf)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -638,6 +697,8 @@ int main(void)
 	        cmocka_unit_test(test_limits_and_lists),
 	        cmocka_unit_test(test_bad_domains),
 	        cmocka_unit_test(test_duplicates),
+	        cmocka_unit_test(test_duplicate_spellings),
+	        cmocka_unit_test(test_option_note),
 	        cmocka_unit_test(test_options),
 	        cmocka_unit_test(test_misuse),
 	        cmocka_unit_test(test_ejabberd_names),
