@@ -42,11 +42,14 @@ local PARTS = {
 	xmpp_partners_admin = { "effective", "setup_adhoc", "setup_shell", "teardown_shell",
 		"teardown_adhoc", "command" };
 };
+-- The one helper that is a table of functions, not a factory: what differs
+-- between Prosody 0.12 and 13, handed to the admin helper.
+local COMPAT_API = { "require", "open_store", "store_location", "when_store_ready", "add_shell_section" };
 local CORE_API = { "build", "closed", "refusal", "reason_text", "cert", "read_file", "normalize",
 	"option_note", "read_record" };
 local INSTALL_HINT = "install the module whole: the package xmpp-partners-prosody, or `make install`, "
 	.. "which put the directory mod_xmpp_partners/ (mod_xmpp_partners.lua, "
-	.. "xmpp_partners_admin.lib.lua, xmpp_partners_contact.lib.lua) into a plugin directory "
+	.. "xmpp_partners_admin.lib.lua, xmpp_partners_contact.lib.lua, xmpp_partners_compat.lib.lua) into a plugin directory "
 	.. "and xmpp_partners/core.so into Lua 5.4's C module path";
 
 local broken; -- why federation is refused whatever the table says, or nil
@@ -83,7 +86,7 @@ end
 local part_factory = {};
 do
 	local dir = module.path and module.path:match("^(.*[/\\])[^/\\]*$");
-	for _, name in ipairs({ "xmpp_partners_contact", "xmpp_partners_admin" }) do
+	for _, name in ipairs({ "xmpp_partners_compat", "xmpp_partners_contact", "xmpp_partners_admin" }) do
 		local file = name .. ".lib.lua";
 		local ok, factory;
 		if dir then
@@ -94,6 +97,16 @@ do
 		end
 		if not ok then
 			fail_closed("Cannot load " .. file .. " from " .. tostring(dir), factory);
+		elseif name == "xmpp_partners_compat" then
+			local missing = type(factory) ~= "table" and "it returned a " .. type(factory);
+			for _, fn in ipairs(missing and {} or COMPAT_API) do
+				if type(factory[fn]) ~= "function" then missing = "it has no " .. fn; break; end
+			end
+			if missing then
+				fail_closed(file .. " in " .. tostring(dir) .. " is not the one this module needs", missing);
+			else
+				part_factory[name] = factory;
+			end
 		elseif type(factory) ~= "function" then
 			fail_closed(file .. " in " .. tostring(dir) .. " is not a part of this module",
 				"it returned a " .. type(factory));
@@ -913,6 +926,7 @@ local contact = start_part("xmpp_partners_contact", {
 admin = start_part("xmpp_partners_admin", {
 	module = module;
 	core = core;
+	compat = part_factory.xmpp_partners_compat;
 	policy = function () return policy; end;
 	install = install;
 	read_config = read_options;

@@ -35,7 +35,7 @@ local RECORD_KEYS = { "description", "type", "tls", "sasl", "dialback", "additio
 
 return function (api)
 	local module, core = api.module, api.core;
-	local compat = module:require("xmpp_partners_compat");
+	local compat = api.compat; -- xmpp_partners_compat.lib.lua, loaded by the module
 	local admin = {};
 
 	-- ---- values ---------------------------------------------------------------
