@@ -166,7 +166,8 @@ end
 -- file for records from it.
 local function read_options(fresh)
 	local opts = {};
-	for _, key in ipairs({ "default", "keepalive_interval", "connection_limit" }) do
+	for _, key in ipairs({ "default", "keepalive_interval", "connection_limit",
+		"pending_per_address", "pending_limit", "auth_timeout", "preauth_bytes", "preauth_depth" }) do
 		local v = module:get_option("xmpp_partners_" .. key);
 		if v ~= nil then opts[key] = v; end
 	end

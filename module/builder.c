@@ -209,9 +209,38 @@ void xp_builder_set_host_style(xp_builder *b, xp_host_style style)
 		b->style = style;
 }
 
-enum { OPT_DEFAULT, OPT_KEEPALIVE, OPT_LIMIT, OPT_COUNT };
+enum {
+	OPT_DEFAULT,
+	OPT_KEEPALIVE,
+	OPT_LIMIT,
+	/* Bounds on unauthenticated incoming streams (SECURITY.md). */
+	OPT_PENDING_ADDRESS,
+	OPT_PENDING_LIMIT,
+	OPT_AUTH_TIMEOUT,
+	OPT_PREAUTH_BYTES,
+	OPT_PREAUTH_DEPTH,
+	OPT_COUNT
+};
 static const char *const option_names[OPT_COUNT] = {
-        "default", "keepalive_interval", "connection_limit"};
+        "default",          "keepalive_interval", "connection_limit",
+        "pending_per_address", "pending_limit",   "auth_timeout",
+        "preauth_bytes",    "preauth_depth"};
+/* Whole-number options: the unit said in messages and the accepted range. */
+static const struct {
+	const char *unit;
+	long long min, max;
+} option_range[OPT_COUNT] = {
+        [OPT_KEEPALIVE] = {"seconds", 1, MAX_KEEPALIVE},
+        [OPT_LIMIT] = {"connections", 1, MAX_CONNECTION_LIMIT},
+        [OPT_PENDING_ADDRESS] = {"streams", 1, MAX_CONNECTION_LIMIT},
+        [OPT_PENDING_LIMIT] = {"streams", 1, MAX_CONNECTION_LIMIT},
+        /* Shorter than any sensible s2s_timeout; an hour at most. */
+        [OPT_AUTH_TIMEOUT] = {"seconds", 1, 3600},
+        /* Room for a stream header and the negotiation, at most 16 MiB. */
+        [OPT_PREAUTH_BYTES] = {"bytes", 4096, 16777216},
+        /* The stream element is level 1; negotiation needs about 4. */
+        [OPT_PREAUTH_DEPTH] = {"levels", 4, 1000},
+};
 
 static int option_id(const char *key)
 {
@@ -229,7 +258,7 @@ static int unknown_option(xp_builder *b, const char *key)
 {
 	const char *best = NULL, *bare = key;
 	size_t bestd = 3, i;
-	char hint[128] = "";
+	char hint[256] = "";
 
 	if (strncmp(bare, "xmpp_partners_", 14) == 0)
 		bare += 14;
@@ -245,8 +274,9 @@ static int unknown_option(xp_builder *b, const char *key)
 		         prefix(b), best);
 	else
 		snprintf(hint, sizeof(hint),
-		         "; the options are %sdefault, %skeepalive_interval "
-		         "and %sconnection_limit",
+		         "; the options are %sdefault, %skeepalive_interval, "
+		         "%sconnection_limit and the pre-authentication bounds "
+		         "(see README)",
 		         prefix(b), prefix(b), prefix(b));
 	return add_diag(b, XP_SEV_ERROR, key, 0, best,
 	                "option '%s' is unknown%s", key, hint);
@@ -279,8 +309,7 @@ int xp_builder_option_string(xp_builder *b, const char *key, const char *value,
 		                "option '%s%s' must be a whole number "
 		                "of %s, not a string; write it without quotes",
 		                prefix(b), option_names[id],
-		                id == OPT_KEEPALIVE ? "seconds"
-		                                    : "connections");
+		                option_range[id].unit);
 	if (len == 4 && memcmp(value, "deny", 4) == 0)
 		b->t->default_policy = XP_DEFAULT_DENY;
 	else if (len == 5 && memcmp(value, "allow", 5) == 0)
@@ -297,7 +326,7 @@ int xp_builder_option_string(xp_builder *b, const char *key, const char *value,
 int xp_builder_option_integer(xp_builder *b, const char *key, long long value)
 {
 	int id;
-	long long max;
+	long long min, max;
 
 	if (b == NULL || key == NULL || b->in_record)
 		return XP_EINVAL;
@@ -311,16 +340,24 @@ int xp_builder_option_integer(xp_builder *b, const char *key, long long value)
 		                "option '%sdefault' must be \"deny\" or "
 		                "\"allow\", not a number",
 		                prefix(b));
-	max = id == OPT_KEEPALIVE ? MAX_KEEPALIVE : MAX_CONNECTION_LIMIT;
-	if (value < 1 || value > max)
+	min = option_range[id].min;
+	max = option_range[id].max;
+	if (value < min || value > max)
 		return add_diag(b, XP_SEV_ERROR, key, 0, NULL,
 		                "option '%s%s' is %lld; use a whole "
-		                "number from 1 to %lld",
-		                prefix(b), option_names[id], value, max);
-	if (id == OPT_KEEPALIVE)
+		                "number from %lld to %lld",
+		                prefix(b), option_names[id], value, min, max);
+	switch (id) {
+	case OPT_KEEPALIVE:
 		b->t->keepalive_interval = (unsigned)value;
-	else
+		break;
+	case OPT_LIMIT:
 		b->t->connection_limit = (unsigned)value;
+		break;
+	default:
+		b->t->preauth[id - OPT_PENDING_ADDRESS] = (unsigned)value;
+		break;
+	}
 	return XP_OK;
 }
 

@@ -20,7 +20,9 @@
 #include "cli.h"
 
 const char *const xpt_option_keys[XPT_OPT_COUNT] = {
-        "default", "keepalive_interval", "connection_limit"};
+        "default",       "keepalive_interval", "connection_limit",
+        "pending_per_address", "pending_limit", "auth_timeout",
+        "preauth_bytes", "preauth_depth"};
 
 #define OPTION_PREFIX "xmpp_partners_"
 
@@ -687,8 +689,9 @@ static void note_unknown_option(xpt_file *f, const xps_setting *st, FILE *out)
 		         "'%.100s' is not an option of xmpp-partners, so it is "
 		         "ignored (the options are xmpp_partners, "
 		         "xmpp_partners_default, "
-		         "xmpp_partners_keepalive_interval "
-		         "and xmpp_partners_connection_limit)",
+		         "xmpp_partners_keepalive_interval, "
+		         "xmpp_partners_connection_limit and the "
+		         "pre-authentication bounds in README)",
 		         st->name);
 	print_where(out, f->path, assignment_line(f, st->name, st->line),
 	            "warning", text);
