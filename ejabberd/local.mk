@@ -14,7 +14,8 @@ EJABBERD_SRCS = \
 	ejabberd/src/xmpp_partners_nif.erl \
 	ejabberd/src/mod_xmpp_partners.erl \
 	ejabberd/src/xmpp_partners_s2s_out.erl \
-	ejabberd/src/xmpp_partners_s2s_in.erl
+	ejabberd/src/xmpp_partners_s2s_in.erl \
+	ejabberd/src/xmpp_partners_pending.erl
 EJABBERD_TESTS = \
 	tests/ejabberd/t_nif.sh \
 	tests/ejabberd/t_ejabberd.sh \
@@ -35,7 +36,8 @@ erlbeam_DATA = ejabberd/ebin/xmpp_partners_nif.beam
 if HAVE_EJABBERD
 erlbeam_DATA += ejabberd/ebin/mod_xmpp_partners.beam \
 	ejabberd/ebin/xmpp_partners_s2s_out.beam \
-	ejabberd/ebin/xmpp_partners_s2s_in.beam
+	ejabberd/ebin/xmpp_partners_s2s_in.beam \
+	ejabberd/ebin/xmpp_partners_pending.beam
 endif
 CLEANFILES += $(erlbeam_DATA) tests/ejabberd/nif_test.beam
 endif
