@@ -474,16 +474,18 @@ hold() {
 		--duration 30 --rate 1000 </dev/null >"$XP_WORK/clients/$1.out" 2>"$XP_WORK/clients/$1.err" &
 	XP_CLI_PID[$1]=$!
 }
-# unhold NAME STREAMS: stop it by PID; assert it held streams and had to reopen.
-unhold() {
-	local pid=${XP_CLI_PID[$1]} last
-	kill "$pid" 2>/dev/null
+unhold() { # NAME STREAMS: stop it by PID; assert it held streams and had to reopen
+	local last rc
+	kill "${XP_CLI_PID[$1]}" 2>/dev/null
 	xp_client_wait "$1" 10
-	last=$(grep '^end:' "$(xp_client_out "$1")")
-	if [[ $last =~ opened=([0-9]+)\ closed=([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -gt "$2" ]; then
+	rc=$?
+	# its last status line (the final one, or the last per-second one)
+	last=$(grep -E '^(t=|end:)' "$(xp_client_out "$1")" | tail -n 1)
+	if [[ $last =~ opened=([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -gt "$2" ]; then
 		tap_ok "$1: the attacker kept $2 streams in play ($last)"
+		case $last in end:*) ;; *) tap_diag "$1 ended without its final line (exit $rc)" ;; esac
 	else
-		tap_fail "$1: the attack ran" "$(tail -n 5 "$(xp_client_out "$1")") $(cat "$XP_WORK/clients/$1.err" 2>/dev/null)"
+		tap_fail "$1: the attack ran" "exit $rc; $(tail -n 5 "$(xp_client_out "$1")") $(cat "$XP_WORK/clients/$1.err" 2>/dev/null)"
 	fi
 }
 # rounds LABEL: three times, close a.test's streams with b.test, then a
