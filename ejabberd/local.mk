@@ -3,6 +3,7 @@
 # (HAVE_EJABBERD).  Everything installs as one Erlang application directory,
 # $(ERLANG_APPDIR) = LIBDIR/erlang/lib/xmpp_partners-VERSION by default:
 #   ebin/      xmpp_partners_nif.beam, mod_xmpp_partners.beam,
+#              xmpp_partners_pending.beam,
 #              xmpp_partners_s2s_out.beam, xmpp_partners_s2s_in.beam
 #   priv/lib/  xmpp_partners_nif.so (the NIF over module/libxpcore.la)
 # With --prefix=/usr that is /usr/lib/erlang/lib/xmpp_partners-VERSION, which
