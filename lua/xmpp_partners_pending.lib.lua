@@ -33,10 +33,15 @@ return function (env)
 	local pending = {}; -- session -> { seq, t, ip }
 	local seq = 0;
 
-	local function info_value(key, default)
+	-- The bounds of the table in force (the core's defaults without one).
+	local defaults = { pending_per_address = 10, pending_limit = 500, auth_timeout = 30,
+		preauth_bytes = 65536, preauth_depth = 16 };
+	local function limits()
 		local tbl = policy();
-		local v = tbl and tbl:info()[key];
-		return v or default;
+		local info = tbl and tbl:info() or {};
+		local l = {};
+		for key, default in pairs(defaults) do l[key] = info[key] or default; end
+		return l;
 	end
 
 	-- ---- logging once per window ------------------------------------------------
@@ -137,7 +142,8 @@ return function (env)
 		seq = seq + 1;
 		pending[session] = { seq = seq, t = now, ip = ip };
 		local total, per_ip = sweep();
-		local per_address, limit = info_value("pending_per_address", 10), info_value("pending_limit", 500);
+		local l = limits();
+		local per_address, limit = l.pending_per_address, l.pending_limit;
 		-- Bounded: each pass closes one stream other than the newcomer.
 		while per_ip[ip] > per_address do
 			local v = victim(session, ip, per_ip, now);
@@ -157,7 +163,7 @@ return function (env)
 	-- Streams past auth_timeout (checked every second).
 	local function deadline_tick()
 		local now = time_now();
-		local timeout = info_value("auth_timeout", 30);
+		local timeout = limits().auth_timeout;
 		local late = {};
 		for session, e in pairs(pending) do
 			if session.type ~= "s2sin_unauthed" then
@@ -227,19 +233,22 @@ return function (env)
 		return true;
 	end
 
+	-- The bounds are read once per stream: a reload applies to new streams.
 	local function watch_input(session)
 		local st = { state = "text", depth = 0, slash = false, used = 0 };
+		local l = limits();
+		local max_bytes, max_depth = l.preauth_bytes, l.preauth_depth;
 		local function budget(data)
 			if session.type ~= "s2sin_unauthed" then
 				filters.remove_filter(session, "bytes/in", budget);
 				return data;
 			end
 			st.used = st.used + #data;
-			if st.used > info_value("preauth_bytes", 65536) then
+			if st.used > max_bytes then
 				evict(session, "preauth_bytes");
 				return nil;
 			end
-			if not scan(st, data, info_value("preauth_depth", 16)) then
+			if not scan(st, data, max_depth) then
 				evict(session, "preauth_depth", "not-well-formed");
 				return nil;
 			end
@@ -267,7 +276,7 @@ return function (env)
 	function M.setup()
 		module:add_timer(1, deadline_tick);
 		local s2s_timeout = tonumber(module:get_option("s2s_timeout"));
-		local timeout = info_value("auth_timeout", 30);
+		local timeout = limits().auth_timeout;
 		if s2s_timeout and timeout >= s2s_timeout then
 			module:log("warn", "xmpp_partners_auth_timeout (%d s) is not shorter than s2s_timeout "
 				.. "(%d s): Prosody closes unauthenticated streams first", timeout, s2s_timeout);
