@@ -22,4 +22,5 @@ dist_prosodymod_DATA = \
 	lua/mod_xmpp_partners.lua \
 	lua/xmpp_partners_contact.lib.lua \
 	lua/xmpp_partners_admin.lib.lua \
-	lua/xmpp_partners_compat.lib.lua
+	lua/xmpp_partners_compat.lib.lua \
+	lua/xmpp_partners_pending.lib.lua

@@ -39,6 +39,7 @@ local hosts = prosody.hosts;
 
 local PARTS = {
 	xmpp_partners_contact = { "setup_host" };
+	xmpp_partners_pending = { "setup", "on_created", "mark_tls", "mark_auth" };
 	xmpp_partners_admin = { "effective", "setup_adhoc", "setup_shell", "teardown_shell",
 		"teardown_adhoc", "command" };
 };
@@ -49,7 +50,8 @@ local CORE_API = { "build", "closed", "refusal", "reason_text", "cert", "read_fi
 	"option_note", "read_record" };
 local INSTALL_HINT = "install the module whole: the package xmpp-partners-prosody, or `make install`, "
 	.. "which put the directory mod_xmpp_partners/ (mod_xmpp_partners.lua, "
-	.. "xmpp_partners_admin.lib.lua, xmpp_partners_contact.lib.lua, xmpp_partners_compat.lib.lua) into a plugin directory "
+	.. "xmpp_partners_admin.lib.lua, xmpp_partners_contact.lib.lua, xmpp_partners_compat.lib.lua, "
+	.. "xmpp_partners_pending.lib.lua) into a plugin directory "
 	.. "and xmpp_partners/core.so into Lua 5.4's C module path";
 
 local broken; -- why federation is refused whatever the table says, or nil
@@ -86,7 +88,8 @@ end
 local part_factory = {};
 do
 	local dir = module.path and module.path:match("^(.*[/\\])[^/\\]*$");
-	for _, name in ipairs({ "xmpp_partners_compat", "xmpp_partners_contact", "xmpp_partners_admin" }) do
+	for _, name in ipairs({ "xmpp_partners_compat", "xmpp_partners_contact", "xmpp_partners_pending",
+		"xmpp_partners_admin" }) do
 		local file = name .. ".lib.lua";
 		local ok, factory;
 		if dir then
@@ -229,10 +232,13 @@ local function each_s2s_session(fn)
 	end
 end
 
+-- Only authenticated streams count (issue 19): a stream that has not
+-- proved anything is bounded by xmpp_partners_pending.lib.lua instead, so
+-- nobody can use up a partner's connections in its name.
 local function count_connections(primary, except)
 	local mine, total = 0, 0;
 	each_s2s_session(function (s)
-		if s ~= except and s.xp_partner then
+		if s ~= except and s.xp_partner and (s.type == "s2sin" or s.type == "s2sout") then
 			total = total + 1;
 			if s.xp_partner == primary then mine = mine + 1; end
 		end
@@ -290,7 +296,8 @@ end
 -- file for records from it.
 local function read_options(fresh)
 	local opts = {};
-	for _, key in ipairs({ "default", "keepalive_interval", "connection_limit" }) do
+	for _, key in ipairs({ "default", "keepalive_interval", "connection_limit",
+		"pending_per_address", "pending_limit", "auth_timeout", "preauth_bytes", "preauth_depth" }) do
 		local v = module:get_option("xmpp_partners_" .. key);
 		if v ~= nil then opts[key] = v; end
 	end
@@ -345,6 +352,14 @@ end
 local enforce_existing; -- defined below
 local rearm_keepalive; -- defined with keepalive_tick
 local admin; -- xmpp_partners_admin.lib.lua, loaded below
+-- Bounds on unauthenticated incoming streams (xmpp_partners_pending.lib.lua).
+local pending = start_part("xmpp_partners_pending", {
+	module = module;
+	core = core;
+	policy = function () return policy; end;
+	m_refused = m_refused;
+	partner_label = partner_label;
+});
 
 -- Put a built table in force; close the streams it no longer allows.
 local function install(tbl, why)
@@ -578,7 +593,9 @@ local function on_in_features_early(event)
 	local from = session.from_host;
 	if not from then return; end -- no 'from': judged when it authenticates
 	if not session.xp_partner then
-		local ok, token = admit(session, from, "incoming");
+		-- Refuse unlisted domains now; the connection limits are checked
+		-- when the stream authenticates (on_authenticated).
+		local ok, token = policy:resolve(from);
 		if not ok then
 			refused("incoming", from, token, session);
 			close(session, token);
@@ -657,6 +674,7 @@ local function on_in_dialback_result(event)
 	-- domain's server to verify it: judge it like a request.
 	local from = attr.from and nameprep(attr.from);
 	if not from then return; end -- mod_dialback closes with improper-addressing
+	pending.mark_auth(origin);
 	local ok, token, text;
 	if not policy then
 		ok, token = false, "config_invalid";
@@ -682,6 +700,7 @@ end
 local function on_in_sasl_auth(event)
 	local origin = event.origin;
 	if origin.type ~= "s2sin_unauthed" then return; end
+	pending.mark_auth(origin);
 	local from = origin.from_host;
 	local ok, token, text;
 	if not policy then
@@ -723,7 +742,7 @@ local function on_authenticated(event)
 	else
 		ok, token, text = policy:auth(domain, direction, mechanism, stream_state(session));
 		if ok and not session.xp_partner then
-			-- Streams that named no 'from' are counted now.
+			-- Incoming streams are counted when they authenticate.
 			local admitted, why = admit(session, domain, direction);
 			if not admitted then ok, token, text = false, why, nil; end
 		end
@@ -797,6 +816,7 @@ local function on_s2s_created(event)
 		filters.add_filter(session, "stanzas/in", function (stanza)
 			return unauthed_stanza_filter(session, stanza);
 		end, 1000);
+		pending.on_created(session);
 	end
 end
 
@@ -949,6 +969,9 @@ local function setup_host(host)
 	ctx:hook("stanza/jabber:server:dialback:result", on_in_dialback_result, 100);
 	ctx:hook("stanza/" .. xmlns_sasl .. ":auth", on_in_sasl_auth, 100);
 	ctx:hook("stanza/" .. xmlns_tls .. ":starttls", on_in_starttls, 100);
+	ctx:hook("stanza/jabber:server:dialback:verify", function (event)
+		pending.mark_tls(event.origin); -- a verify is progress, not proof
+	end, 1000);
 	ctx:hook("s2s-authenticated", on_authenticated, 100);
 	if has_pre_connect then
 		ctx:hook("s2sout-pre-connect", on_pre_connect, 100);
@@ -967,6 +990,7 @@ function module.load()
 	admin.when_storage_ready(function () load_policy("loaded"); end);
 	admin.setup_shell();
 	install_proxy_support();
+	pending.setup();
 	for host in pairs(hosts) do setup_host(host); end
 	rearm_keepalive();
 end

@@ -624,7 +624,8 @@ return function (api)
 		end
 		tbl:close();
 		local lines = { "-- xmpp_partners: effective partner table (config plus runtime changes)" };
-		for _, k in ipairs({ "default", "keepalive_interval", "connection_limit" }) do
+		for _, k in ipairs({ "default", "keepalive_interval", "connection_limit",
+			"pending_per_address", "pending_limit", "auth_timeout", "preauth_bytes", "preauth_depth" }) do
 			if eff.opts[k] ~= nil then lines[#lines + 1] = "xmpp_partners_" .. k .. " = " .. lua_value(eff.opts[k]); end
 		end
 		lines[#lines + 1] = "xmpp_partners = {";

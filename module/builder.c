@@ -215,9 +215,39 @@ void xp_builder_set_host_style(xp_builder *b, xp_host_style style)
 		b->style = style;
 }
 
-enum { OPT_DEFAULT, OPT_KEEPALIVE, OPT_LIMIT, OPT_COUNT };
+enum {
+	OPT_DEFAULT,
+	OPT_KEEPALIVE,
+	OPT_LIMIT,
+	/* Bounds on unauthenticated incoming streams (SECURITY.md). */
+	OPT_PENDING_ADDRESS,
+	OPT_PENDING_LIMIT,
+	OPT_AUTH_TIMEOUT,
+	OPT_PREAUTH_BYTES,
+	OPT_PREAUTH_DEPTH,
+	OPT_COUNT
+};
 static const char *const option_names[OPT_COUNT] = {
-        "default", "keepalive_interval", "connection_limit"};
+        "default",          "keepalive_interval",
+        "connection_limit", "pending_per_address",
+        "pending_limit",    "auth_timeout",
+        "preauth_bytes",    "preauth_depth"};
+/* Whole-number options: the unit said in messages and the accepted range. */
+static const struct {
+	const char *unit;
+	long long min, max;
+} option_range[OPT_COUNT] = {
+        [OPT_KEEPALIVE] = {"seconds", 1, MAX_KEEPALIVE},
+        [OPT_LIMIT] = {"connections", 1, MAX_CONNECTION_LIMIT},
+        [OPT_PENDING_ADDRESS] = {"streams", 1, MAX_CONNECTION_LIMIT},
+        [OPT_PENDING_LIMIT] = {"streams", 1, MAX_CONNECTION_LIMIT},
+        /* Shorter than any sensible s2s_timeout; an hour at most. */
+        [OPT_AUTH_TIMEOUT] = {"seconds", 1, 3600},
+        /* Room for a stream header and the negotiation, at most 16 MiB. */
+        [OPT_PREAUTH_BYTES] = {"bytes", 4096, 16777216},
+        /* The stream element is level 1; negotiation needs about 4. */
+        [OPT_PREAUTH_DEPTH] = {"levels", 4, 1000},
+};
 
 static int option_id(const char *key)
 {
@@ -235,7 +265,7 @@ static int unknown_option(xp_builder *b, const char *key)
 {
 	const char *best = NULL, *bare = key;
 	size_t bestd = 3, i;
-	char hint[128] = "";
+	char hint[256] = "";
 
 	if (strncmp(bare, "xmpp_partners_", 14) == 0)
 		bare += 14;
@@ -251,8 +281,9 @@ static int unknown_option(xp_builder *b, const char *key)
 		         prefix(b), best);
 	else
 		snprintf(hint, sizeof(hint),
-		         "; the options are %sdefault, %skeepalive_interval "
-		         "and %sconnection_limit",
+		         "; the options are %sdefault, %skeepalive_interval, "
+		         "%sconnection_limit and the pre-authentication bounds "
+		         "(see README)",
 		         prefix(b), prefix(b), prefix(b));
 	return add_diag(b, XP_SEV_ERROR, key, 0, best,
 	                "option '%s' is unknown%s", key, hint);
@@ -285,8 +316,7 @@ int xp_builder_option_string(xp_builder *b, const char *key, const char *value,
 		                "option '%s%s' must be a whole number "
 		                "of %s, not a string; write it without quotes",
 		                prefix(b), option_names[id],
-		                id == OPT_KEEPALIVE ? "seconds"
-		                                    : "connections");
+		                option_range[id].unit);
 	if (len == 4 && memcmp(value, "deny", 4) == 0)
 		b->t->default_policy = XP_DEFAULT_DENY;
 	else if (len == 5 && memcmp(value, "allow", 5) == 0)
@@ -303,7 +333,7 @@ int xp_builder_option_string(xp_builder *b, const char *key, const char *value,
 int xp_builder_option_integer(xp_builder *b, const char *key, long long value)
 {
 	int id;
-	long long max;
+	long long min, max;
 
 	if (b == NULL || key == NULL || b->in_record)
 		return XP_EINVAL;
@@ -317,16 +347,24 @@ int xp_builder_option_integer(xp_builder *b, const char *key, long long value)
 		                "option '%sdefault' must be \"deny\" or "
 		                "\"allow\", not a number",
 		                prefix(b));
-	max = id == OPT_KEEPALIVE ? MAX_KEEPALIVE : MAX_CONNECTION_LIMIT;
-	if (value < 1 || value > max)
+	min = option_range[id].min;
+	max = option_range[id].max;
+	if (value < min || value > max)
 		return add_diag(b, XP_SEV_ERROR, key, 0, NULL,
 		                "option '%s%s' is %lld; use a whole "
-		                "number from 1 to %lld",
-		                prefix(b), option_names[id], value, max);
-	if (id == OPT_KEEPALIVE)
+		                "number from %lld to %lld",
+		                prefix(b), option_names[id], value, min, max);
+	switch (id) {
+	case OPT_KEEPALIVE:
 		b->t->keepalive_interval = (unsigned)value;
-	else
+		break;
+	case OPT_LIMIT:
 		b->t->connection_limit = (unsigned)value;
+		break;
+	default:
+		b->t->preauth[id - OPT_PENDING_ADDRESS] = (unsigned)value;
+		break;
+	}
 	return XP_OK;
 }
 
@@ -1066,39 +1104,53 @@ int xp_builder_finish(xp_builder *b, xp_table **out)
 
 /* ---- misspelled options in a host's configuration ------------------------ */
 
-/* Every option a host configuration may set for xmpp-partners: the table,
- * the three global options and Prosody's partner file. */
-static const char *const config_option_names[] = {
-        "xmpp_partners", "xmpp_partners_default",
-        "xmpp_partners_keepalive_interval", "xmpp_partners_connection_limit",
-        "xmpp_partners_file"};
-#define CONFIG_OPTION_COUNT                                                    \
-	(sizeof(config_option_names) / sizeof(config_option_names[0]))
+/* Options a host configuration may set that are not table options (the
+ * table's own are option_names, above, with the host prefix): the table,
+ * Prosody's partner file and the host that stores runtime changes. */
+static const char *const host_option_names[] = {
+        "xmpp_partners", "xmpp_partners_file", "xmpp_partners_storage_host"};
+#define HOST_OPTION_COUNT                                                      \
+	(sizeof(host_option_names) / sizeof(host_option_names[0]))
+#define CONFIG_PREFIX "xmpp_partners_"
+
+/* The i-th name a configuration may set (0 <= i < OPT_COUNT +
+ * HOST_OPTION_COUNT), written into buf. */
+static const char *config_option_name(size_t i, char *buf, size_t size)
+{
+	if (i < HOST_OPTION_COUNT)
+		return host_option_names[i];
+	snprintf(buf, size, CONFIG_PREFIX "%s",
+	         option_names[i - HOST_OPTION_COUNT]);
+	return buf;
+}
 
 int xp_option_note(const char *name, char *buf, size_t size)
 {
-	const char *best = NULL;
+	char cand[64], best[64] = "";
 	size_t i, d, bestd = 4;
+	const size_t count = HOST_OPTION_COUNT + OPT_COUNT;
 	int ours;
 
 	if (name == NULL || buf == NULL || size == 0)
 		return 0;
-	for (i = 0; i < CONFIG_OPTION_COUNT; i++)
-		if (strcmp(name, config_option_names[i]) == 0)
+	for (i = 0; i < count; i++)
+		if (strcmp(name, config_option_name(i, cand, sizeof(cand))) ==
+		    0)
 			return 0;
 	ours = strncmp(name, "xmpp_partner", 12) == 0;
-	for (i = 0; i < CONFIG_OPTION_COUNT; i++) {
-		d = xp_edit_distance(name, config_option_names[i], 4);
+	for (i = 0; i < count; i++) {
+		const char *c = config_option_name(i, cand, sizeof(cand));
+		d = xp_edit_distance(name, c, 4);
 		if (d < bestd) {
 			bestd = d;
-			best = config_option_names[i];
+			snprintf(best, sizeof(best), "%s", c);
 		}
 	}
 	/* A name that is neither ours by prefix nor one or two edits away
 	 * belongs to the host or another module. */
-	if (!ours && (best == NULL || bestd > 2))
+	if (!ours && (best[0] == '\0' || bestd > 2))
 		return 0;
-	if (best != NULL)
+	if (best[0] != '\0')
 		snprintf(buf, size,
 		         "'%.100s' is not an option of xmpp-partners, so it is "
 		         "ignored; did you mean '%s'?",
@@ -1106,11 +1158,9 @@ int xp_option_note(const char *name, char *buf, size_t size)
 	else
 		snprintf(buf, size,
 		         "'%.100s' is not an option of xmpp-partners, so it is "
-		         "ignored (the options are xmpp_partners, "
-		         "xmpp_partners_default, "
-		         "xmpp_partners_keepalive_interval, "
-		         "xmpp_partners_connection_limit and, in Prosody's "
-		         "configuration, xmpp_partners_file)",
+		         "ignored (the options are listed in the README: "
+		         "xmpp_partners, xmpp_partners_file and the global "
+		         "xmpp_partners_* options)",
 		         name);
 	return 1;
 }

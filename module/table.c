@@ -66,6 +66,11 @@ xp_table *xp_table_alloc(xp_ctx *ctx)
 	t->default_policy = XP_DEFAULT_DENY;
 	t->keepalive_interval = 300;
 	t->connection_limit = 1000;
+	t->preauth[XP_PENDING_PER_ADDRESS] = 10;
+	t->preauth[XP_PENDING_LIMIT] = 500;
+	t->preauth[XP_AUTH_TIMEOUT] = 30;
+	t->preauth[XP_PREAUTH_BYTES] = 65536;
+	t->preauth[XP_PREAUTH_DEPTH] = 16;
 	t->seed = new_seed(t);
 	return t;
 }
@@ -274,6 +279,20 @@ unsigned xp_table_keepalive_interval(const xp_table *t)
 unsigned xp_table_connection_limit(const xp_table *t)
 {
 	return t->connection_limit;
+}
+
+unsigned xp_table_preauth(const xp_table *t, xp_preauth_option o)
+{
+	return (unsigned)o < XP_PREAUTH_COUNT ? t->preauth[o] : 0;
+}
+
+const char *xp_preauth_option_name(xp_preauth_option o)
+{
+	static const char *const names[XP_PREAUTH_COUNT] = {
+	        "pending_per_address", "pending_limit", "auth_timeout",
+	        "preauth_bytes", "preauth_depth"};
+
+	return (unsigned)o < XP_PREAUTH_COUNT ? names[o] : NULL;
 }
 
 int xp_table_is_closed(const xp_table *t)

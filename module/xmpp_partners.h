@@ -283,6 +283,21 @@ const xp_partner *xp_table_at(const xp_table *t, size_t i); /* in input order */
 xp_default_policy xp_table_default_policy(const xp_table *t);
 unsigned xp_table_keepalive_interval(const xp_table *t);
 unsigned xp_table_connection_limit(const xp_table *t);
+/*
+ * Bounds on unauthenticated incoming streams (global options
+ * xmpp_partners_<name>; SECURITY.md says how the hosts apply them).
+ */
+typedef enum xp_preauth_option {
+	XP_PENDING_PER_ADDRESS = 0, /* pending streams per source address (10) */
+	XP_PENDING_LIMIT,           /* pending streams in all (500) */
+	XP_AUTH_TIMEOUT,            /* seconds to authenticate (30) */
+	XP_PREAUTH_BYTES,           /* input before authentication (65536) */
+	XP_PREAUTH_DEPTH,           /* element nesting, stream = 1 (16) */
+	XP_PREAUTH_COUNT
+} xp_preauth_option;
+unsigned xp_table_preauth(const xp_table *t, xp_preauth_option o);
+/* "pending_per_address", ...; NULL for an unknown option. */
+const char *xp_preauth_option_name(xp_preauth_option o);
 int xp_table_is_closed(const xp_table *t);
 /* Warnings kept from the build (for logging once, and admin 'check'). */
 size_t xp_table_warning_count(const xp_table *t);
@@ -316,7 +331,12 @@ typedef enum xp_reason {
 	XP_R_CONNECTION_LIMIT,   /* partner's connection_limit reached */
 	XP_R_GLOBAL_LIMIT,       /* global connection limit reached */
 	XP_R_UNKNOWN_METHOD,     /* not an authentication method we know */
-	XP_R_NOT_ENCRYPTED       /* SASL EXTERNAL on a stream without TLS */
+	XP_R_NOT_ENCRYPTED,      /* SASL EXTERNAL on a stream without TLS */
+	XP_R_PENDING_ADDRESS,    /* evicted: pending streams per address */
+	XP_R_PENDING_LIMIT,      /* evicted: pending streams in all */
+	XP_R_AUTH_TIMEOUT,       /* no authentication within auth_timeout */
+	XP_R_PREAUTH_BYTES,      /* input budget before authentication spent */
+	XP_R_PREAUTH_DEPTH       /* elements nested too deep before auth */
 } xp_reason;
 
 const char *xp_reason_text(xp_reason r);

@@ -33,7 +33,17 @@ typedef struct xpt_options {
 } xpt_options;
 
 /* The global options of a partner file, in core.build's names. */
-enum { XPT_OPT_DEFAULT, XPT_OPT_KEEPALIVE, XPT_OPT_LIMIT, XPT_OPT_COUNT };
+enum {
+	XPT_OPT_DEFAULT,
+	XPT_OPT_KEEPALIVE,
+	XPT_OPT_LIMIT,
+	XPT_OPT_PENDING_ADDRESS,
+	XPT_OPT_PENDING_LIMIT,
+	XPT_OPT_AUTH_TIMEOUT,
+	XPT_OPT_PREAUTH_BYTES,
+	XPT_OPT_PREAUTH_DEPTH,
+	XPT_OPT_COUNT
+};
 extern const char *const xpt_option_keys[XPT_OPT_COUNT];
 
 /* A partner file after evaluation in the sandbox. */

@@ -21,7 +21,10 @@
 #include "xmpp_partners.h"
 
 const char *const xpt_option_keys[XPT_OPT_COUNT] = {
-        "default", "keepalive_interval", "connection_limit"};
+        "default",          "keepalive_interval",
+        "connection_limit", "pending_per_address",
+        "pending_limit",    "auth_timeout",
+        "preauth_bytes",    "preauth_depth"};
 
 #define OPTION_PREFIX "xmpp_partners_"
 

@@ -23,8 +23,11 @@ static const command commands[] = {
         {"check", 1, "check FILE",
          "Validate a partner file: a file with xmpp_partners = { ... } in\n"
          "Prosody configuration syntax, optionally with\n"
-         "xmpp_partners_default, xmpp_partners_keepalive_interval and\n"
-         "xmpp_partners_connection_limit, or a whole prosody.cfg.lua.  The\n"
+         "xmpp_partners_default, xmpp_partners_keepalive_interval,\n"
+         "xmpp_partners_connection_limit and the pre-authentication bounds\n"
+         "(xmpp_partners_pending_per_address, xmpp_partners_pending_limit,\n"
+         "xmpp_partners_auth_timeout, xmpp_partners_preauth_bytes,\n"
+         "xmpp_partners_preauth_depth), or a whole prosody.cfg.lua.  The\n"
          "file is evaluated in a sandbox (no library access, bounded memory\n"
          "and instructions); only assignments of the global section count,\n"
          "as in Prosody.  Every error and warning is printed as\n"

@@ -1429,8 +1429,9 @@ static int table_partners(lua_State *L)
 static int table_info(lua_State *L)
 {
 	const xp_table *t = table_open(L);
+	int o;
 
-	lua_createtable(L, 0, 5);
+	lua_createtable(L, 0, 5 + XP_PREAUTH_COUNT);
 	set_integer(L, "count", (lua_Integer)xp_table_count(t));
 	set_string(L, "default",
 	           xp_table_default_policy(t) == XP_DEFAULT_ALLOW ? "allow"
@@ -1439,6 +1440,10 @@ static int table_info(lua_State *L)
 	            (lua_Integer)xp_table_keepalive_interval(t));
 	set_integer(L, "connection_limit",
 	            (lua_Integer)xp_table_connection_limit(t));
+	for (o = 0; o < XP_PREAUTH_COUNT; o++)
+		set_integer(L, xp_preauth_option_name((xp_preauth_option)o),
+		            (lua_Integer)xp_table_preauth(t,
+		                                          (xp_preauth_option)o));
 	set_boolean(L, "closed", xp_table_is_closed(t));
 	return 1;
 }
@@ -1671,6 +1676,11 @@ static int core_read_file(lua_State *L)
 	        {"xmpp_partners_default", "default"},
 	        {"xmpp_partners_keepalive_interval", "keepalive_interval"},
 	        {"xmpp_partners_connection_limit", "connection_limit"},
+	        {"xmpp_partners_pending_per_address", "pending_per_address"},
+	        {"xmpp_partners_pending_limit", "pending_limit"},
+	        {"xmpp_partners_auth_timeout", "auth_timeout"},
+	        {"xmpp_partners_preauth_bytes", "preauth_bytes"},
+	        {"xmpp_partners_preauth_depth", "preauth_depth"},
 	};
 	size_t len, i;
 	const char *path = luaL_checklstring(L, 1, &len);

@@ -311,17 +311,30 @@ describe("core.build", function()
 	end)
 
 	it("takes the global options, with or without the xmpp_partners_ prefix", function()
+		-- the bounds on unauthenticated streams, at their defaults
+		local function with_preauth(info, over)
+			local t = { pending_per_address = 10, pending_limit = 500, auth_timeout = 30,
+				preauth_bytes = 65536, preauth_depth = 16 }
+			for k, v in pairs(info) do t[k] = v; end
+			for k, v in pairs(over or {}) do t[k] = v; end
+			return t
+		end
 		local t = helpers.build({}, { default = "allow", keepalive_interval = 60,
 			connection_limit = 7 })
-		assert.are.same({ count = 0, default = "allow", keepalive_interval = 60,
-			connection_limit = 7, closed = false }, t:info())
+		assert.are.same(with_preauth({ count = 0, default = "allow", keepalive_interval = 60,
+			connection_limit = 7, closed = false }), t:info())
 		t = helpers.build({}, { xmpp_partners_default = "deny",
 			xmpp_partners_keepalive_interval = 30.0, xmpp_partners_connection_limit = 9 })
-		assert.are.same({ count = 0, default = "deny", keepalive_interval = 30,
-			connection_limit = 9, closed = false }, t:info())
+		assert.are.same(with_preauth({ count = 0, default = "deny", keepalive_interval = 30,
+			connection_limit = 9, closed = false }), t:info())
 		t = helpers.build({})
-		assert.are.same({ count = 0, default = "deny", keepalive_interval = 300,
-			connection_limit = 1000, closed = false }, t:info())
+		assert.are.same(with_preauth({ count = 0, default = "deny", keepalive_interval = 300,
+			connection_limit = 1000, closed = false }), t:info())
+		t = helpers.build({}, { xmpp_partners_pending_per_address = 3, pending_limit = 40,
+			xmpp_partners_auth_timeout = 12, preauth_bytes = 8192, xmpp_partners_preauth_depth = 8 })
+		assert.are.same(with_preauth({ count = 0, default = "deny", keepalive_interval = 300,
+			connection_limit = 1000, closed = false }, { pending_per_address = 3,
+			pending_limit = 40, auth_timeout = 12, preauth_bytes = 8192, preauth_depth = 8 }), t:info())
 	end)
 
 	it("reports bad options as diagnostics", function()

@@ -418,6 +418,70 @@ static void test_duplicates(void **state)
 	xp_ctx_free(ctx);
 }
 
+/* The bounds on unauthenticated streams (issue 19): defaults, prefix
+ * optional, ranges. */
+static void test_preauth_options(void **state)
+{
+	xp_ctx *ctx = test_ctx(NULL, NULL);
+	xp_builder *b = xp_builder_new(ctx);
+	xp_table *t = NULL;
+
+	(void)state;
+	assert_int_equal(xp_builder_finish(b, &t), XP_OK);
+	assert_int_equal(xp_table_preauth(t, XP_PENDING_PER_ADDRESS), 10);
+	assert_int_equal(xp_table_preauth(t, XP_PENDING_LIMIT), 500);
+	assert_int_equal(xp_table_preauth(t, XP_AUTH_TIMEOUT), 30);
+	assert_int_equal(xp_table_preauth(t, XP_PREAUTH_BYTES), 65536);
+	assert_int_equal(xp_table_preauth(t, XP_PREAUTH_DEPTH), 16);
+	assert_int_equal(xp_table_preauth(t, XP_PREAUTH_COUNT), 0);
+	assert_string_equal(xp_preauth_option_name(XP_AUTH_TIMEOUT),
+	                    "auth_timeout");
+	assert_null(xp_preauth_option_name(XP_PREAUTH_COUNT));
+	xp_table_unref(t);
+	xp_builder_free(b);
+
+	t = NULL;
+	b = xp_builder_new(ctx);
+	assert_int_equal(xp_builder_option_integer(
+	                         b, "xmpp_partners_pending_per_address", 2),
+	                 XP_OK);
+	assert_int_equal(xp_builder_option_integer(b, "pending_limit", 50),
+	                 XP_OK);
+	assert_int_equal(xp_builder_option_integer(b, "auth_timeout", 5), XP_OK);
+	assert_int_equal(xp_builder_option_integer(
+	                         b, "xmpp_partners_preauth_bytes", 4096),
+	                 XP_OK);
+	assert_int_equal(xp_builder_option_integer(b, "preauth_depth", 4),
+	                 XP_OK);
+	assert_int_equal(xp_builder_finish(b, &t), XP_OK);
+	assert_int_equal(xp_table_preauth(t, XP_PENDING_PER_ADDRESS), 2);
+	assert_int_equal(xp_table_preauth(t, XP_PENDING_LIMIT), 50);
+	assert_int_equal(xp_table_preauth(t, XP_AUTH_TIMEOUT), 5);
+	assert_int_equal(xp_table_preauth(t, XP_PREAUTH_BYTES), 4096);
+	assert_int_equal(xp_table_preauth(t, XP_PREAUTH_DEPTH), 4);
+	xp_table_unref(t);
+	xp_builder_free(b);
+
+	t = NULL;
+	b = xp_builder_new(ctx);
+	xp_builder_option_integer(b, "xmpp_partners_preauth_bytes", 100);
+	xp_builder_option_integer(b, "auth_timeout", 0);
+	xp_builder_option_integer(b, "preauth_depth", 3);
+	xp_builder_option_string(b, "pending_limit", S("5"));
+	xp_builder_option_integer(b, "xmpp_partners_pending_per_adress", 5);
+	assert_int_equal(xp_builder_finish(b, &t), XP_ECONFIG);
+	assert_null(t);
+	assert_int_equal(xp_builder_error_count(b), 5);
+	assert_non_null(test_find_diag(b, "from 4096 to 16777216"));
+	assert_non_null(test_find_diag(b, "from 1 to 3600"));
+	assert_non_null(test_find_diag(b, "from 4 to 1000"));
+	assert_non_null(test_find_diag(b, "whole number of streams"));
+	assert_non_null(test_find_diag(
+	        b, "did you mean 'xmpp_partners_pending_per_address'"));
+	xp_builder_free(b);
+	xp_ctx_free(ctx);
+}
+
 static void test_options(void **state)
 {
 	xp_ctx *ctx = test_ctx(NULL, NULL);
@@ -702,6 +766,7 @@ int main(void)
 	        cmocka_unit_test(test_options),
 	        cmocka_unit_test(test_misuse),
 	        cmocka_unit_test(test_ejabberd_names),
+	        cmocka_unit_test(test_preauth_options),
 	        cmocka_unit_test(test_alloc_failure_everywhere),
 	        cmocka_unit_test(test_ctx_alloc_failure),
 	};
