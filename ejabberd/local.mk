@@ -3,6 +3,7 @@
 # (HAVE_EJABBERD).  Everything installs as one Erlang application directory,
 # $(ERLANG_APPDIR) = LIBDIR/erlang/lib/xmpp_partners-VERSION by default:
 #   ebin/      xmpp_partners_nif.beam, mod_xmpp_partners.beam,
+#              xmpp_partners_pending.beam,
 #              xmpp_partners_s2s_out.beam, xmpp_partners_s2s_in.beam
 #   priv/lib/  xmpp_partners_nif.so (the NIF over module/libxpcore.la)
 # With --prefix=/usr that is /usr/lib/erlang/lib/xmpp_partners-VERSION, which
@@ -14,7 +15,8 @@ EJABBERD_SRCS = \
 	ejabberd/src/xmpp_partners_nif.erl \
 	ejabberd/src/mod_xmpp_partners.erl \
 	ejabberd/src/xmpp_partners_s2s_out.erl \
-	ejabberd/src/xmpp_partners_s2s_in.erl
+	ejabberd/src/xmpp_partners_s2s_in.erl \
+	ejabberd/src/xmpp_partners_pending.erl
 EJABBERD_TESTS = \
 	tests/ejabberd/t_nif.sh \
 	tests/ejabberd/t_ejabberd.sh \
@@ -35,7 +37,8 @@ erlbeam_DATA = ejabberd/ebin/xmpp_partners_nif.beam
 if HAVE_EJABBERD
 erlbeam_DATA += ejabberd/ebin/mod_xmpp_partners.beam \
 	ejabberd/ebin/xmpp_partners_s2s_out.beam \
-	ejabberd/ebin/xmpp_partners_s2s_in.beam
+	ejabberd/ebin/xmpp_partners_s2s_in.beam \
+	ejabberd/ebin/xmpp_partners_pending.beam
 endif
 CLEANFILES += $(erlbeam_DATA) tests/ejabberd/nif_test.beam
 endif

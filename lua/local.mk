@@ -23,6 +23,7 @@ dist_prosodymod_DATA = \
 	lua/xmpp_partners_contact.lib.lua \
 	lua/xmpp_partners_admin.lib.lua \
 	lua/xmpp_partners_compat.lib.lua \
+	lua/xmpp_partners_pending.lib.lua \
 	lua/xmpp_partners_backoff.lib.lua \
 	lua/xmpp_partners_status.lib.lua
 

@@ -27,22 +27,150 @@ local xmlns_stream = "http://etherx.jabber.org/streams";
 
 local hosts = prosody.hosts;
 
--- ---- the core --------------------------------------------------------------
+-- ---- the parts: fail closed when one is missing ------------------------------
+--
+-- The module is one unit: this file, the helper files next to it (installed
+-- together as the directory mod_xmpp_partners/) and the C core.  A part that
+-- is missing, does not load, comes from another copy or lacks what this file
+-- uses leaves nothing to decide with; a policy module that Prosody merely
+-- skipped would leave every domain free to federate.  So the module always
+-- loads, and with a part missing it refuses all federation (the reason is
+-- logged once, naming the part and what to install).
 
-local have_core, core = pcall(require, "xmpp_partners.core");
-if not have_core then
-	-- Without the core nothing can be decided, and a policy module that
-	-- fails open would let every domain in: refuse all federation instead.
-	module:log("error", "Cannot load the policy core xmpp_partners.core (%s); "
-		.. "refusing all server-to-server traffic until it is installed "
-		.. "(package xmpp-partners-prosody, or `make install` with "
-		.. "--with-lua-cmoddir pointing into Lua 5.4's cpath)", tostring(core));
-	core = nil;
+local PARTS = {
+	xmpp_partners_contact = { "setup_host" };
+	xmpp_partners_pending = { "setup", "on_created", "mark_tls", "mark_auth" };
+	xmpp_partners_admin = { "effective", "setup_adhoc", "setup_shell", "teardown_shell",
+		"teardown_adhoc", "command" };
+	xmpp_partners_backoff = { "refused", "at_header", "quiet", "clear", "reset", "set_max", "tick", "snapshot" };
+	xmpp_partners_status = { "refused", "data", "update_gauges" };
+};
+-- The one helper that is a table of functions, not a factory: what differs
+-- between Prosody 0.12 and 13, handed to the admin helper.
+local COMPAT_API = { "require", "open_store", "store_location", "when_store_ready", "add_shell_section" };
+local CORE_API = { "build", "closed", "refusal", "reason_text", "cert", "read_file", "normalize",
+	"option_note", "read_record", "reason_is_final", "backoff_next", "refusal_summary" };
+local INSTALL_HINT = "install the module whole: the package xmpp-partners-prosody, or `make install`, "
+	.. "which put the directory mod_xmpp_partners/ (mod_xmpp_partners.lua, "
+	.. "xmpp_partners_admin.lib.lua, xmpp_partners_contact.lib.lua, xmpp_partners_compat.lib.lua, "
+	.. "xmpp_partners_pending.lib.lua, xmpp_partners_backoff.lib.lua, xmpp_partners_status.lib.lua) "
+	.. "into a plugin directory "
+	.. "and xmpp_partners/core.so into Lua 5.4's C module path";
+
+local broken; -- why federation is refused whatever the table says, or nil
+local core, policy;
+
+-- (Every problem is logged, once, as the module loads; the first one is
+-- the reason given with each refusal.)
+local function fail_closed(what, detail)
+	broken = broken or what;
+	module:log("error", "%s (%s); refusing all server-to-server traffic until it is fixed: %s",
+		what, (tostring(detail):gsub("%s*\n%s*", " ")), INSTALL_HINT);
+	if policy then policy:close(); end
+	core, policy = nil, nil;
+end
+
+do
+	local ok, loaded = pcall(require, "xmpp_partners.core");
+	if not ok then
+		fail_closed("Cannot load the policy core xmpp_partners.core", loaded);
+	else
+		for _, name in ipairs(CORE_API) do
+			if type(loaded[name]) ~= "function" then
+				fail_closed("The policy core xmpp_partners.core " .. tostring(loaded.version)
+					.. " is not the one this module needs", "it has no " .. name);
+				break;
+			end
+		end
+		if not broken then core = loaded; end
+	end
+end
+
+-- Each helper's factory, loaded from this file's own directory (never from
+-- another plugin directory, where module:require could find a stale copy).
+local part_factory = {};
+do
+	local dir = module.path and module.path:match("^(.*[/\\])[^/\\]*$");
+	for _, name in ipairs({ "xmpp_partners_compat", "xmpp_partners_contact", "xmpp_partners_pending",
+		"xmpp_partners_admin", "xmpp_partners_backoff", "xmpp_partners_status" }) do
+		local file = name .. ".lib.lua";
+		local ok, factory;
+		if dir then
+			local f, err = loadfile(dir .. file, "t", module.environment);
+			if f then ok, factory = pcall(f); else ok, factory = false, err; end
+		else -- (loaded without a path: trust Prosody's loader)
+			ok, factory = pcall(module.require, module, name);
+		end
+		if not ok then
+			fail_closed("Cannot load " .. file .. " from " .. tostring(dir), factory);
+		elseif name == "xmpp_partners_compat" then
+			local missing = type(factory) ~= "table" and "it returned a " .. type(factory);
+			for _, fn in ipairs(missing and {} or COMPAT_API) do
+				if type(factory[fn]) ~= "function" then missing = "it has no " .. fn; break; end
+			end
+			if missing then
+				fail_closed(file .. " in " .. tostring(dir) .. " is not the one this module needs", missing);
+			else
+				part_factory[name] = factory;
+			end
+		elseif type(factory) ~= "function" then
+			fail_closed(file .. " in " .. tostring(dir) .. " is not a part of this module",
+				"it returned a " .. type(factory));
+		else
+			part_factory[name] = factory;
+		end
+	end
+end
+
+-- Start a helper: its object, or (the module failing closed) one whose
+-- functions do nothing, and whose `command` says why.
+local function start_part(name, args)
+	local obj;
+	if not broken then
+		local ok, res = pcall(part_factory[name], args);
+		if not ok then
+			fail_closed("Cannot start " .. name .. ".lib.lua", res);
+		elseif type(res) ~= "table" then
+			fail_closed(name .. ".lib.lua is not a part of this module", "it returned a " .. type(res));
+		else
+			for _, fn in ipairs(PARTS[name]) do
+				if type(res[fn]) ~= "function" then
+					fail_closed(name .. ".lib.lua is from another version of the module", "it has no " .. fn);
+					break;
+				end
+			end
+			obj = res;
+		end
+	end
+	if not broken then return obj; end
+	return setmetatable({
+		command = function ()
+			print("error: " .. broken .. ": all federation is refused; " .. INSTALL_HINT);
+			return 2;
+		end;
+		effective = function () return nil, broken; end;
+	}, { __index = function () return function () end; end });
+end
+
+-- Settings of the global section that look like our options but are none
+-- (xmpp_partners_keepalive_intervl): the core's warnings, in name order,
+-- the same the xmpp-partners tool prints for the file.
+local function option_notes()
+	local ok, cm = pcall(require, "core.configmanager");
+	local global = core and ok and cm.getconfig and cm.getconfig()["*"];
+	local notes = {};
+	if type(global) ~= "table" then return notes; end
+	for name in pairs(global) do
+		local note = type(name) == "string" and core.option_note(name);
+		if note then notes[#notes + 1] = note; end
+	end
+	table.sort(notes);
+	return notes;
 end
 
 -- The table in force.  Start closed: until a valid table is built, nothing
 -- federates (SPEC: a broken partner table never opens the server).
-local policy = core and core.closed();
+policy = core and core.closed();
 local keepalive_interval = 300;
 
 -- ---- metrics -----------------------------------------------------------------
@@ -70,7 +198,8 @@ end
 -- Log a refusal once, with the core's canonical text, and count it.
 local function refused(direction, domain, token, session)
 	local line = core and core.refusal(direction, domain or "(unknown domain)", token)
-		or ("refused " .. direction .. " s2s with " .. tostring(domain) .. ": policy core missing");
+		or ("refused " .. direction .. " s2s " .. (direction == "incoming" and "from " or "to ")
+			.. tostring(domain) .. ": " .. tostring(broken));
 	local log = session and session.log or module._log;
 	-- (a peer that keeps retrying: logged once, then summarized per window)
 	if direction ~= "incoming" or not backoff or backoff.refused(domain, session and session.ip, token) then
@@ -87,7 +216,8 @@ local function refused(direction, domain, token, session)
 end
 
 local function reason_text(token)
-	return core and core.reason_text(token) or "the partner policy core is not installed";
+	return core and core.reason_text(token)
+		or ("the partner policy module is not installed whole: " .. tostring(broken));
 end
 
 -- ---- session facts -------------------------------------------------------------
@@ -118,10 +248,13 @@ local function each_s2s_session(fn)
 	end
 end
 
+-- Only authenticated streams count (issue 19): a stream that has not
+-- proved anything is bounded by xmpp_partners_pending.lib.lua instead, so
+-- nobody can use up a partner's connections in its name.
 local function count_connections(primary, except)
 	local mine, total = 0, 0;
 	each_s2s_session(function (s)
-		if s ~= except and s.xp_partner then
+		if s ~= except and s.xp_partner and (s.type == "s2sin" or s.type == "s2sout") then
 			total = total + 1;
 			if s.xp_partner == primary then mine = mine + 1; end
 		end
@@ -179,7 +312,8 @@ end
 -- file for records from it.
 local function read_options(fresh)
 	local opts = {};
-	for _, key in ipairs({ "default", "keepalive_interval", "connection_limit", "refusal_backoff" }) do
+	for _, key in ipairs({ "default", "keepalive_interval", "connection_limit", "refusal_backoff",
+		"pending_per_address", "pending_limit", "auth_timeout", "preauth_bytes", "preauth_depth" }) do
 		local v = module:get_option("xmpp_partners_" .. key);
 		if v ~= nil then opts[key] = v; end
 	end
@@ -232,13 +366,26 @@ local function check_global_options(tbl)
 end
 
 local enforce_existing; -- defined below
+local rearm_keepalive; -- defined with keepalive_tick
 local admin; -- xmpp_partners_admin.lib.lua, loaded below
+-- Bounds on unauthenticated incoming streams (xmpp_partners_pending.lib.lua).
+local pending = start_part("xmpp_partners_pending", {
+	module = module;
+	core = core;
+	policy = function () return policy; end;
+	m_refused = m_refused;
+	partner_label = partner_label;
+});
 
 -- Put a built table in force; close the streams it no longer allows.
 local function install(tbl, why)
 	local old = policy;
 	policy = tbl;
+	local old_interval = keepalive_interval;
 	keepalive_interval = tbl:info().keepalive_interval;
+	-- The next tick was planned with the old interval (up to a quarter of
+	-- it away): plan again, so a shorter interval holds from now on.
+	if keepalive_interval ~= old_interval then rearm_keepalive(); end
 	module:log("info", "Partner policy %s: %d partners, unlisted domains %s",
 		why, tbl:info().count, tbl:info().default == "deny" and "refused" or "allowed");
 	check_global_options(tbl);
@@ -256,6 +403,7 @@ end
 -- the admin commands); install it only when it is valid.
 local function load_policy(why)
 	if not core then return false; end
+	for _, note in ipairs(option_notes()) do module:log("warn", "%s", note); end
 	-- err, then what that means for federation (until `until_what`).
 	local function unreadable(err, until_what)
 		module:log("error", "%s; %s", err, policy:info().closed
@@ -301,7 +449,7 @@ end
 -- before mod_s2s routes them at -1/-10).
 local function on_route_remote(event)
 	if not policy then
-		bounce(event, "not-allowed", "Federation is disabled: the partner policy core is missing");
+		bounce(event, "not-allowed", "Federation is disabled: " .. tostring(broken));
 		return true;
 	end
 	local to = event.to_host;
@@ -479,7 +627,9 @@ local function on_in_features_early(event)
 	local from = session.from_host;
 	if not from then return; end -- no 'from': judged when it authenticates
 	if not session.xp_partner then
-		local ok, token = admit(session, from, "incoming");
+		-- Refuse unlisted domains now; the connection limits are checked
+		-- when the stream authenticates (on_authenticated).
+		local ok, token = policy:resolve(from);
 		if not ok then
 			refused("incoming", from, token, session);
 			close(session, token);
@@ -558,6 +708,7 @@ local function on_in_dialback_result(event)
 	-- domain's server to verify it: judge it like a request.
 	local from = attr.from and nameprep(attr.from);
 	if not from then return; end -- mod_dialback closes with improper-addressing
+	pending.mark_auth(origin);
 	local ok, token, text;
 	if not policy then
 		ok, token = false, "config_invalid";
@@ -583,6 +734,7 @@ end
 local function on_in_sasl_auth(event)
 	local origin = event.origin;
 	if origin.type ~= "s2sin_unauthed" then return; end
+	pending.mark_auth(origin);
 	local from = origin.from_host;
 	local ok, token, text;
 	if not policy then
@@ -624,7 +776,7 @@ local function on_authenticated(event)
 	else
 		ok, token, text = policy:auth(domain, direction, mechanism, stream_state(session));
 		if ok and not session.xp_partner then
-			-- Streams that named no 'from' are counted now.
+			-- Incoming streams are counted when they authenticate.
 			local admitted, why = admit(session, domain, direction);
 			if not admitted then ok, token, text = false, why, nil; end
 		end
@@ -698,6 +850,7 @@ local function on_s2s_created(event)
 		filters.add_filter(session, "stanzas/in", function (stanza)
 			return unauthed_stanza_filter(session, stanza);
 		end, 1000);
+		pending.on_created(session);
 	end
 end
 
@@ -717,6 +870,13 @@ local function keepalive_tick()
 	end);
 	-- Check four times an interval: idle time is then at most 1.25 intervals.
 	return math.max(0.25, interval / 4);
+end
+
+local keepalive_timer;
+function rearm_keepalive()
+	if prosody.process_type == "prosodyctl" then return; end
+	if keepalive_timer then keepalive_timer:stop(); end
+	keepalive_timer = module:add_timer(1, keepalive_tick);
 end
 
 -- ---- reload: apply the new table to live streams ---------------------------------------
@@ -810,20 +970,22 @@ end
 -- ---- wiring --------------------------------------------------------------------------
 
 -- The contact policy by partner type (SPEC section 4) lives in its own file.
-local contact = module:require("xmpp_partners_contact")({
+local contact = start_part("xmpp_partners_contact", {
 	module = module;
 	policy = function () return policy; end;
 });
 
-if core and core.reason_is_final then
-	backoff = module:require("xmpp_partners_backoff")({ module = module, core = core });
+if core then
+	backoff = start_part("xmpp_partners_backoff", { module = module, core = core });
+	if broken then backoff = nil; end
 end
 
 -- Administration (prosodyctl shell, ad-hoc commands, prosodyctl
 -- mod_xmpp_partners check, runtime changes kept in storage).
-admin = module:require("xmpp_partners_admin")({
+admin = start_part("xmpp_partners_admin", {
 	module = module;
 	core = core;
+	compat = part_factory.xmpp_partners_compat;
 	policy = function () return policy; end;
 	install = install;
 	read_config = read_options;
@@ -833,7 +995,7 @@ admin = module:require("xmpp_partners_admin")({
 });
 
 if core then
-	status = module:require("xmpp_partners_status")({
+	status = start_part("xmpp_partners_status", {
 		module = module;
 		core = core;
 		policy = function () return policy; end;
@@ -843,6 +1005,7 @@ if core then
 		remote_of = remote_of;
 		partner_label = partner_label;
 	});
+	if broken then status = nil; end
 end
 
 -- For mod_xmpp_partners_status (the status page): the status data, with the
@@ -867,6 +1030,9 @@ local function setup_host(host)
 	ctx:hook("stanza/jabber:server:dialback:result", on_in_dialback_result, 100);
 	ctx:hook("stanza/" .. xmlns_sasl .. ":auth", on_in_sasl_auth, 100);
 	ctx:hook("stanza/" .. xmlns_tls .. ":starttls", on_in_starttls, 100);
+	ctx:hook("stanza/jabber:server:dialback:verify", function (event)
+		pending.mark_tls(event.origin); -- a verify is progress, not proof
+	end, 1000);
 	ctx:hook("s2s-authenticated", on_authenticated, 100);
 	if has_pre_connect then
 		ctx:hook("s2sout-pre-connect", on_pre_connect, 100);
@@ -885,8 +1051,9 @@ function module.load()
 	admin.when_storage_ready(function () load_policy("loaded"); end);
 	admin.setup_shell();
 	install_proxy_support();
+	pending.setup();
 	for host in pairs(hosts) do setup_host(host); end
-	module:add_timer(1, keepalive_tick);
+	rearm_keepalive();
 	if backoff then module:add_timer(1, function () backoff.tick(); return 1; end); end
 end
 
@@ -897,5 +1064,8 @@ function module.policy() return policy; end
 
 -- prosodyctl mod_xmpp_partners check: validate config plus stored changes.
 function module.command(arg)
+	if arg[1] == "check" then
+		for _, note in ipairs(option_notes()) do print("warning: " .. note); end
+	end
 	return admin.command(arg);
 end

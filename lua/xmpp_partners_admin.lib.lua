@@ -35,7 +35,7 @@ local RECORD_KEYS = { "description", "type", "tls", "sasl", "dialback", "additio
 
 return function (api)
 	local module, core = api.module, api.core;
-	local compat = module:require("xmpp_partners_compat");
+	local compat = api.compat; -- xmpp_partners_compat.lib.lua, loaded by the module
 	local admin = {};
 
 	-- ---- values ---------------------------------------------------------------
@@ -101,12 +101,11 @@ return function (api)
 		if type(text) == "table" then return copy(text); end
 		if type(text) ~= "string" then return nil, "give the record as a table, e.g. { type = \"federated\" }"; end
 		if not text:match("^%s*{") then text = "{" .. text .. "}"; end
-		local chunk, err = load("return " .. text, "=record", "t", {});
-		if not chunk then return nil, "the record is not a Lua table: " .. err; end
-		local ok, r = pcall(chunk);
-		if not ok or type(r) ~= "table" then
-			return nil, "the record is not a Lua table: " .. tostring(ok and r or r);
-		end
+		-- The core's sandbox, as for a partner file, except that a name
+		-- read that is not defined (sasl = optional, unquoted) is an error
+		-- naming it instead of nil, which would leave the default.
+		local r, err = core.read_record(text);
+		if not r then return nil, "the record was not read, nothing changed: " .. err; end
 		return r;
 	end
 
@@ -355,7 +354,11 @@ return function (api)
 		state.partners[k] = r;
 		local ok, msg = apply(state, "setting " .. key .. " of " .. d);
 		if not ok then return nil, msg; end
-		return true, d .. ": " .. key .. " = " .. lua_value(r[key]) .. " (runtime, stored)"
+		-- Say how a typed word was read ("yes" is true), when not as written.
+		local read_as = type(value) == "string" and lua_value(r[key]) ~= value
+			and lua_value(r[key]) ~= string.format("%q", value)
+			and (" (\"" .. value .. "\" read as " .. lua_value(r[key]) .. ")") or "";
+		return true, d .. ": " .. key .. " = " .. lua_value(r[key]) .. read_as .. " (runtime, stored)"
 			.. (msg and ("\n" .. msg) or "");
 	end
 
@@ -424,30 +427,69 @@ return function (api)
 		return table.concat(list, ",");
 	end
 
-	function admin.list_text()
+	-- At most this many rows unless asked (partners:list(pattern, n)): a
+	-- listing of a large table would take the shell minutes to print.
+	local LIST_LIMIT = 100;
+
+	-- The partner list: the first `limit` (default LIST_LIMIT) partners
+	-- whose primary domain contains `pattern` (plain text; all without
+	-- one), then how many more there are and how to see them.  One pass
+	-- over the table and one over the live sessions, whatever its size.
+	function admin.list_text(pattern, limit)
 		local policy = api.policy();
 		if not policy then return nil, "the policy core xmpp_partners.core is not installed"; end
+		if pattern == "" then pattern = nil; end
+		limit = math.floor(tonumber(limit) or LIST_LIMIT);
+		if limit < 0 then limit = 0; end
 		local eff, err = effective_all();
 		if not eff then return nil, err; end
-		local rows = {};
+		local live = {};
+		api.each_s2s_session(function (sess)
+			if sess.xp_partner then live[sess.xp_partner] = (live[sess.xp_partner] or 0) + 1; end
+		end);
+		-- The config key of a partner: itself, or (built once, only when
+		-- a key is spelled otherwise) by normalised name.
+		local by_norm;
+		local function key_of(primary)
+			if eff.merged[primary] ~= nil then return primary; end
+			if not by_norm then
+				by_norm = {};
+				for k in pairs(eff.merged) do
+					local n = type(k) == "string" and core and core.normalize(k);
+					if n then by_norm[n] = k; end
+				end
+			end
+			return by_norm[primary];
+		end
+		local rows, matched = {}, 0;
 		for _, primary in ipairs(policy:partners()) do
-			local r = policy:lookup(primary);
-			local k = find_key(eff.merged, primary);
-			rows[#rows + 1] = { primary, r.type, r.tls .. "/" .. r.sasl .. "/" .. tostring(r.dialback),
-				join(r.additional_domains), k and eff.sources[k] or "?", live_count(primary) };
+			if not pattern or primary:find(pattern, 1, true) then
+				matched = matched + 1;
+				if matched <= limit then
+					local r = policy:lookup(primary);
+					local k = key_of(primary);
+					rows[#rows + 1] = { primary, r.type, r.tls .. "/" .. r.sasl .. "/" .. tostring(r.dialback),
+						join(r.additional_domains), k and eff.sources[k] or "?", live[primary] or 0 };
+				end
+			end
 		end
 		local text = format_table({ "domain", "type", "tls/sasl/dialback", "extra domains", "source", "live" }, rows);
+		if matched > #rows then
+			text = text .. string.format("\n... and %d more: partners:list(PATTERN) lists the partners whose "
+				.. "domain contains PATTERN, partners:list(PATTERN, N) up to N of them", matched - #rows);
+		end
 		local info = policy:info();
 		if info.closed then
 			text = text .. "\nThe table in force refuses every domain: the partner configuration is invalid "
 				.. "(see partners:check(), fix it, then reload the configuration)";
 		end
-		text = text .. "\n" .. info.count .. " partner(s); unlisted domains "
-			.. (info.default == "deny" and "refused" or "allowed");
+		text = text .. "\n" .. info.count .. " partner(s)"
+			.. (pattern and (", " .. matched .. " with '" .. pattern .. "' in the domain") or "")
+			.. "; unlisted domains " .. (info.default == "deny" and "refused" or "allowed");
 		if #eff.removed > 0 then
 			text = text .. "\nremoved at runtime (config entries hidden): " .. table.concat(eff.removed, ", ");
 		end
-		return true, text, info.count;
+		return true, text, #rows;
 	end
 
 	-- The partners in force as records for the status page: domain, type,
@@ -613,7 +655,8 @@ return function (api)
 		end
 		tbl:close();
 		local lines = { "-- xmpp_partners: effective partner table (config plus runtime changes)" };
-		for _, k in ipairs({ "default", "keepalive_interval", "connection_limit", "refusal_backoff" }) do
+		for _, k in ipairs({ "default", "keepalive_interval", "connection_limit", "refusal_backoff",
+			"pending_per_address", "pending_limit", "auth_timeout", "preauth_bytes", "preauth_depth" }) do
 			if eff.opts[k] ~= nil then lines[#lines + 1] = "xmpp_partners_" .. k .. " = " .. lua_value(eff.opts[k]); end
 		end
 		lines[#lines + 1] = "xmpp_partners = {";
@@ -628,9 +671,10 @@ return function (api)
 	-- ---- prosodyctl shell -------------------------------------------------------------------
 
 	local commands = {
-		{ "list", "List the partners: domain, type, tls/sasl/dialback, extra domains, source, live connections", {},
-			function (self)
-				local ok, text, n = admin.list_text();
+		{ "list", "List the partners: domain, type, tls/sasl/dialback, extra domains, source, live connections"
+			.. " (the first 100; partners:list(PATTERN [, N]) those whose domain contains PATTERN)", { "pattern", "limit" },
+			function (self, pattern, limit)
+				local ok, text, n = admin.list_text(pattern, limit);
 				if not ok then return nil, text; end
 				self.session.print(text);
 				return true, "Showing " .. n .. " partner(s)";

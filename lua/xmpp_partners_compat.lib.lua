@@ -173,8 +173,34 @@ function compat.add_shell_section(module, section, desc, commands)
 		end
 	end
 	env[section] = t;
+	-- 0.12's `help` prints a fixed list of sections: wrap it so that it
+	-- names ours and answers `help SECTION`.  13 builds help from the
+	-- shell-command items and keeps no shared `help` to wrap.  The shell
+	-- may load after this module, or again: wrap whenever it defines help.
+	local cmds = module:shared("/*/admin_shell/commands");
+	local wrapped_help, wrapped_help_orig;
+	local function wrap_help()
+		local orig = cmds.help;
+		if type(orig) ~= "function" or orig == wrapped_help then return; end
+		wrapped_help = function (session, data)
+			if tostring(data):match("^help " .. section .. "%f[%W]") then
+				return t.help({ session = session });
+			end
+			orig(session, data);
+			if not tostring(data):match("^help %w") then
+				session.print(section .. ": " .. desc .. ": help " .. section);
+			end
+		end
+		cmds.help = wrapped_help;
+		wrapped_help_orig = orig;
+	end
+	wrap_help();
+	module:hook("module-loaded", function (event)
+		if event.module == "admin_shell" then wrap_help(); end
+	end);
 	return function ()
 		if env[section] == t then env[section] = nil; end
+		if wrapped_help and cmds.help == wrapped_help then cmds.help = wrapped_help_orig; end
 	end;
 end
 

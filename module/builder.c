@@ -83,6 +83,11 @@ struct xp_builder {
 	const char *raw_kept; /* raw copied to the diag arena, or NULL */
 	char raw_buf[301];    /* the current record's domain, bounded */
 	struct xp_partner cur;
+	/* Per partner of the table, its primary domain as written when that
+	 * differs from the normalised one (else NULL), so a duplicate report
+	 * quotes what the admin wrote ("B.Test" next to "b.test"). */
+	const char **written;
+	size_t cap_written;
 };
 
 /* ---- diagnostics ----------------------------------------------------------
@@ -190,6 +195,7 @@ void xp_builder_free(xp_builder *b)
 	if (b->t != NULL)
 		xp_table_destroy(b->t);
 	xp_free(b->ctx, b->diags, b->cap_diags * sizeof(*b->diags));
+	xp_free(b->ctx, b->written, b->cap_written * sizeof(*b->written));
 	xp_arena_release(&b->diag_arena);
 	xp_free(b->ctx, b, sizeof(*b));
 }
@@ -210,9 +216,41 @@ void xp_builder_set_host_style(xp_builder *b, xp_host_style style)
 		b->style = style;
 }
 
-enum { OPT_DEFAULT, OPT_KEEPALIVE, OPT_LIMIT, OPT_BACKOFF, OPT_COUNT };
+enum {
+	OPT_DEFAULT,
+	OPT_KEEPALIVE,
+	OPT_LIMIT,
+	OPT_BACKOFF, /* refusal_backoff: longest back-off window */
+	/* Bounds on unauthenticated incoming streams (SECURITY.md). */
+	OPT_PENDING_ADDRESS,
+	OPT_PENDING_LIMIT,
+	OPT_AUTH_TIMEOUT,
+	OPT_PREAUTH_BYTES,
+	OPT_PREAUTH_DEPTH,
+	OPT_COUNT
+};
 static const char *const option_names[OPT_COUNT] = {
-        "default", "keepalive_interval", "connection_limit", "refusal_backoff"};
+        "default",         "keepalive_interval",  "connection_limit",
+        "refusal_backoff", "pending_per_address", "pending_limit",
+        "auth_timeout",    "preauth_bytes",       "preauth_depth"};
+/* Whole-number options: the unit said in messages and the accepted range. */
+static const struct {
+	const char *unit;
+	long long min, max;
+} option_range[OPT_COUNT] = {
+        [OPT_KEEPALIVE] = {"seconds", 1, MAX_KEEPALIVE},
+        [OPT_LIMIT] = {"connections", 1, MAX_CONNECTION_LIMIT},
+        /* 0 switches the refusal back-off off. */
+        [OPT_BACKOFF] = {"seconds", 0, MAX_REFUSAL_BACKOFF},
+        [OPT_PENDING_ADDRESS] = {"streams", 1, MAX_CONNECTION_LIMIT},
+        [OPT_PENDING_LIMIT] = {"streams", 1, MAX_CONNECTION_LIMIT},
+        /* Shorter than any sensible s2s_timeout; an hour at most. */
+        [OPT_AUTH_TIMEOUT] = {"seconds", 1, 3600},
+        /* Room for a stream header and the negotiation, at most 16 MiB. */
+        [OPT_PREAUTH_BYTES] = {"bytes", 4096, 16777216},
+        /* The stream element is level 1; negotiation needs about 4. */
+        [OPT_PREAUTH_DEPTH] = {"levels", 4, 1000},
+};
 
 static int option_id(const char *key)
 {
@@ -230,7 +268,7 @@ static int unknown_option(xp_builder *b, const char *key)
 {
 	const char *best = NULL, *bare = key;
 	size_t bestd = 3, i;
-	char hint[192] = "";
+	char hint[256] = "";
 
 	if (strncmp(bare, "xmpp_partners_", 14) == 0)
 		bare += 14;
@@ -247,7 +285,8 @@ static int unknown_option(xp_builder *b, const char *key)
 	else
 		snprintf(hint, sizeof(hint),
 		         "; the options are %sdefault, %skeepalive_interval, "
-		         "%sconnection_limit and %srefusal_backoff",
+		         "%sconnection_limit, %srefusal_backoff and the "
+		         "pre-authentication bounds (see README)",
 		         prefix(b), prefix(b), prefix(b), prefix(b));
 	return add_diag(b, XP_SEV_ERROR, key, 0, best,
 	                "option '%s' is unknown%s", key, hint);
@@ -280,7 +319,7 @@ int xp_builder_option_string(xp_builder *b, const char *key, const char *value,
 		                "option '%s%s' must be a whole number "
 		                "of %s, not a string; write it without quotes",
 		                prefix(b), option_names[id],
-		                id == OPT_LIMIT ? "connections" : "seconds");
+		                option_range[id].unit);
 	if (len == 4 && memcmp(value, "deny", 4) == 0)
 		b->t->default_policy = XP_DEFAULT_DENY;
 	else if (len == 5 && memcmp(value, "allow", 5) == 0)
@@ -311,22 +350,27 @@ int xp_builder_option_integer(xp_builder *b, const char *key, long long value)
 		                "option '%sdefault' must be \"deny\" or "
 		                "\"allow\", not a number",
 		                prefix(b));
-	max = id == OPT_KEEPALIVE ? MAX_KEEPALIVE
-	      : id == OPT_BACKOFF ? MAX_REFUSAL_BACKOFF
-	                          : MAX_CONNECTION_LIMIT;
-	/* refusal_backoff = 0 switches the back-off off. */
-	min = id == OPT_BACKOFF ? 0 : 1;
+	min = option_range[id].min;
+	max = option_range[id].max;
 	if (value < min || value > max)
 		return add_diag(b, XP_SEV_ERROR, key, 0, NULL,
 		                "option '%s%s' is %lld; use a whole "
 		                "number from %lld to %lld",
 		                prefix(b), option_names[id], value, min, max);
-	if (id == OPT_BACKOFF)
-		b->t->refusal_backoff = (unsigned)value;
-	else if (id == OPT_KEEPALIVE)
+	switch (id) {
+	case OPT_KEEPALIVE:
 		b->t->keepalive_interval = (unsigned)value;
-	else
+		break;
+	case OPT_LIMIT:
 		b->t->connection_limit = (unsigned)value;
+		break;
+	case OPT_BACKOFF:
+		b->t->refusal_backoff = (unsigned)value;
+		break;
+	default:
+		b->t->preauth[id - OPT_PENDING_ADDRESS] = (unsigned)value;
+		break;
+	}
 	return XP_OK;
 }
 
@@ -936,7 +980,22 @@ int xp_builder_end(xp_builder *b)
 		            t->n_partners + 1, sizeof(*t->partners)) != XP_OK) {
 			b->failed = 1;
 			rc = XP_ENOMEM;
+		} else if (xp_grow(b->ctx, (void **)&b->written,
+		                   &b->cap_written, t->n_partners + 1,
+		                   sizeof(*b->written)) != XP_OK) {
+			b->failed = 1;
+			rc = XP_ENOMEM;
 		} else {
+			const char *w = NULL;
+			if (strcmp(b->raw, b->cur.domain) != 0) {
+				w = xp_arena_strndup(&b->diag_arena, b->raw,
+				                     strlen(b->raw));
+				if (w == NULL) {
+					b->failed = 1;
+					rc = XP_ENOMEM;
+				}
+			}
+			b->written[t->n_partners] = w;
 			t->partners[t->n_partners++] = b->cur;
 		}
 	}
@@ -946,13 +1005,14 @@ int xp_builder_end(xp_builder *b)
 
 /* ---- finishing ----------------------------------------------------------- */
 
-/* Name a partner and how it lists the domain. */
-static void describe(const xp_table *t, uint32_t partner, const char *name,
+/* Name a partner as the admin wrote it, and how it lists the domain. */
+static void describe(const xp_builder *b, uint32_t partner, const char *name,
                      char *buf, size_t n)
 {
-	const struct xp_partner *p = &t->partners[partner];
+	const struct xp_partner *p = &b->t->partners[partner];
+	const char *w = b->written[partner];
 
-	snprintf(buf, n, "partner '%s'%s", p->domain,
+	snprintf(buf, n, "partner '%s'%s", w ? w : p->domain,
 	         strcmp(p->domain, name) == 0 ? ""
 	                                      : " (in additional_domains)");
 }
@@ -1003,17 +1063,20 @@ static int report_duplicate(void *ud, const char *name, uint32_t first,
 	char one[300], two[320];
 	int rc;
 
-	describe(b->t, first, name, one, sizeof(one));
+	describe(b, first, name, one, sizeof(one));
 	if (first == second) {
 		snprintf(two, sizeof(two), "again by the same partner");
 	} else {
 		char d2[300];
-		describe(b->t, second, name, d2, sizeof(d2));
+		describe(b, second, name, d2, sizeof(d2));
 		snprintf(two, sizeof(two), "by %s", d2);
 	}
 	/* Attribute the error to the partner that listed the domain last:
 	 * that is usually the one to fix. */
-	keep_raw(b, p2->domain, strlen(p2->domain));
+	if (b->written[second] != NULL)
+		keep_raw(b, b->written[second], strlen(b->written[second]));
+	else
+		keep_raw(b, p2->domain, strlen(p2->domain));
 	b->in_record = 1;
 	rc = add_diag(b, XP_SEV_ERROR, "additional_domains", 0, NULL,
 	              "domain '%s' is listed by %s and %s; a domain may belong "
@@ -1043,4 +1106,67 @@ int xp_builder_finish(xp_builder *b, xp_table **out)
 	*out = b->t;
 	b->t = NULL;
 	return XP_OK;
+}
+
+/* ---- misspelled options in a host's configuration ------------------------ */
+
+/* Options a host configuration may set that are not table options (the
+ * table's own are option_names, above, with the host prefix): the table,
+ * Prosody's partner file and the host that stores runtime changes. */
+static const char *const host_option_names[] = {
+        "xmpp_partners", "xmpp_partners_file", "xmpp_partners_storage_host"};
+#define HOST_OPTION_COUNT                                                      \
+	(sizeof(host_option_names) / sizeof(host_option_names[0]))
+#define CONFIG_PREFIX "xmpp_partners_"
+
+/* The i-th name a configuration may set (0 <= i < OPT_COUNT +
+ * HOST_OPTION_COUNT), written into buf. */
+static const char *config_option_name(size_t i, char *buf, size_t size)
+{
+	if (i < HOST_OPTION_COUNT)
+		return host_option_names[i];
+	snprintf(buf, size, CONFIG_PREFIX "%s",
+	         option_names[i - HOST_OPTION_COUNT]);
+	return buf;
+}
+
+int xp_option_note(const char *name, char *buf, size_t size)
+{
+	char cand[64], best[64] = "";
+	size_t i, d, bestd = 4;
+	const size_t count = HOST_OPTION_COUNT + OPT_COUNT;
+	int ours;
+
+	if (name == NULL || buf == NULL || size == 0)
+		return 0;
+	for (i = 0; i < count; i++)
+		if (strcmp(name, config_option_name(i, cand, sizeof(cand))) ==
+		    0)
+			return 0;
+	ours = strncmp(name, "xmpp_partner", 12) == 0;
+	for (i = 0; i < count; i++) {
+		const char *c = config_option_name(i, cand, sizeof(cand));
+		d = xp_edit_distance(name, c, 4);
+		if (d < bestd) {
+			bestd = d;
+			snprintf(best, sizeof(best), "%s", c);
+		}
+	}
+	/* A name that is neither ours by prefix nor one or two edits away
+	 * belongs to the host or another module. */
+	if (!ours && (best[0] == '\0' || bestd > 2))
+		return 0;
+	if (best[0] != '\0')
+		snprintf(buf, size,
+		         "'%.100s' is not an option of xmpp-partners, so it is "
+		         "ignored; did you mean '%s'?",
+		         name, best);
+	else
+		snprintf(buf, size,
+		         "'%.100s' is not an option of xmpp-partners, so it is "
+		         "ignored (the options are listed in the README: "
+		         "xmpp_partners, xmpp_partners_file and the global "
+		         "xmpp_partners_* options)",
+		         name);
+	return 1;
 }

@@ -106,6 +106,7 @@ struct xp_table {
 	unsigned keepalive_interval;
 	unsigned connection_limit;
 	unsigned refusal_backoff;
+	unsigned preauth[XP_PREAUTH_COUNT]; /* by xp_preauth_option */
 	int closed;
 	xp_diag *warnings;
 	size_t n_warnings, cap_warnings;

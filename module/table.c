@@ -67,6 +67,11 @@ xp_table *xp_table_alloc(xp_ctx *ctx)
 	t->keepalive_interval = 300;
 	t->connection_limit = 1000;
 	t->refusal_backoff = 300;
+	t->preauth[XP_PENDING_PER_ADDRESS] = 10;
+	t->preauth[XP_PENDING_LIMIT] = 500;
+	t->preauth[XP_AUTH_TIMEOUT] = 30;
+	t->preauth[XP_PREAUTH_BYTES] = 65536;
+	t->preauth[XP_PREAUTH_DEPTH] = 16;
 	t->seed = new_seed(t);
 	return t;
 }
@@ -280,6 +285,20 @@ unsigned xp_table_connection_limit(const xp_table *t)
 unsigned xp_table_refusal_backoff(const xp_table *t)
 {
 	return t->refusal_backoff;
+}
+
+unsigned xp_table_preauth(const xp_table *t, xp_preauth_option o)
+{
+	return (unsigned)o < XP_PREAUTH_COUNT ? t->preauth[o] : 0;
+}
+
+const char *xp_preauth_option_name(xp_preauth_option o)
+{
+	static const char *const names[XP_PREAUTH_COUNT] = {
+	        "pending_per_address", "pending_limit", "auth_timeout",
+	        "preauth_bytes", "preauth_depth"};
+
+	return (unsigned)o < XP_PREAUTH_COUNT ? names[o] : NULL;
 }
 
 int xp_table_is_closed(const xp_table *t)

@@ -69,6 +69,26 @@ static const struct {
         [XP_R_NOT_ENCRYPTED] = {"not_encrypted",
                                 "SASL EXTERNAL needs TLS and the stream is not "
                                 "encrypted"},
+        [XP_R_PENDING_ADDRESS] = {"pending_per_address",
+                                  "too many unauthenticated streams from one "
+                                  "address (xmpp_partners_pending_per_address):"
+                                  " the one that made least progress was "
+                                  "closed"},
+        [XP_R_PENDING_LIMIT] = {"pending_limit",
+                                "too many unauthenticated streams in all "
+                                "(xmpp_partners_pending_limit): the one that "
+                                "made least progress was closed"},
+        [XP_R_AUTH_TIMEOUT] = {"auth_timeout",
+                               "the stream did not authenticate within "
+                               "xmpp_partners_auth_timeout"},
+        [XP_R_PREAUTH_BYTES] = {"preauth_bytes",
+                                "the stream sent more than "
+                                "xmpp_partners_preauth_bytes before "
+                                "authenticating"},
+        [XP_R_PREAUTH_DEPTH] = {"preauth_depth",
+                                "elements nested deeper than "
+                                "xmpp_partners_preauth_depth before "
+                                "authenticating"},
 };
 
 #define N_REASONS (sizeof(reasons) / sizeof(reasons[0]))
@@ -113,6 +133,11 @@ int xp_reason_is_final(xp_reason r)
 	case XP_R_CONFIG_INVALID:   /* ends with a reload, not a window */
 	case XP_R_CONNECTION_LIMIT: /* ends when a stream closes */
 	case XP_R_GLOBAL_LIMIT:
+	case XP_R_PENDING_ADDRESS: /* bounds on unauthenticated streams: */
+	case XP_R_PENDING_LIMIT:   /* they say how a stream went, not who */
+	case XP_R_AUTH_TIMEOUT:    /* may federate */
+	case XP_R_PREAUTH_BYTES:
+	case XP_R_PREAUTH_DEPTH:
 		return 0;
 	}
 	return 0;

@@ -210,6 +210,14 @@ typedef enum xp_host_style {
 } xp_host_style;
 void xp_builder_set_host_style(xp_builder *b, xp_host_style style);
 
+/* A setting NAME of a host configuration (prosody.cfg.lua, a partner file)
+ * that looks like an xmpp-partners option but is none (a misspelling, e.g.
+ * xmpp_partners_keepalive_intervl): writes the warning, with the nearest
+ * option name, into buf (truncated to size) and returns 1.  Returns 0 for
+ * the options themselves and for names of the host or other modules.  Every
+ * host warns with this text, so the CLI and the servers say the same. */
+int xp_option_note(const char *name, char *buf, size_t size);
+
 /* Global options (SPEC section 2): names without the xmpp_partners_ prefix
  * are accepted too.  "default" takes "deny" or "allow". */
 int xp_builder_option_string(xp_builder *b, const char *key, const char *value,
@@ -275,6 +283,21 @@ const xp_partner *xp_table_at(const xp_table *t, size_t i); /* in input order */
 xp_default_policy xp_table_default_policy(const xp_table *t);
 unsigned xp_table_keepalive_interval(const xp_table *t);
 unsigned xp_table_connection_limit(const xp_table *t);
+/*
+ * Bounds on unauthenticated incoming streams (global options
+ * xmpp_partners_<name>; SECURITY.md says how the hosts apply them).
+ */
+typedef enum xp_preauth_option {
+	XP_PENDING_PER_ADDRESS = 0, /* pending streams per source address (10) */
+	XP_PENDING_LIMIT,           /* pending streams in all (500) */
+	XP_AUTH_TIMEOUT,            /* seconds to authenticate (30) */
+	XP_PREAUTH_BYTES,           /* input before authentication (65536) */
+	XP_PREAUTH_DEPTH,           /* element nesting, stream = 1 (16) */
+	XP_PREAUTH_COUNT
+} xp_preauth_option;
+unsigned xp_table_preauth(const xp_table *t, xp_preauth_option o);
+/* "pending_per_address", ...; NULL for an unknown option. */
+const char *xp_preauth_option_name(xp_preauth_option o);
 /* Longest refusal back-off window in seconds (0: no back-off). */
 unsigned xp_table_refusal_backoff(const xp_table *t);
 int xp_table_is_closed(const xp_table *t);
@@ -310,7 +333,12 @@ typedef enum xp_reason {
 	XP_R_CONNECTION_LIMIT,   /* partner's connection_limit reached */
 	XP_R_GLOBAL_LIMIT,       /* global connection limit reached */
 	XP_R_UNKNOWN_METHOD,     /* not an authentication method we know */
-	XP_R_NOT_ENCRYPTED       /* SASL EXTERNAL on a stream without TLS */
+	XP_R_NOT_ENCRYPTED,      /* SASL EXTERNAL on a stream without TLS */
+	XP_R_PENDING_ADDRESS,    /* evicted: pending streams per address */
+	XP_R_PENDING_LIMIT,      /* evicted: pending streams in all */
+	XP_R_AUTH_TIMEOUT,       /* no authentication within auth_timeout */
+	XP_R_PREAUTH_BYTES,      /* input budget before authentication spent */
+	XP_R_PREAUTH_DEPTH       /* elements nested too deep before auth */
 } xp_reason;
 
 const char *xp_reason_text(xp_reason r);

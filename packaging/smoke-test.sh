@@ -194,11 +194,11 @@ fi
 # ---- 2. the files are where Debian's Prosody and Lua look --------------------------
 files=$(dpkg -L "$PKG" 2>/dev/null)
 missing=""
-for f in "$CORE_SO" "$MOD_LUA" "$MOD_DIR/xmpp_partners_contact.lib.lua"; do
+for f in "$CORE_SO" "$MOD_LUA" "$MOD_DIR/xmpp_partners_contact.lib.lua" "$MOD_DIR/xmpp_partners_admin.lib.lua" "$MOD_DIR/xmpp_partners_compat.lib.lua" "$MOD_DIR/xmpp_partners_pending.lib.lua" "$MOD_DIR/xmpp_partners_backoff.lib.lua" "$MOD_DIR/xmpp_partners_status.lib.lua"; do
 	grep -qxF "$f" <<<"$files" && [ -f "$f" ] || missing="$missing $f"
 done
 if [ -z "$missing" ]; then
-	tap_ok "$PKG ships $CORE_SO and $MOD_DIR/{mod_xmpp_partners.lua,xmpp_partners_contact.lib.lua}"
+	tap_ok "$PKG ships $CORE_SO and $MOD_DIR/{mod_xmpp_partners.lua,xmpp_partners_{contact,admin}.lib.lua}"
 else
 	tap_fail "$PKG ships the C module and the Prosody module" "missing or not owned by $PKG:$missing"
 fi

@@ -34,7 +34,7 @@ dist_man_MANS = doc/xmpp-partners.1
 CLI_TESTS = \
 	tests/cli/t_usage.sh tests/cli/t_check.sh tests/cli/t_sandbox.sh \
 	tests/cli/t_explain.sh tests/cli/t_import_lync.sh \
-	tests/cli/t_valgrind.sh
+	tests/cli/t_valgrind.sh tests/cli/t_docs.sh tests/cli/t_configure.sh
 CLI_UNIT_TESTS = tests/cli/test_lync_csv tests/cli/test_sandbox
 check_PROGRAMS += $(CLI_UNIT_TESTS)
 TESTS += $(CLI_UNIT_TESTS) $(CLI_TESTS)

@@ -18,9 +18,14 @@
 #include <lualib.h>
 
 #include "cli.h"
+#include "xmpp_partners.h"
 
 const char *const xpt_option_keys[XPT_OPT_COUNT] = {
-        "default", "keepalive_interval", "connection_limit", "refusal_backoff"};
+        "default",          "keepalive_interval",
+        "connection_limit", "pending_per_address",
+        "pending_limit",    "auth_timeout",
+        "preauth_bytes",    "preauth_depth",
+        "refusal_backoff"};
 
 #define OPTION_PREFIX "xmpp_partners_"
 
@@ -615,44 +620,14 @@ void xpt_file_free(xpt_file *f)
 
 /* ---- notes and section checks ------------------------------------------- */
 
-static size_t edit_distance(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), i, j, prev, cur;
-	size_t row[64];
-
-	if (lb >= sizeof(row) / sizeof(row[0]) || la >= 64)
-		return (size_t)-1;
-	for (j = 0; j <= lb; j++)
-		row[j] = j;
-	for (i = 1; i <= la; i++) {
-		prev = row[0];
-		row[0] = i;
-		for (j = 1; j <= lb; j++) {
-			size_t best = prev + (a[i - 1] != b[j - 1]);
-			cur = row[j];
-			if (row[j] + 1 < best)
-				best = row[j] + 1;
-			if (row[j - 1] + 1 < best)
-				best = row[j - 1] + 1;
-			row[j] = best;
-			prev = cur;
-		}
-	}
-	return row[lb];
-}
-
-static int is_partner_option(const char *name)
-{
-	return strcmp(name, "xmpp_partners") == 0 ||
-	       strncmp(name, OPTION_PREFIX, strlen(OPTION_PREFIX)) == 0;
-}
-
 static int known_option(const char *name)
 {
 	int i;
 
 	if (strcmp(name, "xmpp_partners") == 0)
 		return 1;
+	if (strncmp(name, OPTION_PREFIX, strlen(OPTION_PREFIX)) != 0)
+		return 0;
 	for (i = 0; i < XPT_OPT_COUNT; i++)
 		if (strcmp(name + strlen(OPTION_PREFIX), xpt_option_keys[i]) ==
 		    0)
@@ -660,39 +635,12 @@ static int known_option(const char *name)
 	return 0;
 }
 
-static void note_unknown_option(xpt_file *f, const xps_setting *st, FILE *out)
+/* An option of ours, or a name that looks like one (xp_option_note). */
+static int is_partner_option(const char *name)
 {
-	char best[64], text[512];
-	size_t d, best_d = (size_t)-1;
-	int i;
+	char text[8];
 
-	best[0] = '\0';
-	for (i = 0; i < XPT_OPT_COUNT; i++) {
-		char cand[64];
-		snprintf(cand, sizeof(cand), OPTION_PREFIX "%s",
-		         xpt_option_keys[i]);
-		d = edit_distance(st->name, cand);
-		if (d < best_d) {
-			best_d = d;
-			snprintf(best, sizeof(best), "%s", cand);
-		}
-	}
-	if (best_d <= 3)
-		snprintf(text, sizeof(text),
-		         "'%.100s' is not an option of xmpp-partners, so it is "
-		         "ignored; did you mean '%s'?",
-		         st->name, best);
-	else
-		snprintf(text, sizeof(text),
-		         "'%.100s' is not an option of xmpp-partners, so it is "
-		         "ignored (the options are xmpp_partners, "
-		         "xmpp_partners_default, "
-		         "xmpp_partners_keepalive_interval, "
-		         "xmpp_partners_connection_limit "
-		         "and xmpp_partners_refusal_backoff)",
-		         st->name);
-	print_where(out, f->path, assignment_line(f, st->name, st->line),
-	            "warning", text);
+	return known_option(name) || xp_option_note(name, text, sizeof(text));
 }
 
 /* An earlier global assignment of the same name, or NULL. */
@@ -736,8 +684,11 @@ static size_t section_checks(xpt_file *f, FILE *out)
 			            "note", text);
 			continue;
 		}
-		if (!known_option(st->name)) {
-			note_unknown_option(f, st, out);
+		if (xp_option_note(st->name, text, sizeof(text))) {
+			/* the core's text: the servers warn the same */
+			print_where(out, f->path,
+			            assignment_line(f, st->name, st->line),
+			            "warning", text);
 			warnings++;
 			continue;
 		}

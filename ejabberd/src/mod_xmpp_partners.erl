@@ -68,6 +68,7 @@ start(Host, Opts) ->
     {module, _} = code:ensure_loaded(xmpp_partners_s2s_in),
     ok = init_runtime(),
     ok = init_sessions(),
+    ok = xmpp_partners_pending:start(),
     install(Host, load_table(Host, Opts, "loaded")),
     lists:foreach(fun({Hook, Fun, Seq}) ->
                           ejabberd_hooks:add(Hook, Host, ?MODULE, Fun, Seq)
@@ -167,6 +168,12 @@ mod_opt_type(keepalive_interval) ->
     econf:pos_int();
 mod_opt_type(connection_limit) ->
     econf:pos_int();
+%% bounds on unauthenticated streams (xmpp_partners_pending); the core
+%% checks their ranges
+mod_opt_type(O) when O == pending_per_address; O == pending_limit;
+                     O == auth_timeout; O == preauth_bytes;
+                     O == preauth_depth ->
+    econf:pos_int();
 mod_opt_type(partners_file) ->
     econf:and_then(econf:binary(), fun check_file/1).
 
@@ -178,6 +185,11 @@ mod_options(_Host) ->
      {default, undefined},
      {keepalive_interval, undefined},
      {connection_limit, undefined},
+     {pending_per_address, undefined},
+     {pending_limit, undefined},
+     {auth_timeout, undefined},
+     {preauth_bytes, undefined},
+     {preauth_depth, undefined},
      {partners_file, undefined}].
 
 mod_doc() ->
@@ -273,7 +285,9 @@ build_effective(Opts, {FilePartners, FileOptions}, Rows) ->
     Options = [{K, case proplists_or_map(K, Opts) of
                        undefined -> proplists:get_value(K, FileOptions);
                        V -> V
-                   end} || K <- [default, keepalive_interval, connection_limit]],
+                   end} || K <- [default, keepalive_interval, connection_limit,
+                                 pending_per_address, pending_limit,
+                                 auth_timeout, preauth_bytes, preauth_depth]],
     case ?NIF:build(Merged, [{K, V} || {K, V} <- Options, V /= undefined]) of
         {ok, T, W} -> {ok, T, W, Sources};
         {error, Diags} -> {error, Diags}
@@ -753,6 +767,7 @@ in_auth_result(#{server_host := Host} = State, true, RServer) ->
               end,
     case Verdict of
         true ->
+            xmpp_partners_pending:authenticated(),
             register_session(incoming, maps:get(lserver, State, Host), RServer,
                              primary(T, RServer), Enc, Method),
             keepalive_arm_if_ours(State, xmpp_partners_s2s_in);
@@ -789,7 +804,7 @@ keepalive_arm_if_ours(State, _) ->
 in_init({ok, #{mod := ejabberd_s2s_in} = State}, _Opts) ->
     %% marks the process for direction_of_process/0
     put(xp_s2s_in, true),
-    {ok, State#{mod => xmpp_partners_s2s_in}};
+    {ok, xmpp_partners_pending:admit(State#{mod => xmpp_partners_s2s_in})};
 in_init(Acc, _Opts) ->
     Acc.
 

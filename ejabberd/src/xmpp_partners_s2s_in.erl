@@ -14,7 +14,8 @@
 %%%                     (sasl: not_supported)
 %%%   unauthenticated_stream_features/1
 %%%                     no dialback feature where the core refuses dialback
-%%% and sends whitespace keepalives on idle partner streams (handle_info/2,
+%%% closes unauthenticated streams past the bounds of xmpp_partners_pending
+%%% (handle_info/2, handle_recv/3), and sends whitespace keepalives on idle partner streams (handle_info/2,
 %%% handle_send/3).  For a stream without 'from', a domain the allow list
 %%% refuses, or a host not running mod_xmpp_partners, ejabberd_s2s_in
 %%% answers unchanged; everything else is passed to ejabberd_s2s_in.  The
@@ -69,6 +70,10 @@ unauthenticated_stream_features(State) ->
         _ -> Features
     end.
 
+handle_info({xp_evict, _} = Evict, State) ->
+    xmpp_partners_pending:handle_info(Evict, State);
+handle_info(xp_auth_deadline, State) ->
+    xmpp_partners_pending:handle_info(xp_auth_deadline, State);
 handle_info(xp_keepalive, State) ->
     ?POLICY:keepalive(State, fun xmpp_stream_in:send_ws_ping/1);
 handle_info(Info, State) ->
@@ -92,7 +97,13 @@ handle_auth_failure(R, M, T, S) -> ?IN:handle_auth_failure(R, M, T, S).
 handle_unauthenticated_packet(P, S) -> ?IN:handle_unauthenticated_packet(P, S).
 handle_authenticated_packet(P, S) -> ?IN:handle_authenticated_packet(P, S).
 handle_cdata(D, S) -> ?IN:handle_cdata(D, S).
-handle_recv(E, P, S) -> ?IN:handle_recv(E, P, S).
+%% pre-authentication bounds first (xmpp_partners_pending)
+handle_recv(E, P, S) ->
+    S1 = xmpp_partners_pending:recv(E, P, S),
+    case S1 of
+        #{stream_state := disconnected} -> S1;
+        _ -> ?IN:handle_recv(E, P, S1)
+    end.
 init(A) -> ?IN:init(A).
 handle_call(R, F, S) -> ?IN:handle_call(R, F, S).
 handle_cast(M, S) -> ?IN:handle_cast(M, S).

@@ -25,6 +25,12 @@
  *       { row=, tls=, sasl=, dialback=, verdict="ok"|"warn"|"error",
  *         methods={ "sasl_tls", ... }, reason= (nil for ok rows) }
  *   core.reason_text(token)           -> text (unknown token: throws)
+ *   core.read_record(text)            -> record | nil, message: a record
+ *       typed at a prompt, evaluated in the sandbox; a name read that is
+ *       not defined (a value without quotes) is an error naming it
+ *   core.option_note(name)            -> warning | nil: a configuration
+ *       setting that looks like an xmpp-partners option but is none
+ *       (misspelt), with the nearest option name
  *   core.refusal(direction, domain, token) -> canonical log line
  *   core.reason_is_final(token)       -> true when a retry gets the same
  *                                        refusal (back-off applies)
@@ -1429,8 +1435,9 @@ static int table_partners(lua_State *L)
 static int table_info(lua_State *L)
 {
 	const xp_table *t = table_open(L);
+	int o;
 
-	lua_createtable(L, 0, 6);
+	lua_createtable(L, 0, 6 + XP_PREAUTH_COUNT);
 	set_integer(L, "count", (lua_Integer)xp_table_count(t));
 	set_string(L, "default",
 	           xp_table_default_policy(t) == XP_DEFAULT_ALLOW ? "allow"
@@ -1441,6 +1448,10 @@ static int table_info(lua_State *L)
 	            (lua_Integer)xp_table_connection_limit(t));
 	set_integer(L, "refusal_backoff",
 	            (lua_Integer)xp_table_refusal_backoff(t));
+	for (o = 0; o < XP_PREAUTH_COUNT; o++)
+		set_integer(
+		        L, xp_preauth_option_name((xp_preauth_option)o),
+		        (lua_Integer)xp_table_preauth(t, (xp_preauth_option)o));
 	set_boolean(L, "closed", xp_table_is_closed(t));
 	return 1;
 }
@@ -1674,6 +1685,11 @@ static int core_read_file(lua_State *L)
 	        {"xmpp_partners_keepalive_interval", "keepalive_interval"},
 	        {"xmpp_partners_connection_limit", "connection_limit"},
 	        {"xmpp_partners_refusal_backoff", "refusal_backoff"},
+	        {"xmpp_partners_pending_per_address", "pending_per_address"},
+	        {"xmpp_partners_pending_limit", "pending_limit"},
+	        {"xmpp_partners_auth_timeout", "auth_timeout"},
+	        {"xmpp_partners_preauth_bytes", "preauth_bytes"},
+	        {"xmpp_partners_preauth_depth", "preauth_depth"},
 	};
 	size_t len, i;
 	const char *path = luaL_checklstring(L, 1, &len);
@@ -1740,6 +1756,71 @@ static int core_read_file(lua_State *L)
 	}
 	sandbox_release(u);
 	return 3;
+}
+
+/* core.read_record(text) -> record | nil, message: a partner record typed
+ * at an admin prompt ('{ type = "federated"; sasl = optional }'), evaluated
+ * in the partner file sandbox.  Unlike a file, a name read that is not
+ * defined is an error here (an unquoted value would silently read as nil,
+ * leaving the key at its default): the message is the sandbox's note. */
+static int core_read_record(lua_State *L)
+{
+	static const char prefix[] = "xmpp_partners_record = ";
+	size_t len, i;
+	const char *text = luaL_checklstring(L, 1, &len);
+	luaL_Buffer b;
+	sandbox_ud *u;
+	int rc;
+
+	luaL_buffinit(L, &b);
+	luaL_addlstring(&b, prefix, sizeof(prefix) - 1);
+	luaL_addlstring(&b, text, len);
+	luaL_pushresult(&b);
+	u = lua_newuserdatauv(L, sizeof(*u), 0);
+	u->sb = NULL;
+	u->v = NULL;
+	luaL_setmetatable(L, SANDBOX_MT);
+	u->sb = xps_new(NULL);
+	if (u->sb == NULL)
+		return luaL_error(L, "not enough memory");
+	rc = xps_eval_buffer(u->sb, lua_tostring(L, -2),
+	                     (size_t)luaL_len(L, -2), "record");
+	if (rc != XPS_OK)
+		return file_failure(L, u, rc);
+	for (i = 0; i < xps_note_count(u->sb); i++) {
+		const xps_note *note = xps_note_at(u->sb, i);
+		if (note->kind == XPS_NOTE_UNDEFINED) {
+			lua_pushnil(L);
+			lua_pushstring(L, note->text);
+			sandbox_release(u);
+			return 2;
+		}
+	}
+	rc = xps_get(u->sb, "*", "xmpp_partners_record", &u->v);
+	if (rc != XPS_OK)
+		return file_failure(L, u, rc);
+	if (u->v == NULL || u->v->type != XPS_TABLE) {
+		lua_pushnil(L);
+		lua_pushstring(L, "give the record as a table, e.g. "
+		                  "{ type = \"federated\" }");
+		sandbox_release(u);
+		return 2;
+	}
+	xps_push(L, u->v);
+	sandbox_release(u);
+	return 1;
+}
+
+/* core.option_note(name) -> warning text | nil (xp_option_note). */
+static int core_option_note(lua_State *L)
+{
+	char text[512];
+
+	if (xp_option_note(luaL_checkstring(L, 1), text, sizeof(text)))
+		lua_pushstring(L, text);
+	else
+		lua_pushnil(L);
+	return 1;
 }
 
 static int core_reason_text(lua_State *L)
@@ -1822,6 +1903,8 @@ static const luaL_Reg core_functions[] = {
         {"normalize", core_normalize},
         {"matrix", core_matrix},
         {"reason_text", core_reason_text},
+        {"option_note", core_option_note},
+        {"read_record", core_read_record},
         {"refusal", core_refusal},
         {"cert", core_cert},
         {"read_file", core_read_file},

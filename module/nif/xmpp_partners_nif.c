@@ -1456,6 +1456,7 @@ static ERL_NIF_TERM nif_info(ErlNifEnv *env, int argc,
 {
 	table_res *r = get_table(env, argv[0]);
 	ERL_NIF_TERM map = enif_make_new_map(env);
+	int o;
 
 	(void)argc;
 	if (r == NULL || r->table == NULL)
@@ -1470,6 +1471,11 @@ static ERL_NIF_TERM nif_info(ErlNifEnv *env, int argc,
 	        enif_make_uint(env, xp_table_keepalive_interval(r->table)));
 	MAP_PUT("connection_limit",
 	        enif_make_uint(env, xp_table_connection_limit(r->table)));
+	for (o = 0; o < XP_PREAUTH_COUNT; o++)
+		MAP_PUT(xp_preauth_option_name((xp_preauth_option)o),
+		        enif_make_uint(env,
+		                       xp_table_preauth(r->table,
+		                                        (xp_preauth_option)o)));
 	MAP_PUT("closed", make_bool(xp_table_is_closed(r->table)));
 	return map;
 }
@@ -1782,6 +1788,11 @@ static ERL_NIF_TERM nif_partner_file(ErlNifEnv *env, int argc,
 	        {"xmpp_partners_default", "default"},
 	        {"xmpp_partners_keepalive_interval", "keepalive_interval"},
 	        {"xmpp_partners_connection_limit", "connection_limit"},
+	        {"xmpp_partners_pending_per_address", "pending_per_address"},
+	        {"xmpp_partners_pending_limit", "pending_limit"},
+	        {"xmpp_partners_auth_timeout", "auth_timeout"},
+	        {"xmpp_partners_preauth_bytes", "preauth_bytes"},
+	        {"xmpp_partners_preauth_depth", "preauth_depth"},
 	};
 	ErlNifBinary path;
 	char cpath[4096];

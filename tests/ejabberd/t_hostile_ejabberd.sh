@@ -31,7 +31,7 @@
 ej_require
 xp_init
 xp_hostile_init
-tap_plan 31
+tap_plan 54
 
 # ---- certificates, servers, accounts ------------------------------------------------
 ej_init ej.test
@@ -258,8 +258,8 @@ verdict "garbage instead of a stream header: not-well-formed (ejabberd)" \
 
 peer header c.test ej.test features send "<db:result from='c.test' to='ej.test'>" \
 	repeat 200000 "xxxxxxxxxx" send "</db:result>" wait-close 10
-verdict "non-partner c.test sends a 2 MB dialback key: policy-violation, refused by the module" \
-	"$REF c\\.test: not a partner" "$PV" 'wait-close: closed'
+verdict "non-partner c.test sends a 2 MB dialback key: policy-violation, refused by the module (xmpp_partners_preauth_bytes, before the dialback check)" \
+	"$REF c\\.test: the stream sent more than xmpp_partners_preauth_bytes" "$PV" 'wait-close: closed'
 
 # ---- the stalled negotiation ------------------------------------------------------------------
 xp_client_wait stall 30
@@ -272,6 +272,90 @@ if grep -qx 'stream-error: connection-timeout' <<<"$OUT" && [ "${t:-0}" -ge 8 ] 
 else
 	tap_fail "a stalled negotiation is closed by ejabberd's negotiation_timeout" "$OUT
 $(grep -F 'h.test -> ej.test' "$EJ_LOG" | tail -n 5)"
+fi
+
+# ---- partner lock-out: unauthenticated streams held in a partner's name (issue 19) ------------
+# tests/hostile/xphold holds N streams whose headers claim pa.test (or other
+# partners), never authenticates and reopens what ej.test closes; all from
+# 127.0.0.1 like pa.test's own streams.  Before each round every s2s stream
+# of the node is stopped, so pa.test and ej.test must open new ones under
+# attack.  (ejabberd's connection limits already counted authenticated
+# streams only; the per-address cap must still let pa.test through.)
+XP_HOLD=${XP_HOLD:-$top_builddir/tests/hostile/xphold}
+[ -x "$XP_HOLD" ] || xp__missing "xphold not built ($XP_HOLD; make check builds it)"
+hold() { # NAME FROM STREAMS: in the background, stopped by PID
+	timeout 60 "$XP_HOLD" --connect "$EJ_ADDR" --from "$2" --to ej.test --streams "$3" \
+		--duration 30 --rate 1000 </dev/null >"$XP_WORK/clients/$1.out" 2>"$XP_WORK/clients/$1.err" &
+	XP_CLI_PID[$1]=$!
+}
+unhold() { # NAME STREAMS: stop it by PID; assert it held streams and had to reopen
+	local last rc
+	kill "${XP_CLI_PID[$1]}" 2>/dev/null
+	xp_client_wait "$1" 10
+	rc=$?
+	# its last status line (the final one, or the last per-second one)
+	last=$(grep -E '^(t=|end:)' "$(xp_client_out "$1")" | tail -n 1)
+	if [[ $last =~ opened=([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -gt "$2" ]; then
+		tap_ok "$1: the attacker kept $2 streams in play ($last)"
+		case $last in end:*) ;; *) tap_diag "$1 ended without its final line (exit $rc)" ;; esac
+	else
+		tap_fail "$1: the attack ran" "exit $rc; $(tail -n 5 "$(xp_client_out "$1")") $(cat "$XP_WORK/clients/$1.err" 2>/dev/null)"
+	fi
+}
+rounds() { # LABEL
+	local r
+	for r in 1 2; do
+		ejctl stop_s2s_connections >/dev/null
+		sleep 0.5
+		N=$((N + 1))
+		xp_delivered "$1, round $r: bob@pa.test -> alice@ej.test over a new stream" bob@pa.test alice@ej.test "hold-in-$N"
+		xp_delivered "$1, round $r: alice@ej.test -> bob@pa.test over a new stream" alice@ej.test bob@pa.test "hold-out-$N"
+	done
+}
+ej_log_mark
+hold hold20 pa.test 20
+sleep 2
+rounds "20 held streams in pa.test's name"
+unhold hold20 20
+n=$(ej_log_new | grep -c "$REF pa\.test: too many unauthenticated streams from one address")
+if [ "$n" -ge 1 ] && [ "$n" -le 2 ]; then
+	tap_ok "per-address cap: the closures are logged once per window ($n line), not once per stream"
+else
+	tap_fail "per-address cap logged once per window" "$n lines"
+fi
+hold hold200 pa.test 200
+sleep 2
+rounds "200 held streams in pa.test's name"
+unhold hold200 200
+for d in h.test req.test nodb.test saslreq.test plain.test; do hold "hold-${d%%.*}" "$d" 20; done
+sleep 2
+rounds "100 held streams in five other partners' names"
+for d in h.test req.test nodb.test saslreq.test plain.test; do unhold "hold-${d%%.*}" 20; done
+# ejabberd logs every stream it closes; let its logger drain the burst
+# (OTP's logger drops lines while overloaded) before the next log checks.
+sleep 5
+
+# ---- input before authentication ----------------------------------------------------------
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$EJ_PID/status"; }
+RSS0=$(rss)
+peer header req.test ej.test features send "<db:result from='req.test' to='ej.test'>" \
+	repeat 20000 "<x>" repeat 20000 "</x>" send "</db:result>" wait-close 5
+verdict "a <db:result/> nested 20000 deep before authentication: not-well-formed (xmpp_partners_preauth_depth)" \
+	"$REF req\\.test: elements nested deeper than xmpp_partners_preauth_depth" 'stream-error: not-well-formed' 'wait-close: closed'
+RSS1=$(rss)
+peer header pa.test ej.test features send "<db:result from='pa.test' to='ej.test'>" \
+	repeat 10000 "xxxxxxxxxx" send "</db:result>" wait-close 5
+verdict "a 100 kB dialback key from partner pa.test: policy-violation (xmpp_partners_preauth_bytes)" \
+	"$REF pa\\.test: the stream sent more than xmpp_partners_preauth_bytes" "$PV" 'wait-close: closed'
+peer send "<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' from='pa.test' to='ej.test' version='1.0' x='" \
+	repeat 104858 xxxxxxxxxx send "'>" wait-close 5
+RSS2=$(rss)
+tap_diag "1 MiB stream header: $(grep -E '^(stream|stream-error|closed|end):' <<<"$OUT" | tr '\n' ' ')"
+tap_diag "ejabberd RSS: ${RSS0} kB before, ${RSS1} kB after the nesting, ${RSS2} kB after the 100 kB key and the 1 MiB header"
+if [ -n "$RSS0" ] && [ -n "$RSS2" ] && [ $((RSS2 - RSS0)) -lt 32768 ]; then
+	tap_ok "pre-authentication input kept ejabberd's RSS within 32 MiB (${RSS0} -> ${RSS1} -> ${RSS2} kB)"
+else
+	tap_fail "pre-authentication input bounded in memory" "RSS ${RSS0} -> ${RSS1} -> ${RSS2} kB"
 fi
 
 # ---- the node survived ------------------------------------------------------------------------

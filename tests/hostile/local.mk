@@ -12,6 +12,9 @@ check_PROGRAMS += tests/hostile/xphostile
 tests_hostile_xphostile_SOURCES = tests/hostile/xphostile.c
 tests_hostile_xphostile_CFLAGS = $(AM_CFLAGS) $(LIBSSL_CFLAGS)
 tests_hostile_xphostile_LDADD = $(LIBSSL_LIBS)
+# The partner lock-out attack (issue 19): many held unauthenticated streams.
+check_PROGRAMS += tests/hostile/xphold
+tests_hostile_xphold_SOURCES = tests/hostile/xphold.c
 
 TESTS += $(HOSTILE_TESTS)
 EXTRA_DIST += $(HOSTILE_TESTS) SECURITY.md

@@ -13,7 +13,9 @@ INTEGRATION_TESTS = \
 	tests/integration/t_contact.sh \
 	tests/integration/t_admin.sh \
 	tests/integration/t_partner_file.sh \
-	tests/integration/t_storage.sh
+	tests/integration/t_storage.sh \
+	tests/integration/t_install.sh \
+	tests/integration/t_options.sh
 
 if HAVE_STROPHE
 check_PROGRAMS += tests/clients/xpclient

@@ -40,7 +40,7 @@ PROSODY_SRC=$(sed -n "s/^CFG_SOURCEDIR=['\"]\\{0,1\\}\\([^'\"]*\\).*/\\1/p" "$(c
 : "${PROSODY_SRC:=/usr/lib/prosody}"
 [ -r "$PROSODY_SRC/modules/mod_s2s_bidi.lua" ] ||
 	xp__missing "Prosody has no mod_s2s_bidi in $PROSODY_SRC/modules (XEP-0288 needs 0.12 or later)"
-tap_plan 91
+tap_plan 122
 
 # ---- certificates, partners, servers ------------------------------------------------
 for d in a.test b.test e.test; do xp_host "$d"; done
@@ -80,6 +80,8 @@ xmpp_partners = {
 	["sub.wild.test"] = { type = "federated" };
 	["xn--bcher-kva.test"] = { type = "federated" };
 }
+-- Low enough for the held streams of section 8 to reach it if they counted.
+xmpp_partners_connection_limit = 30
 s2s_timeout = 5
 -- Every scenario is judged in full, also when the one before it was
 -- refused for the same domain (the refusal back-off: t_backoff.sh).
@@ -182,7 +184,7 @@ xp_hostile_bg stall-tcp "$A" wait-close 16
 xp_hostile_bg stall-header "$A" header h.test a.test features wait-close 16
 xp_hostile_bg stall-tls "$A" header h.test a.test features starttls "$PKI/h.crt" "$PKI/h.key" wait-close 16
 xp_hostile_bg stall-nest "$A" header opt.test a.test features \
-	send "<message from='x@opt.test' to='alice@a.test'>" repeat 100000 "<x>" wait-close 16
+	send "<message from='x@opt.test' to='alice@a.test'>" repeat 10 "<x>" wait-close 16
 
 # ---- 1. TLS rules ----------------------------------------------------------------------
 peer header req.test a.test features db-result req.test a.test evil-key wait-close 3
@@ -429,14 +431,16 @@ clean "oversized stanza before TLS"
 
 peer header opt.test a.test features send "<message from='x@opt.test' to='alice@a.test'><body>evil-huge" \
 	repeat 110000 xxxxxxxxxx send "</body></message>" wait-close 3
-outcome "a 1.1 MB stanza before authentication from opt.test: policy-violation, 'XML stanza is too big' (Prosody's limit)" - \
-	"$PV" 'stream-error-text: XML stanza is too big'
+outcome "a 1.1 MB stanza before authentication from opt.test: policy-violation at xmpp_partners_preauth_bytes (the module, before Prosody's 1 MiB limit)" \
+	'refused incoming s2s from opt\.test: the stream sent more than xmpp_partners_preauth_bytes' \
+	"$PV" 'stream-error-text: the stream sent more than xmpp_partners_preauth_bytes before authenticating'
 clean "oversized stanza before authentication"
 
 peer header h.test a.test features send "<message from='x@h.test' to='alice@a.test'><body>evil-deep</body>" \
 	repeat 1000 "<x>" repeat 1000 "</x>" send "</message>" wait-close 3
-outcome "a stanza nested 1000 deep before TLS from h.test: policy-violation (the module)" \
-	'refused incoming s2s from h\.test: the partner requires TLS' "$PV"
+outcome "a stanza nested 1000 deep before TLS from h.test: not-well-formed at xmpp_partners_preauth_depth (the module)" \
+	'refused incoming s2s from h\.test: elements nested deeper than xmpp_partners_preauth_depth' \
+	'stream-error: not-well-formed'
 clean "deeply nested stanza"
 
 # ---- 7. the negotiations that never finished ------------------------------------------------------------------
@@ -454,6 +458,109 @@ for name in stall-tcp stall-header stall-tls stall-nest; do
 	fi
 done
 clean "stalled negotiations"
+
+# ---- 8. partner lock-out: unauthenticated streams held in a partner's name (issue 19) ----------------
+# tests/hostile/xphold holds N streams whose headers say from='b.test' (or
+# other partners), never authenticates and reopens every stream a.test
+# closes.  All its connections come from 127.0.0.1, like the real b.test's:
+# the per-address cap cannot tell them apart.  Meanwhile a.test's streams
+# with b.test are closed before each round, so both servers must open new
+# ones under attack; before issue 19 they were refused (b.test's
+# connection_limit of 20, or xmpp_partners_connection_limit = 30, was used
+# up by the held streams).
+XP_HOLD=${XP_HOLD:-$top_builddir/tests/hostile/xphold}
+[ -x "$XP_HOLD" ] || xp__missing "xphold not built ($XP_HOLD; make check builds it)"
+# hold NAME FROM STREAMS: the attack in the background (30 s at most, 1000
+# new connections a second at most), stopped by PID (xp_stop_all at exit).
+hold() {
+	timeout 60 "$XP_HOLD" --connect "$A" --from "$2" --to a.test --streams "$3" \
+		--duration 30 --rate 1000 </dev/null >"$XP_WORK/clients/$1.out" 2>"$XP_WORK/clients/$1.err" &
+	XP_CLI_PID[$1]=$!
+}
+unhold() { # NAME STREAMS: stop it by PID; assert it held streams and had to reopen
+	local last rc
+	kill "${XP_CLI_PID[$1]}" 2>/dev/null
+	xp_client_wait "$1" 10
+	rc=$?
+	# its last status line (the final one, or the last per-second one)
+	last=$(grep -E '^(t=|end:)' "$(xp_client_out "$1")" | tail -n 1)
+	if [[ $last =~ opened=([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -gt "$2" ]; then
+		tap_ok "$1: the attacker kept $2 streams in play ($last)"
+		case $last in end:*) ;; *) tap_diag "$1 ended without its final line (exit $rc)" ;; esac
+	else
+		tap_fail "$1: the attack ran" "exit $rc; $(tail -n 5 "$(xp_client_out "$1")") $(cat "$XP_WORK/clients/$1.err" 2>/dev/null)"
+	fi
+}
+# rounds LABEL: three times, close a.test's streams with b.test, then a
+# message each way over new streams.
+rounds() {
+	local r
+	for r in 1 2 3; do
+		xp_shell a "s2s:closeall('b.test')" >/dev/null 2>&1
+		sleep 0.5
+		N=$((N + 1))
+		xp_delivered "$1, round $r: bob@b.test -> alice@a.test over a new stream" bob@b.test alice@a.test "hold-in-$N"
+		xp_delivered "$1, round $r: alice@a.test -> bob@b.test over a new stream" alice@a.test bob@b.test "hold-out-$N"
+	done
+}
+held_up() { # NAME MIN: wait (10 s at most) until NAME reports MIN streams answered
+	local i h
+	for i in $(seq 1 50); do
+		h=$(sed -n 's/^t=[0-9]* held=\([0-9]*\).*/\1/p' "$(xp_client_out "$1")" | tail -n 1)
+		[ "${h:-0}" -ge "$2" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+xp_log_mark a
+hold hold20 b.test 20
+held_up hold20 5 || tap_diag "hold20 held fewer than 5 streams: $(tail -n 2 "$(xp_client_out hold20)")"
+rounds "20 held streams in b.test's name"
+unhold hold20 20
+if xp_wait_new_log a 'refused incoming s2s from b\.test: too many unauthenticated streams from one address' 3 &&
+	[ "$(xp_log_count a 'refused incoming s2s from b\.test: too many unauthenticated')" -le 2 ]; then
+	tap_ok "per-address cap: the closures are logged once per window, not once per stream"
+else
+	tap_fail "per-address cap logged once per window" \
+		"$(xp_log_count a 'too many unauthenticated') lines: $(xp_log_new a | grep -E 'unauthenticated' | head -n 3)"
+fi
+
+hold hold200 b.test 200
+held_up hold200 5 || tap_diag "hold200 held fewer than 5 streams"
+rounds "200 held streams in b.test's name"
+unhold hold200 200
+
+# The global limit (30 here): 20 streams held in the name of each of five
+# other partners.
+for d in h.test req.test opt.test plain.test nodb.test; do hold "hold-${d%%.*}" "$d" 20; done
+held_up hold-nodb 5 || tap_diag "hold-nodb held fewer than 5 streams"
+rounds "100 held streams in five other partners' names (xmpp_partners_connection_limit = 30)"
+for d in h.test req.test opt.test plain.test nodb.test; do unhold "hold-${d%%.*}" 20; done
+clean "after the lock-out attacks"
+
+# ---- 9. input before authentication: memory stays bounded ------------------------------------------
+rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$(xp_server_pid a)/status"; }
+RSS0=$(rss)
+peer header opt.test a.test features send "<message from='x@opt.test' to='alice@a.test'>" \
+	repeat 400000 "<x>" wait-close 5
+outcome "1.2 MB of nested elements before authentication: not-well-formed at depth 16 (the module)" \
+	'refused incoming s2s from opt\.test: elements nested deeper than xmpp_partners_preauth_depth' \
+	'stream-error: not-well-formed' 'wait-close: closed'
+RSS1=$(rss)
+peer send "<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' from='b.test' to='a.test' version='1.0' x='" \
+	repeat 104858 xxxxxxxxxx send "'>" wait-close 5
+outcome "a 1 MiB stream header claiming b.test: policy-violation at xmpp_partners_preauth_bytes (the module)" \
+	'refused incoming s2s from \(unknown domain\): the stream sent more than xmpp_partners_preauth_bytes' \
+	"$PV" 'wait-close: closed'
+RSS2=$(rss)
+tap_diag "a.test RSS: ${RSS0} kB before, ${RSS1} kB after the nesting, ${RSS2} kB after the 1 MiB header"
+if [ -n "$RSS0" ] && [ -n "$RSS2" ] && [ $((RSS2 - RSS0)) -lt 16384 ] && [ $((RSS1 - RSS0)) -lt 16384 ]; then
+	tap_ok "pre-authentication input kept a.test's RSS within 16 MiB (${RSS0} -> ${RSS1} -> ${RSS2} kB)"
+else
+	tap_fail "pre-authentication input bounded in memory" "RSS ${RSS0} -> ${RSS1} -> ${RSS2} kB"
+fi
+clean "after the pre-authentication input"
 
 if kill -0 "$(xp_server_pid a)" 2>/dev/null; then
 	tap_ok "a.test is still running after every attack"

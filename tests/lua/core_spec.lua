@@ -17,9 +17,40 @@ describe("xmpp_partners.core module", function()
 		end
 		table.sort(names)
 		assert.are.same({ "backoff_next:function", "build:function", "cert:function", "check:function",
-			"closed:function", "matrix:function", "normalize:function",
-			"read_file:function", "reason_is_final:function", "reason_text:function",
-			"refusal:function", "refusal_summary:function", "version:string" }, names)
+			"closed:function", "matrix:function", "normalize:function", "option_note:function",
+			"read_file:function", "read_record:function", "reason_is_final:function",
+			"reason_text:function", "refusal:function", "refusal_summary:function",
+			"version:string" }, names)
+	end)
+
+	-- issue 20: a record typed at an admin prompt, and misspelled options
+	it("read_record: a record as typed, with an undefined name an error naming it", function()
+		local r = core.read_record('{ type = "federated"; sasl = "optional"; dialback = true;'
+			.. ' additional_domains = { "x.test" }; description = string.upper("x") }')
+		assert.are.equal("federated", r.type)
+		assert.are.equal(true, r.dialback)
+		assert.are.equal("x.test", r.additional_domains[1])
+		assert.are.equal("X", r.description)
+		local none, err = core.read_record('{ sasl = optional }')
+		assert.is_nil(none)
+		assert.are.equal([['optional' is not defined, so it reads as nil; if it is meant as a value, put it in quotes: "optional"]], err)
+		none, err = core.read_record('{ x = io.open("/etc/passwd") }')
+		assert.is_nil(none)
+		assert.truthy(err:find("'io' is not available", 1, true))
+		none, err = core.read_record('42')
+		assert.is_nil(none)
+		assert.truthy(err:find("as a table", 1, true))
+		none, err = core.read_record('{ unclosed')
+		assert.is_nil(none)
+		assert.truthy(err:find("record:1:", 1, true))
+	end)
+
+	it("option_note: misspelled options with the nearest name, nothing for real ones", function()
+		assert.are.equal("'xmpp_partners_defualt' is not an option of xmpp-partners, so it is ignored;"
+			.. " did you mean 'xmpp_partners_default'?", core.option_note("xmpp_partners_defualt"))
+		assert.is_nil(core.option_note("xmpp_partners_default"))
+		assert.is_nil(core.option_note("xmpp_partners_file"))
+		assert.is_nil(core.option_note("s2s_secure_auth"))
 	end)
 
 	it("creates no Lua globals, also when loaded again", function()
@@ -281,18 +312,31 @@ describe("core.build", function()
 	end)
 
 	it("takes the global options, with or without the xmpp_partners_ prefix", function()
+		-- the bounds on unauthenticated streams, at their defaults
+		local function with_preauth(info, over)
+			local t = { pending_per_address = 10, pending_limit = 500, auth_timeout = 30,
+				preauth_bytes = 65536, preauth_depth = 16 }
+			for k, v in pairs(info) do t[k] = v; end
+			for k, v in pairs(over or {}) do t[k] = v; end
+			return t
+		end
 		local t = helpers.build({}, { default = "allow", keepalive_interval = 60,
 			connection_limit = 7 })
-		assert.are.same({ count = 0, default = "allow", keepalive_interval = 60,
-			connection_limit = 7, refusal_backoff = 300, closed = false }, t:info())
+		assert.are.same(with_preauth({ count = 0, default = "allow", keepalive_interval = 60,
+			connection_limit = 7, refusal_backoff = 300, closed = false }), t:info())
 		t = helpers.build({}, { xmpp_partners_default = "deny",
 			xmpp_partners_keepalive_interval = 30.0, xmpp_partners_connection_limit = 9,
 			xmpp_partners_refusal_backoff = 0 })
-		assert.are.same({ count = 0, default = "deny", keepalive_interval = 30,
-			connection_limit = 9, refusal_backoff = 0, closed = false }, t:info())
+		assert.are.same(with_preauth({ count = 0, default = "deny", keepalive_interval = 30,
+			connection_limit = 9, refusal_backoff = 0, closed = false }), t:info())
 		t = helpers.build({})
-		assert.are.same({ count = 0, default = "deny", keepalive_interval = 300,
-			connection_limit = 1000, refusal_backoff = 300, closed = false }, t:info())
+		assert.are.same(with_preauth({ count = 0, default = "deny", keepalive_interval = 300,
+			connection_limit = 1000, refusal_backoff = 300, closed = false }), t:info())
+		t = helpers.build({}, { xmpp_partners_pending_per_address = 3, pending_limit = 40,
+			xmpp_partners_auth_timeout = 12, preauth_bytes = 8192, xmpp_partners_preauth_depth = 8 })
+		assert.are.same(with_preauth({ count = 0, default = "deny", keepalive_interval = 300,
+			connection_limit = 1000, refusal_backoff = 300, closed = false }, { pending_per_address = 3,
+			pending_limit = 40, auth_timeout = 12, preauth_bytes = 8192, preauth_depth = 8 }), t:info())
 	end)
 
 	it("reports bad options as diagnostics", function()

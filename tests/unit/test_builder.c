@@ -384,7 +384,8 @@ static void test_duplicates(void **state)
 	assert_non_null(strstr(d->message, "'corp.fabrikam.com'"));
 	assert_non_null(strstr(
 	        d->message, "partner 'fabrikam.com' (in additional_domains)"));
-	assert_non_null(strstr(d->message, "by partner 'corp.fabrikam.com'"));
+	/* quoted as written (issue 20) */
+	assert_non_null(strstr(d->message, "by partner 'Corp.Fabrikam.com.'"));
 	xp_builder_free(b);
 
 	assert_int_equal(test_build(ctx, self, 1, NULL, &t, &b), XP_ECONFIG);
@@ -414,6 +415,70 @@ static void test_duplicates(void **state)
 		assert_non_null(test_find_diag(b, "domain 'd.test'"));
 		xp_builder_free(b);
 	}
+	xp_ctx_free(ctx);
+}
+
+/* The bounds on unauthenticated streams (issue 19): defaults, prefix
+ * optional, ranges. */
+static void test_preauth_options(void **state)
+{
+	xp_ctx *ctx = test_ctx(NULL, NULL);
+	xp_builder *b = xp_builder_new(ctx);
+	xp_table *t = NULL;
+
+	(void)state;
+	assert_int_equal(xp_builder_finish(b, &t), XP_OK);
+	assert_int_equal(xp_table_preauth(t, XP_PENDING_PER_ADDRESS), 10);
+	assert_int_equal(xp_table_preauth(t, XP_PENDING_LIMIT), 500);
+	assert_int_equal(xp_table_preauth(t, XP_AUTH_TIMEOUT), 30);
+	assert_int_equal(xp_table_preauth(t, XP_PREAUTH_BYTES), 65536);
+	assert_int_equal(xp_table_preauth(t, XP_PREAUTH_DEPTH), 16);
+	assert_int_equal(xp_table_preauth(t, XP_PREAUTH_COUNT), 0);
+	assert_string_equal(xp_preauth_option_name(XP_AUTH_TIMEOUT),
+	                    "auth_timeout");
+	assert_null(xp_preauth_option_name(XP_PREAUTH_COUNT));
+	xp_table_unref(t);
+	xp_builder_free(b);
+
+	t = NULL;
+	b = xp_builder_new(ctx);
+	assert_int_equal(xp_builder_option_integer(
+	                         b, "xmpp_partners_pending_per_address", 2),
+	                 XP_OK);
+	assert_int_equal(xp_builder_option_integer(b, "pending_limit", 50),
+	                 XP_OK);
+	assert_int_equal(xp_builder_option_integer(b, "auth_timeout", 5), XP_OK);
+	assert_int_equal(xp_builder_option_integer(
+	                         b, "xmpp_partners_preauth_bytes", 4096),
+	                 XP_OK);
+	assert_int_equal(xp_builder_option_integer(b, "preauth_depth", 4),
+	                 XP_OK);
+	assert_int_equal(xp_builder_finish(b, &t), XP_OK);
+	assert_int_equal(xp_table_preauth(t, XP_PENDING_PER_ADDRESS), 2);
+	assert_int_equal(xp_table_preauth(t, XP_PENDING_LIMIT), 50);
+	assert_int_equal(xp_table_preauth(t, XP_AUTH_TIMEOUT), 5);
+	assert_int_equal(xp_table_preauth(t, XP_PREAUTH_BYTES), 4096);
+	assert_int_equal(xp_table_preauth(t, XP_PREAUTH_DEPTH), 4);
+	xp_table_unref(t);
+	xp_builder_free(b);
+
+	t = NULL;
+	b = xp_builder_new(ctx);
+	xp_builder_option_integer(b, "xmpp_partners_preauth_bytes", 100);
+	xp_builder_option_integer(b, "auth_timeout", 0);
+	xp_builder_option_integer(b, "preauth_depth", 3);
+	xp_builder_option_string(b, "pending_limit", S("5"));
+	xp_builder_option_integer(b, "xmpp_partners_pending_per_adress", 5);
+	assert_int_equal(xp_builder_finish(b, &t), XP_ECONFIG);
+	assert_null(t);
+	assert_int_equal(xp_builder_error_count(b), 5);
+	assert_non_null(test_find_diag(b, "from 4096 to 16777216"));
+	assert_non_null(test_find_diag(b, "from 1 to 3600"));
+	assert_non_null(test_find_diag(b, "from 4 to 1000"));
+	assert_non_null(test_find_diag(b, "whole number of streams"));
+	assert_non_null(test_find_diag(
+	        b, "did you mean 'xmpp_partners_pending_per_address'"));
+	xp_builder_free(b);
 	xp_ctx_free(ctx);
 }
 
@@ -650,6 +715,64 @@ static void test_ctx_alloc_failure(void **state)
 	assert_int_equal(a.live, 0);
 }
 
+/* Issue 20: two spellings of one domain are both quoted as written, and
+ * misspelled configuration options get the core's one warning text. */
+static void test_duplicate_spellings(void **state)
+{
+	xp_ctx *ctx = test_ctx(NULL, NULL);
+	xp_builder *b = xp_builder_new(ctx);
+	xp_table *t = NULL;
+	const xp_diag *d;
+
+	(void)state;
+	assert_int_equal(xp_builder_begin(b, S("B.Test")), XP_OK);
+	assert_int_equal(xp_builder_end(b), XP_OK);
+	assert_int_equal(xp_builder_begin(b, S("b.test")), XP_OK);
+	assert_int_equal(xp_builder_end(b), XP_OK);
+	assert_int_equal(xp_builder_finish(b, &t), XP_ECONFIG);
+	assert_int_equal(xp_builder_error_count(b), 1);
+	d = xp_builder_diag(b, 0);
+	assert_string_equal(d->message,
+	                    "domain 'b.test' is listed by partner 'B.Test' and "
+	                    "by partner 'b.test'; a domain may belong to one "
+	                    "partner only: remove it from one of them");
+	assert_string_equal(d->partner, "b.test");
+	xp_builder_free(b);
+	xp_ctx_free(ctx);
+}
+
+static void test_option_note(void **state)
+{
+	char buf[512];
+
+	(void)state;
+	assert_int_equal(xp_option_note("xmpp_partners_keepalive_intervl", buf,
+	                                sizeof(buf)),
+	                 1);
+	assert_string_equal(buf, "'xmpp_partners_keepalive_intervl' is not an "
+	                         "option of xmpp-partners, so it is ignored; "
+	                         "did you mean "
+	                         "'xmpp_partners_keepalive_interval'?");
+	assert_int_equal(
+	        xp_option_note("xmpp_partner_default", buf, sizeof(buf)), 1);
+	assert_non_null(strstr(buf, "did you mean 'xmpp_partners_default'?"));
+	assert_int_equal(
+	        xp_option_note("xmpp_partners_colour", buf, sizeof(buf)), 1);
+	assert_non_null(strstr(buf, "the options are"));
+	/* the options themselves, and other modules' settings */
+	assert_int_equal(xp_option_note("xmpp_partners", buf, sizeof(buf)), 0);
+	assert_int_equal(xp_option_note("xmpp_partners_file", buf, sizeof(buf)),
+	                 0);
+	assert_int_equal(xp_option_note("xmpp_partners_connection_limit", buf,
+	                                sizeof(buf)),
+	                 0);
+	assert_int_equal(xp_option_note("s2s_secure_auth", buf, sizeof(buf)),
+	                 0);
+	assert_int_equal(xp_option_note("modules_enabled", buf, sizeof(buf)),
+	                 0);
+	assert_int_equal(xp_option_note("", buf, sizeof(buf)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -661,9 +784,12 @@ int main(void)
 	        cmocka_unit_test(test_limits_and_lists),
 	        cmocka_unit_test(test_bad_domains),
 	        cmocka_unit_test(test_duplicates),
+	        cmocka_unit_test(test_duplicate_spellings),
+	        cmocka_unit_test(test_option_note),
 	        cmocka_unit_test(test_options),
 	        cmocka_unit_test(test_misuse),
 	        cmocka_unit_test(test_ejabberd_names),
+	        cmocka_unit_test(test_preauth_options),
 	        cmocka_unit_test(test_alloc_failure_everywhere),
 	        cmocka_unit_test(test_ctx_alloc_failure),
 	};
