@@ -17,7 +17,7 @@ describe("xmpp_partners.core module", function()
 		end
 		table.sort(names)
 		assert.are.same({ "build:function", "cert:function", "check:function",
-			"closed:function", "matrix:function", "normalize:function",
+			"closed:function", "load_file:function", "matrix:function", "normalize:function",
 			"read_file:function", "reason_text:function", "refusal:function", "version:string" }, names)
 	end)
 
