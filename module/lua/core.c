@@ -1710,7 +1710,8 @@ static int file_evaluate(lua_State *L, sandbox_ud **out)
 		        "%s: xmpp_partners is a %s, not a table of "
 		        "partners (write xmpp_partners = { [\"domain\"] = "
 		        "{ ... } })",
-		        path, u->v[0]->type_name ? u->v[0]->type_name : "value");
+		        path,
+		        u->v[0]->type_name ? u->v[0]->type_name : "value");
 		sandbox_release(u);
 		return 2;
 	}
@@ -2081,13 +2082,17 @@ static int core_refusal(lua_State *L)
 
 /* ---- registration -------------------------------------------------------- */
 
-static const luaL_Reg core_functions[] = {
-        {"build", core_build},         {"closed", core_closed},
-        {"check", core_check},         {"normalize", core_normalize},
-        {"matrix", core_matrix},       {"reason_text", core_reason_text},
-        {"refusal", core_refusal},     {"cert", core_cert},
-        {"read_file", core_read_file}, {"load_file", core_load_file},
-        {NULL, NULL}};
+static const luaL_Reg core_functions[] = {{"build", core_build},
+                                          {"closed", core_closed},
+                                          {"check", core_check},
+                                          {"normalize", core_normalize},
+                                          {"matrix", core_matrix},
+                                          {"reason_text", core_reason_text},
+                                          {"refusal", core_refusal},
+                                          {"cert", core_cert},
+                                          {"read_file", core_read_file},
+                                          {"load_file", core_load_file},
+                                          {NULL, NULL}};
 
 static const luaL_Reg table_methods[] = {{"resolve", table_resolve},
                                          {"lookup", table_lookup},
