@@ -129,30 +129,39 @@ end
 
 -- ---- loading the table ------------------------------------------------------------
 
--- The partner file as load_policy last read it: { path, partners, opts }.
--- The admin commands work from it, as they work from the configuration
--- Prosody last loaded: an edit of the file takes effect at the next reload
--- (never in passing through `partners set`), and no command evaluates a
--- large file again.
+-- The partner file as load_policy last read it: { path, file }, file being
+-- the core's file object (core.load_file), which keeps the file's values
+-- in C memory and hands out fresh Lua copies.  The admin commands work
+-- from it, as they work from the configuration Prosody last loaded: an
+-- edit of the file takes effect at the next reload (never in passing
+-- through `partners set`), and no command evaluates a large file again.
+-- Kept as Lua tables, a large file would sit in Prosody's heap for good,
+-- marked by every garbage collection cycle (issue 16).
 local loaded_file;
 
 -- The partners and xmpp_partners_* options of file | nil, err; fresh reads
 -- the disk and remembers the result, otherwise the last fresh read is used.
 local function read_partner_file(file, fresh)
 	if not fresh and loaded_file and loaded_file.path == file then
-		return loaded_file.partners, loaded_file.opts;
+		return loaded_file.file:partners(), loaded_file.file:options();
 	end
-	if not (core and core.read_file) then
+	if not (core and core.load_file) then
 		return nil, "xmpp_partners_file is set but the policy core cannot read files; "
 			.. "install the matching xmpp_partners/core.so";
 	end
-	local partners, opts, notes = core.read_file(file);
-	if not partners then
-		return nil, "xmpp_partners_file: " .. tostring(opts)
+	local loaded, notes = core.load_file(file);
+	if not loaded then
+		return nil, "xmpp_partners_file: " .. tostring(notes)
 			.. "; fix the file (xmpp-partners check " .. file .. ") and reload";
 	end
 	for _, note in ipairs(notes) do module:log("debug", "xmpp_partners_file: %s", note); end
-	if fresh then loaded_file = { path = file, partners = partners, opts = opts }; end
+	local partners, opts = loaded:partners(), loaded:options();
+	if fresh then
+		if loaded_file then loaded_file.file:close(); end
+		loaded_file = { path = file, file = loaded };
+	else
+		loaded:close();
+	end
 	return partners, opts;
 end
 
@@ -220,11 +229,13 @@ end
 
 local enforce_existing; -- defined below
 local admin; -- xmpp_partners_admin.lib.lua, loaded below
+local contact; -- xmpp_partners_contact.lib.lua, loaded below
 
 -- Put a built table in force; close the streams it no longer allows.
 local function install(tbl, why)
 	local old = policy;
 	policy = tbl;
+	if contact then contact.installed(tbl); end
 	keepalive_interval = tbl:info().keepalive_interval;
 	module:log("info", "Partner policy %s: %d partners, unlisted domains %s",
 		why, tbl:info().count, tbl:info().default == "deny" and "refused" or "allowed");
@@ -664,9 +675,22 @@ local function on_s2s_created(event)
 	end, 1000);
 	session.xp_last_out = time_now();
 	if session.direction ~= "outgoing" then
-		filters.add_filter(session, "stanzas/in", function (stanza)
+		local function filter(stanza)
 			return unauthed_stanza_filter(session, stanza);
-		end, 1000);
+		end
+		session.xp_unauthed_filter = filter;
+		filters.add_filter(session, "stanzas/in", filter, 1000);
+	end
+end
+
+-- An incoming stream is authenticated (it never goes back): the filter
+-- above has nothing more to do, so stanzas stop paying for it.
+local function on_s2sin_established(event)
+	local session = event.session;
+	local filter = session.xp_unauthed_filter;
+	if filter then
+		filters.remove_filter(session, "stanzas/in", filter);
+		session.xp_unauthed_filter = nil;
 	end
 end
 
@@ -779,7 +803,7 @@ end
 -- ---- wiring --------------------------------------------------------------------------
 
 -- The contact policy by partner type (SPEC section 4) lives in its own file.
-local contact = module:require("xmpp_partners_contact")({
+contact = module:require("xmpp_partners_contact")({
 	module = module;
 	policy = function () return policy; end;
 });
@@ -821,6 +845,7 @@ end
 module:hook("s2s-stream-features-legacy", on_in_features_early, 1000);
 module:hook("s2s-check-certificate", on_check_certificate, 100);
 module:hook("s2s-created", on_s2s_created);
+module:hook("s2sin-established", on_s2sin_established);
 module:hook("config-reloaded", function () load_policy("reloaded"); end);
 
 function module.load()
