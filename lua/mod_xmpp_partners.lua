@@ -159,6 +159,11 @@ local function read_partner_file(file, fresh)
 	if fresh then
 		if loaded_file then loaded_file.file:close(); end
 		loaded_file = { path = file, file = loaded };
+		-- The copies handed out here become garbage once the table is
+		-- built: a Lua table per partner.  Collect them as soon as this
+		-- load is done, rather than leave the incremental collector to
+		-- sweep them bit by bit during the traffic that follows.
+		module:add_timer(0, function () collectgarbage("collect"); end);
 	else
 		loaded:close();
 	end
