@@ -240,6 +240,8 @@ local contact; -- xmpp_partners_contact.lib.lua, loaded below
 local function install(tbl, why)
 	local old = policy;
 	policy = tbl;
+	-- The contact policy keeps the table for its per-message path (a
+	-- comparison per message): every change of `policy` comes through here.
 	if contact then contact.installed(tbl); end
 	keepalive_interval = tbl:info().keepalive_interval;
 	module:log("info", "Partner policy %s: %d partners, unlisted domains %s",
