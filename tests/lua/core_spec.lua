@@ -17,9 +17,9 @@ describe("xmpp_partners.core module", function()
 		end
 		table.sort(names)
 		assert.are.same({ "build:function", "cert:function", "check:function",
-			"closed:function", "matrix:function", "normalize:function", "option_note:function",
-			"read_file:function", "read_record:function", "reason_text:function", "refusal:function",
-			"version:string" }, names)
+			"closed:function", "load_file:function", "matrix:function", "normalize:function",
+			"option_note:function", "read_file:function", "read_record:function", "reason_text:function",
+			"refusal:function", "version:string" }, names)
 	end)
 
 	-- issue 20: a record typed at an admin prompt, and misspelled options
