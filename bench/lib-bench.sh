@@ -75,10 +75,13 @@ bx_cpu_ticks() {
 }
 
 bx_prosody_under_callgrind() {
-	local out=$1 wrap=$XP_WORK/prosody-callgrind
+	local out=$1 wrap=$XP_WORK/prosody-callgrind lua
+	# The interpreter that BX_PROSODY_DEFAULT's #! line names (lua5.4 for
+	# Debian's 0.12), so another Prosody (XP_PROSODY) runs as it would.
+	lua=$(XP_PROSODY=$BX_PROSODY_DEFAULT xp__prosody_lua) || lua=lua5.4
 	{
 		echo '#!/bin/sh'
-		echo "exec valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$out $(command -v lua5.4) $(command -v "$BX_PROSODY_DEFAULT") \"\$@\""
+		echo "exec valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=$out $(command -v "$lua") $(command -v "$BX_PROSODY_DEFAULT") \"\$@\""
 	} >"$wrap"
 	chmod +x "$wrap"
 	XP_PROSODY=$wrap

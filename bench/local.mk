@@ -22,7 +22,7 @@ bench_xpmsg_CFLAGS = $(AM_CFLAGS) $(STROPHE_CFLAGS)
 bench_xpmsg_LDADD = $(STROPHE_LIBS)
 
 bench_shell_files = bench/lib-bench.sh bench/s2s.sh bench/flood.sh \
-	bench/reload.sh bench/subscribe.sh bench/run.sh bench/list.sh
+	bench/reload.sh bench/subscribe.sh bench/run.sh bench/list.sh bench/s2s-rx.sh
 TESTS += bench/smoke.sh bench/smoke-s2s.sh
 EXTRA_DIST += BENCHMARKS.md bench/smoke.sh bench/smoke-s2s.sh \
 	bench/mod_bench_allowlist.lua $(bench_shell_files)

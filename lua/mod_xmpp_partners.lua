@@ -38,7 +38,7 @@ local hosts = prosody.hosts;
 -- logged once, naming the part and what to install).
 
 local PARTS = {
-	xmpp_partners_contact = { "setup_host" };
+	xmpp_partners_contact = { "setup_host", "installed" };
 	xmpp_partners_pending = { "setup", "on_created", "mark_tls", "mark_auth" };
 	xmpp_partners_admin = { "effective", "setup_adhoc", "setup_shell", "teardown_shell",
 		"teardown_adhoc", "command" };
@@ -48,7 +48,7 @@ local PARTS = {
 -- The one helper that is a table of functions, not a factory: what differs
 -- between Prosody 0.12 and 13, handed to the admin helper.
 local COMPAT_API = { "require", "open_store", "store_location", "when_store_ready", "add_shell_section" };
-local CORE_API = { "build", "closed", "refusal", "reason_text", "cert", "read_file", "normalize",
+local CORE_API = { "build", "closed", "refusal", "reason_text", "cert", "read_file", "load_file", "normalize",
 	"option_note", "read_record", "reason_is_final", "backoff_next", "refusal_summary" };
 local INSTALL_HINT = "install the module whole: the package xmpp-partners-prosody, or `make install`, "
 	.. "which put the directory mod_xmpp_partners/ (mod_xmpp_partners.lua, "
@@ -275,30 +275,44 @@ end
 
 -- ---- loading the table ------------------------------------------------------------
 
--- The partner file as load_policy last read it: { path, partners, opts }.
--- The admin commands work from it, as they work from the configuration
--- Prosody last loaded: an edit of the file takes effect at the next reload
--- (never in passing through `partners set`), and no command evaluates a
--- large file again.
+-- The partner file as load_policy last read it: { path, file }, file being
+-- the core's file object (core.load_file), which keeps the file's values
+-- in C memory and hands out fresh Lua copies.  The admin commands work
+-- from it, as they work from the configuration Prosody last loaded: an
+-- edit of the file takes effect at the next reload (never in passing
+-- through `partners set`), and no command evaluates a large file again.
+-- Kept as Lua tables, a large file would sit in Prosody's heap for good,
+-- marked by every garbage collection cycle (issue 16).
 local loaded_file;
 
 -- The partners and xmpp_partners_* options of file | nil, err; fresh reads
 -- the disk and remembers the result, otherwise the last fresh read is used.
 local function read_partner_file(file, fresh)
 	if not fresh and loaded_file and loaded_file.path == file then
-		return loaded_file.partners, loaded_file.opts;
+		return loaded_file.file:partners(), loaded_file.file:options();
 	end
-	if not (core and core.read_file) then
+	if not (core and core.load_file) then
 		return nil, "xmpp_partners_file is set but the policy core cannot read files; "
 			.. "install the matching xmpp_partners/core.so";
 	end
-	local partners, opts, notes = core.read_file(file);
-	if not partners then
-		return nil, "xmpp_partners_file: " .. tostring(opts)
+	local loaded, notes = core.load_file(file);
+	if not loaded then
+		return nil, "xmpp_partners_file: " .. tostring(notes)
 			.. "; fix the file (xmpp-partners check " .. file .. ") and reload";
 	end
 	for _, note in ipairs(notes) do module:log("debug", "xmpp_partners_file: %s", note); end
-	if fresh then loaded_file = { path = file, partners = partners, opts = opts }; end
+	local partners, opts = loaded:partners(), loaded:options();
+	if fresh then
+		if loaded_file then loaded_file.file:close(); end
+		loaded_file = { path = file, file = loaded };
+		-- The copies handed out here become garbage once the table is
+		-- built: a Lua table per partner.  Collect them as soon as this
+		-- load is done, rather than leave the incremental collector to
+		-- sweep them bit by bit during the traffic that follows.
+		module:add_timer(0, function () collectgarbage("collect"); end);
+	else
+		loaded:close();
+	end
 	return partners, opts;
 end
 
@@ -376,12 +390,16 @@ local pending = start_part("xmpp_partners_pending", {
 	m_refused = m_refused;
 	partner_label = partner_label;
 });
+local contact; -- xmpp_partners_contact.lib.lua, loaded below
 
 -- Put a built table in force; close the streams it no longer allows.
 local function install(tbl, why)
 	local old = policy;
 	policy = tbl;
 	local old_interval = keepalive_interval;
+	-- The contact policy keeps the table for its per-message path (a
+	-- comparison per message): every change of `policy` comes through here.
+	if contact then contact.installed(tbl); end
 	keepalive_interval = tbl:info().keepalive_interval;
 	-- The next tick was planned with the old interval (up to a quarter of
 	-- it away): plan again, so a shorter interval holds from now on.
@@ -847,10 +865,23 @@ local function on_s2s_created(event)
 	end, 1000);
 	session.xp_last_out = time_now();
 	if session.direction ~= "outgoing" then
-		filters.add_filter(session, "stanzas/in", function (stanza)
+		local function filter(stanza)
 			return unauthed_stanza_filter(session, stanza);
-		end, 1000);
+		end
+		session.xp_unauthed_filter = filter;
+		filters.add_filter(session, "stanzas/in", filter, 1000);
 		pending.on_created(session);
+	end
+end
+
+-- An incoming stream is authenticated (it never goes back): the filter
+-- above has nothing more to do, so stanzas stop paying for it.
+local function on_s2sin_established(event)
+	local session = event.session;
+	local filter = session.xp_unauthed_filter;
+	if filter then
+		filters.remove_filter(session, "stanzas/in", filter);
+		session.xp_unauthed_filter = nil;
 	end
 end
 
@@ -970,7 +1001,7 @@ end
 -- ---- wiring --------------------------------------------------------------------------
 
 -- The contact policy by partner type (SPEC section 4) lives in its own file.
-local contact = start_part("xmpp_partners_contact", {
+contact = start_part("xmpp_partners_contact", {
 	module = module;
 	policy = function () return policy; end;
 });
@@ -1043,6 +1074,7 @@ end
 module:hook("s2s-stream-features-legacy", on_in_features_early, 1000);
 module:hook("s2s-check-certificate", on_check_certificate, 100);
 module:hook("s2s-created", on_s2s_created);
+module:hook("s2sin-established", on_s2sin_established);
 module:hook("config-reloaded", function () load_policy("reloaded"); end);
 
 function module.load()

@@ -37,6 +37,9 @@ end
 return function (api)
 	local module = api.module;
 	local get_policy = api.policy;
+	-- The table in force (false without one), kept here by installed() so
+	-- the per-message path reads an upvalue instead of calling get_policy.
+	local current = get_policy() or false;
 
 	local m_contact = module:metric("counter", "contact", "",
 		"partner-type contact policy verdicts that changed normal processing",
@@ -145,15 +148,42 @@ return function (api)
 		return true;
 	end
 
+	-- Whether no message arriving on the incoming stream origin can need a
+	-- roster check under the table in force: every domain the stream has
+	-- authenticated is a partner whose users reach local users as
+	-- strangers (policy:message(domain, false) == "deliver", i.e. not
+	-- public_unverified, not refused).  Prosody takes a stanza on an
+	-- incoming stream only from a domain the stream has authenticated.
+	local function stream_needs_nothing(origin, policy)
+		if origin.type ~= "s2sin" or not policy then return false; end
+		local any = false;
+		for domain, info in pairs(origin.hosts or {}) do
+			if info.authed then
+				if policy:message(domain, false) ~= "deliver" then return false; end
+				any = true;
+			end
+		end
+		return any;
+	end
+
 	-- message/bare and message/full: strangers from partners whose type
 	-- needs a roster entry are bounced as for an unknown account.
-	local function on_message(event)
-		local stanza = event.stanza;
+	-- The verdict is taken once per incoming stream and table
+	-- (origin.xp_contact_for, cleared when the stream authenticates a
+	-- further domain): a message on a stream that only carries partners
+	-- delivering to strangers (federated, public_verified) costs a field
+	-- lookup; the rest take the path below, per message.
+	local function check_message(event)
+		local stanza, origin = event.stanza, event.origin;
 		local t = stanza.attr.type;
 		if t == "error" or t == "groupchat" then return; end
+		local policy = current or nil;
+		if origin and stream_needs_nothing(origin, policy) then
+			origin.xp_contact_for = current;
+			return;
+		end
 		local from_host = jid_host(stanza.attr.from);
 		if not is_remote(from_host) then return; end
-		local policy = get_policy();
 		-- Ask first as if the sender were a stranger: most partner types
 		-- deliver anyway, and then no roster needs loading.
 		if policy and policy:message(from_host, false) == "deliver" then return; end
@@ -171,6 +201,17 @@ return function (api)
 		return true;
 	end
 
+	local function on_message(event)
+		local origin = event.origin;
+		if origin and origin.xp_contact_for == current then return; end
+		return check_message(event);
+	end
+
+	-- A further domain authenticated on a stream: decide its messages anew.
+	local function on_authenticated(event)
+		event.session.xp_contact_for = nil;
+	end
+
 	-- route/remote: presence that local users (and components) send to
 	-- remote users keeps its <status/> only for partners whose type allows.
 	local function on_route_presence(event)
@@ -186,8 +227,15 @@ return function (api)
 	end
 
 	return {
+		-- The module put tbl in force (a build, a reload, an admin change).
+		installed = function (tbl)
+			current = tbl or false;
+		end;
 		setup_host = function (ctx, host)
 			ctx:hook("route/remote", on_route_presence, 300);
+			-- after the module's own check (100), before mod_s2s marks the
+			-- domain authenticated (-1)
+			ctx:hook("s2s-authenticated", on_authenticated, 10);
 			if hosts[host] and hosts[host].type == "local" then
 				ctx:hook("presence/bare", on_presence, 50);
 				ctx:hook("message/bare", on_message, 50);

@@ -99,6 +99,14 @@ else
 	status=1
 fi
 
+step "callgrind: instructions per received message, module vs none (bench/s2s-rx.sh, limit 1.02)"
+if top_srcdir=$top top_builddir=$top/build/default bash bench/s2s-rx.sh; then
+	summary_total=$((summary_total + 1))
+else
+	summary_fail=$((summary_fail + 1))
+	status=1
+fi
+
 step "clang-format"
 if command -v clang-format >/dev/null; then
 	if ! git ls-files '*.c' '*.h' | xargs clang-format --dry-run --Werror; then

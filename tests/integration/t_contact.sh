@@ -13,14 +13,14 @@
 . "$top_srcdir/tests/integration/lib.sh"
 
 xp_init
-tap_plan 24
+tap_plan 26
 
 for d in a fed ver unv str; do xp_host $d.test; done
 
-partners() { # $1: type of unv.test
+partners() { # $1: type of unv.test, $2: type of fed.test (federated)
 	cat <<EOF
 xmpp_partners = {
-	["fed.test"] = { type = "federated" };
+	["fed.test"] = { type = "${2:-federated}" };
 	["ver.test"] = { type = "public_verified" };
 	["unv.test"] = { type = "$1" };
 }
@@ -159,5 +159,20 @@ cat "$XP_WORK/a.lua" >>"$(xp_server_cfg a)"
 xp_reload a
 out=$(xp_client uma3@unv.test subscribe alice@a.test expect-presence alice@a.test subscribed 2>&1)
 expect_ok "unv.test changed to federated by reload: uma3's request is now approved" $? "$out"
+
+# The module decides once per stream and table whether a message can need a
+# roster check: a new table must decide again for a stream already up.
+xp_client_bg carol carol@a.test expect-message bob2@fed.test "before the change"
+xp_client_ready carol
+xp_client bob2@fed.test send carol@a.test "before the change" >/dev/null 2>&1
+xp_client_wait carol >/dev/null
+expect_ok "bob2@fed.test (federated, not in carol's roster) reaches carol" $? "$(xp_client_report carol)"
+partners federated public_unverified >"$XP_WORK/a.lua"
+sed -i '/^xmpp_partners = {/,/^xmpp_partners_default/d' "$(xp_server_cfg a)"
+cat "$XP_WORK/a.lua" >>"$(xp_server_cfg a)"
+xp_reload a
+out=$(xp_client bob2@fed.test send carol@a.test "after the change" \
+	expect-error-from carol@a.test service-unavailable 2>&1)
+expect_ok "fed.test changed to public_unverified by reload, its stream still up: bob2's next message to carol bounces" $? "$out"
 
 tap_done

@@ -14,6 +14,11 @@
 #   c.test  not a partner: refused, logged, the stream stays up for b.test;
 #   d.test  a partner whose rules require SASL EXTERNAL (sasl = required, so
 #           its dialback = true is never used): refused, logged.
+#   u.test  a public_unverified partner with b.test's rules: accepted, but
+#           its users are strangers to alice, so their messages bounce
+#           although b.test's and e.test's on the same stream did not (the
+#           module decides per stream which messages need a roster check,
+#           and must decide again for each domain the stream adds).
 # Stanzas from the accepted domains reach alice@a.test; a stanza from c.test
 # does not, and Prosody closes the stream for it.
 
@@ -22,7 +27,7 @@
 . "$top_srcdir/tests/integration/lib.sh"
 
 xp_init
-tap_plan 13
+tap_plan 15
 
 LUA=$(xp__prosody_lua)
 PROSODY_SRC=$(sed -n "s/^CFG_SOURCEDIR=['\"]\\{0,1\\}\\([^'\"]*\\).*/\\1/p" "$(command -v "$XP_PROSODY")" | head -n 1)
@@ -30,23 +35,24 @@ PROSODY_SRC=$(sed -n "s/^CFG_SOURCEDIR=['\"]\\{0,1\\}\\([^'\"]*\\).*/\\1/p" "$(c
 [ -r "$PROSODY_SRC/util/hashes.so" ] || xp__missing "Prosody's libraries not found in $PROSODY_SRC"
 $LUA -e 'require "socket"' >/dev/null 2>&1 || xp__missing "LuaSocket is missing for $LUA"
 
-for d in a.test b.test c.test d.test e.test; do xp_host "$d"; done
+for d in a.test b.test c.test d.test e.test u.test; do xp_host "$d"; done
 SECRET=xp-piggyback-test-secret
 cat >"$XP_WORK/partners-a.lua" <<'EOF'
 xmpp_partners = {
 	["b.test"] = { type = "federated", tls = "optional", sasl = "not_supported", dialback = true };
 	["e.test"] = { type = "federated", tls = "optional", sasl = "not_supported", dialback = true };
 	["d.test"] = { type = "federated", tls = "required", sasl = "required", dialback = true };
+	["u.test"] = { type = "public_unverified", tls = "optional", sasl = "not_supported", dialback = true };
 }
 EOF
 ok=1
 xp_start_prosody a "$(xp_addr a.test)" a.test --module xmpp_partners \
 	--extra-lua "Include $(xp__lua_str "$XP_WORK/partners-a.lua")" || ok=0
-for s in b c d e; do
+for s in b c d e u; do
 	xp_start_prosody "$s" "$(xp_addr $s.test)" $s.test --extra-lua "dialback_secret = \"$SECRET\"" || ok=0
 done
 if [ "$ok" = 1 ]; then
-	tap_ok "a.test (mod_xmpp_partners) and b, c, d, e.test (shared dialback secret) started"
+	tap_ok "a.test (mod_xmpp_partners) and b, c, d, e, u.test (shared dialback secret) started"
 else
 	tap_fail "servers started"
 	xp_bail "cannot start the servers"
@@ -174,6 +180,9 @@ LUA_PATH="$PROSODY_SRC/?.lua;;" LUA_CPATH="$PROSODY_SRC/?.so;;" \
 	auth e.test \
 	msg eve@e.test alice@a.test pb-from-e \
 	msg bob@b.test alice@a.test pb-from-b-after \
+	auth u.test \
+	msg uma@u.test alice@a.test pb-from-u \
+	msg bob@b.test alice@a.test pb-from-b-last \
 	wait 1 \
 	msg carl@c.test alice@a.test pb-from-c \
 	wait 2 >"$XP_WORK/rawpeer.out" 2>&1
@@ -241,6 +250,19 @@ if wait_rx pb-from-b-after; then
 else
 	tap_fail "the stream stays up for b.test after the refusals" "$RAW"
 fi
+
+# A public_unverified domain added to a stream whose messages needed no
+# roster check: its stranger's message bounces, b.test's still arrive.
+n_u=$(xp_log_count a 'refused message from uma@u\.test to alice@a\.test: not in the roster')
+if got "result u.test valid" && wait_rx pb-from-b-last && [ "$n_u" -eq 1 ] &&
+	! grep -q 'body=pb-from-u$' "$(xp_client_out rx-a)"; then
+	tap_ok "piggybacked u.test (public_unverified): uma@u.test's message to alice is refused (not in her roster), bob's next one arrives"
+else
+	tap_fail "uma@u.test's message over b.test's stream is refused" "refusal lines: $n_u
+$RAW
+$(xp_client_report rx-a)"
+fi
+tap_is "$(grep -c 'body=pb-from-u$' "$(xp_client_out rx-a)")" 0 "alice never got uma@u.test's message"
 
 # A stanza from the refused domain: never delivered, stream closed.
 if got "stream-error not-authorized" && ! grep -q 'body=pb-from-c$' "$(xp_client_out rx-a)"; then

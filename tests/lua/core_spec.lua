@@ -17,8 +17,8 @@ describe("xmpp_partners.core module", function()
 		end
 		table.sort(names)
 		assert.are.same({ "backoff_next:function", "build:function", "cert:function", "check:function",
-			"closed:function", "matrix:function", "normalize:function", "option_note:function",
-			"read_file:function", "read_record:function", "reason_is_final:function",
+			"closed:function", "load_file:function", "matrix:function", "normalize:function",
+			"option_note:function", "read_file:function", "read_record:function", "reason_is_final:function",
 			"reason_text:function", "refusal:function", "refusal_summary:function",
 			"version:string" }, names)
 	end)

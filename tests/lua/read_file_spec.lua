@@ -190,3 +190,102 @@ xmpp_partners = { ["fabrikam.com"] = { tls = function () return "required" end }
 		assert.are.equal("p77.corp77.example", tbl:resolve("P77.corp77.example"))
 	end)
 end)
+
+-- core.load_file: the same evaluation, the values kept in C memory behind
+-- a file object that hands out fresh copies.
+describe("core.load_file", function()
+	local text = [[
+xmpp_partners_default = "allow"
+xmpp_partners_keepalive_interval = 120
+xmpp_partners_connection_limit = 2.5
+xmpp_partners = {
+	["fabrikam.com"] = { type = "federated", tls = "required", sasl = "optional", dialback = true,
+		additional_domains = { "chat.fabrikam.com", "im.fabrikam.com" }, keepalive = false };
+	["contoso.com"] = { description = "Contoso \0 with a NUL and ]] .. string.rep("x", 300) .. [[", connection_limit = 3 };
+	["odd.example"] = { [1] = "one", [2.5] = -7, [true] = "yes", tls = function () end };
+}
+]]
+
+	it("hands out what read_file gives, as fresh tables each time", function()
+		local path = file(text)
+		local partners, opts, notes = core.read_file(path)
+		local f, fnotes = core.load_file(path)
+		assert.are.equal("userdata", type(f))
+		assert.are.same(notes, fnotes)
+		local p1, p2 = f:partners(), f:partners()
+		assert.are_not.equal(p1, p2)
+		-- functions are stand-ins on both sides: compare their types
+		assert.are.equal("function", type(p1["odd.example"].tls))
+		for _, p in ipairs({ partners, p1, p2 }) do p["odd.example"].tls = "fn"; end
+		assert.are.same(partners, p1)
+		assert.are.same(partners, p2)
+		assert.are.same(opts, f:options())
+		assert.are.same({ default = "allow", keepalive_interval = 120, connection_limit = 2.5 }, f:options())
+		assert.are.equal("integer", math.type(p1["contoso.com"].connection_limit))
+		assert.are.equal("float", math.type(f:options().connection_limit))
+		assert.are.equal(2, #p1["fabrikam.com"].additional_domains)
+		-- a change to a copy changes nothing in the file object
+		p1["fabrikam.com"].tls = "optional"
+		assert.are.equal("required", f:partners()["fabrikam.com"].tls)
+		assert.truthy(tostring(f):find("bytes", 1, true))
+	end)
+
+	it("builds the same table as read_file's values", function()
+		local path = file((text:gsub('%["odd.example"%][^\n]*\n', ""):gsub("= 2%.5", "= 5")))
+		local f = assert(core.load_file(path))
+		local a = assert(core.build(f:partners(), f:options()))
+		local b = assert(core.build(core.read_file(path)))
+		assert.are.same(b:partners(), a:partners())
+		assert.are.same(b:lookup("im.fabrikam.com"), a:lookup("im.fabrikam.com"))
+		assert.are.same(b:info(), a:info())
+	end)
+
+	it("gives empty tables when the file assigns nothing", function()
+		local f = assert(core.load_file(file("-- nothing yet\n")))
+		assert.are.same({}, f:partners())
+		assert.are.same({}, f:options())
+	end)
+
+	it("fails as read_file does, naming the file", function()
+		local partners, msg = core.load_file(dir .. "/missing.cfg.lua")
+		assert.is_nil(partners)
+		assert.truthy(msg:find("No such file", 1, true), msg)
+		local path = file('xmpp_partners = "fabrikam.com"\n')
+		partners, msg = core.load_file(path)
+		assert.is_nil(partners)
+		assert.truthy(msg:find(path .. ": xmpp_partners is a string, not a table", 1, true), msg)
+		assert.truthy(error_of(core.load_file, ""):find("without NUL bytes", 1, true))
+	end)
+
+	it("refuses use after close, and closing twice is harmless", function()
+		local f = assert(core.load_file(file(text)))
+		f:close()
+		f:close()
+		assert.truthy(error_of(f.partners, f):find("closed", 1, true))
+		assert.truthy(error_of(f.options, f):find("closed", 1, true))
+		assert.truthy(tostring(f):find("closed", 1, true))
+		assert.truthy(error_of(f.partners, {}):find("expected", 1, true))
+	end)
+
+	it("keeps 10,000 partners in less memory than their Lua tables", function()
+		local lines = { "xmpp_partners = {" }
+		for i = 1, 10000 do
+			lines[#lines + 1] = string.format('\t["p%d.corp%d.example"] = { type = "federated"; tls = "required"; sasl = "optional"; dialback = %s };',
+				i, i % 97, i % 2 == 0 and "true" or "false")
+		end
+		lines[#lines + 1] = "}"
+		local path = file(table.concat(lines, "\n"))
+		collectgarbage("collect")
+		local before = collectgarbage("count")
+		local f = assert(core.load_file(path))
+		collectgarbage("collect")
+		-- the encoded values are C memory: the Lua heap holds one userdata
+		assert.is_true(collectgarbage("count") - before < 16, "Lua heap grew")
+		local bytes = tonumber(tostring(f):match("(%d+) bytes"))
+		assert.is_true(bytes < 10000 * 120, bytes)
+		local partners = f:partners()
+		assert.are.same(core.read_file(path), partners)
+		local tbl = assert(core.build(partners, f:options()))
+		assert.are.equal(10000, tbl:info().count)
+	end)
+end)
