@@ -23,4 +23,11 @@ dist_prosodymod_DATA = \
 	lua/xmpp_partners_contact.lib.lua \
 	lua/xmpp_partners_admin.lib.lua \
 	lua/xmpp_partners_compat.lib.lua \
-	lua/xmpp_partners_pending.lib.lua
+	lua/xmpp_partners_pending.lib.lua \
+	lua/xmpp_partners_backoff.lib.lua \
+	lua/xmpp_partners_status.lib.lua
+
+# The status page is a module of its own (admins enable it next to
+# mod_xmpp_partners), in its own plugin directory.
+prosodystatusdir = $(PROSODY_PLUGIN_DIR)/mod_xmpp_partners_status
+dist_prosodystatus_DATA = lua/mod_xmpp_partners_status.lua

@@ -42,16 +42,19 @@ local PARTS = {
 	xmpp_partners_pending = { "setup", "on_created", "mark_tls", "mark_auth" };
 	xmpp_partners_admin = { "effective", "setup_adhoc", "setup_shell", "teardown_shell",
 		"teardown_adhoc", "command" };
+	xmpp_partners_backoff = { "refused", "at_header", "quiet", "clear", "reset", "set_max", "tick", "snapshot" };
+	xmpp_partners_status = { "refused", "data", "update_gauges" };
 };
 -- The one helper that is a table of functions, not a factory: what differs
 -- between Prosody 0.12 and 13, handed to the admin helper.
 local COMPAT_API = { "require", "open_store", "store_location", "when_store_ready", "add_shell_section" };
 local CORE_API = { "build", "closed", "refusal", "reason_text", "cert", "read_file", "load_file", "normalize",
-	"option_note", "read_record" };
+	"option_note", "read_record", "reason_is_final", "backoff_next", "refusal_summary" };
 local INSTALL_HINT = "install the module whole: the package xmpp-partners-prosody, or `make install`, "
 	.. "which put the directory mod_xmpp_partners/ (mod_xmpp_partners.lua, "
 	.. "xmpp_partners_admin.lib.lua, xmpp_partners_contact.lib.lua, xmpp_partners_compat.lib.lua, "
-	.. "xmpp_partners_pending.lib.lua) into a plugin directory "
+	.. "xmpp_partners_pending.lib.lua, xmpp_partners_backoff.lib.lua, xmpp_partners_status.lib.lua) "
+	.. "into a plugin directory "
 	.. "and xmpp_partners/core.so into Lua 5.4's C module path";
 
 local broken; -- why federation is refused whatever the table says, or nil
@@ -89,7 +92,7 @@ local part_factory = {};
 do
 	local dir = module.path and module.path:match("^(.*[/\\])[^/\\]*$");
 	for _, name in ipairs({ "xmpp_partners_compat", "xmpp_partners_contact", "xmpp_partners_pending",
-		"xmpp_partners_admin" }) do
+		"xmpp_partners_admin", "xmpp_partners_backoff", "xmpp_partners_status" }) do
 		local file = name .. ".lib.lua";
 		local ok, factory;
 		if dir then
@@ -181,6 +184,10 @@ local m_authenticated = module:metric("counter", "authenticated", "",
 local m_keepalives = module:metric("counter", "keepalives", "",
 	"whitespace keepalives sent on idle partner streams", { "partner" });
 
+-- Refusal back-off (xmpp_partners_backoff.lib.lua) and status data for
+-- monitoring (xmpp_partners_status.lib.lua), set up below.
+local backoff, status;
+
 -- The partner label: its primary domain, or "unlisted" (bounded cardinality).
 local function partner_label(domain)
 	local primary = policy and domain and policy:resolve(domain);
@@ -194,8 +201,17 @@ local function refused(direction, domain, token, session)
 		or ("refused " .. direction .. " s2s " .. (direction == "incoming" and "from " or "to ")
 			.. tostring(domain) .. ": " .. tostring(broken));
 	local log = session and session.log or module._log;
-	log("info", "%s", line);
+	-- (a peer that keeps retrying: logged once, then summarized per window)
+	if direction ~= "incoming" or not backoff or backoff.refused(domain, session and session.ip, token) then
+		log("info", "%s", line);
+	else
+		if session and session.type == "s2sin_unauthed" then
+			backoff.quiet(session); -- (a stream being closed, not one that stays up)
+		end
+		log("debug", "%s (refusal back-off: counted for the window's summary)", line);
+	end
 	m_refused:with_labels(partner_label(domain), direction, token):add(1);
+	if status then status.refused(partner_label(domain), direction, domain, token, session and session.ip); end
 	return line;
 end
 
@@ -310,7 +326,7 @@ end
 -- file for records from it.
 local function read_options(fresh)
 	local opts = {};
-	for _, key in ipairs({ "default", "keepalive_interval", "connection_limit",
+	for _, key in ipairs({ "default", "keepalive_interval", "connection_limit", "refusal_backoff",
 		"pending_per_address", "pending_limit", "auth_timeout", "preauth_bytes", "preauth_depth" }) do
 		local v = module:get_option("xmpp_partners_" .. key);
 		if v ~= nil then opts[key] = v; end
@@ -391,6 +407,10 @@ local function install(tbl, why)
 	module:log("info", "Partner policy %s: %d partners, unlisted domains %s",
 		why, tbl:info().count, tbl:info().default == "deny" and "refused" or "allowed");
 	check_global_options(tbl);
+	if backoff then
+		backoff.set_max(tbl:info().refusal_backoff);
+		backoff.clear("partner policy " .. why);
+	end
 	if old then
 		enforce_existing();
 		old:close();
@@ -606,6 +626,20 @@ local function on_in_features_early(event)
 	if not policy then
 		refused("incoming", session.from_host, "config_invalid", session);
 		close(session, "config_invalid");
+		return true;
+	end
+	-- Refused a moment ago for a reason a retry cannot change: the same
+	-- answer now, before TLS.
+	local held = backoff and backoff.at_header(session.from_host, session.ip);
+	if held then
+		backoff.quiet(session);
+		session.log("debug", "%s (refusal back-off: at the stream header, before TLS)",
+			core.refusal("incoming", session.from_host or session.ip or "(unknown domain)", held));
+		m_refused:with_labels(partner_label(session.from_host), "incoming", held):add(1);
+		if status then
+			status.refused(partner_label(session.from_host), "incoming", session.from_host, held, session.ip, true);
+		end
+		close(session, held);
 		return true;
 	end
 	local from = session.from_host;
@@ -972,6 +1006,11 @@ contact = start_part("xmpp_partners_contact", {
 	policy = function () return policy; end;
 });
 
+if core then
+	backoff = start_part("xmpp_partners_backoff", { module = module, core = core });
+	if broken then backoff = nil; end
+end
+
 -- Administration (prosodyctl shell, ad-hoc commands, prosodyctl
 -- mod_xmpp_partners check, runtime changes kept in storage).
 admin = start_part("xmpp_partners_admin", {
@@ -983,7 +1022,29 @@ admin = start_part("xmpp_partners_admin", {
 	read_config = read_options;
 	each_s2s_session = each_s2s_session;
 	remote_of = remote_of;
+	backoff = backoff;
 });
+
+if core then
+	status = start_part("xmpp_partners_status", {
+		module = module;
+		core = core;
+		policy = function () return policy; end;
+		backoff = backoff;
+		admin = admin;
+		each_s2s_session = each_s2s_session;
+		remote_of = remote_of;
+		partner_label = partner_label;
+	});
+	if broken then status = nil; end
+end
+
+-- For mod_xmpp_partners_status (the status page): the status data, with the
+-- explain text of explain_domain when given.
+function module.status(explain_domain)
+	if not status then return nil, "the policy core xmpp_partners.core is not installed"; end
+	return status.data(explain_domain);
+end
 
 local function setup_host(host)
 	local ctx = module:context(host);
@@ -1025,6 +1086,7 @@ function module.load()
 	pending.setup();
 	for host in pairs(hosts) do setup_host(host); end
 	rearm_keepalive();
+	if backoff then module:add_timer(1, function () backoff.tick(); return 1; end); end
 end
 
 module:hook("host-activated", function (host) setup_host(host); end);

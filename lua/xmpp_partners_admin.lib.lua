@@ -399,6 +399,19 @@ return function (api)
 		return true, d .. ": runtime entry cleared, the configuration applies";
 	end
 
+	-- End the refusal back-off of domain at once (its fix is in place on
+	-- the peer's side, e.g. a new certificate): its next stream is judged
+	-- afresh.  A change of the partner table does this for every domain.
+	function admin.reset_backoff(domain)
+		local d, err = normalize(domain);
+		if not d then return nil, err; end
+		if not api.backoff then return nil, "refusal back-off is not active (policy core missing)"; end
+		local n = api.backoff.reset(d);
+		if n == 0 then return true, d .. " has no refusal back-off"; end
+		module:log("info", "Refusal back-off for %s ended by an admin", d);
+		return true, d .. ": refusal back-off ended, its next stream is judged afresh";
+	end
+
 	-- ---- read-only views ---------------------------------------------------------------
 
 	local function build_effective()
@@ -477,6 +490,24 @@ return function (api)
 			text = text .. "\nremoved at runtime (config entries hidden): " .. table.concat(eff.removed, ", ");
 		end
 		return true, text, #rows;
+	end
+
+	-- The partners in force as records for the status page: domain, type,
+	-- tls, sasl, dialback, additional_domains, source | nil, err.
+	function admin.partner_rows()
+		local policy = api.policy();
+		if not policy then return nil, "the policy core xmpp_partners.core is not installed"; end
+		local eff, err = effective_all();
+		if not eff then return nil, err; end
+		local rows = {};
+		for _, primary in ipairs(policy:partners()) do
+			local r = policy:lookup(primary);
+			local k = find_key(eff.merged, primary);
+			rows[#rows + 1] = { domain = primary, type = r.type, tls = r.tls, sasl = r.sasl,
+				dialback = r.dialback, additional_domains = r.additional_domains or {},
+				connection_limit = r.connection_limit, source = k and eff.sources[k] or "?" };
+		end
+		return rows, eff.removed;
 	end
 
 	function admin.show_text(domain)
@@ -624,7 +655,7 @@ return function (api)
 		end
 		tbl:close();
 		local lines = { "-- xmpp_partners: effective partner table (config plus runtime changes)" };
-		for _, k in ipairs({ "default", "keepalive_interval", "connection_limit",
+		for _, k in ipairs({ "default", "keepalive_interval", "connection_limit", "refusal_backoff",
 			"pending_per_address", "pending_limit", "auth_timeout", "preauth_bytes", "preauth_depth" }) do
 			if eff.opts[k] ~= nil then lines[#lines + 1] = "xmpp_partners_" .. k .. " = " .. lua_value(eff.opts[k]); end
 		end
@@ -663,6 +694,8 @@ return function (api)
 			function (_, domain) return admin.remove(domain); end },
 		{ "reset", "Drop the runtime entry or removal of a domain: its config entry applies", { "domain" },
 			function (_, domain) return admin.reset(domain); end },
+		{ "reset_backoff", "End the refusal back-off of a domain now: its next stream is judged afresh",
+			{ "domain" }, function (_, domain) return admin.reset_backoff(domain); end },
 		{ "check", "Validate the effective partner table", {},
 			function (self)
 				local ok, text = admin.check_text();

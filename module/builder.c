@@ -64,6 +64,7 @@ static const struct {
 
 #define MAX_CONNECTION_LIMIT 1000000
 #define MAX_KEEPALIVE        86400
+#define MAX_REFUSAL_BACKOFF  86400
 
 struct xp_builder {
 	xp_ctx *ctx;
@@ -219,6 +220,7 @@ enum {
 	OPT_DEFAULT,
 	OPT_KEEPALIVE,
 	OPT_LIMIT,
+	OPT_BACKOFF, /* refusal_backoff: longest back-off window */
 	/* Bounds on unauthenticated incoming streams (SECURITY.md). */
 	OPT_PENDING_ADDRESS,
 	OPT_PENDING_LIMIT,
@@ -228,10 +230,9 @@ enum {
 	OPT_COUNT
 };
 static const char *const option_names[OPT_COUNT] = {
-        "default",          "keepalive_interval",
-        "connection_limit", "pending_per_address",
-        "pending_limit",    "auth_timeout",
-        "preauth_bytes",    "preauth_depth"};
+        "default",         "keepalive_interval",  "connection_limit",
+        "refusal_backoff", "pending_per_address", "pending_limit",
+        "auth_timeout",    "preauth_bytes",       "preauth_depth"};
 /* Whole-number options: the unit said in messages and the accepted range. */
 static const struct {
 	const char *unit;
@@ -239,6 +240,8 @@ static const struct {
 } option_range[OPT_COUNT] = {
         [OPT_KEEPALIVE] = {"seconds", 1, MAX_KEEPALIVE},
         [OPT_LIMIT] = {"connections", 1, MAX_CONNECTION_LIMIT},
+        /* 0 switches the refusal back-off off. */
+        [OPT_BACKOFF] = {"seconds", 0, MAX_REFUSAL_BACKOFF},
         [OPT_PENDING_ADDRESS] = {"streams", 1, MAX_CONNECTION_LIMIT},
         [OPT_PENDING_LIMIT] = {"streams", 1, MAX_CONNECTION_LIMIT},
         /* Shorter than any sensible s2s_timeout; an hour at most. */
@@ -282,9 +285,9 @@ static int unknown_option(xp_builder *b, const char *key)
 	else
 		snprintf(hint, sizeof(hint),
 		         "; the options are %sdefault, %skeepalive_interval, "
-		         "%sconnection_limit and the pre-authentication bounds "
-		         "(see README)",
-		         prefix(b), prefix(b), prefix(b));
+		         "%sconnection_limit, %srefusal_backoff and the "
+		         "pre-authentication bounds (see README)",
+		         prefix(b), prefix(b), prefix(b), prefix(b));
 	return add_diag(b, XP_SEV_ERROR, key, 0, best,
 	                "option '%s' is unknown%s", key, hint);
 }
@@ -360,6 +363,9 @@ int xp_builder_option_integer(xp_builder *b, const char *key, long long value)
 		break;
 	case OPT_LIMIT:
 		b->t->connection_limit = (unsigned)value;
+		break;
+	case OPT_BACKOFF:
+		b->t->refusal_backoff = (unsigned)value;
 		break;
 	default:
 		b->t->preauth[id - OPT_PENDING_ADDRESS] = (unsigned)value;

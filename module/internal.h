@@ -105,6 +105,7 @@ struct xp_table {
 	xp_default_policy default_policy;
 	unsigned keepalive_interval;
 	unsigned connection_limit;
+	unsigned refusal_backoff;
 	unsigned preauth[XP_PREAUTH_COUNT]; /* by xp_preauth_option */
 	int closed;
 	xp_diag *warnings;

@@ -66,6 +66,7 @@ xp_table *xp_table_alloc(xp_ctx *ctx)
 	t->default_policy = XP_DEFAULT_DENY;
 	t->keepalive_interval = 300;
 	t->connection_limit = 1000;
+	t->refusal_backoff = 300;
 	t->preauth[XP_PENDING_PER_ADDRESS] = 10;
 	t->preauth[XP_PENDING_LIMIT] = 500;
 	t->preauth[XP_AUTH_TIMEOUT] = 30;
@@ -279,6 +280,11 @@ unsigned xp_table_keepalive_interval(const xp_table *t)
 unsigned xp_table_connection_limit(const xp_table *t)
 {
 	return t->connection_limit;
+}
+
+unsigned xp_table_refusal_backoff(const xp_table *t)
+{
+	return t->refusal_backoff;
 }
 
 unsigned xp_table_preauth(const xp_table *t, xp_preauth_option o)

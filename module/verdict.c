@@ -113,6 +113,67 @@ size_t xp_format_refusal(char *buf, size_t size, xp_direction d,
 	return n < 0 ? 0 : (size_t)n;
 }
 
+int xp_reason_is_final(xp_reason r)
+{
+	switch (r) {
+	case XP_R_NOT_PARTNER:
+	case XP_R_BAD_DOMAIN:
+	case XP_R_TLS_REQUIRED:
+	case XP_R_TLS_NOT_SUPPORTED:
+	case XP_R_SASL_NOT_SUPPORTED:
+	case XP_R_SASL_REQUIRED:
+	case XP_R_DIALBACK_DISABLED:
+	case XP_R_CERT_UNTRUSTED:
+	case XP_R_CERT_IDENTITY:
+	case XP_R_NO_CERT:
+	case XP_R_UNKNOWN_METHOD:
+	case XP_R_NOT_ENCRYPTED:
+		return 1;
+	case XP_R_NONE:
+	case XP_R_CONFIG_INVALID:   /* ends with a reload, not a window */
+	case XP_R_CONNECTION_LIMIT: /* ends when a stream closes */
+	case XP_R_GLOBAL_LIMIT:
+	case XP_R_PENDING_ADDRESS: /* bounds on unauthenticated streams: */
+	case XP_R_PENDING_LIMIT:   /* they say how a stream went, not who */
+	case XP_R_AUTH_TIMEOUT:    /* may federate */
+	case XP_R_PREAUTH_BYTES:
+	case XP_R_PREAUTH_DEPTH:
+		return 0;
+	}
+	return 0;
+}
+
+/* The first window is short, so that a peer whose admin fixes its own side
+ * (a new certificate, TLS switched on) gets through soon; each window that
+ * ends in the same refusal doubles the next, up to max. */
+#define XP_BACKOFF_FIRST 10u
+
+unsigned xp_backoff_next(unsigned previous, unsigned max)
+{
+	unsigned next;
+
+	if (max == 0)
+		return 0;
+	if (previous == 0)
+		next = XP_BACKOFF_FIRST;
+	else
+		next = previous > max / 2 ? max : previous * 2;
+	return next > max ? max : next;
+}
+
+size_t xp_format_refusal_summary(char *buf, size_t size, xp_direction d,
+                                 const char *domain, unsigned long count,
+                                 unsigned seconds, xp_reason r)
+{
+	int n = snprintf(buf, size,
+	                 "refused %s s2s %s %s %lu more time%s in the last %u "
+	                 "s: %s",
+	                 xp_direction_name(d), d == XP_OUTGOING ? "to" : "from",
+	                 domain ? domain : "(unknown domain)", count,
+	                 count == 1 ? "" : "s", seconds, xp_reason_text(r));
+	return n < 0 ? 0 : (size_t)n;
+}
+
 static int refuse(xp_reason *reason, xp_reason r)
 {
 	if (reason != NULL)

@@ -298,6 +298,8 @@ typedef enum xp_preauth_option {
 unsigned xp_table_preauth(const xp_table *t, xp_preauth_option o);
 /* "pending_per_address", ...; NULL for an unknown option. */
 const char *xp_preauth_option_name(xp_preauth_option o);
+/* Longest refusal back-off window in seconds (0: no back-off). */
+unsigned xp_table_refusal_backoff(const xp_table *t);
 int xp_table_is_closed(const xp_table *t);
 /* Warnings kept from the build (for logging once, and admin 'check'). */
 size_t xp_table_warning_count(const xp_table *t);
@@ -409,6 +411,25 @@ int xp_verdict_connection(const xp_table *t, const xp_partner *p,
  * "refused incoming s2s from evil.test: not a partner". */
 size_t xp_format_refusal(char *buf, size_t size, xp_direction d,
                          const char *domain, xp_reason r);
+
+/*
+ * Refusal back-off.  A refusal that a retry of the same peer cannot turn
+ * into an acceptance (not a partner, a method the partner's rules forbid, a
+ * certificate that is not trusted or matches no pin) is "final": while the
+ * partner table stays the same, the next attempt gets the same answer.  A
+ * limit (connection_limit) or a failing-closed configuration is not final.
+ */
+int xp_reason_is_final(xp_reason r);
+
+/* The next back-off window in seconds after one of `previous` seconds (0:
+ * the first), never above max (0: back-off disabled, returns 0). */
+unsigned xp_backoff_next(unsigned previous, unsigned max);
+
+/* The summary line of a back-off window, e.g. "refused incoming s2s from
+ * j.test 212 more times in the last 60 s: not a partner". */
+size_t xp_format_refusal_summary(char *buf, size_t size, xp_direction d,
+                                 const char *domain, unsigned long count,
+                                 unsigned seconds, xp_reason r);
 
 /* ---- contact policy (SPEC section 4) ------------------------------------- */
 

@@ -42,6 +42,7 @@ enum {
 	XPT_OPT_AUTH_TIMEOUT,
 	XPT_OPT_PREAUTH_BYTES,
 	XPT_OPT_PREAUTH_DEPTH,
+	XPT_OPT_BACKOFF,
 	XPT_OPT_COUNT
 };
 extern const char *const xpt_option_keys[XPT_OPT_COUNT];

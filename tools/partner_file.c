@@ -24,7 +24,8 @@ const char *const xpt_option_keys[XPT_OPT_COUNT] = {
         "default",          "keepalive_interval",
         "connection_limit", "pending_per_address",
         "pending_limit",    "auth_timeout",
-        "preauth_bytes",    "preauth_depth"};
+        "preauth_bytes",    "preauth_depth",
+        "refusal_backoff"};
 
 #define OPTION_PREFIX "xmpp_partners_"
 

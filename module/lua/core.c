@@ -32,6 +32,11 @@
  *       setting that looks like an xmpp-partners option but is none
  *       (misspelt), with the nearest option name
  *   core.refusal(direction, domain, token) -> canonical log line
+ *   core.reason_is_final(token)       -> true when a retry gets the same
+ *                                        refusal (back-off applies)
+ *   core.backoff_next(previous, max)  -> next back-off window, seconds
+ *   core.refusal_summary(direction, domain, count, seconds, token)
+ *                                     -> one back-off window's summary line
  *   core.cert(pem_or_der)             -> cert | nil, message
  *   core.read_file(path)              -> partners, options, notes
  *                                        | nil, message
@@ -95,6 +100,7 @@
  *                                a malformed pin string matches nothing)
  *   tbl:partners()            -> { primary domains, in table order }
  *   tbl:info()                -> { count, default, keepalive_interval,
+ *                                  refusal_backoff,
  *                                  connection_limit, closed }
  *   tbl:warnings()            -> diagnostics
  *   tbl:close()  (also __gc, __close)
@@ -1440,7 +1446,7 @@ static int table_info(lua_State *L)
 	const xp_table *t = table_open(L);
 	int o;
 
-	lua_createtable(L, 0, 5 + XP_PREAUTH_COUNT);
+	lua_createtable(L, 0, 6 + XP_PREAUTH_COUNT);
 	set_integer(L, "count", (lua_Integer)xp_table_count(t));
 	set_string(L, "default",
 	           xp_table_default_policy(t) == XP_DEFAULT_ALLOW ? "allow"
@@ -1449,6 +1455,8 @@ static int table_info(lua_State *L)
 	            (lua_Integer)xp_table_keepalive_interval(t));
 	set_integer(L, "connection_limit",
 	            (lua_Integer)xp_table_connection_limit(t));
+	set_integer(L, "refusal_backoff",
+	            (lua_Integer)xp_table_refusal_backoff(t));
 	for (o = 0; o < XP_PREAUTH_COUNT; o++)
 		set_integer(
 		        L, xp_preauth_option_name((xp_preauth_option)o),
@@ -1648,6 +1656,7 @@ static const char *const file_opts[][2] = {
         {"xmpp_partners_default", "default"},
         {"xmpp_partners_keepalive_interval", "keepalive_interval"},
         {"xmpp_partners_connection_limit", "connection_limit"},
+        {"xmpp_partners_refusal_backoff", "refusal_backoff"},
         {"xmpp_partners_pending_per_address", "pending_per_address"},
         {"xmpp_partners_pending_limit", "pending_limit"},
         {"xmpp_partners_auth_timeout", "auth_timeout"},
@@ -2160,21 +2169,69 @@ static int core_refusal(lua_State *L)
 	return 1;
 }
 
+static int core_reason_is_final(lua_State *L)
+{
+	lua_pushboolean(L, xp_reason_is_final(check_token(L, 1)));
+	return 1;
+}
+
+static unsigned check_seconds(lua_State *L, int arg)
+{
+	lua_Integer v = luaL_checkinteger(L, arg);
+
+	luaL_argcheck(L, v >= 0 && v <= 0x7fffffff, arg,
+	              "seconds from 0 to 2^31-1 expected");
+	return (unsigned)v;
+}
+
+static int core_backoff_next(lua_State *L)
+{
+	unsigned previous = check_seconds(L, 1), max = check_seconds(L, 2);
+
+	lua_pushinteger(L, (lua_Integer)xp_backoff_next(previous, max));
+	return 1;
+}
+
+static int core_refusal_summary(lua_State *L)
+{
+	xp_direction d = check_direction(L, 1);
+	const char *domain = luaL_checkstring(L, 2);
+	lua_Integer count = luaL_checkinteger(L, 3);
+	unsigned seconds = check_seconds(L, 4);
+	xp_reason r = check_token(L, 5);
+	size_t n;
+	luaL_Buffer b;
+	char *p;
+
+	luaL_argcheck(L, count >= 0, 3, "a count from 0 expected");
+	n = xp_format_refusal_summary(NULL, 0, d, domain, (unsigned long)count,
+	                              seconds, r);
+	p = luaL_buffinitsize(L, &b, n + 1);
+	n = xp_format_refusal_summary(p, n + 1, d, domain, (unsigned long)count,
+	                              seconds, r);
+	luaL_pushresultsize(&b, n);
+	return 1;
+}
+
 /* ---- registration -------------------------------------------------------- */
 
-static const luaL_Reg core_functions[] = {{"build", core_build},
-                                          {"closed", core_closed},
-                                          {"check", core_check},
-                                          {"normalize", core_normalize},
-                                          {"matrix", core_matrix},
-                                          {"reason_text", core_reason_text},
-                                          {"option_note", core_option_note},
-                                          {"read_record", core_read_record},
-                                          {"refusal", core_refusal},
-                                          {"cert", core_cert},
-                                          {"read_file", core_read_file},
-                                          {"load_file", core_load_file},
-                                          {NULL, NULL}};
+static const luaL_Reg core_functions[] = {
+        {"build", core_build},
+        {"closed", core_closed},
+        {"check", core_check},
+        {"normalize", core_normalize},
+        {"matrix", core_matrix},
+        {"reason_text", core_reason_text},
+        {"option_note", core_option_note},
+        {"read_record", core_read_record},
+        {"refusal", core_refusal},
+        {"cert", core_cert},
+        {"read_file", core_read_file},
+        {"load_file", core_load_file},
+        {"reason_is_final", core_reason_is_final},
+        {"backoff_next", core_backoff_next},
+        {"refusal_summary", core_refusal_summary},
+        {NULL, NULL}};
 
 static const luaL_Reg table_methods[] = {{"resolve", table_resolve},
                                          {"lookup", table_lookup},

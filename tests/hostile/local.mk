@@ -4,7 +4,9 @@
 # Run only these:  make check-hostile
 HOSTILE_TESTS = \
 	tests/integration/t_hostile.sh \
-	tests/integration/t_faults.sh
+	tests/integration/t_faults.sh \
+	tests/integration/t_backoff.sh \
+	tests/integration/t_monitoring.sh
 
 check_PROGRAMS += tests/hostile/xphostile
 tests_hostile_xphostile_SOURCES = tests/hostile/xphostile.c

@@ -83,6 +83,9 @@ xmpp_partners = {
 -- Low enough for the held streams of section 8 to reach it if they counted.
 xmpp_partners_connection_limit = 30
 s2s_timeout = 5
+-- Every scenario is judged in full, also when the one before it was
+-- refused for the same domain (the refusal back-off: t_backoff.sh).
+xmpp_partners_refusal_backoff = 0
 EOT
 xp_start_prosody a "$A" a.test --module xmpp_partners --module s2s_bidi \
 	--extra-lua "Include $(xp__lua_str "$XP_WORK/partners-a.lua")" || ok=0

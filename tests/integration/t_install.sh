@@ -14,7 +14,8 @@
 # For each: the whole layout works (a.test federates with its partner
 # b.test, refuses c.test); then without xmpp_partners_admin.lib.lua,
 # without xmpp_partners_contact.lib.lua, without xmpp_partners_compat.lib.lua,
-# without xmpp_partners_pending.lib.lua,
+# without xmpp_partners_pending.lib.lua, xmpp_partners_backoff.lib.lua,
+# xmpp_partners_status.lib.lua,
 # without core.so, and (readme only)
 # with a helper that does not compile, one of another version and a core.so
 # that is no Lua module: all federation is refused (no pong for b.test nor
@@ -215,7 +216,7 @@ without() {
 # ---- run -----------------------------------------------------------------------------------
 
 LAYOUT_NAMES="readme make deb"
-tap_plan $((3 * 7 + 3 + 2))
+tap_plan $((3 * 9 + 3 + 2))
 
 xp_host a.test
 xp_host b.test
@@ -237,14 +238,16 @@ M=plugins/mod_xmpp_partners
 for layout in $LAYOUT_NAMES; do
 	if ! dirs=$("layout_$layout" 2>"$LAYOUTS/$layout.err"); then
 		tap_fail "$layout layout: installed" "$(cat "$LAYOUTS/$layout.err")"
-		for _ in 1 2 3 4 5 6; do tap_skip "$layout layout without a part" "the layout could not be made"; done
+		for _ in 1 2 3 4 5 6 7 8; do tap_skip "$layout layout without a part" "the layout could not be made"; done
 		continue
 	fi
 	read -r plug cmod <<<"$dirs"
 	[ "$layout" = deb ] && tap_diag "deb layout: $(cat "$LAYOUTS/deb.from")"
 	case_works "$layout layout as documented" "$plug" "$cmod"
 	for part in "$M/xmpp_partners_admin.lib.lua" "$M/xmpp_partners_contact.lib.lua" \
-		"$M/xmpp_partners_compat.lib.lua" "$M/xmpp_partners_pending.lib.lua" cmod/xmpp_partners/core.so "$M/mod_xmpp_partners.lua"; do
+		"$M/xmpp_partners_compat.lib.lua" "$M/xmpp_partners_pending.lib.lua" \
+		"$M/xmpp_partners_backoff.lib.lua" "$M/xmpp_partners_status.lib.lua" \
+		cmod/xmpp_partners/core.so "$M/mod_xmpp_partners.lua"; do
 		name="$layout layout without ${part##*/}"
 		if masked "$part"; then tap_skip "$name" "a copy is installed on this machine"; continue; fi
 		read -r p c <<<"$(without "$plug" "$cmod" "$part")"
@@ -253,6 +256,8 @@ for layout in $LAYOUT_NAMES; do
 		*contact*) case_closed "$name" "Cannot load xmpp_partners_contact.lib.lua" "$p" "$c" ;;
 		*compat*) case_closed "$name" "Cannot load xmpp_partners_compat.lib.lua" "$p" "$c" ;;
 		*pending*) case_closed "$name" "Cannot load xmpp_partners_pending.lib.lua" "$p" "$c" ;;
+		*backoff*) case_closed "$name" "Cannot load xmpp_partners_backoff.lib.lua" "$p" "$c" ;;
+		*status*) case_closed "$name" "Cannot load xmpp_partners_status.lib.lua" "$p" "$c" ;;
 		*core.so) case_closed "$name" "Cannot load the policy core xmpp_partners.core" "$p" "$c" ;;
 		*) case_no_module "$name" "$p" "$c" ;;
 		esac

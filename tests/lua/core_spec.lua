@@ -16,10 +16,11 @@ describe("xmpp_partners.core module", function()
 			names[#names + 1] = k .. ":" .. type(v)
 		end
 		table.sort(names)
-		assert.are.same({ "build:function", "cert:function", "check:function",
+		assert.are.same({ "backoff_next:function", "build:function", "cert:function", "check:function",
 			"closed:function", "load_file:function", "matrix:function", "normalize:function",
-			"option_note:function", "read_file:function", "read_record:function", "reason_text:function",
-			"refusal:function", "version:string" }, names)
+			"option_note:function", "read_file:function", "read_record:function", "reason_is_final:function",
+			"reason_text:function", "refusal:function", "refusal_summary:function",
+			"version:string" }, names)
 	end)
 
 	-- issue 20: a record typed at an admin prompt, and misspelled options
@@ -322,18 +323,19 @@ describe("core.build", function()
 		local t = helpers.build({}, { default = "allow", keepalive_interval = 60,
 			connection_limit = 7 })
 		assert.are.same(with_preauth({ count = 0, default = "allow", keepalive_interval = 60,
-			connection_limit = 7, closed = false }), t:info())
+			connection_limit = 7, refusal_backoff = 300, closed = false }), t:info())
 		t = helpers.build({}, { xmpp_partners_default = "deny",
-			xmpp_partners_keepalive_interval = 30.0, xmpp_partners_connection_limit = 9 })
+			xmpp_partners_keepalive_interval = 30.0, xmpp_partners_connection_limit = 9,
+			xmpp_partners_refusal_backoff = 0 })
 		assert.are.same(with_preauth({ count = 0, default = "deny", keepalive_interval = 30,
-			connection_limit = 9, closed = false }), t:info())
+			connection_limit = 9, refusal_backoff = 0, closed = false }), t:info())
 		t = helpers.build({})
 		assert.are.same(with_preauth({ count = 0, default = "deny", keepalive_interval = 300,
-			connection_limit = 1000, closed = false }), t:info())
+			connection_limit = 1000, refusal_backoff = 300, closed = false }), t:info())
 		t = helpers.build({}, { xmpp_partners_pending_per_address = 3, pending_limit = 40,
 			xmpp_partners_auth_timeout = 12, preauth_bytes = 8192, xmpp_partners_preauth_depth = 8 })
 		assert.are.same(with_preauth({ count = 0, default = "deny", keepalive_interval = 300,
-			connection_limit = 1000, closed = false }, { pending_per_address = 3,
+			connection_limit = 1000, refusal_backoff = 300, closed = false }, { pending_per_address = 3,
 			pending_limit = 40, auth_timeout = 12, preauth_bytes = 8192, preauth_depth = 8 }), t:info())
 	end)
 
@@ -524,6 +526,35 @@ describe("core.reason_text and core.refusal", function()
 		local long = string.rep("x", 5000)
 		local line = core.refusal("incoming", long, "bad_domain")
 		assert.are.equal("refused incoming s2s from " .. long .. ": " .. core.reason_text("bad_domain"), line)
+	end)
+
+	it("says which refusals a retry cannot change (refusal back-off)", function()
+		local final = { not_partner = true, bad_domain = true, tls_required = true,
+			tls_not_supported = true, sasl_not_supported = true, sasl_required = true,
+			dialback_disabled = true, cert_untrusted = true, cert_identity = true,
+			no_cert = true, unknown_method = true }
+		for _, token in ipairs(tokens) do
+			assert.are.equal(final[token] == true, core.reason_is_final(token), token)
+		end
+		assert.truthy(error_of(core.reason_is_final, "nope"))
+	end)
+
+	it("grows back-off windows up to the maximum", function()
+		assert.are.equal(10, core.backoff_next(0, 300))
+		assert.are.equal(20, core.backoff_next(10, 300))
+		assert.are.equal(300, core.backoff_next(160, 300))
+		assert.are.equal(0, core.backoff_next(0, 0))
+		assert.truthy(error_of(core.backoff_next, -1, 300))
+	end)
+
+	it("formats the back-off summary line", function()
+		assert.are.equal("refused incoming s2s from j.test 212 more times in the last 60 s: not a partner",
+			core.refusal_summary("incoming", "j.test", 212, 60, "not_partner"))
+		local long = string.rep("y", 3000)
+		assert.are.equal("refused incoming s2s from " .. long .. " 1 more time in the last 10 s: "
+			.. core.reason_text("no_cert"), core.refusal_summary("incoming", long, 1, 10, "no_cert"))
+		assert.truthy(error_of(core.refusal_summary, "incoming", "j.test", -1, 10, "no_cert"))
+		assert.truthy(error_of(core.refusal_summary, "incoming", "j.test", 1, 10, "nope"))
 	end)
 
 	it("throws for unknown tokens and directions", function()

@@ -501,6 +501,7 @@ static void test_options(void **state)
 	assert_int_equal(xp_table_default_policy(t), XP_DEFAULT_ALLOW);
 	assert_int_equal(xp_table_keepalive_interval(t), 60);
 	assert_int_equal(xp_table_connection_limit(t), 5);
+	assert_int_equal(xp_table_refusal_backoff(t), 300); /* default */
 	assert_int_equal(xp_table_count(t), 0);
 	xp_table_unref(t);
 	xp_builder_free(b);
@@ -524,6 +525,28 @@ static void test_options(void **state)
 	assert_non_null(test_find_diag(b, "must be a table of partners"));
 	assert_non_null(test_find_diag(b, "given twice"));
 	assert_null(xp_builder_diag(b, 0)->partner);
+	xp_builder_free(b);
+
+	/* refusal_backoff: 0 switches the back-off off; bounded. */
+	t = NULL;
+	b = xp_builder_new(ctx);
+	assert_int_equal(xp_builder_option_integer(
+	                         b, "xmpp_partners_refusal_backoff", 0),
+	                 XP_OK);
+	assert_int_equal(xp_builder_finish(b, &t), XP_OK);
+	assert_int_equal(xp_table_refusal_backoff(t), 0);
+	xp_table_unref(t);
+	xp_builder_free(b);
+	t = NULL;
+	b = xp_builder_new(ctx);
+	xp_builder_option_integer(b, "refusal_backoff", 86401);
+	xp_builder_option_integer(b, "refusal_backof", 5);
+	assert_int_equal(xp_builder_finish(b, &t), XP_ECONFIG);
+	assert_non_null(test_find_diag(b, "'xmpp_partners_refusal_backoff' is "
+	                                  "86401; use a whole number from 0 to "
+	                                  "86400"));
+	assert_non_null(test_find_diag(
+	        b, "did you mean 'xmpp_partners_refusal_backoff'?"));
 	xp_builder_free(b);
 	xp_ctx_free(ctx);
 }

@@ -313,6 +313,59 @@ static void test_connection_limits(void **state)
 	xp_table_unref(small);
 }
 
+/* Which refusals a retry cannot change, the window sequence and the
+ * summary line of a back-off window. */
+static void test_backoff(void **state)
+{
+	static const xp_reason final[] = {
+	        XP_R_NOT_PARTNER,        XP_R_BAD_DOMAIN,
+	        XP_R_TLS_REQUIRED,       XP_R_TLS_NOT_SUPPORTED,
+	        XP_R_SASL_NOT_SUPPORTED, XP_R_SASL_REQUIRED,
+	        XP_R_DIALBACK_DISABLED,  XP_R_CERT_UNTRUSTED,
+	        XP_R_CERT_IDENTITY,      XP_R_NO_CERT,
+	        XP_R_UNKNOWN_METHOD,     XP_R_NOT_ENCRYPTED};
+	char buf[256];
+	unsigned w, prev, i;
+	(void)state;
+	for (i = 0; i < sizeof(final) / sizeof(final[0]); i++)
+		assert_true(xp_reason_is_final(final[i]));
+	assert_false(xp_reason_is_final(XP_R_NONE));
+	assert_false(xp_reason_is_final(XP_R_CONFIG_INVALID));
+	assert_false(xp_reason_is_final(XP_R_CONNECTION_LIMIT));
+	assert_false(xp_reason_is_final(XP_R_GLOBAL_LIMIT));
+	assert_false(xp_reason_is_final((xp_reason)999));
+
+	assert_int_equal(xp_backoff_next(0, 0), 0);
+	assert_int_equal(xp_backoff_next(40, 0), 0);
+	assert_int_equal(xp_backoff_next(0, 300), 10);
+	assert_int_equal(xp_backoff_next(10, 300), 20);
+	assert_int_equal(xp_backoff_next(160, 300), 300);
+	assert_int_equal(xp_backoff_next(300, 300), 300);
+	assert_int_equal(xp_backoff_next(0, 3), 3);
+	assert_int_equal(xp_backoff_next(0xffffffffu, 86400), 86400);
+	/* Grows, never shrinks, stays bounded. */
+	for (prev = 0, i = 0; i < 40; i++, prev = w) {
+		w = xp_backoff_next(prev, 86400);
+		assert_true(w >= prev && w <= 86400);
+	}
+	assert_int_equal(prev, 86400);
+
+	xp_format_refusal_summary(buf, sizeof(buf), XP_INCOMING, "j.test", 212,
+	                          60, XP_R_NOT_PARTNER);
+	assert_string_equal(buf, "refused incoming s2s from j.test 212 more "
+	                         "times in the last 60 s: not a partner");
+	xp_format_refusal_summary(buf, sizeof(buf), XP_INCOMING, NULL, 1, 10,
+	                          XP_R_CERT_UNTRUSTED);
+	assert_string_equal(buf,
+	                    "refused incoming s2s from (unknown domain) 1 more "
+	                    "time in the last 10 s: the certificate chain is "
+	                    "not trusted and its key matches no pinned "
+	                    "fingerprint");
+	assert_true(xp_format_refusal_summary(buf, 8, XP_OUTGOING, "x.test", 2,
+	                                      10, XP_R_NO_CERT) > 8);
+	assert_int_equal(strlen(buf), 7);
+}
+
 static void test_texts(void **state)
 {
 	char buf[256];
@@ -361,6 +414,7 @@ int main(void)
 	        cmocka_unit_test(test_auth),
 	        cmocka_unit_test(test_connection_limits),
 	        cmocka_unit_test(test_texts),
+	        cmocka_unit_test(test_backoff),
 	};
 	cmocka_set_message_output(CM_OUTPUT_TAP);
 	return cmocka_run_group_tests_name("verdict", tests, setup, teardown);
