@@ -80,7 +80,9 @@ xp_make_install() {
 layout_make() {
 	local root=$LAYOUTS/make plug cmod
 	xp_make_install DESTDIR="$root" || { cat "$LAYOUTS/make-install.log" >&2; return 1; }
-	plug=$(make -s --no-print-directory -C "$top_builddir" -f Makefile -f - xp-print-dirs <<<'xp-print-dirs: ; @echo $(PROSODY_PLUGIN_DIR) $(LUA_CMOD_DIR)' 2>/dev/null)
+	# (without the calling make's flags: under `make -j check` they bring
+	# its jobserver and directory messages into this output)
+	plug=$(env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s --no-print-directory -C "$top_builddir" -f Makefile -f - xp-print-dirs <<<'xp-print-dirs: ; @echo $(PROSODY_PLUGIN_DIR) $(LUA_CMOD_DIR)' 2>/dev/null)
 	cmod=${plug#* }
 	plug=${plug%% *}
 	[ -n "$plug" ] && [ -d "$root$plug/mod_xmpp_partners" ] || { echo "make install put no mod_xmpp_partners/ into $root$plug" >&2; return 1; }
