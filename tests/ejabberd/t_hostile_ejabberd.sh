@@ -283,8 +283,10 @@ fi
 # streams only; the per-address cap must still let pa.test through.)
 XP_HOLD=${XP_HOLD:-$top_builddir/tests/hostile/xphold}
 [ -x "$XP_HOLD" ] || xp__missing "xphold not built ($XP_HOLD; make check builds it)"
+# (from an address of its own, as in t_hostile.sh: on a real network the
+# partner's server connects from another address than the attacker)
 hold() { # NAME FROM STREAMS: in the background, stopped by PID
-	timeout 60 "$XP_HOLD" --connect "$EJ_ADDR" --from "$2" --to ej.test --streams "$3" \
+	timeout 60 "$XP_HOLD" --connect "$EJ_ADDR" --source "$XP_NET.250" --from "$2" --to ej.test --streams "$3" \
 		--duration 30 --rate 1000 </dev/null >"$XP_WORK/clients/$1.out" 2>"$XP_WORK/clients/$1.err" &
 	XP_CLI_PID[$1]=$!
 }

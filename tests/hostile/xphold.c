@@ -5,6 +5,7 @@
  *
  *   xphold --connect ADDR [--port N] --from DOMAIN --to DOMAIN
  *          --streams N --duration SECS [--max-opens N] [--rate N]
+ *          [--source ADDR]
  *
  * It runs for --duration seconds (at most 600) or until SIGTERM/SIGINT,
  * opens at most --max-opens connections in all (default 1,000,000) and at
@@ -15,6 +16,10 @@
  * closed: connections the server ended; errors: stream errors seen), and at
  * the end "end: held=H opened=O closed=C errors=E" plus a line per stream
  * error condition seen ("condition: NAME COUNT").
+ *
+ * --source binds every connection to ADDR first: an attacker on an
+ * address of its own, as on a real network, where a TCP handshake proves
+ * the source address (the partner's server connects from another one).
  *
  * Exit status: 0 ran to the end, 2 usage error.
  */
@@ -120,13 +125,18 @@ static void scan(struct conn *c, const char *data, size_t n)
 		strcpy(c->tail, p);
 }
 
+/* The --source address (sin_family 0: none). */
+static struct sockaddr_in source;
+
 static int open_one(struct conn *c, const struct sockaddr_in *sa)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	if (fd < 0)
 		return -1;
-	if (fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ||
+	if ((source.sin_family != 0 &&
+	     bind(fd, (const struct sockaddr *)&source, sizeof(source)) < 0) ||
+	    fcntl(fd, F_SETFL, O_NONBLOCK) < 0 ||
 	    (connect(fd, (const struct sockaddr *)sa, sizeof(*sa)) < 0 &&
 	     errno != EINPROGRESS)) {
 		close(fd);
@@ -165,12 +175,12 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: xphold --connect ADDR [--port N] --from DOMAIN "
 	                "--to DOMAIN --streams N --duration SECS "
-	                "[--max-opens N] [--rate N]\n");
+	                "[--max-opens N] [--rate N] [--source ADDR]\n");
 }
 
 int main(int argc, char **argv)
 {
-	const char *addr = NULL, *from = NULL, *to = NULL;
+	const char *addr = NULL, *from = NULL, *to = NULL, *src = NULL;
 	int port = 5269, n = 0, i;
 	double duration = 0, t0, next_report, sec_start;
 	unsigned long max_opens = 1000000, rate = 2000, this_sec = 0;
@@ -195,16 +205,22 @@ int main(int argc, char **argv)
 			max_opens = strtoul(argv[i + 1], NULL, 10);
 		else if (strcmp(argv[i], "--rate") == 0)
 			rate = strtoul(argv[i + 1], NULL, 10);
+		else if (strcmp(argv[i], "--source") == 0)
+			src = argv[i + 1];
 		else
 			break;
 	}
 	memset(&sa, 0, sizeof sa);
 	sa.sin_family = AF_INET;
 	sa.sin_port = htons((unsigned short)port);
+	if (src != NULL)
+		source.sin_family = AF_INET;
 	if (i != argc || addr == NULL || from == NULL || to == NULL || n < 1 ||
 	    n > MAX_STREAMS || duration <= 0 || duration > 600 || port <= 0 ||
-	    port > 65535 || rate < 1 || inet_pton(AF_INET, addr, &sa.sin_addr) != 1 ||
-	    strlen(from) + strlen(to) > 400) {
+	    port > 65535 || rate < 1 ||
+	    inet_pton(AF_INET, addr, &sa.sin_addr) != 1 ||
+	    strlen(from) + strlen(to) > 400 ||
+	    (src != NULL && inet_pton(AF_INET, src, &source.sin_addr) != 1)) {
 		usage();
 		return 2;
 	}
@@ -251,7 +267,8 @@ int main(int argc, char **argv)
 				int err = 0;
 				socklen_t el = sizeof err;
 
-				getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el);
+				getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err,
+				           &el);
 				if (err != 0) {
 					drop(c, 0);
 					continue;
@@ -271,7 +288,8 @@ int main(int argc, char **argv)
 		}
 		if (now() >= next_report) {
 			next_report += 1;
-			printf("t=%.0f held=%u opened=%lu closed=%lu errors=%lu\n",
+			printf("t=%.0f held=%u opened=%lu closed=%lu "
+			       "errors=%lu\n",
 			       now() - t0, held(n), opened, closed_by_server,
 			       errors);
 			fflush(stdout);
