@@ -278,7 +278,9 @@ xp__host_version() {
 	"${XP_PROSODY_EXPECT:-}"*) ;;
 	*) xp_bail "$XP_PROSODYCTL is Prosody $XP_PROSODY_VERSION, not the expected ${XP_PROSODY_EXPECT}x" ;;
 	esac
-	: "${XP_TAP_TAG=prosody $XP_PROSODY_VERSION}"
+	# The ejabberd suites (ejlib.sh loaded) keep their names: their host is
+	# ejabberd, Prosody only plays the peers there.
+	declare -F ej_init >/dev/null || : "${XP_TAP_TAG=prosody $XP_PROSODY_VERSION}"
 	tap_diag "host: Prosody $XP_PROSODY_VERSION ($(command -v "$XP_PROSODY"))"
 }
 
