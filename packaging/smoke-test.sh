@@ -338,9 +338,9 @@ $(xp_client_report recv)"
 xp_delivered "partner: bob@b.test -> alice@a.test is delivered" bob@b.test alice@a.test smoke-hello-from-b
 xp_delivered "partner: alice@a.test -> bob@b.test is delivered" alice@a.test bob@b.test smoke-hello-from-a
 refused "non-partner: carl@c.test -> alice@a.test bounces, alice gets nothing, a.test logs the refusal" \
-	carl@c.test alice@a.test smoke-from-c 'refused incoming s2s from c\.test'
+	carl@c.test alice@a.test smoke-from-c 'refused incoming s2s from c\.test: not a partner$'
 refused "non-partner: alice@a.test -> carl@c.test bounces, carl gets nothing, a.test logs the refusal" \
-	alice@a.test carl@c.test smoke-to-c 'refused outgoing s2s to c\.test'
+	alice@a.test carl@c.test smoke-to-c 'refused outgoing s2s to c\.test: not a partner$'
 
 # ---- 5. the command-line tool, when the package has it -----------------------------
 if [ -x /usr/bin/xmpp-partners ] && grep -qxF /usr/bin/xmpp-partners <<<"$files"; then
