@@ -861,16 +861,17 @@ xp_wait_no_s2s() {
 # xp_reload_partners NAME: reload server NAME (xp_reload) and wait, bounded,
 # until mod_xmpp_partners has judged the new partner table: returns 0 when
 # it logged "Partner policy reloaded", 1 when it kept the old table because
-# the new one has errors (or on timeout).
+# the new one has errors or cannot be read (or on timeout).
 xp_reload_partners() {
 	local name=$1 log ok bad i
+	local bad_re='partner table has errors|keeping the previous partner policy in force|all federation is refused until'
 	log=${XP_SRV_DIR[$name]:-}/prosody.log
 	ok=$(grep -c 'Partner policy reloaded' "$log" 2>/dev/null)
-	bad=$(grep -c 'partner table has errors' "$log" 2>/dev/null)
+	bad=$(grep -cE "$bad_re" "$log" 2>/dev/null)
 	xp_reload "$name" || return 1
 	for i in $(seq 1 $((XP_START_TIMEOUT * 20))); do
 		[ "$(grep -c 'Partner policy reloaded' "$log")" -gt "$ok" ] && return 0
-		[ "$(grep -c 'partner table has errors' "$log")" -gt "$bad" ] && return 1
+		[ "$(grep -cE "$bad_re" "$log")" -gt "$bad" ] && return 1
 		sleep 0.05
 	done
 	return 1
