@@ -30,7 +30,9 @@ PROSODY13_TESTS = $(PROSODY_SUITES:.sh=_p13.sh)
 MIXED_TESTS = tests/integration/t_mixed.sh
 PROSODY13_ALL = $(PROSODY13_TESTS) $(MIXED_TESTS)
 EXTRA_DIST += tests/integration/prosody13.mk $(MIXED_TESTS)
-CLEANFILES += $(PROSODY13_TESTS) tests/test-suite-prosody13.log
+# (not in TESTS, so automake's own clean rules do not know their logs)
+CLEANFILES += $(PROSODY13_TESTS) tests/test-suite-prosody13.log \
+	$(PROSODY13_ALL:.sh=.log) $(PROSODY13_ALL:.sh=.trs)
 
 # The wrapper: same script, Prosody 13.
 %_p13.sh: %.sh
