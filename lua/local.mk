@@ -21,4 +21,5 @@ prosodymoddir = $(PROSODY_PLUGIN_DIR)/mod_xmpp_partners
 dist_prosodymod_DATA = \
 	lua/mod_xmpp_partners.lua \
 	lua/xmpp_partners_contact.lib.lua \
-	lua/xmpp_partners_admin.lib.lua
+	lua/xmpp_partners_admin.lib.lua \
+	lua/xmpp_partners_compat.lib.lua

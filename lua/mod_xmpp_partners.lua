@@ -825,7 +825,8 @@ module:hook("config-reloaded", function () load_policy("reloaded"); end);
 
 function module.load()
 	if prosody.process_type == "prosodyctl" then return; end -- module.command only
-	load_policy("loaded");
+	-- (SQL storage lives in a host's store: wait for that host.)
+	admin.when_storage_ready(function () load_policy("loaded"); end);
 	admin.setup_shell();
 	install_proxy_support();
 	for host in pairs(hosts) do setup_host(host); end

@@ -12,12 +12,13 @@
 --   each_s2s_session(fn), stream_state(session), remote_of(session)
 --
 -- It provides:
---   * runtime changes kept in the global keyval store "xmpp_partners"
+--   * runtime changes kept in the keyval store "xmpp_partners" of Prosody's
+--     configured storage (see xmpp_partners_compat.lib.lua for where)
 --     ({ partners = { [domain] = record }, removed = { [domain] = true } });
 --     a runtime record overrides the config record of the same domain, a
 --     runtime removal hides a config record until `partners reset DOMAIN`;
---   * the `partners` section of `prosodyctl shell` (0.12 shell environment;
---     13.x "shell-command" items when the server has them);
+--   * the `partners` section of `prosodyctl shell` (0.12's shell
+--     environment and 13's "shell-command" items, both registered);
 --   * XEP-0050 ad-hoc commands for host admins;
 --   * `prosodyctl mod_xmpp_partners check` (module.command).
 -- Every decision comes from the core: this file only merges, stores,
@@ -34,6 +35,7 @@ local RECORD_KEYS = { "description", "type", "tls", "sasl", "dialback", "additio
 
 return function (api)
 	local module, core = api.module, api.core;
+	local compat = module:require("xmpp_partners_compat");
 	local admin = {};
 
 	-- ---- values ---------------------------------------------------------------
@@ -110,29 +112,20 @@ return function (api)
 
 	-- ---- storage --------------------------------------------------------------
 
-	-- Prosody 0.12 has no storage driver for the global context ("*" is
-	-- not a host: module:open_store falls back to the null driver), so the
-	-- global record goes through util.datamanager, the layer under
-	-- mod_storage_internal (file data_path/%2a/xmpp_partners.dat).  Where
-	-- 13.x, module:open_store is used (untested).
+	-- The store is opened where both Prosody 0.12 and 13 allow it for a
+	-- global module: see xmpp_partners_compat.lib.lua (open_store).
 	local store;
 	local function get_store()
 		if store then return store; end
-		local major = tonumber(tostring(prosody.version or ""):match("^(%d+)%."));
-		if major and major >= 13 then -- untested
-			store = module:open_store(STORE, "keyval");
-		else
-			-- (storagemanager reroutes util.datamanager through the
-			-- drivers; olddm keeps the file functions.)
-			local sm_ok, sm = pcall(require, "core.storagemanager");
-			local dm = sm_ok and sm.olddm or require "util.datamanager";
-			store = {
-				get = function (_, user) return dm.load(user, "*", STORE); end;
-				set = function (_, user, data) return dm.store(user, "*", STORE, data); end;
-			};
-		end
+		local s, where = compat.open_store(module, STORE);
+		if not s then error(where, 0); end
+		store = s;
+		module:log("debug", "runtime partner changes: storage %s of %s", where.driver,
+			where.host == "*" and "the global context" or where.host);
 		return store;
 	end
+	-- Run fn (the first load of the partner table) once the store can open.
+	function admin.when_storage_ready(fn) return compat.when_store_ready(module, STORE, fn); end
 	admin.set_store = function (s) store = s; end -- tests, offline use
 
 	-- The runtime state: { partners = {...}, removed = {...} } | nil, err
@@ -326,7 +319,7 @@ return function (api)
 		local r, perr = parse_record(record);
 		if not r then return nil, perr; end
 		local eff, eerr = effective_all();
-		if not eff then return nil, eerr; end
+		if not eff then return nil, "adding " .. d .. " refused, nothing changed: " .. eerr; end
 		if find_key(eff.merged, d) then
 			return nil, d .. " is already a partner; change it with partners:set(\"" .. d
 				.. "\", KEY, VALUE) or remove it first";
@@ -346,7 +339,7 @@ return function (api)
 			return nil, "give a key: one of " .. table.concat(RECORD_KEYS, ", ");
 		end
 		local eff, eerr = effective_all();
-		if not eff then return nil, eerr; end
+		if not eff then return nil, "setting " .. key .. " of " .. d .. " refused, nothing changed: " .. eerr; end
 		local k = find_key(eff.merged, d);
 		if not k then
 			local policy = api.policy();
@@ -370,7 +363,7 @@ return function (api)
 		local d, err = normalize(domain);
 		if not d then return nil, err; end
 		local eff, eerr = effective_all();
-		if not eff then return nil, eerr; end
+		if not eff then return nil, "removing " .. d .. " refused, nothing changed: " .. eerr; end
 		local k = find_key(eff.merged, d);
 		if not k then return nil, d .. " is not a partner (see partners:list())"; end
 		local state = copy(eff.state);
@@ -388,7 +381,7 @@ return function (api)
 		local d, err = normalize(domain);
 		if not d then return nil, err; end
 		local eff, eerr = effective_all();
-		if not eff then return nil, eerr; end
+		if not eff then return nil, "resetting " .. d .. " refused, nothing changed: " .. eerr; end
 		local state = copy(eff.state);
 		local found = false;
 		for k in pairs(state.partners) do
@@ -665,43 +658,19 @@ return function (api)
 		end
 	end
 
+	local shell_teardown;
 	function admin.setup_shell()
-		local version = prosody and prosody.version or "";
-		local major = tonumber(tostring(version):match("^(%d+)"));
-		if major and major >= 13 then
-			-- 13.x: commands are items handled by mod_admin_shell (untested).
-			for _, c in ipairs(commands) do
-				local args = {};
-				for _, a in ipairs(c[3]) do args[#args + 1] = { name = a, type = "string" }; end
-				module:add_item("shell-command", {
-					section = "partners"; section_desc = "Per-partner federation policy (mod_xmpp_partners)";
-					name = c[1]; desc = c[2]; args = args; handler = safe(c[4]);
-				});
-			end
-		else
-			local env = module:shared("/*/admin_shell/env");
-			local section = {};
-			for _, c in ipairs(commands) do
-				local fn = safe(c[4]);
-				section[c[1]] = function (self, ...) return fn(self, ...); end;
-			end
-			function section:help()
-				local print = self.session.print;
-				print("partners - per-partner federation policy (mod_xmpp_partners)");
-				for _, c in ipairs(commands) do
-					local args = {};
-					for _, a in ipairs(c[3]) do args[#args + 1] = a:upper(); end
-					print(string.format("  partners %-8s %-20s %s", c[1], table.concat(args, " "), c[2]));
-				end
-				return true, "Changes are stored and apply at once; see the README";
-			end
-			env.partners = section;
-			admin.shell_env = env;
+		local wrapped = {};
+		for i, c in ipairs(commands) do
+			local fn = safe(c[4]);
+			wrapped[i] = { c[1], c[2], c[3], function (self, ...) return fn(self, ...); end };
 		end
+		shell_teardown = compat.add_shell_section(module, "partners",
+			"Per-partner federation policy (mod_xmpp_partners)", wrapped);
 	end
 
 	function admin.teardown_shell()
-		if admin.shell_env then admin.shell_env.partners = nil; end
+		if shell_teardown then shell_teardown(); shell_teardown = nil; end
 	end
 
 	-- ---- XEP-0050 ad-hoc commands ---------------------------------------------------------------
@@ -726,12 +695,12 @@ return function (api)
 		local ctx = module:context(host);
 		local ok_dep = pcall(function () ctx:depends("adhoc"); end);
 		if not ok_dep then
-			local mm = require "core.modulemanager";
+			local mm = compat.require "core.modulemanager";
 			if not mm.is_loaded(host, "adhoc") then pcall(mm.load, host, "adhoc"); end
 		end
 		local adhoc_new = module:require("adhoc").new;
-		local dataforms_new = require "util.dataforms".new;
-		local adhoc_util = require "util.adhoc";
+		local dataforms_new = compat.require "util.dataforms".new;
+		local adhoc_util = compat.require "util.adhoc";
 
 		local function record_fields(with_domain)
 			local f = {

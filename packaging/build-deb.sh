@@ -27,8 +27,6 @@
 #                      test-only Build-Depends, with DEB_BUILD_PROFILES=nocheck)
 #   XP_DEB_SKIP_TESTS  test scripts to leave out of make check, separated by
 #                      spaces, e.g. "tests/ejabberd/t_ejabberd.sh"
-#   XP_SHARED_DIR      the folder with negotiation-matrix.tsv, which the tests
-#                      read (default: ../shared beside the source tree)
 #   TMPDIR             where the temporary build directory goes (keep it
 #                      short: the tests put unix sockets below it)
 # Exit status: 0 when the packages were built and lintian found no error.
@@ -117,15 +115,6 @@ else
 fi
 rm -rf "$tree/debian"
 cp -a "$srcdir/packaging/debian" "$tree/debian"
-# The tests read the normative negotiation matrix from ../shared (beside the
-# source tree) or $XP_SHARED_DIR: put a copy beside the build tree.
-shared=${XP_SHARED_DIR:-$srcdir/../shared}
-if [ -f "$shared/negotiation-matrix.tsv" ]; then
-	mkdir -p "$work/shared"
-	cp "$shared/negotiation-matrix.tsv" "$work/shared/"
-else
-	echo "build-deb.sh: warning: no $shared/negotiation-matrix.tsv (set XP_SHARED_DIR): the matrix tests will fail" >&2
-fi
 chmod +x "$tree/debian/rules"
 
 if [ "$install_deps" = 1 ]; then

@@ -19,11 +19,17 @@ jobs=$(nproc 2>/dev/null || echo 2)
 if [ -z "${XP_NO_DEPS:-}" ]; then
 	bash scripts/deps.sh
 fi
-# Where the normative matrix lives (tests read it): ../shared by default.
-export XP_SHARED_DIR=${XP_SHARED_DIR:-$top/../shared}
-if [ ! -r "$XP_SHARED_DIR/negotiation-matrix.tsv" ]; then
-	echo "scripts/test.sh: $XP_SHARED_DIR/negotiation-matrix.tsv is missing" >&2
-	exit 1
+# The tests read the repository's copy of the contract (doc/SPEC.md,
+# doc/negotiation-matrix.tsv).  Where the project's shared folder sits
+# beside the checkout, the copy must not have drifted from it.
+if [ -r "$top/../shared/negotiation-matrix.tsv" ]; then
+	if ! cmp -s "$top/../shared/negotiation-matrix.tsv" doc/negotiation-matrix.tsv; then
+		echo "scripts/test.sh: doc/negotiation-matrix.tsv differs from ../shared/negotiation-matrix.tsv:" >&2
+		diff -u "$top/../shared/negotiation-matrix.tsv" doc/negotiation-matrix.tsv >&2 || true
+		echo "copy the normative file over doc/negotiation-matrix.tsv and re-run" >&2
+		exit 1
+	fi
+	echo "scripts/test.sh: doc/negotiation-matrix.tsv equals ../shared/negotiation-matrix.tsv"
 fi
 
 # In CI a missing server or client is a failure, not a skip.

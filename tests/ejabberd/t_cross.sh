@@ -46,14 +46,14 @@
 # takes about 1.5-2 minutes.
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
-: "${XP_SHARED_DIR:=$top_srcdir/../shared}"
+: "${XP_MATRIX:=$top_srcdir/doc/negotiation-matrix.tsv}"
 . "$top_srcdir/tests/integration/lib.sh"
 . "$top_srcdir/tests/ejabberd/ejlib.sh"
 
-MATRIX=$XP_SHARED_DIR/negotiation-matrix.tsv
+MATRIX=$XP_MATRIX
 ej_require
 xp_init
-[ -r "$MATRIX" ] || xp__missing "no negotiation matrix at $MATRIX (set XP_SHARED_DIR)"
+[ -r "$MATRIX" ] || xp__missing "no negotiation matrix at $MATRIX (set XP_MATRIX)"
 
 declare -a ROWS=()
 declare -A R_TLS=() R_SASL=() R_DB=() R_METHODS=()

@@ -12,7 +12,8 @@ INTEGRATION_TESTS = \
 	tests/integration/t_reload.sh \
 	tests/integration/t_contact.sh \
 	tests/integration/t_admin.sh \
-	tests/integration/t_partner_file.sh
+	tests/integration/t_partner_file.sh \
+	tests/integration/t_storage.sh
 
 if HAVE_STROPHE
 check_PROGRAMS += tests/clients/xpclient

@@ -37,12 +37,12 @@
 
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
-: "${XP_SHARED_DIR:=$top_srcdir/../shared}"
+: "${XP_MATRIX:=$top_srcdir/doc/negotiation-matrix.tsv}"
 . "$top_srcdir/tests/integration/lib.sh"
 
-MATRIX=$XP_SHARED_DIR/negotiation-matrix.tsv
+MATRIX=$XP_MATRIX
 xp_init
-[ -r "$MATRIX" ] || xp__missing "no negotiation matrix at $MATRIX (set XP_SHARED_DIR)"
+[ -r "$MATRIX" ] || xp__missing "no negotiation matrix at $MATRIX (set XP_MATRIX)"
 
 # ---- the matrix ------------------------------------------------------------------
 declare -a ROWS=() ERROR_ROWS=()

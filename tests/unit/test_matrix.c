@@ -1,5 +1,5 @@
 /*
- * test_matrix.c: every row of ../shared/negotiation-matrix.tsv against the
+ * test_matrix.c: every row of doc/negotiation-matrix.tsv against the
  * core: the static table, the builder's verdict on a record with that
  * combination, and the authentication verdicts for each method in both
  * directions.  The TSV is read at run time so table and code cannot drift.
@@ -31,16 +31,15 @@ static void split_line(char *line, char **f, int nf)
 
 static int load_tsv(void **state)
 {
-	char path[4200], line[1024];
+	const char *path = test_matrix_path();
+	char line[1024];
 	FILE *fp;
 	int n = 0;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/negotiation-matrix.tsv",
-	         test_shared_dir());
 	fp = fopen(path, "r");
 	if (fp == NULL) {
-		print_error("cannot open %s (set XP_SHARED_DIR)\n", path);
+		print_error("cannot open %s (set XP_MATRIX)\n", path);
 		return -1;
 	}
 	if (fgets(line, sizeof(line), fp) == NULL ||
@@ -275,8 +274,8 @@ int main(void)
 	        cmocka_unit_test(test_names),
 	};
 	if (load_tsv(NULL) != 0) {
-		printf("Bail out! negotiation-matrix.tsv not found under %s\n",
-		       test_shared_dir());
+		printf("Bail out! cannot read the negotiation matrix %s\n",
+		       test_matrix_path());
 		return 1;
 	}
 	return TEST_RUN("matrix", tests);

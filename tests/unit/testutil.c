@@ -57,15 +57,16 @@ int test_run(const char *name, const struct CMUnitTest *tests, size_t n)
 	return _cmocka_run_group_tests(name, tests, n, NULL, NULL);
 }
 
-const char *test_shared_dir(void)
+const char *test_matrix_path(void)
 {
 	static char buf[4096];
-	const char *env = getenv("XP_SHARED_DIR");
+	const char *env = getenv("XP_MATRIX");
 	const char *top = getenv("top_srcdir");
 
 	if (env != NULL && *env)
 		return env;
-	snprintf(buf, sizeof(buf), "%s/../shared", top && *top ? top : ".");
+	snprintf(buf, sizeof(buf), "%s/doc/negotiation-matrix.tsv",
+	         top && *top ? top : ".");
 	return buf;
 }
 

@@ -1,6 +1,7 @@
 /*
  * testutil.h: shared helpers for the cmocka unit tests: a counting allocator
- * that can fail the Nth allocation, a log capture, and the path of shared/.
+ * that can fail the Nth allocation, a log capture, and the path of the
+ * normative negotiation matrix.
  */
 #ifndef XP_TESTUTIL_H
 #define XP_TESTUTIL_H
@@ -39,8 +40,11 @@ int test_run(const char *name, const struct CMUnitTest *tests, size_t n);
 #define TEST_RUN(name, tests)                                                  \
 	test_run(name, tests, sizeof(tests) / sizeof(tests[0]))
 
-/* $top_srcdir/../shared, or the XP_SHARED_DIR environment variable. */
-const char *test_shared_dir(void);
+/* The negotiation matrix the tests check the core against: the XP_MATRIX
+ * environment variable, else the in-repo copy $top_srcdir/doc/
+ * negotiation-matrix.tsv (shipped in the tarball, so a release tests
+ * itself). */
+const char *test_matrix_path(void);
 
 /* A compact partner description for tests; NULL/-1 fields keep defaults. */
 typedef struct test_partner {
