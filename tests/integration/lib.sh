@@ -22,7 +22,8 @@
 # from scripts/unpack-prosody.sh: sets XP_PROSODY and XP_PROSODYCTL to
 # PREFIX/usr/bin/prosody and prosodyctl), XP_PROSODY_EXPECT (the version
 # `prosodyctl about` must report starts with this, e.g. "13."; else bail out),
-# XP_TAP_TAG (prefix of every test name, default "prosody VERSION"),
+# XP_TAP_TAG (prefix of every test name, default "prosody VERSION"; none in
+# the ejabberd suites, which load tests/ejabberd/ejlib.sh),
 # XP_LUA_CPATH (extra Lua C module path entries for Prosody, "dir/?.so;..."),
 # XP_NET_PREFIX (the two octets of this run's /24, default 127.71).
 #
