@@ -159,9 +159,10 @@ if [ -n "$prosody_prefix" ]; then
 	mkdir -p "$view/plugins" || xp_bail "cannot create $view"
 	ln -s "$MOD_DIR" "$view/plugins/mod_xmpp_partners"
 	for f in prosody prosodyctl; do
-		sed "s|^CFG_PLUGINDIR=.*|CFG_PLUGINDIR='$view/plugins/;$prosody_prefix/usr/lib/prosody/modules/';|" \
-			"$prosody_prefix/usr/bin/$f" >"$view/$f" && chmod 0755 "$view/$f" ||
+		if ! sed "s|^CFG_PLUGINDIR=.*|CFG_PLUGINDIR='$view/plugins/;$prosody_prefix/usr/lib/prosody/modules/';|" \
+			"$prosody_prefix/usr/bin/$f" >"$view/$f" || ! chmod 0755 "$view/$f"; then
 			xp_bail "cannot make $view/$f"
+		fi
 		grep -q "^CFG_PLUGINDIR='$view/plugins/;" "$view/$f" || xp_bail "$prosody_prefix/usr/bin/$f has no CFG_PLUGINDIR line"
 	done
 	XP_PROSODY=$view/prosody

@@ -38,7 +38,7 @@ case ${XP_PROSODY_PREFIX:-/} in
 /*) export XP_PROSODY_PREFIX ;;
 *) XP_PROSODY_PREFIX=$(pwd)/$XP_PROSODY_PREFIX; export XP_PROSODY_PREFIX ;;
 esac
-cd "$top"
+cd "$top" || exit 1
 if [ -n "${XP_PROSODY_PREFIX:-}" ] && [ ! -x "$XP_PROSODY_PREFIX/usr/bin/prosody" ]; then
 	echo "scripts/demo.sh: no Prosody in $XP_PROSODY_PREFIX (make it: bash scripts/unpack-prosody.sh $XP_PROSODY_PREFIX)" >&2
 	exit 1
@@ -49,8 +49,10 @@ fi
 
 if [ -n "${XP_DEMO_BUILD:-}" ]; then
 	dir=$(cd "$XP_DEMO_BUILD" && pwd) || exit 1
-	[ -x "$dir/tests/clients/xpclient" ] && [ -f "$dir/module/lua/.libs/core.so" ] ||
-		{ echo "XP_DEMO_BUILD=$XP_DEMO_BUILD: no built core and xpclient there"; exit 1; }
+	if [ ! -x "$dir/tests/clients/xpclient" ] || [ ! -f "$dir/module/lua/.libs/core.so" ]; then
+		echo "XP_DEMO_BUILD=$XP_DEMO_BUILD: no built core and xpclient there"
+		exit 1
+	fi
 else
 	dir="$top/build/demo"
 	mkdir -p "$dir"
