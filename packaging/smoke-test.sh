@@ -2,7 +2,8 @@
 # packaging/smoke-test.sh: install the built xmpp-partners-prosody package
 # into this machine's Prosody and check that the installed files work.
 #
-#   bash packaging/smoke-test.sh [--no-install] [--remove] [--keep] [DEB | DIR]
+#   bash packaging/smoke-test.sh [--no-install] [--remove] [--keep]
+#                                [--prosody PREFIX] [DEB | DIR]
 #
 # DEB is xmpp-partners-prosody_*.deb, DIR a directory holding it (default:
 # build/deb, where packaging/build-deb.sh leaves it).  As root, the script
@@ -26,6 +27,13 @@
 #      prosody service, that one too, by the PID in its pidfile); with
 #      --remove, removes the package again (dpkg -r; what apt-get -f
 #      install brought in stays).
+# --prosody PREFIX runs both servers with the Prosody unpacked in PREFIX
+# (Prosody 13 from scripts/unpack-prosody.sh, e.g. build/prosody13) as if it
+# were the installed one: launchers of the test's own (copies of PREFIX's,
+# nothing in PREFIX changes) search first a plugin folder whose only entry
+# links to the package's /usr/lib/prosody/modules/mod_xmpp_partners, as
+# Debian's Prosody 13 would find it there; still no plugin_paths and no
+# LUA_CPATH.  Every test name says which Prosody ran.
 # Servers, clients, certificates, TAP and the clean-up by PID are those of
 # the integration tests, tests/integration/lib.sh, in its installed-files-
 # only mode (XP_INSTALLED=1), so the script runs from a source tree (as
@@ -46,11 +54,17 @@ install=1
 remove=0
 keep=${SMOKE_KEEP:-0}
 deb_arg=""
+prosody_prefix=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--no-install) install=0; shift ;;
 	--remove) remove=1; shift ;;
 	--keep) keep=1; shift ;;
+	--prosody)
+		[ $# -ge 2 ] || { echo "smoke-test.sh: --prosody needs a PREFIX" >&2; exit 2; }
+		prosody_prefix=$2
+		shift 2
+		;;
 	-h | --help) usage; exit 0 ;;
 	-*) echo "smoke-test.sh: unknown option $1" >&2; exit 2 ;;
 	*) deb_arg=$1; shift ;;
@@ -81,6 +95,11 @@ MOD_LUA=$MOD_DIR/mod_xmpp_partners.lua
 	top_srcdir=$srcdir
 	top_builddir=$srcdir
 }
+case $prosody_prefix in
+"" | /) prosody_prefix="" ;;
+/*) XP_PROSODY_PREFIX=$prosody_prefix ;;
+*) prosody_prefix=$(pwd)/$prosody_prefix; XP_PROSODY_PREFIX=$prosody_prefix ;;
+esac
 smoke_client=${XP_CLIENT:-}
 . "$srcdir/tests/integration/lib.sh"
 
@@ -132,6 +151,23 @@ tap_plan 13
 # exit traps, this run's 127.73.X.0/24 and the test CA.
 xp_init
 PLUA=$(xp__prosody_lua)
+
+# --prosody PREFIX: that Prosody as if installed (see above).  lib.sh has
+# checked PREFIX's launchers and version; the servers run our copies.
+if [ -n "$prosody_prefix" ]; then
+	view=$XP_WORK/prosody-view
+	mkdir -p "$view/plugins" || xp_bail "cannot create $view"
+	ln -s "$MOD_DIR" "$view/plugins/mod_xmpp_partners"
+	for f in prosody prosodyctl; do
+		if ! sed "s|^CFG_PLUGINDIR=.*|CFG_PLUGINDIR='$view/plugins/;$prosody_prefix/usr/lib/prosody/modules/';|" \
+			"$prosody_prefix/usr/bin/$f" >"$view/$f" || ! chmod 0755 "$view/$f"; then
+			xp_bail "cannot make $view/$f"
+		fi
+		grep -q "^CFG_PLUGINDIR='$view/plugins/;" "$view/$f" || xp_bail "$prosody_prefix/usr/bin/$f has no CFG_PLUGINDIR line"
+	done
+	XP_PROSODY=$view/prosody
+	XP_PROSODYCTL=$view/prosodyctl
+fi
 
 # xpclient (lib.sh's default would be one in the source tree, built or not)
 XP_CLIENT=$smoke_client
@@ -252,7 +288,10 @@ fi
 # The module and the core that server A loaded are the installed ones.
 modpath=$(xp_shell a '> return require"core.modulemanager".get_module("*", "xmpp_partners").module.path' 2>&1)
 maps=$(grep -o '/[^ ]*xmpp_partners[^ ]*\.so' "/proc/$(xp_server_pid a)/maps" 2>/dev/null | sort -u)
-if grep -qF "$MOD_LUA" <<<"$modpath" && [ "$maps" = "$CORE_SO" ] &&
+# (through --prosody's plugin folder, a link: compare where it leads)
+modreal=$(grep -o '/[^ ]*mod_xmpp_partners\.lua' <<<"$modpath" | head -n 1)
+modreal=$(readlink -f "${modreal:-/nonexistent}")
+if [ "$modreal" = "$MOD_LUA" ] && [ "$maps" = "$CORE_SO" ] &&
 	! grep -qE '^[[:space:]]*plugin_paths' "$(xp_server_cfg a)"; then
 	tap_ok "server a runs $MOD_LUA with $CORE_SO (no plugin_paths, no LUA_CPATH)"
 else
@@ -300,9 +339,9 @@ $(xp_client_report recv)"
 xp_delivered "partner: bob@b.test -> alice@a.test is delivered" bob@b.test alice@a.test smoke-hello-from-b
 xp_delivered "partner: alice@a.test -> bob@b.test is delivered" alice@a.test bob@b.test smoke-hello-from-a
 refused "non-partner: carl@c.test -> alice@a.test bounces, alice gets nothing, a.test logs the refusal" \
-	carl@c.test alice@a.test smoke-from-c 'refused incoming s2s from c\.test'
+	carl@c.test alice@a.test smoke-from-c 'refused incoming s2s from c\.test: not a partner$'
 refused "non-partner: alice@a.test -> carl@c.test bounces, carl gets nothing, a.test logs the refusal" \
-	alice@a.test carl@c.test smoke-to-c 'refused outgoing s2s to c\.test'
+	alice@a.test carl@c.test smoke-to-c 'refused outgoing s2s to c\.test: not a partner$'
 
 # ---- 5. the command-line tool, when the package has it -----------------------------
 if [ -x /usr/bin/xmpp-partners ] && grep -qxF /usr/bin/xmpp-partners <<<"$files"; then

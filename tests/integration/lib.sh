@@ -18,6 +18,12 @@
 # log level, default debug), XP_LOG_LINES (log lines shown on failure),
 # XP_START_TIMEOUT, XP_STOP_TIMEOUT, XP_CLIENT_TIMEOUT (seconds),
 # XP_CLIENT (path of xpclient), XP_PROSODY / XP_PROSODYCTL (binaries),
+# XP_PROSODY_PREFIX (run the Prosody unpacked in PREFIX, e.g. build/prosody13
+# from scripts/unpack-prosody.sh: sets XP_PROSODY and XP_PROSODYCTL to
+# PREFIX/usr/bin/prosody and prosodyctl), XP_PROSODY_EXPECT (the version
+# `prosodyctl about` must report starts with this, e.g. "13."; else bail out),
+# XP_TAP_TAG (prefix of every test name, default "prosody VERSION"; none in
+# the ejabberd suites, which load tests/ejabberd/ejlib.sh),
 # XP_LUA_CPATH (extra Lua C module path entries for Prosody, "dir/?.so;..."),
 # XP_NET_PREFIX (the two octets of this run's /24, default 127.71).
 #
@@ -46,6 +52,10 @@ XP_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 : "${top_srcdir:=$(cd "$XP_LIB_DIR/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
 XP_CLIENT=${XP_CLIENT:-$top_builddir/tests/clients/xpclient}
+if [ -n "${XP_PROSODY_PREFIX:-}" ]; then
+	XP_PROSODY=$XP_PROSODY_PREFIX/usr/bin/prosody
+	XP_PROSODYCTL=$XP_PROSODY_PREFIX/usr/bin/prosodyctl
+fi
 XP_PROSODY=${XP_PROSODY:-prosody}
 XP_PROSODYCTL=${XP_PROSODYCTL:-prosodyctl}
 XP_START_TIMEOUT=${XP_START_TIMEOUT:-10}
@@ -88,13 +98,13 @@ tap_diag() {
 }
 
 # tap_ok NAME: a passing case.
-tap_ok() { XP_TAP_N=$((XP_TAP_N + 1)); echo "ok $XP_TAP_N - ${1//#/\\#}"; }
+tap_ok() { XP_TAP_N=$((XP_TAP_N + 1)); echo "ok $XP_TAP_N - ${XP_TAP_TAG:+[$XP_TAP_TAG] }${1//#/\\#}"; }
 
 # tap_fail NAME [WHY]: a failing case; WHY and the servers' log tails follow.
 tap_fail() {
 	XP_TAP_N=$((XP_TAP_N + 1))
 	XP_TAP_FAILED=$((XP_TAP_FAILED + 1))
-	echo "not ok $XP_TAP_N - ${1//#/\\#}"
+	echo "not ok $XP_TAP_N - ${XP_TAP_TAG:+[$XP_TAP_TAG] }${1//#/\\#}"
 	if [ -n "${2:-}" ]; then tap_diag "$2"; fi
 	xp_dump_logs
 	return 1
@@ -127,7 +137,7 @@ $out"
 }
 
 # tap_skip NAME REASON: a skipped case.
-tap_skip() { XP_TAP_N=$((XP_TAP_N + 1)); echo "ok $XP_TAP_N - ${1//#/\\#} # SKIP ${2:-}"; }
+tap_skip() { XP_TAP_N=$((XP_TAP_N + 1)); echo "ok $XP_TAP_N - ${XP_TAP_TAG:+[$XP_TAP_TAG] }${1//#/\\#} # SKIP ${2:-}"; }
 
 # tap_skip_all REASON: skip the whole script (prints "1..0 # SKIP", exits 0).
 tap_skip_all() { echo "1..0 # SKIP $1"; exit 0; }
@@ -206,6 +216,9 @@ xp_init() {
 	if [ "${XP_SANITIZERS:-no}" = yes ]; then
 		tap_skip_all "sanitizer build: the integration tests run in the default build"
 	fi
+	if [ -n "${XP_PROSODY_PREFIX:-}" ] && ! [ -x "$XP_PROSODY" ] && ! [ -x "$XP_PROSODYCTL" ]; then
+		xp__missing "no Prosody unpacked in XP_PROSODY_PREFIX=$XP_PROSODY_PREFIX (scripts/unpack-prosody.sh makes one)"
+	fi
 	command -v "$XP_PROSODY" >/dev/null 2>&1 ||
 		xp__missing "prosody not found (Debian: apt-get install prosody)"
 	command -v "$XP_PROSODYCTL" >/dev/null 2>&1 ||
@@ -241,6 +254,35 @@ xp_init() {
 	fi
 	xp__pick_net
 	xp_ca_init
+	xp__host_version
+}
+
+# xp_prosody_version [PROSODYCTL]: the version `prosodyctl about` reports
+# ("0.12.3", "13.0.1"; default: $XP_PROSODYCTL); empty when it cannot run.
+# Call it after xp_init (it needs a config file of ours, not the system's).
+xp_prosody_version() {
+	local ctl=${1:-$XP_PROSODYCTL} cfg=$XP_WORK/about.cfg.lua
+	# (run_as_root: as root, prosodyctl would read it as user prosody)
+	[ -f "$cfg" ] || printf 'run_as_root = true\ncertificates = %s\n' "$(xp__lua_str "$XP_WORK/pki")" >"$cfg"
+	timeout 20 env "$(xp__lua_env)" "$ctl" --config "$cfg" about </dev/null 2>/dev/null |
+		sed -n 's/^Prosody \([0-9][^ ]*\)$/\1/p' | head -n 1
+}
+
+# Which Prosody this run tests: XP_PROSODY_VERSION, checked against
+# XP_PROSODY_EXPECT, named in a diagnostic line and in every test name
+# (XP_TAP_TAG), so the logs of the runs on each version tell them apart.
+xp__host_version() {
+	XP_PROSODY_VERSION=$(xp_prosody_version)
+	[ -n "$XP_PROSODY_VERSION" ] ||
+		xp__missing "$XP_PROSODYCTL about does not report a Prosody version"
+	case $XP_PROSODY_VERSION in
+	"${XP_PROSODY_EXPECT:-}"*) ;;
+	*) xp_bail "$XP_PROSODYCTL is Prosody $XP_PROSODY_VERSION, not the expected ${XP_PROSODY_EXPECT}x" ;;
+	esac
+	# The ejabberd suites (ejlib.sh loaded) keep their names: their host is
+	# ejabberd, Prosody only plays the peers there.
+	declare -F ej_init >/dev/null || : "${XP_TAP_TAG=prosody $XP_PROSODY_VERSION}"
+	tap_diag "host: Prosody $XP_PROSODY_VERSION ($(command -v "$XP_PROSODY"))"
 }
 
 xp__on_signal() {
@@ -455,7 +497,7 @@ xp__listening() {
 # xp_start_prosody NAME ADDR DOMAIN... [--extra FILE] [--extra-lua TEXT]
 #                  [--module MOD]... [--plugin-path DIR]...
 #                  [--cert DOMAIN=CERTNAME]... [--s2s-cert DOMAIN=CERTNAME]...
-#                  [--s2s-secure] [--no-hosts-entry]
+#                  [--s2s-secure] [--no-hosts-entry] [--prosody PREFIX]
 # Write $XP_WORK/srv/NAME/prosody.cfg.lua (c2s ADDR:5222, s2s ADDR:5269, own
 # data dir, pidfile, admin socket and log, the test CA trusted, the test
 # hosts file for DNS, the repository's lua/ dir as plugin path unless
@@ -470,9 +512,14 @@ xp__listening() {
 # s2s_secure_auth and s2s_require_encryption to true instead of false;
 # --no-hosts-entry leaves the DOMAINs out of the test hosts file (map them
 # elsewhere with xp_host first, or leave them unresolvable: other servers
-# then reach them only through a proxy; clients need xp_client --host ADDR).
+# then reach them only through a proxy; clients need xp_client --host ADDR);
+# --prosody PREFIX runs this server with PREFIX/usr/bin/prosody instead of
+# $XP_PROSODY (PREFIX / is the system's), and xp_prosodyctl, xp_shell and
+# xp_shell_cmd then use PREFIX/usr/bin/prosodyctl for it: mixed-version runs.
+declare -gA XP_SRV_BIN=()     # server name -> its prosody, with --prosody
+declare -gA XP_SRV_CTL=()     # server name -> its prosodyctl, with --prosody
 xp_start_prosody() {
-	local name=$1 addr=$2 dir cfg pid i d f ok=0 secure=0 hosts_entry=1
+	local name=$1 addr=$2 dir cfg pid i d f ok=0 secure=0 hosts_entry=1 bin=$XP_PROSODY ctl=""
 	local domains=() extras=() modules=() certs=() s2scerts=() plugin_paths=()
 	local -A certof=() s2scertof=()
 	local all_args
@@ -492,6 +539,7 @@ xp_start_prosody() {
 		--s2s-cert) s2scerts+=("$2"); shift 2 ;;
 		--s2s-secure) secure=1; shift ;;
 		--no-hosts-entry) hosts_entry=0; shift ;;
+		--prosody) bin=${2%/}/usr/bin/prosody; ctl=${2%/}/usr/bin/prosodyctl; shift 2 ;;
 		--*) echo "xp_start_prosody: unknown option $1" >&2; return 2 ;;
 		*) domains+=("$1"); shift ;;
 		esac
@@ -579,8 +627,10 @@ xp_start_prosody() {
 	} >"$cfg"
 
 	# env(1) execs prosody, which execs lua: $! is the server's PID.
-	env "$(xp__lua_env)" "$XP_PROSODY" --config "$cfg" -F </dev/null >"$dir/console.log" 2>&1 &
+	env "$(xp__lua_env)" "$bin" --config "$cfg" -F </dev/null >"$dir/console.log" 2>&1 &
 	pid=$!
+	XP_SRV_BIN[$name]=$bin
+	XP_SRV_CTL[$name]=${ctl:-$XP_PROSODYCTL}
 	XP_SRV_PID[$name]=$pid
 	XP_SRV_ARGS[$name]=$all_args
 	XP_SRV_DIR[$name]=$dir
@@ -614,6 +664,8 @@ xp_server_addr() { echo "${XP_SRV_ADDR[$1]:-}"; }
 xp_server_dir() { echo "${XP_SRV_DIR[$1]:-}"; }
 xp_server_log() { echo "${XP_SRV_DIR[$1]:-}/prosody.log"; }
 xp_server_cfg() { echo "${XP_SRV_DIR[$1]:-}/prosody.cfg.lua"; }
+# xp_server_version NAME: the Prosody version server NAME runs ("13.0.1").
+xp_server_version() { xp_prosody_version "${XP_SRV_CTL[$1]:-$XP_PROSODYCTL}"; }
 
 # xp_prosodyctl NAME ARGS...: prosodyctl against server NAME's config, e.g.
 # `xp_prosodyctl a shell "xmpp:ping('a.test','b.test')"`.
@@ -621,7 +673,7 @@ xp_prosodyctl() {
 	local name=$1
 	shift
 	[ -n "${XP_SRV_DIR[$name]:-}" ] || { echo "xp_prosodyctl: no server $name" >&2; return 2; }
-	env "$(xp__lua_env)" "$XP_PROSODYCTL" --config "${XP_SRV_DIR[$name]}/prosody.cfg.lua" "$@" </dev/null
+	env "$(xp__lua_env)" "${XP_SRV_CTL[$name]:-$XP_PROSODYCTL}" --config "${XP_SRV_DIR[$name]}/prosody.cfg.lua" "$@" </dev/null
 }
 
 # xp_shell NAME COMMAND: run one `prosodyctl shell` COMMAND against server
@@ -629,7 +681,7 @@ xp_prosodyctl() {
 # 2 * XP_CLIENT_TIMEOUT seconds (exit 124 on timeout).
 xp_shell() {
 	[ -n "${XP_SRV_DIR[$1]:-}" ] || { echo "xp_shell: no server $1" >&2; return 2; }
-	timeout "$((2 * ${XP_CLIENT_TIMEOUT%.*}))" env "$(xp__lua_env)" "$XP_PROSODYCTL" \
+	timeout "$((2 * ${XP_CLIENT_TIMEOUT%.*}))" env "$(xp__lua_env)" "${XP_SRV_CTL[$1]:-$XP_PROSODYCTL}" \
 		--config "${XP_SRV_DIR[$1]}/prosody.cfg.lua" shell "$2" </dev/null
 }
 
@@ -642,7 +694,7 @@ xp_shell_cmd() {
 	local name=$1
 	shift
 	[ -n "${XP_SRV_DIR[$name]:-}" ] || { echo "xp_shell_cmd: no server $name" >&2; return 2; }
-	timeout "$((2 * ${XP_CLIENT_TIMEOUT%.*}))" env "$(xp__lua_env)" "$XP_PROSODYCTL" \
+	timeout "$((2 * ${XP_CLIENT_TIMEOUT%.*}))" env "$(xp__lua_env)" "${XP_SRV_CTL[$name]:-$XP_PROSODYCTL}" \
 		--config "${XP_SRV_DIR[$name]}/prosody.cfg.lua" shell "$@" </dev/null
 }
 
@@ -810,16 +862,17 @@ xp_wait_no_s2s() {
 # xp_reload_partners NAME: reload server NAME (xp_reload) and wait, bounded,
 # until mod_xmpp_partners has judged the new partner table: returns 0 when
 # it logged "Partner policy reloaded", 1 when it kept the old table because
-# the new one has errors (or on timeout).
+# the new one has errors or cannot be read (or on timeout).
 xp_reload_partners() {
 	local name=$1 log ok bad i
+	local bad_re='partner table has errors|keeping the previous partner policy in force|all federation is refused until'
 	log=${XP_SRV_DIR[$name]:-}/prosody.log
 	ok=$(grep -c 'Partner policy reloaded' "$log" 2>/dev/null)
-	bad=$(grep -c 'partner table has errors' "$log" 2>/dev/null)
+	bad=$(grep -cE "$bad_re" "$log" 2>/dev/null)
 	xp_reload "$name" || return 1
 	for i in $(seq 1 $((XP_START_TIMEOUT * 20))); do
 		[ "$(grep -c 'Partner policy reloaded' "$log")" -gt "$ok" ] && return 0
-		[ "$(grep -c 'partner table has errors' "$log")" -gt "$bad" ] && return 1
+		[ "$(grep -cE "$bad_re" "$log")" -gt "$bad" ] && return 1
 		sleep 0.05
 	done
 	return 1
