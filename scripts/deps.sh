@@ -19,6 +19,7 @@ packages=(
 	debhelper dpkg-dev lintian fakeroot                     # the Debian packages
 	lua-bitop libicu72 lua-expat lua-filesystem lua-sec lua-socket  # Prosody 13 (unpacked below)
 	lua-dbi-sqlite3 lua-dbi-postgresql sqlite3 postgresql  # Prosody's SQL storage in tests
+	chromium curl                                           # the status page, in a real browser
 )
 
 # bookworm-backports holds Prosody 13, which the tests run beside the

@@ -194,7 +194,12 @@ fi
 
 # ---- 4. a real browser ---------------------------------------------------------------------
 CHROMIUM=${XP_CHROMIUM:-$(command -v chromium || true)}
-if [ -z "$CHROMIUM" ]; then
+if [ -z "$CHROMIUM" ] && [ "${XP_REQUIRE:-0}" = 1 ]; then
+	# (CI: scripts/deps.sh installs it; a missing browser is a failure)
+	for c in "chromium renders the page" "chromium: DOM content" "chromium: non-admin"; do
+		tap_fail "$c" "chromium not installed (apt-get install chromium) and XP_REQUIRE=1"
+	done
+elif [ -z "$CHROMIUM" ]; then
 	tap_skip "chromium renders the page" "chromium not installed"
 	tap_skip "chromium: DOM content" "chromium not installed"
 	tap_skip "chromium: non-admin" "chromium not installed"
