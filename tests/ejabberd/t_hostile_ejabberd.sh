@@ -276,34 +276,14 @@ fi
 
 # ---- partner lock-out: unauthenticated streams held in a partner's name (issue 19) ------------
 # tests/hostile/xphold holds N streams whose headers claim pa.test (or other
-# partners), never authenticates and reopens what ej.test closes; all from
-# 127.0.0.1 like pa.test's own streams.  Before each round every s2s stream
+# partners), never authenticates and reopens what ej.test closes, from an
+# address of its own (tests/hostile/hold.sh).  Before each round every s2s stream
 # of the node is stopped, so pa.test and ej.test must open new ones under
 # attack.  (ejabberd's connection limits already counted authenticated
 # streams only; the per-address cap must still let pa.test through.)
-XP_HOLD=${XP_HOLD:-$top_builddir/tests/hostile/xphold}
-[ -x "$XP_HOLD" ] || xp__missing "xphold not built ($XP_HOLD; make check builds it)"
-# (from an address of its own, as in t_hostile.sh: on a real network the
-# partner's server connects from another address than the attacker)
-hold() { # NAME FROM STREAMS: in the background, stopped by PID
-	timeout 60 "$XP_HOLD" --connect "$EJ_ADDR" --source "$XP_NET.250" --from "$2" --to ej.test --streams "$3" \
-		--duration 30 --rate 1000 </dev/null >"$XP_WORK/clients/$1.out" 2>"$XP_WORK/clients/$1.err" &
-	XP_CLI_PID[$1]=$!
-}
-unhold() { # NAME STREAMS: stop it by PID; assert it held streams and had to reopen
-	local last rc
-	kill "${XP_CLI_PID[$1]}" 2>/dev/null
-	xp_client_wait "$1" 10
-	rc=$?
-	# its last status line (the final one, or the last per-second one)
-	last=$(grep -E '^(t=|end:)' "$(xp_client_out "$1")" | tail -n 1)
-	if [[ $last =~ opened=([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -gt "$2" ]; then
-		tap_ok "$1: the attacker kept $2 streams in play ($last)"
-		case $last in end:*) ;; *) tap_diag "$1 ended without its final line (exit $rc)" ;; esac
-	else
-		tap_fail "$1: the attack ran" "exit $rc; $(tail -n 5 "$(xp_client_out "$1")") $(cat "$XP_WORK/clients/$1.err" 2>/dev/null)"
-	fi
-}
+. "$top_srcdir/tests/hostile/hold.sh"
+hold() { xp_hold "$1" "$EJ_ADDR" "$2" ej.test "$3"; } # NAME FROM STREAMS
+unhold() { xp_unhold "$@"; }                          # NAME STREAMS
 rounds() { # LABEL
 	local r
 	for r in 1 2; do

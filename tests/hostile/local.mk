@@ -17,7 +17,7 @@ check_PROGRAMS += tests/hostile/xphold
 tests_hostile_xphold_SOURCES = tests/hostile/xphold.c
 
 TESTS += $(HOSTILE_TESTS)
-EXTRA_DIST += $(HOSTILE_TESTS) SECURITY.md
+EXTRA_DIST += $(HOSTILE_TESTS) SECURITY.md tests/hostile/hold.sh
 
 check-hostile:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(HOSTILE_TESTS)'

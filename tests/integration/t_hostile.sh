@@ -462,40 +462,14 @@ clean "stalled negotiations"
 # ---- 8. partner lock-out: unauthenticated streams held in a partner's name (issue 19) ----------------
 # tests/hostile/xphold holds N streams whose headers say from='b.test' (or
 # other partners), never authenticates and reopens every stream a.test
-# closes.  All its connections come from 127.0.0.1, like the real b.test's:
-# the per-address cap cannot tell them apart.  Meanwhile a.test's streams
+# closes, from an address of its own (tests/hostile/hold.sh).  Meanwhile a.test's streams
 # with b.test are closed before each round, so both servers must open new
 # ones under attack; before issue 19 they were refused (b.test's
 # connection_limit of 20, or xmpp_partners_connection_limit = 30, was used
 # up by the held streams).
-XP_HOLD=${XP_HOLD:-$top_builddir/tests/hostile/xphold}
-[ -x "$XP_HOLD" ] || xp__missing "xphold not built ($XP_HOLD; make check builds it)"
-# hold NAME FROM STREAMS: the attack in the background (30 s at most, 1000
-# new connections a second at most), stopped by PID (xp_stop_all at exit).
-# The attacker connects from an address of its own ($XP_NET.250, which no
-# server here uses): on a real network a TCP handshake proves the source
-# address, and the partner's server connects from its own (here
-# 127.0.0.1).  Holding streams from the partner's own address is the
-# limit SECURITY.md names.
-hold() {
-	timeout 60 "$XP_HOLD" --connect "$A" --source "$XP_NET.250" --from "$2" --to a.test --streams "$3" \
-		--duration 30 --rate 1000 </dev/null >"$XP_WORK/clients/$1.out" 2>"$XP_WORK/clients/$1.err" &
-	XP_CLI_PID[$1]=$!
-}
-unhold() { # NAME STREAMS: stop it by PID; assert it held streams and had to reopen
-	local last rc
-	kill "${XP_CLI_PID[$1]}" 2>/dev/null
-	xp_client_wait "$1" 10
-	rc=$?
-	# its last status line (the final one, or the last per-second one)
-	last=$(grep -E '^(t=|end:)' "$(xp_client_out "$1")" | tail -n 1)
-	if [[ $last =~ opened=([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -gt "$2" ]; then
-		tap_ok "$1: the attacker kept $2 streams in play ($last)"
-		case $last in end:*) ;; *) tap_diag "$1 ended without its final line (exit $rc)" ;; esac
-	else
-		tap_fail "$1: the attack ran" "exit $rc; $(tail -n 5 "$(xp_client_out "$1")") $(cat "$XP_WORK/clients/$1.err" 2>/dev/null)"
-	fi
-}
+. "$top_srcdir/tests/hostile/hold.sh"
+hold() { xp_hold "$1" "$A" "$2" a.test "$3"; } # NAME FROM STREAMS
+unhold() { xp_unhold "$@"; }                   # NAME STREAMS
 # rounds LABEL: three times, close a.test's streams with b.test, then a
 # message each way over new streams.
 rounds() {
