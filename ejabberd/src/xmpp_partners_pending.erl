@@ -74,11 +74,22 @@ holder(Parent) ->
 limits() ->
     Tables = [T || H <- ejabberd_option:hosts(),
                    (T = mod_xmpp_partners:loaded_table(H)) /= undefined],
-    lists:foldl(
-      fun(T, Acc) ->
-              Info = ?NIF:info(T),
-              maps:map(fun(K, V) -> min(V, maps:get(K, Info, V)) end, Acc)
-      end, ?DEFAULTS, Tables).
+    %% (Each table's info already holds the core's default for an option
+    %% not set; the module's defaults serve only while no table is loaded.
+    %% Starting the fold from them would make them a ceiling: an admin
+    %% could lower a bound but never raise it.)
+    case Tables of
+        [] -> ?DEFAULTS;
+        [First | Rest] ->
+            Pick = fun(T) -> maps:with(maps:keys(?DEFAULTS),
+                                       maps:merge(?DEFAULTS, ?NIF:info(T)))
+                   end,
+            lists:foldl(
+              fun(T, Acc) ->
+                      Info = Pick(T),
+                      maps:map(fun(K, V) -> min(V, maps:get(K, Info)) end, Acc)
+              end, Pick(First), Rest)
+    end.
 
 now_ms() -> erlang:monotonic_time(millisecond).
 
