@@ -263,7 +263,7 @@ local function count_connections(primary, except)
 end
 
 -- Admit one more connection with domain's partner, or say why not.
-local function admit(session, domain, direction)
+local function admit(session, domain)
 	local primary, token = policy:resolve(domain);
 	if not primary then return false, token; end
 	local mine, total = count_connections(primary, session);
@@ -481,7 +481,7 @@ local function on_route_remote(event)
 	local from_host = hosts[event.from_host];
 	if from_host and from_host.s2sout and not from_host.s2sout[to] then
 		-- A new connection will be opened.
-		local ok, why = admit(nil, to, "outgoing");
+		local ok, why = admit(nil, to);
 		if not ok then
 			refused("outgoing", to, why);
 			local reply_ok = event.stanza.attr.type ~= "error" and event.stanza.attr.type ~= "result";
@@ -795,7 +795,7 @@ local function on_authenticated(event)
 		ok, token, text = policy:auth(domain, direction, mechanism, stream_state(session));
 		if ok and not session.xp_partner then
 			-- Incoming streams are counted when they authenticate.
-			local admitted, why = admit(session, domain, direction);
+			local admitted, why = admit(session, domain);
 			if not admitted then ok, token, text = false, why, nil; end
 		end
 	end
@@ -963,7 +963,7 @@ local function proxy_for(domain)
 	return policy:proxy(domain);
 end
 
-local has_pre_connect = false;
+local has_pre_connect;
 do
 	local ok, features = pcall(require, "core.features");
 	has_pre_connect = ok and features.available and features.available:contains("s2sout-pre-connect-event");

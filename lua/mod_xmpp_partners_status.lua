@@ -208,7 +208,8 @@ end
 -- ---- handlers -------------------------------------------------------------------------
 
 local function get_data(event)
-	local d, err = xp_api.status and xp_api.status(explain_arg(event.request));
+	local d, err;
+	if xp_api.status then d, err = xp_api.status(explain_arg(event.request)); end
 	if not d then
 		event.response.headers.content_type = "text/plain; charset=utf-8";
 		return nil, 500, "mod_xmpp_partners gives no status: " .. tostring(err or "not loaded") .. "\n";

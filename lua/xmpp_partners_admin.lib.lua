@@ -24,8 +24,6 @@
 -- Every decision comes from the core: this file only merges, stores,
 -- formats and asks.
 
-local serialization = require "util.serialization";
-
 local STORE = "xmpp_partners";
 local LIST_KEYS = { additional_domains = true, fingerprints = true };
 local BOOL_KEYS = { dialback = true, keepalive = true };
@@ -261,12 +259,6 @@ return function (api)
 		return rows;
 	end
 	local SESSION_HEADER = { "dir", "local", "remote", "partner", "state", "tls", "method", "certificate" };
-
-	local function live_count(primary)
-		local n = 0;
-		api.each_s2s_session(function (s) if s.xp_partner == primary then n = n + 1; end end);
-		return n;
-	end
 
 	-- ---- changes ------------------------------------------------------------------------
 

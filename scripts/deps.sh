@@ -13,6 +13,7 @@ packages=(
 	libssl-dev openssl libidn2-dev                          # the core
 	liblua5.4-dev lua5.4                                    # the Prosody module
 	libcmocka-dev lua-busted valgrind clang-format          # the tests
+	lua-check                                               # luacheck (tests/lua/t_luacheck.sh)
 	prosody lua-unbound libstrophe-dev iproute2             # real servers and clients
 	ejabberd erlang-dev erlang-nox                          # the ejabberd side
 	clang libclang-rt-14-dev                                # libFuzzer

@@ -4,8 +4,8 @@ LUA_SPECS = \
 	tests/lua/core_spec.lua tests/lua/table_spec.lua \
 	tests/lua/cert_spec.lua tests/lua/read_file_spec.lua tests/lua/helpers.lua
 
-TESTS += tests/lua/run.sh
-EXTRA_DIST += tests/lua/run.sh $(LUA_SPECS)
+TESTS += tests/lua/run.sh tests/lua/t_luacheck.sh
+EXTRA_DIST += tests/lua/run.sh tests/lua/t_luacheck.sh .luacheckrc $(LUA_SPECS)
 
 # The specs load module/lua/.libs/core.so: build it before they run, also
 # when only this test is asked for (make check TESTS=tests/lua/run.sh).
