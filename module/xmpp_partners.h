@@ -288,12 +288,12 @@ unsigned xp_table_connection_limit(const xp_table *t);
  * xmpp_partners_<name>; SECURITY.md says how the hosts apply them).
  */
 typedef enum xp_preauth_option {
-	XP_PENDING_PER_ADDRESS = 0, /* pending streams per source address (10) */
-	XP_PENDING_LIMIT,           /* pending streams in all (500) */
-	XP_AUTH_TIMEOUT,            /* seconds to authenticate (30) */
-	XP_PREAUTH_BYTES,           /* input before authentication (65536) */
-	XP_PREAUTH_DEPTH,           /* element nesting, stream = 1 (16) */
-	XP_PREAUTH_COUNT
+	XP_PENDING_PER_ADDRESS, /* pending streams per source address (10) */
+	XP_PENDING_LIMIT,       /* pending streams in all (500) */
+	XP_AUTH_TIMEOUT,        /* seconds to authenticate (30) */
+	XP_PREAUTH_BYTES,       /* input before authentication (65536) */
+	XP_PREAUTH_DEPTH,       /* element nesting, stream = 1 (16) */
+	XP_PREAUTH_COUNT        /* (the count; the first is 0) */
 } xp_preauth_option;
 unsigned xp_table_preauth(const xp_table *t, xp_preauth_option o);
 /* "pending_per_address", ...; NULL for an unknown option. */

@@ -447,7 +447,8 @@ static void test_preauth_options(void **state)
 	                 XP_OK);
 	assert_int_equal(xp_builder_option_integer(b, "pending_limit", 50),
 	                 XP_OK);
-	assert_int_equal(xp_builder_option_integer(b, "auth_timeout", 5), XP_OK);
+	assert_int_equal(xp_builder_option_integer(b, "auth_timeout", 5),
+	                 XP_OK);
 	assert_int_equal(xp_builder_option_integer(
 	                         b, "xmpp_partners_preauth_bytes", 4096),
 	                 XP_OK);
