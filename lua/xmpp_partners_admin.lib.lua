@@ -143,23 +143,37 @@ return function (api)
 		return true;
 	end
 
+	-- A record key as the core compares domains (Fabrikam.com and
+	-- fabrikam.com are one partner); a key that is no domain stays as
+	-- written, for the builder to report.
+	local function norm_key(k)
+		return core and type(k) == "string" and core.normalize(k) or k;
+	end
+
 	-- Config plus runtime: partners table, sources { [domain] = "config" |
 	-- "file PATH" | "runtime" | "runtime (overrides config)" | "runtime
-	-- (overrides file)" }, removed config domains.
+	-- (overrides file)" }, removed config domains.  Runtime entries and
+	-- removals are stored normalized; a config entry they cover is matched
+	-- by its normalized domain, however it is spelled.
 	local function merge(config_partners, state, origin)
 		local merged, sources, removed = {}, {}, {};
+		local gone, runtime, under = {}, {}, {};
+		for k in pairs(state.removed) do gone[norm_key(k)] = true; end
+		for k in pairs(state.partners) do runtime[norm_key(k)] = true; end
 		for domain, record in pairs(config_partners or {}) do
-			if state.removed[domain] then
+			local n = norm_key(domain);
+			if gone[n] then
 				removed[#removed + 1] = domain;
+			elseif runtime[n] then
+				under[n] = (origin and origin[domain]) and "file" or "config";
 			else
 				merged[domain] = record;
 				sources[domain] = origin and origin[domain] or "config";
 			end
 		end
 		for domain, record in pairs(state.partners) do
-			local under = (config_partners or {})[domain] ~= nil
-				and ((origin and origin[domain]) and "file" or "config");
-			sources[domain] = under and "runtime (overrides " .. under .. ")" or "runtime";
+			local u = under[norm_key(domain)];
+			sources[domain] = u and "runtime (overrides " .. u .. ")" or "runtime";
 			merged[domain] = record;
 		end
 		table.sort(removed);

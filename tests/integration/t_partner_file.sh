@@ -5,7 +5,9 @@
 #
 #   1. a.test starts with xmpp_partners_file (a path relative to its
 #      config) listing b.test and c.test, and xmpp_partners in the config
-#      listing c.test again: 2 partners; traffic with b.test both ways.
+#      listing c.test again, spelled C.Test: one partner however each
+#      source spells it (merged by the core's normalized domain, as on
+#      ejabberd), so 2 partners; traffic with b.test both ways.
 #   2. The admin shell names each record's source: the file for b.test,
 #      the config (which wins) for c.test, a runtime change (partners set)
 #      on top of the file, and partners reset; a file edit not reloaded yet
@@ -23,7 +25,7 @@
 . "$top_srcdir/tests/integration/lib.sh"
 
 xp_init
-tap_plan 18
+tap_plan 19
 
 for d in a.test b.test c.test; do xp_host "$d"; done
 PFILE=$XP_WORK/partners-file.cfg.lua
@@ -37,7 +39,7 @@ ok=1
 # The config lives in $XP_WORK/srv/a/: the file is named relative to it.
 xp_start_prosody a "$(xp_addr a.test)" a.test --module xmpp_partners \
 	--extra-lua 'xmpp_partners_file = "../../partners-file.cfg.lua"
-xmpp_partners = { ["c.test"] = { type = "federated"; description = "c from the config" } }' || ok=0
+xmpp_partners = { ["C.Test"] = { type = "federated"; description = "c from the config" } }' || ok=0
 xp_start_prosody b "$(xp_addr b.test)" b.test || ok=0
 xp_start_prosody c "$(xp_addr c.test)" c.test || ok=0
 if [ "$ok" = 1 ] && xp_wait_log a 'Partner policy loaded: 2 partners' 5; then
@@ -87,6 +89,9 @@ pfile 'xmpp_partners = {' \
 	'	["c.test"] = { type = "federated"; description = "c from the file" };' \
 	'}'
 xp_shell_cmd a partners set c.test description "changed at runtime" >>"$XP_WORK/set.out" 2>&1
+# (the runtime entry is stored as c.test; the config spells it C.Test)
+shell_has "partners set c.test over the config's C.Test: one record, the runtime one" \
+	'^source +runtime \(overrides config\)$' partners show c.test
 xp_delivered "a partners set before the reload leaves b.test (still in the loaded file) a partner" \
 	alice@a.test bob@b.test m1b
 xp_shell_cmd a partners reset c.test >>"$XP_WORK/set.out" 2>&1
