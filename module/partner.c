@@ -117,13 +117,17 @@ int xp_partner_is_default(const xp_partner *p)
 	return p->is_default;
 }
 
+/* Room for option names (xmpp_partners_pending_per_address is 33) and
+ * anything a little longer; a word past it is no typo of ours. */
+#define EDIT_MAX 64
+
 /* Levenshtein distance between two short ASCII words, capped at cap. */
 size_t xp_edit_distance(const char *a, const char *b, size_t cap)
 {
 	size_t la = strlen(a), lb = strlen(b), i, j;
-	size_t prev[33], cur[33];
+	size_t prev[EDIT_MAX + 1], cur[EDIT_MAX + 1];
 
-	if (la > 32 || lb > 32)
+	if (la > EDIT_MAX || lb > EDIT_MAX)
 		return cap;
 	for (j = 0; j <= lb; j++)
 		prev[j] = j;

@@ -51,6 +51,10 @@ describe("xmpp_partners.core module", function()
 		assert.is_nil(core.option_note("xmpp_partners_default"))
 		assert.is_nil(core.option_note("xmpp_partners_file"))
 		assert.is_nil(core.option_note("s2s_secure_auth"))
+		-- option names longer than 32 characters get their suggestion too
+		assert.are.equal("'xmpp_partners_pending_per_adress' is not an option of xmpp-partners, so it is"
+			.. " ignored; did you mean 'xmpp_partners_pending_per_address'?",
+			core.option_note("xmpp_partners_pending_per_adress"))
 	end)
 
 	it("creates no Lua globals, also when loaded again", function()
