@@ -104,31 +104,64 @@ return function (env)
 	end
 
 	function M.mark_tls(session) if pending[session] then session.xp_progress = true; end end
-	function M.mark_auth(session) if pending[session] then session.xp_auth_at = time_now(); end end
+	-- (Once per stream, and only for a request the policy let through
+	-- (mod_xmpp_partners): the attempt is the peer's claim, the verdict
+	-- comes later, so it may not keep a stream at the top rank.)
+	function M.mark_auth(session)
+		if pending[session] and not session.xp_auth_at then session.xp_auth_at = time_now(); end
+	end
+
+	-- The network of an address, for the global cap: a /24 of IPv4 (also
+	-- when mapped into IPv6), a /64 of IPv6; one attacker easily holds
+	-- many addresses of one such network.
+	local function net_of(ip)
+		local v4 = ip:match("(%d+%.%d+%.%d+)%.%d+$");
+		if v4 then return v4; end
+		if not ip:find(":", 1, true) then return ip; end
+		local head, tail = ip:match("^(.-)::(.*)$");
+		local groups = {};
+		if head then
+			local h, t = {}, {};
+			for g in head:gmatch("[^:]+") do h[#h + 1] = g; end
+			for g in tail:gmatch("[^:]+") do t[#t + 1] = g; end
+			for _, g in ipairs(h) do groups[#groups + 1] = g; end
+			for _ = 1, 8 - #h - #t do groups[#groups + 1] = "0"; end
+			for _, g in ipairs(t) do groups[#groups + 1] = g; end
+		else
+			for g in ip:gmatch("[^:]+") do groups[#groups + 1] = g; end
+		end
+		for i = 1, 4 do groups[i] = tonumber(groups[i] or "0", 16) or groups[i]; end
+		return table.concat(groups, ":", 1, 4);
+	end
 
 	-- Drop what authenticated or closed; count per address.
 	local function sweep()
-		local total, per_ip = 0, {};
+		local total, per_ip, per_net = 0, {}, {};
 		for session, e in pairs(pending) do
 			if session.type ~= "s2sin_unauthed" then
 				pending[session] = nil;
 			else
 				total = total + 1;
 				per_ip[e.ip] = (per_ip[e.ip] or 0) + 1;
+				e.net = e.net or net_of(e.ip);
+				per_net[e.net] = (per_net[e.net] or 0) + 1;
 			end
 		end
-		return total, per_ip;
+		return total, per_ip, per_net;
 	end
 
-	-- The stream to close in a scope (ip, or nil for all), never `newcomer`:
-	-- least progress, then (all addresses) the busiest address, then oldest.
-	local function victim(newcomer, ip, per_ip, now)
-		local best, bl, bn, bs;
+	-- The stream to close in a scope, never `newcomer`.  One address (ip):
+	-- least progress, then oldest.  All (ip nil): first the network with
+	-- the most pending streams, then least progress, then oldest, so that
+	-- a partner's few streams are closed only when its own network is the
+	-- busiest, whatever level the others' streams reached.
+	local function victim(newcomer, ip, per_net, now)
+		local best, bn, bl, bs;
 		for session, e in pairs(pending) do
 			if session ~= newcomer and (ip == nil or e.ip == ip) then
-				local l, n = level(session, now), ip and 0 or -per_ip[e.ip];
-				if not best or l < bl or (l == bl and (n < bn or (n == bn and e.seq < bs))) then
-					best, bl, bn, bs = session, l, n, e.seq;
+				local n, l = ip and 0 or -(per_net[e.net] or 0), level(session, now);
+				if not best or n < bn or (n == bn and (l < bl or (l == bl and e.seq < bs))) then
+					best, bn, bl, bs = session, n, l, e.seq;
 				end
 			end
 		end
@@ -141,22 +174,23 @@ return function (env)
 		session.ip = session.ip or ip;
 		seq = seq + 1;
 		pending[session] = { seq = seq, t = now, ip = ip };
-		local total, per_ip = sweep();
+		local total, per_ip, per_net = sweep();
 		local l = limits();
 		local per_address, limit = l.pending_per_address, l.pending_limit;
 		-- Bounded: each pass closes one stream other than the newcomer.
 		while per_ip[ip] > per_address do
-			local v = victim(session, ip, per_ip, now);
+			local v = victim(session, ip, per_net, now);
 			if not v then break; end
+			local e = pending[v];
 			evict(v, "pending_per_address");
-			per_ip[ip], total = per_ip[ip] - 1, total - 1;
+			per_ip[ip], per_net[e.net], total = per_ip[ip] - 1, per_net[e.net] - 1, total - 1;
 		end
 		while total > limit do
-			local v = victim(session, nil, per_ip, now);
+			local v = victim(session, nil, per_net, now);
 			if not v then break; end
-			local vip = pending[v].ip;
+			local e = pending[v];
 			evict(v, "pending_limit");
-			per_ip[vip], total = per_ip[vip] - 1, total - 1;
+			per_ip[e.ip], per_net[e.net], total = per_ip[e.ip] - 1, per_net[e.net] - 1, total - 1;
 		end
 	end
 

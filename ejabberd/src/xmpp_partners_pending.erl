@@ -133,7 +133,7 @@ caps(All, Ip, PerIp, Total, L, Now) ->
                           PerIp - 1, Total - 1, L, Now)
             end;
        Total > Limit ->
-            case victim(busiest_first(All), Now) of
+            case victim_global(All, Now) of
                 none -> ok;
                 V -> evict(V, pending_limit),
                      Ip1 = element(?E_IP, V),
@@ -144,15 +144,29 @@ caps(All, Ip, PerIp, Total, L, Now) ->
        true -> ok
     end.
 
-%% Entries of the address with the most pending streams (global cap).
-busiest_first(All) ->
+%% The stream to close for the global cap, never the caller's: from the
+%% network holding the most pending streams (a /24 of IPv4, a /64 of IPv6:
+%% one attacker easily holds many addresses of one such network), then the
+%% least progress, then the oldest.  A partner's own few streams are thus
+%% closed only when its network is the busiest, whatever level an
+%% attacker's streams claim.
+victim_global(All, Now) ->
+    Me = self(),
     Counts = lists:foldl(fun({_, I, _, _, _, _}, M) ->
-                                 maps:update_with(I, fun(C) -> C + 1 end, 1, M)
+                                 maps:update_with(net(I), fun(C) -> C + 1 end, 1, M)
                          end, #{}, All),
-    {Busiest, _} = maps:fold(fun(I, C, {_, Best} = Acc) ->
-                                     if C > Best -> {I, C}; true -> Acc end
-                             end, {undefined, 0}, Counts),
-    [E || {_, I, _, _, _, _} = E <- All, I == Busiest].
+    Cands = [{-maps:get(net(I), Counts), level(E, Now), Seq, E}
+             || {P, I, Seq, _, _, _} = E <- All, P /= Me],
+    case lists:sort(Cands) of
+        [] -> none;
+        [{_, _, _, E} | _] -> E
+    end.
+
+-spec net(inet:ip_address()) -> term().
+net({A, B, C, _}) -> {A, B, C};
+net({0, 0, 0, 0, 0, 16#ffff, AB, _}) -> {AB bsr 8, AB band 255}; % v4-mapped: close enough
+net({A, B, C, D, _, _, _, _}) -> {A, B, C, D};
+net(Other) -> Other.
 
 level({_, _, _, _, Progress, AuthAt}, Now) ->
     if AuthAt > 0, Now - AuthAt < ?IN_FLIGHT -> 2;
@@ -235,9 +249,18 @@ recv(_El, _Pkt, State) ->
 
 mark(#starttls{}) -> ets:update_element(?TAB, self(), {?E_PROGRESS, 1});
 mark(#db_verify{}) -> ets:update_element(?TAB, self(), {?E_PROGRESS, 1});
-mark(#sasl_auth{}) -> ets:update_element(?TAB, self(), {?E_AUTH_AT, now_ms()});
-mark(#db_result{}) -> ets:update_element(?TAB, self(), {?E_AUTH_AT, now_ms()});
+%% An authentication attempt protects a stream for ?IN_FLIGHT ms, once: a
+%% peer that repeats <db:result/> or <auth/> cannot keep its streams at the
+%% top rank (the attempt is the peer's own claim; the verdict comes later).
+mark(#sasl_auth{}) -> mark_auth();
+mark(#db_result{}) -> mark_auth();
 mark(_) -> false.
+
+mark_auth() ->
+    case ets:lookup(?TAB, self()) of
+        [{_, _, _, _, _, 0}] -> ets:update_element(?TAB, self(), {?E_AUTH_AT, now_ms()});
+        _ -> false
+    end.
 
 %% About the bytes an element took on the wire (names, attributes, text,
 %% tags), in Erlang and bounded in depth: a C encoder would recurse once per
@@ -276,6 +299,10 @@ log_windowed(Token, Domain, State) ->
                               [N, D, ?WINDOW, ?NIF:reason_text(Token)]);
                 _ -> ok
             end,
+            %% (keys carry the peer's claimed domain: drop windows that
+            %% ended, so random names cannot grow the table)
+            ets:select_delete(?TAB, [{{{window, '_', '_'}, '$1', '_'},
+                                      [{'<', '$1', Now - ?WINDOW}], [true]}]),
             ets:insert(?TAB, {Key, Now, 0}),
             Ip = case maps:get(ip, State, undefined) of
                      {A, _} -> inet:ntoa(A);

@@ -1,8 +1,11 @@
 # tests/hostile/hold.sh: the partner lock-out attack (issue 19) for the
 # hostile suites, sourced after tests/integration/lib.sh.
 #
-#   xp_hold NAME ADDR FROM TO STREAMS   start tests/hostile/xphold in the
-#                                       background (stopped by PID at exit)
+#   xp_hold NAME ADDR FROM TO STREAMS [SOURCE [THEN]]
+#                                       start tests/hostile/xphold in the
+#                                       background (stopped by PID at exit),
+#                                       from SOURCE (default $XP_NET.250),
+#                                       sending THEN after each header
 #   xp_unhold NAME STREAMS              stop it by PID; one TAP case: it held
 #                                       streams and had to reopen them
 #
@@ -18,8 +21,8 @@ XP_HOLD=${XP_HOLD:-$top_builddir/tests/hostile/xphold}
 [ -x "$XP_HOLD" ] || xp__missing "xphold not built ($XP_HOLD; make check builds it)"
 
 xp_hold() {
-	timeout 60 "$XP_HOLD" --connect "$2" --source "$XP_NET.250" --from "$3" --to "$4" --streams "$5" \
-		--duration 30 --rate 1000 </dev/null >"$XP_WORK/clients/$1.out" 2>"$XP_WORK/clients/$1.err" &
+	timeout 60 "$XP_HOLD" --connect "$2" --source "${6:-$XP_NET.250}" --from "$3" --to "$4" --streams "$5" \
+		--then "${7:-}" --duration 30 --rate 1000 </dev/null >"$XP_WORK/clients/$1.out" 2>"$XP_WORK/clients/$1.err" &
 	XP_CLI_PID[$1]=$!
 }
 

@@ -5,7 +5,7 @@
  *
  *   xphold --connect ADDR [--port N] --from DOMAIN --to DOMAIN
  *          --streams N --duration SECS [--max-opens N] [--rate N]
- *          [--source ADDR]
+ *          [--source ADDR] [--then XML]
  *
  * It runs for --duration seconds (at most 600) or until SIGTERM/SIGINT,
  * opens at most --max-opens connections in all (default 1,000,000) and at
@@ -20,6 +20,10 @@
  * --source binds every connection to ADDR first: an attacker on an
  * address of its own, as on a real network, where a TCP handshake proves
  * the source address (the partner's server connects from another one).
+ *
+ * --then sends XML right after each stream header (e.g. a <db:result/>
+ * the policy refuses, to see whether a refused attempt lifts the stream's
+ * rank among the pending ones).
  *
  * Exit status: 0 ran to the end, 2 usage error.
  */
@@ -175,12 +179,14 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: xphold --connect ADDR [--port N] --from DOMAIN "
 	                "--to DOMAIN --streams N --duration SECS "
-	                "[--max-opens N] [--rate N] [--source ADDR]\n");
+	                "[--max-opens N] [--rate N] [--source ADDR] "
+	                "[--then XML]\n");
 }
 
 int main(int argc, char **argv)
 {
 	const char *addr = NULL, *from = NULL, *to = NULL, *src = NULL;
+	const char *then = "";
 	int port = 5269, n = 0, i;
 	double duration = 0, t0, next_report, sec_start;
 	unsigned long max_opens = 1000000, rate = 2000, this_sec = 0;
@@ -207,6 +213,8 @@ int main(int argc, char **argv)
 			rate = strtoul(argv[i + 1], NULL, 10);
 		else if (strcmp(argv[i], "--source") == 0)
 			src = argv[i + 1];
+		else if (strcmp(argv[i], "--then") == 0)
+			then = argv[i + 1];
 		else
 			break;
 	}
@@ -219,7 +227,7 @@ int main(int argc, char **argv)
 	    n > MAX_STREAMS || duration <= 0 || duration > 600 || port <= 0 ||
 	    port > 65535 || rate < 1 ||
 	    inet_pton(AF_INET, addr, &sa.sin_addr) != 1 ||
-	    strlen(from) + strlen(to) > 400 ||
+	    strlen(from) + strlen(to) > 400 || strlen(then) > 400 ||
 	    (src != NULL && inet_pton(AF_INET, src, &source.sin_addr) != 1)) {
 		usage();
 		return 2;
@@ -228,8 +236,8 @@ int main(int argc, char **argv)
 	         "<?xml version='1.0'?><stream:stream xmlns='jabber:server' "
 	         "xmlns:stream='http://etherx.jabber.org/streams' "
 	         "xmlns:db='jabber:server:dialback' from='%s' to='%s' "
-	         "version='1.0'>",
-	         from, to);
+	         "version='1.0'>%s",
+	         from, to, then);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);

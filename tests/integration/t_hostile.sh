@@ -40,7 +40,7 @@ PROSODY_SRC=$(sed -n "s/^CFG_SOURCEDIR=['\"]\\{0,1\\}\\([^'\"]*\\).*/\\1/p" "$(c
 : "${PROSODY_SRC:=/usr/lib/prosody}"
 [ -r "$PROSODY_SRC/modules/mod_s2s_bidi.lua" ] ||
 	xp__missing "Prosody has no mod_s2s_bidi in $PROSODY_SRC/modules (XEP-0288 needs 0.12 or later)"
-tap_plan 122
+tap_plan 130
 
 # ---- certificates, partners, servers ------------------------------------------------
 for d in a.test b.test e.test; do xp_host "$d"; done
@@ -82,6 +82,9 @@ xmpp_partners = {
 }
 -- Low enough for the held streams of section 8 to reach it if they counted.
 xmpp_partners_connection_limit = 30
+-- Low enough for section 8's two-address attack to reach the global cap on
+-- pending streams (one address alone stops at the per-address cap, 10).
+xmpp_partners_pending_limit = 15
 s2s_timeout = 5
 -- Every scenario is judged in full, also when the one before it was
 -- refused for the same domain (the refusal back-off: t_backoff.sh).
@@ -516,6 +519,20 @@ for d in h.test req.test opt.test plain.test nodb.test; do hold "hold-${d%%.*}" 
 held_up hold-nodb 5 || tap_diag "hold-nodb held fewer than 5 streams"
 rounds "100 held streams in five other partners' names (xmpp_partners_connection_limit = 30)"
 for d in h.test req.test opt.test plain.test nodb.test; do unhold "hold-${d%%.*}" 20; done
+
+# The global cap on pending streams (xmpp_partners_pending_limit = 15
+# here): an attacker on two addresses holds 10 streams on each, and every
+# one sends a <db:result/> the policy refuses (an unlisted domain) right
+# after its header.  A refused attempt must not lift a stream above the
+# partner's, and the network holding the most pending streams loses them
+# first: the real b.test still gets through.
+DBR="<db:result from='x.invalid' to='a.test'>k</db:result>"
+xp_hold holdr1 "$A" b.test a.test 10 "$XP_NET.250" "$DBR"
+xp_hold holdr2 "$A" b.test a.test 10 "$XP_NET.251" "$DBR"
+held_up holdr2 5 || tap_diag "holdr2 held fewer than 5 streams"
+rounds "20 held streams with refused <db:result/>s from two addresses (xmpp_partners_pending_limit = 15)"
+unhold holdr1 10
+unhold holdr2 10
 clean "after the lock-out attacks"
 
 # ---- 9. input before authentication: memory stays bounded ------------------------------------------
