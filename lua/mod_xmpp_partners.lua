@@ -41,7 +41,7 @@ local PARTS = {
 	xmpp_partners_contact = { "setup_host", "installed" };
 	xmpp_partners_pending = { "setup", "on_created", "mark_tls", "mark_auth" };
 	xmpp_partners_admin = { "effective", "setup_adhoc", "setup_shell", "teardown_shell",
-		"teardown_adhoc", "command" };
+		"teardown_adhoc", "command", "when_storage_ready", "partner_rows", "explain_text", "reset_backoff" };
 	xmpp_partners_backoff = { "refused", "at_header", "quiet", "clear", "reset", "set_max", "tick", "snapshot" };
 	xmpp_partners_status = { "refused", "data", "update_gauges" };
 };
@@ -735,14 +735,16 @@ local function on_in_dialback_result(event)
 	-- domain's server to verify it: judge it like a request.
 	local from = attr.from and nameprep(attr.from);
 	if not from then return; end -- mod_dialback closes with improper-addressing
-	pending.mark_auth(origin);
 	local ok, token, text;
 	if not policy then
 		ok, token = false, "config_invalid";
 	else
 		ok, token, text = policy:dialback(from, "incoming", stream_state(origin));
 	end
-	if ok then return; end
+	-- (Only a request the policy lets through counts as an authentication
+	-- in flight for the pending-stream caps: a refused one would let any
+	-- peer rank its streams above a partner's.)
+	if ok then pending.mark_auth(origin); return; end
 	refused("incoming", from, token, origin);
 	if origin.type == "s2sin_unauthed" and (origin.from_host == nil or origin.from_host == from) then
 		close(origin, token, text);
@@ -761,7 +763,6 @@ end
 local function on_in_sasl_auth(event)
 	local origin = event.origin;
 	if origin.type ~= "s2sin_unauthed" then return; end
-	pending.mark_auth(origin);
 	local from = origin.from_host;
 	local ok, token, text;
 	if not policy then
@@ -771,7 +772,7 @@ local function on_in_sasl_auth(event)
 	else
 		ok, token, text = policy:auth(from, "incoming", "sasl_tls", stream_state(origin));
 	end
-	if ok then return; end
+	if ok then pending.mark_auth(origin); return; end
 	refused("incoming", from, token, origin);
 	origin.sends2s(st.stanza("failure", { xmlns = xmlns_sasl }):tag("not-authorized"):up()
 		:tag("text"):text(text or reason_text(token)));
@@ -1057,8 +1058,8 @@ end
 
 local function setup_host(host)
 	local ctx = module:context(host);
-	contact.setup_host(ctx, host);
-	if hosts[host] and hosts[host].type == "local" then admin.setup_adhoc(host); end
+	-- The enforcement hooks first: whatever fails after them, they refuse
+	-- (policy is closed, or nil once the module fails closed).
 	ctx:hook("route/remote", on_route_remote, 200);
 	ctx:hook("s2sout-created", on_s2sout_created, -10);
 	ctx:hook("stanza/" .. xmlns_stream .. ":features", on_out_features, 510);
@@ -1077,6 +1078,11 @@ local function setup_host(host)
 	if has_pre_connect then
 		ctx:hook("s2sout-pre-connect", on_pre_connect, 100);
 	end
+	local ok, err = pcall(function ()
+		contact.setup_host(ctx, host);
+		if hosts[host] and hosts[host].type == "local" then admin.setup_adhoc(host); end
+	end);
+	if not ok then fail_closed("Cannot set up mod_xmpp_partners for " .. host, err); end
 end
 
 -- Streams with no 'to' get the legacy feature event: refuse unlisted ones.
@@ -1088,14 +1094,20 @@ module:hook("config-reloaded", function () load_policy("reloaded"); end);
 
 function module.load()
 	if prosody.process_type == "prosodyctl" then return; end -- module.command only
-	-- (SQL storage lives in a host's store: wait for that host.)
-	admin.when_storage_ready(function () load_policy("loaded"); end);
-	admin.setup_shell();
-	install_proxy_support();
-	pending.setup();
+	-- The hooks that enforce the policy come first, and the rest is
+	-- guarded: Prosody keeps a module whose load() throws, with only what
+	-- was hooked by then, which must never be a server open to everyone.
 	for host in pairs(hosts) do setup_host(host); end
-	rearm_keepalive();
-	if backoff then module:add_timer(1, function () backoff.tick(); return 1; end); end
+	local ok, err = pcall(function ()
+		-- (SQL storage lives in a host's store: wait for that host.)
+		admin.when_storage_ready(function () load_policy("loaded"); end);
+		admin.setup_shell();
+		install_proxy_support();
+		pending.setup();
+		rearm_keepalive();
+		if backoff then module:add_timer(1, function () backoff.tick(); return 1; end); end
+	end);
+	if not ok then fail_closed("Cannot start mod_xmpp_partners", err); end
 end
 
 module:hook("host-activated", function (host) setup_host(host); end);
