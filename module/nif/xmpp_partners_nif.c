@@ -1625,6 +1625,74 @@ static ERL_NIF_TERM nif_refusal(ErlNifEnv *env, int argc,
 	return result;
 }
 
+/* reason_is_final(Token) -> boolean(): whether a retry cannot change a
+ * refusal for this reason (the refusal back-off applies). */
+static ERL_NIF_TERM nif_reason_is_final(ErlNifEnv *env, int argc,
+                                        const ERL_NIF_TERM argv[])
+{
+	xp_reason r;
+
+	(void)argc;
+	if (!get_token(env, argv[0], &r))
+		return enif_make_badarg(env);
+	return make_bool(xp_reason_is_final(r));
+}
+
+/* backoff_next(Previous, Max) -> Seconds: the next back-off window. */
+static ERL_NIF_TERM nif_backoff_next(ErlNifEnv *env, int argc,
+                                     const ERL_NIF_TERM argv[])
+{
+	unsigned previous, max;
+
+	(void)argc;
+	if (!enif_get_uint(env, argv[0], &previous) ||
+	    !enif_get_uint(env, argv[1], &max))
+		return enif_make_badarg(env);
+	return enif_make_uint(env, xp_backoff_next(previous, max));
+}
+
+/* refusal_summary(Dir, Domain, Count, Seconds, Token) -> binary(): the
+ * one log line of a back-off window. */
+static ERL_NIF_TERM nif_refusal_summary(ErlNifEnv *env, int argc,
+                                        const ERL_NIF_TERM argv[])
+{
+	scratch s = {NULL, 0, 0, 0};
+	xp_direction d;
+	xp_reason r;
+	const char *domain = NULL;
+	size_t len, n;
+	unsigned long count;
+	unsigned seconds;
+	char buf[320], *big;
+	ERL_NIF_TERM result;
+
+	(void)argc;
+	if (!get_direction(env, argv[0], &d) ||
+	    !enif_get_ulong(env, argv[2], &count) ||
+	    !enif_get_uint(env, argv[3], &seconds) ||
+	    !get_token(env, argv[4], &r) ||
+	    !term_text(env, argv[1], &s, 1, &domain, &len)) {
+		scratch_free(&s);
+		return enif_make_badarg(env);
+	}
+	n = xp_format_refusal_summary(buf, sizeof(buf), d, domain, count,
+	                              seconds, r);
+	if (n < sizeof(buf)) {
+		result = make_bin(env, buf, n);
+	} else {
+		big = scratch_alloc(&s, n + 1);
+		if (big == NULL) {
+			scratch_free(&s);
+			return raise_status(env, XP_ENOMEM);
+		}
+		n = xp_format_refusal_summary(big, n + 1, d, domain, count,
+		                              seconds, r);
+		result = make_bin(env, big, n);
+	}
+	scratch_free(&s);
+	return result;
+}
+
 static ERL_NIF_TERM nif_cert_identity(ErlNifEnv *env, int argc,
                                       const ERL_NIF_TERM argv[])
 {
@@ -1911,6 +1979,9 @@ static ErlNifFunc nif_funcs[] = {
         {"matrix", 1, nif_matrix, 0},
         {"matrix", 3, nif_matrix, 0},
         {"normalize", 1, nif_normalize, 0},
+        {"reason_is_final", 1, nif_reason_is_final, 0},
+        {"backoff_next", 2, nif_backoff_next, 0},
+        {"refusal_summary", 5, nif_refusal_summary, 0},
         {"reason_text", 1, nif_reason_text, 0},
         {"refusal", 3, nif_refusal, 0},
         {"cert_identity", 3, nif_cert_identity, 0},
