@@ -36,7 +36,8 @@
          partners_reset_backoff/1, partners_metrics/0]).
 %% for tests and the stream callback modules
 -export([table/1, build/1, loaded_table/1, in_verdicts/1, keepalive/2,
-         keepalive_arm/1, pinned_peer/1, adopt/3, at_header/1]).
+         keepalive_arm/1, pinned_peer/1, adopt/3, at_header/1,
+         status_data/1]).
 
 -include("xmpp.hrl").
 -include("logger.hrl").
@@ -80,6 +81,7 @@ start(Host, Opts) ->
                           ejabberd_hooks:add(Hook, ?MODULE, Fun, Seq)
                   end, global_hooks()),
     ejabberd_commands:register_commands(?MODULE, commands()),
+    ok = xmpp_partners_webadmin:start(),
     adopt_existing(Host),
     ok.
 
@@ -93,7 +95,8 @@ stop(Host) ->
                                   ejabberd_hooks:delete(Hook, ?MODULE, Fun,
                                                         Seq)
                           end, global_hooks()),
-            ejabberd_commands:unregister_commands(commands());
+            ejabberd_commands:unregister_commands(commands()),
+            xmpp_partners_webadmin:stop();
         true -> ok
     end,
     persistent_term:erase({?MODULE, Host}),
@@ -1759,3 +1762,66 @@ label_value(V) ->
     lists:flatmap(fun($\\) -> "\\\\"; ($") -> "\\\""; ($\n) -> "\\n";
                      (C) -> [C]
                   end, unicode:characters_to_list(V)).
+
+%%% ---- monitoring: the status data (WebAdmin page and its JSON) ---------------------
+
+%% Everything the status page shows, as a map jiffy can encode: the partner
+%% table of the first host running the module (with type, rules and source),
+%% live streams, refusal and authentication counters (with the time of the
+%% last refusal), the refusal back-off, and the explain text for Explain.
+-spec status_data(binary() | undefined) -> map().
+status_data(Explain) ->
+    case command_host() of
+        undefined -> #{running => false};
+        Host ->
+            T = table(Host),
+            Sources = sources(Host),
+            Info = ?NIF:info(T),
+            Partners = [begin
+                            {ok, P} = ?NIF:lookup(T, D),
+                            #{domain => D, type => maps:get(type, P),
+                              tls => maps:get(tls, P),
+                              sasl => maps:get(sasl, P),
+                              dialback => maps:get(dialback, P),
+                              additional_domains =>
+                                  maps:get(additional_domains, P),
+                              source => maps:get(D, Sources, <<"?">>)}
+                        end || D <- ?NIF:partners(T)],
+            Streams = lists:sort(
+                        [#{partner => Pr, direction => Dir, local => L,
+                           remote => R, encrypted => Enc,
+                           method => method_label(M, Enc), since => Since}
+                         || #xp_session{dir = Dir, local = L, remote = R,
+                                        primary = Pr, encrypted = Enc,
+                                        method = M, since = Since}
+                                <- live_sessions()]),
+            C = xmpp_partners_backoff:counters(),
+            Last = maps:from_list([{K, V} || {{last, K}, V} <- C]),
+            Refused = [#{partner => P, direction => D, reason => R,
+                         text => ?NIF:reason_text(R), count => N,
+                         last => maps:get(K, Last, null)}
+                       || {{refused, P, D, R} = K, N} <- C],
+            Auth = [#{partner => P, direction => D, method => M, count => N}
+                    || {{authenticated, P, D, M}, N} <- C],
+            Backoff = [B#{domain := null_if_undefined(Dom),
+                          ip := null_if_undefined(Ip),
+                          text => ?NIF:reason_text(R)}
+                       || #{domain := Dom, ip := Ip, reason := R} = B
+                              <- xmpp_partners_backoff:snapshot()],
+            #{running => true, host => Host,
+              default => maps:get(default, Info),
+              closed => maps:get(closed, Info, false),
+              refusal_backoff => gen_mod:get_module_opt(Host, ?MODULE,
+                                                        refusal_backoff),
+              partners => Partners, streams => Streams, refused => Refused,
+              authenticated => Auth, backoff => Backoff,
+              explain => case Explain of
+                             undefined -> null;
+                             _ -> #{domain => Explain,
+                                    text => unicode:characters_to_binary(
+                                              partners_explain(Explain))}
+                         end}
+    end.
+
+null_if_undefined(undefined) -> null;
+null_if_undefined(V) -> V.

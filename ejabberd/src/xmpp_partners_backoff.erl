@@ -244,10 +244,17 @@ snapshot() ->
 %%% ---- counters ------------------------------------------------------------------
 
 %% Key: {refused, Partner, Dir, Token} | {authenticated, Partner, Dir,
-%% Method}; Partner is a partner's primary domain or <<"unlisted">>.
+%% Method}; Partner is a partner's primary domain or <<"unlisted">>.  A
+%% refusal also keeps its time ({last, Key}) for the status page.
 -spec count(tuple()) -> ok.
 count(Key) ->
     catch ets:update_counter(?COUNTERS, Key, 1, {Key, 0}),
+    case element(1, Key) of
+        refused ->
+            catch ets:insert(?COUNTERS, {{last, Key},
+                                         erlang:system_time(second)});
+        _ -> ok
+    end,
     ok.
 
 -spec counters() -> [{tuple(), non_neg_integer()}].
