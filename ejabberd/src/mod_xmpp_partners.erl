@@ -72,7 +72,6 @@ start(Host, Opts) ->
     ok = init_sessions(),
     ok = xmpp_partners_pending:start(),
     ok = xmpp_partners_backoff:start(),
-    ok = xmpp_partners_backoff:set_max(gen_mod:get_opt(refusal_backoff, Opts)),
     install(Host, load_table(Host, Opts, "loaded")),
     lists:foreach(fun({Hook, Fun, Seq}) ->
                           ejabberd_hooks:add(Hook, Host, ?MODULE, Fun, Seq)
@@ -116,8 +115,6 @@ config_reloaded() ->
     lists:foreach(
       fun(Host) ->
               Opts = gen_mod:get_module_opts(Host, ?MODULE),
-              xmpp_partners_backoff:set_max(
-                gen_mod:get_opt(refusal_backoff, Opts)),
               case read_file(Opts) of
                   {error, Text} ->
                       ?ERROR_MSG("Partner table for ~ts: ~ts; keeping the "
@@ -182,9 +179,10 @@ mod_opt_type(O) when O == pending_per_address; O == pending_limit;
                      O == auth_timeout; O == preauth_bytes;
                      O == preauth_depth ->
     econf:pos_int();
-%% the longest refusal back-off window in seconds (0: off)
+%% the longest refusal back-off window in seconds (0: off); the core
+%% checks the range
 mod_opt_type(refusal_backoff) ->
-    econf:int(0, 86400);
+    econf:non_neg_int();
 mod_opt_type(partners_file) ->
     econf:and_then(econf:binary(), fun check_file/1).
 
@@ -201,7 +199,7 @@ mod_options(_Host) ->
      {auth_timeout, undefined},
      {preauth_bytes, undefined},
      {preauth_depth, undefined},
-     {refusal_backoff, 300},
+     {refusal_backoff, undefined},
      {partners_file, undefined}].
 
 mod_doc() ->
@@ -299,7 +297,8 @@ build_effective(Opts, {FilePartners, FileOptions}, Rows) ->
                        V -> V
                    end} || K <- [default, keepalive_interval, connection_limit,
                                  pending_per_address, pending_limit,
-                                 auth_timeout, preauth_bytes, preauth_depth]],
+                                 auth_timeout, preauth_bytes, preauth_depth,
+                                 refusal_backoff]],
     case ?NIF:build(Merged, [{K, V} || {K, V} <- Options, V /= undefined]) of
         {ok, T, W} -> {ok, T, W, Sources};
         {error, Diags} -> {error, Diags}
@@ -386,6 +385,8 @@ load_table(Host, Opts, Why) ->
 %% side connects on its next try.
 install(Host, Table) ->
     persistent_term:put({?MODULE, Host}, Table),
+    xmpp_partners_backoff:set_max(maps:get(refusal_backoff,
+                                           ?NIF:info(Table), 300)),
     xmpp_partners_backoff:clear("the partner table changed").
 
 install(Host, Table, Sources) ->
@@ -1811,8 +1812,7 @@ status_data(Explain) ->
             #{running => true, host => Host,
               default => maps:get(default, Info),
               closed => maps:get(closed, Info, false),
-              refusal_backoff => gen_mod:get_module_opt(Host, ?MODULE,
-                                                        refusal_backoff),
+              refusal_backoff => maps:get(refusal_backoff, Info, 300),
               partners => Partners, streams => Streams, refused => Refused,
               authenticated => Auth, backoff => Backoff,
               explain => case Explain of

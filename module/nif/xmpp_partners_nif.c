@@ -36,12 +36,17 @@
  * D)               -> {HostBinary, Port} | none pin_matches(T, D, Pin)    ->
  * boolean()   (Pin: <<"sha256:hex">>) partners(T)               -> [Primary]
  *   info(T)                   -> #{count, default, keepalive_interval,
- *                                  connection_limit, closed}
+ *                                  connection_limit, pre-authentication
+ *                                  bounds, refusal_backoff, closed}
  *   warnings(T)               -> Diagnostics
  *   matrix(Row) | matrix(Tls, Sasl, Dialback) -> {ok, #{...}} | {error, Why}
  *   normalize(D)              -> {ok, Normalized} | {error, Why}
  *   reason_text(Token)        -> binary()
  *   refusal(Dir, D, Token)    -> binary()  (the canonical log line)
+ *   reason_is_final(Token)    -> boolean() (refusal back-off applies)
+ *   backoff_next(Previous, Max) -> Seconds (the next back-off window)
+ *   refusal_summary(Dir, D, Count, Seconds, Token) -> binary() (the line
+ *                                  of a back-off window)
  *   cert_identity(Cert, D, LegacyCN) -> valid | invalid | {error, Why}
  *   cert_pin(Cert)            -> {ok, <<"sha256:hex">>} | {error, Why}
  *       Cert is DER or PEM.
@@ -1476,6 +1481,8 @@ static ERL_NIF_TERM nif_info(ErlNifEnv *env, int argc,
 		        enif_make_uint(env,
 		                       xp_table_preauth(r->table,
 		                                        (xp_preauth_option)o)));
+	MAP_PUT("refusal_backoff",
+	        enif_make_uint(env, xp_table_refusal_backoff(r->table)));
 	MAP_PUT("closed", make_bool(xp_table_is_closed(r->table)));
 	return map;
 }
@@ -1861,6 +1868,7 @@ static ERL_NIF_TERM nif_partner_file(ErlNifEnv *env, int argc,
 	        {"xmpp_partners_auth_timeout", "auth_timeout"},
 	        {"xmpp_partners_preauth_bytes", "preauth_bytes"},
 	        {"xmpp_partners_preauth_depth", "preauth_depth"},
+	        {"xmpp_partners_refusal_backoff", "refusal_backoff"},
 	};
 	ErlNifBinary path;
 	char cpath[4096];

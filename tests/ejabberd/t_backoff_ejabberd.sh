@@ -12,7 +12,8 @@
 # are refused at the stream header with the same reason and never see
 # <proceed/>; the log has the first refusal and summary lines whose counts
 # add up to every attempt.  `ejabberdctl partners_reset_backoff c.test`
-# ends the window; a runtime partners_add lets c.test in on its next try.
+# ends the window; a runtime partners_add lets c.test in on its next try;
+# `refusal_backoff: 0` (after reload_config) switches the back-off off.
 # `ejabberdctl partners_metrics` prints the counters in the OpenMetrics
 # text format, with every unlisted domain under one label.  About 40 s.
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -22,7 +23,7 @@
 ej_require
 xp_init
 xp_hostile_init
-tap_plan 12
+tap_plan 14
 
 ej_init ej.test
 PKI=$XP_WORK/pki
@@ -169,4 +170,38 @@ if grep -qE '^xmpp_partners_authenticated_total\{partner="c\.test",direction="in
 	tap_ok "partners_metrics: c.test now has its own series (authenticated_total, sasl_tls 1), no origin backed off"
 else
 	tap_fail "metrics after partners_add" "$M"
+fi
+
+# ---- 5. refusal_backoff: 0 ---------------------------------------------------------------
+# d.test (not a partner) asks for dialback twice: with the back-off on, the
+# second stream gets no features (refused at the header); with 0, both do.
+dial() { xp_hostile "$EJ_ADDR" header d.test ej.test features db-result d.test ej.test evil-key wait-close 3 2>&1; }
+o1=$(dial)
+o2=$(dial)
+if grep -qx 'features: starttls dialback' <<<"$o1" && grep -qx 'features: none' <<<"$o2" &&
+	grep -qx "stream-error-text: $NOTP" <<<"$o2"; then
+	tap_ok "refusal_backoff 40: d.test's second dialback attempt is refused at the header (no features)"
+else
+	tap_fail "back-off for d.test" "$o1
+----
+$o2"
+fi
+ej_config <<EOF
+default: deny
+refusal_backoff: 0
+partners:
+  pa.test: {type: federated, tls: required, sasl: required, dialback: false}
+EOF
+out=$(ejctl reload_config)
+rc=$?
+o1=$(dial)
+o2=$(dial)
+if [ "$rc" = 0 ] && grep -qx 'features: starttls dialback' <<<"$o1" && grep -qx 'features: starttls dialback' <<<"$o2" &&
+	grep -qx "stream-error-text: $NOTP" <<<"$o2"; then
+	tap_ok "reload_config with refusal_backoff 0: both attempts get the full negotiation and the refusal"
+else
+	tap_fail "refusal_backoff 0" "rc=$rc $out
+$o1
+----
+$o2"
 fi
