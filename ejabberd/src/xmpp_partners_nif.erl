@@ -81,6 +81,10 @@ cert_identity(_Cert, _D, _LegacyCN) -> ?NIF.
 cert_pin(_Cert) -> ?NIF.
 version() -> ?NIF.
 partner_file(_Path) -> ?NIF.
+-spec reason_is_final(atom()) -> boolean().
 reason_is_final(_Token) -> ?NIF.
+-spec backoff_next(non_neg_integer(), non_neg_integer()) -> non_neg_integer().
 backoff_next(_Previous, _Max) -> ?NIF.
+-spec refusal_summary(incoming | outgoing, binary(), non_neg_integer(),
+                      non_neg_integer(), atom()) -> binary().
 refusal_summary(_Dir, _D, _Count, _Seconds, _Token) -> ?NIF.
