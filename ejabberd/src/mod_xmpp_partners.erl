@@ -740,6 +740,7 @@ log_diagnostics(Host, Diags) ->
 refused(Dir, Domain, Token) ->
     Line = ?NIF:refusal(Dir, Domain, Token),
     xmpp_partners_backoff:count({refused, partner_label(Domain), Dir, Token}),
+    xmpp_partners_backoff:note(Dir, Domain, Token, false),
     Log = case Dir of
               incoming ->
                   xmpp_partners_backoff:refused(Domain, get(xp_s2s_ip), Token);
@@ -780,6 +781,7 @@ at_header(State) ->
         {refuse, Token} ->
             xmpp_partners_backoff:count({refused, partner_label(Domain),
                                          incoming, Token}),
+            xmpp_partners_backoff:note(incoming, Domain, Token, true),
             {refuse, ?NIF:reason_text(Token)}
     end.
 
@@ -1815,6 +1817,10 @@ status_data(Explain) ->
               refusal_backoff => maps:get(refusal_backoff, Info, 300),
               partners => Partners, streams => Streams, refused => Refused,
               authenticated => Auth, backoff => Backoff,
+              recent => [R#{domain := null_if_undefined(D),
+                            text => ?NIF:reason_text(Tok)}
+                         || #{domain := D, reason := Tok} = R
+                                <- xmpp_partners_backoff:recent()],
               explain => case Explain of
                              undefined -> null;
                              _ -> #{domain => Explain,

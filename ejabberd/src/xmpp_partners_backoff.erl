@@ -26,14 +26,16 @@
 -module(xmpp_partners_backoff).
 
 -export([start/0, set_max/1, refused/3, at_header/2, clear/1, reset/1,
-         snapshot/0, count/1, counters/0]).
+         snapshot/0, count/1, counters/0, note/4, recent/0]).
 
 -include("logger.hrl").
 
 -define(NIF, xmpp_partners_nif).
 -define(TAB, xmpp_partners_backoff).
 -define(COUNTERS, xmpp_partners_counters).
+-define(RECENT, xmpp_partners_recent).
 -define(MAX_ENTRIES, 4096).  % memory bound under a flood of made-up names
+-define(MAX_RECENT, 50).     % refusals kept for the status page
 
 %% {Key, Domain | undefined, Ip | undefined, Token, WindowS, StartMs,
 %%  UntilMs, Count, Windows, FirstSystemS}
@@ -58,6 +60,7 @@ holder(Parent) ->
              ets:new(?TAB, [named_table, public, set, {keypos, #e.key}]),
              ets:new(?COUNTERS, [named_table, public, set,
                                  {write_concurrency, true}]),
+             ets:new(?RECENT, [named_table, public, ordered_set]),
              true
          catch _:_ -> false
          end,
@@ -256,6 +259,28 @@ count(Key) ->
         _ -> ok
     end,
     ok.
+
+%% The last refusals (every attempt, at the header or not), newest first.
+-spec note(incoming | outgoing, binary() | undefined, atom(), boolean())
+          -> ok.
+note(Dir, Domain, Token, AtHeader) ->
+    try
+        ets:insert(?RECENT, {erlang:unique_integer([monotonic]),
+                             erlang:system_time(second), Dir, Domain, Token,
+                             AtHeader}),
+        case ets:info(?RECENT, size) > ?MAX_RECENT of
+            true -> ets:delete(?RECENT, ets:first(?RECENT));
+            false -> ok
+        end
+    catch _:_ -> ok
+    end,
+    ok.
+
+-spec recent() -> [map()].
+recent() ->
+    L = try ets:tab2list(?RECENT) catch _:_ -> [] end,
+    [#{time => Ti, direction => Dir, domain => D, reason => T,
+       at_header => H} || {_, Ti, Dir, D, T, H} <- lists:reverse(L)].
 
 -spec counters() -> [{tuple(), non_neg_integer()}].
 counters() ->

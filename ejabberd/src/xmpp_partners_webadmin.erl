@@ -5,7 +5,8 @@
 %%%   /admin/partners/              every partner with type, rules and
 %%%                                 source; live streams; refusals per
 %%%                                 partner and reason with the last one's
-%%%                                 time; the refusal back-off; an explain
+%%%                                 time; the last 50 refusals; the
+%%%                                 refusal back-off; an explain
 %%%                                 form (POST explain=DOMAIN, or a link
 %%%                                 ?explain=DOMAIN)
 %%%   /admin/partners/status.json   the same data as JSON (?explain= too)
@@ -112,7 +113,7 @@ page(#{running := false}) ->
 page(#{host := Host, default := Default, closed := Closed,
        refusal_backoff := Max, partners := Partners, streams := Streams,
        refused := Refused, authenticated := Auth, backoff := Backoff,
-       explain := Explain}) ->
+       recent := Recent, explain := Explain}) ->
     [el(<<"h1">>, [txt(<<"XMPP Partners">>)]),
      el(<<"p">>,
         [txt(iolist_to_binary(
@@ -187,6 +188,16 @@ page(#{host := Host, default := Default, closed := Closed,
                  remaining := Rem, window := W, repeats := C,
                  since := S} <- Backoff],
            <<"No origin is backed off.">>),
+     table(<<"The last refusals, newest first">>,
+           [<<"time">>, <<"direction">>, <<"domain">>, <<"reason">>,
+            <<"where">>],
+           [[time_text(Ti), Dir, D, T, case H of
+                                           true -> <<"stream header (back-off)">>;
+                                           false -> <<"negotiation">>
+                                       end]
+            || #{time := Ti, direction := Dir, domain := D, text := T,
+                 at_header := H} <- Recent],
+           <<"No refusals since start.">>),
      el(<<"h2">>, [txt(<<"Authentications">>)]),
      table(<<"Authentications accepted per partner and method">>,
            [<<"partner">>, <<"direction">>, <<"method">>, <<"count">>],

@@ -78,7 +78,8 @@ bad=""
 for re in '<caption>Partners' '<td>pa\.test</td><td>federated</td><td>required</td><td>required</td><td>false</td><td>-</td><td>config</td>' \
 	'<td>rt\.test</td>.*<td>runtime</td>' '<td>unlisted</td><td>incoming</td><td>not a partner</td><td>1</td>' \
 	'<td>c\.test</td><td>127\.0\.0\.1</td><td>not a partner</td><td>active, [0-9]+ s left</td><td>10</td>' \
-	"<label for=.xp-explain.>" "href=.status\.json."; do
+	"<label for=.xp-explain.>" "href=.status\.json." \
+	'<td>incoming</td><td>c\.test</td><td>not a partner</td><td>negotiation</td>'; do
 	grep -qE -- "$re" <<<"$B" || bad+=$'\n'"missing: $re"
 done
 if [ "$c" = 200 ] && [ -z "$bad" ]; then
@@ -113,6 +114,7 @@ assert any(r["partner"] == "unlisted" and r["reason"] == "not_partner" and r["co
 assert any(b["domain"] == "c.test" and b["active"] and b["reason"] == "not_partner" for b in d["backoff"]), d["backoff"]
 assert d["explain"]["domain"] == "rt.test" and "rt.test" in d["explain"]["text"], d["explain"]
 assert d["refusal_backoff"] == 300 and d["default"] == "deny"
+assert [(r["domain"], r["reason"], r["at_header"]) for r in d["recent"]] == [("c.test", "not_partner", False)], d["recent"]
 PY
 then
 	tap_ok "admin: status.json 200, the same data as JSON (partners and sources, refusals, back-off, explain)"
