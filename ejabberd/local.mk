@@ -3,7 +3,8 @@
 # (HAVE_EJABBERD).  Everything installs as one Erlang application directory,
 # $(ERLANG_APPDIR) = LIBDIR/erlang/lib/xmpp_partners-VERSION by default:
 #   ebin/      xmpp_partners_nif.beam, mod_xmpp_partners.beam,
-#              xmpp_partners_pending.beam,
+#              xmpp_partners_pending.beam, xmpp_partners_backoff.beam,
+#              xmpp_partners_webadmin.beam,
 #              xmpp_partners_s2s_out.beam, xmpp_partners_s2s_in.beam
 #   priv/lib/  xmpp_partners_nif.so (the NIF over module/libxpcore.la)
 # With --prefix=/usr that is /usr/lib/erlang/lib/xmpp_partners-VERSION, which
@@ -16,13 +17,17 @@ EJABBERD_SRCS = \
 	ejabberd/src/mod_xmpp_partners.erl \
 	ejabberd/src/xmpp_partners_s2s_out.erl \
 	ejabberd/src/xmpp_partners_s2s_in.erl \
-	ejabberd/src/xmpp_partners_pending.erl
+	ejabberd/src/xmpp_partners_pending.erl \
+	ejabberd/src/xmpp_partners_backoff.erl \
+	ejabberd/src/xmpp_partners_webadmin.erl
 EJABBERD_TESTS = \
 	tests/ejabberd/t_nif.sh \
 	tests/ejabberd/t_ejabberd.sh \
 	tests/ejabberd/t_ejabberd_admin.sh \
 	tests/ejabberd/t_ejabberd_preexisting.sh \
-	tests/ejabberd/t_hostile_ejabberd.sh
+	tests/ejabberd/t_hostile_ejabberd.sh \
+	tests/ejabberd/t_backoff_ejabberd.sh \
+	tests/ejabberd/t_webadmin_ejabberd.sh
 EXTRA_DIST += $(EJABBERD_SRCS) $(EJABBERD_TESTS) \
 	ejabberd/README-ejabberd.md tests/ejabberd/nif_test.erl \
 	tests/ejabberd/ejlib.sh \
@@ -38,7 +43,9 @@ if HAVE_EJABBERD
 erlbeam_DATA += ejabberd/ebin/mod_xmpp_partners.beam \
 	ejabberd/ebin/xmpp_partners_s2s_out.beam \
 	ejabberd/ebin/xmpp_partners_s2s_in.beam \
-	ejabberd/ebin/xmpp_partners_pending.beam
+	ejabberd/ebin/xmpp_partners_pending.beam \
+	ejabberd/ebin/xmpp_partners_backoff.beam \
+	ejabberd/ebin/xmpp_partners_webadmin.beam
 endif
 CLEANFILES += $(erlbeam_DATA) tests/ejabberd/nif_test.beam
 endif
@@ -68,9 +75,13 @@ ejabberd/ebin/mod_xmpp_partners.beam: ejabberd/ebin/xmpp_partners_nif.beam
 # (tests/hostile/local.mk), all in check_PROGRAMS.
 tests/ejabberd/t_nif.log tests/ejabberd/t_ejabberd.log \
 tests/ejabberd/t_ejabberd_admin.log \
-tests/ejabberd/t_hostile_ejabberd.log: $(erlnif_LTLIBRARIES) $(erlbeam_DATA)
+tests/ejabberd/t_hostile_ejabberd.log \
+tests/ejabberd/t_backoff_ejabberd.log \
+tests/ejabberd/t_webadmin_ejabberd.log: $(erlnif_LTLIBRARIES) $(erlbeam_DATA)
 tests/ejabberd/t_ejabberd.log tests/ejabberd/t_ejabberd_admin.log \
-tests/ejabberd/t_hostile_ejabberd.log: $(check_PROGRAMS)
+tests/ejabberd/t_hostile_ejabberd.log \
+tests/ejabberd/t_backoff_ejabberd.log \
+tests/ejabberd/t_webadmin_ejabberd.log: $(check_PROGRAMS)
 
 check-ejabberd:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(EJABBERD_TESTS)'

@@ -32,10 +32,12 @@
 %% commands
 -export([partners_list/0, partners_show/1, partners_check/0,
          partners_explain/1, partners_add/2, partners_set/3,
-         partners_remove/1, partners_reset/1, partners_sessions/1]).
+         partners_remove/1, partners_reset/1, partners_sessions/1,
+         partners_reset_backoff/1, partners_metrics/0]).
 %% for tests and the stream callback modules
 -export([table/1, build/1, loaded_table/1, in_verdicts/1, keepalive/2,
-         keepalive_arm/1, pinned_peer/1, adopt/3]).
+         keepalive_arm/1, pinned_peer/1, adopt/3, at_header/1,
+         status_data/1]).
 
 -include("xmpp.hrl").
 -include("logger.hrl").
@@ -69,6 +71,7 @@ start(Host, Opts) ->
     ok = init_runtime(),
     ok = init_sessions(),
     ok = xmpp_partners_pending:start(),
+    ok = xmpp_partners_backoff:start(),
     install(Host, load_table(Host, Opts, "loaded")),
     lists:foreach(fun({Hook, Fun, Seq}) ->
                           ejabberd_hooks:add(Hook, Host, ?MODULE, Fun, Seq)
@@ -77,6 +80,7 @@ start(Host, Opts) ->
                           ejabberd_hooks:add(Hook, ?MODULE, Fun, Seq)
                   end, global_hooks()),
     ejabberd_commands:register_commands(?MODULE, commands()),
+    ok = xmpp_partners_webadmin:start(),
     adopt_existing(Host),
     ok.
 
@@ -90,7 +94,8 @@ stop(Host) ->
                                   ejabberd_hooks:delete(Hook, ?MODULE, Fun,
                                                         Seq)
                           end, global_hooks()),
-            ejabberd_commands:unregister_commands(commands());
+            ejabberd_commands:unregister_commands(commands()),
+            xmpp_partners_webadmin:stop();
         true -> ok
     end,
     persistent_term:erase({?MODULE, Host}),
@@ -174,6 +179,10 @@ mod_opt_type(O) when O == pending_per_address; O == pending_limit;
                      O == auth_timeout; O == preauth_bytes;
                      O == preauth_depth ->
     econf:pos_int();
+%% the longest refusal back-off window in seconds (0: off); the core
+%% checks the range
+mod_opt_type(refusal_backoff) ->
+    econf:non_neg_int();
 mod_opt_type(partners_file) ->
     econf:and_then(econf:binary(), fun check_file/1).
 
@@ -190,6 +199,7 @@ mod_options(_Host) ->
      {auth_timeout, undefined},
      {preauth_bytes, undefined},
      {preauth_depth, undefined},
+     {refusal_backoff, undefined},
      {partners_file, undefined}].
 
 mod_doc() ->
@@ -287,7 +297,8 @@ build_effective(Opts, {FilePartners, FileOptions}, Rows) ->
                        V -> V
                    end} || K <- [default, keepalive_interval, connection_limit,
                                  pending_per_address, pending_limit,
-                                 auth_timeout, preauth_bytes, preauth_depth]],
+                                 auth_timeout, preauth_bytes, preauth_depth,
+                                 refusal_backoff]],
     case ?NIF:build(Merged, [{K, V} || {K, V} <- Options, V /= undefined]) of
         {ok, T, W} -> {ok, T, W, Sources};
         {error, Diags} -> {error, Diags}
@@ -370,8 +381,13 @@ load_table(Host, Opts, Why) ->
             ?NIF:closed()
     end.
 
+%% A new table ends every refusal back-off window: a partner fixed on our
+%% side connects on its next try.
 install(Host, Table) ->
-    persistent_term:put({?MODULE, Host}, Table).
+    persistent_term:put({?MODULE, Host}, Table),
+    xmpp_partners_backoff:set_max(maps:get(refusal_backoff,
+                                           ?NIF:info(Table), 300)),
+    xmpp_partners_backoff:clear("the partner table changed").
 
 install(Host, Table, Sources) ->
     persistent_term:put({?MODULE, Host, sources}, Sources),
@@ -719,10 +735,55 @@ log_diagnostics(Host, Diags) ->
               ?WARNING_MSG("Partner table for ~ts: ~ts", [Host, M])
       end, Diags).
 
+%% Every refusal is counted; an incoming one that the refusal back-off
+%% only counts (a peer retrying within its window) is not logged again.
 refused(Dir, Domain, Token) ->
     Line = ?NIF:refusal(Dir, Domain, Token),
-    ?INFO_MSG("~ts", [Line]),
+    xmpp_partners_backoff:count({refused, partner_label(Domain), Dir, Token}),
+    xmpp_partners_backoff:note(Dir, Domain, Token, false),
+    Log = case Dir of
+              incoming ->
+                  xmpp_partners_backoff:refused(Domain, get(xp_s2s_ip), Token);
+              outgoing -> true
+          end,
+    case Log of
+        true -> ?INFO_MSG("~ts", [Line]);
+        false -> ok
+    end,
     Line.
+
+%% The metrics label of a remote domain: its partner's primary domain on
+%% the first host that knows it, else one shared label, so a flood of
+%% made-up names adds no series.
+partner_label(undefined) -> <<"unlisted">>;
+partner_label(Domain) ->
+    Found = [P || H <- loaded_hosts(),
+                  {ok, P} <- [catch ?NIF:resolve(table(H), Domain)]],
+    case Found of
+        [P | _] -> P;
+        [] -> <<"unlisted">>
+    end.
+
+method_label('EXTERNAL', _) -> sasl_tls;
+method_label(_, true) -> dialback_tls;
+method_label(_, _) -> dialback_tcp.
+
+%% At an incoming stream's first header (before TLS): {refuse, Text} when
+%% its origin (domain from 'from', else address) is in a refusal back-off
+%% window, else ok.  The attempt is counted, not logged.
+-spec at_header(map()) -> ok | {refuse, binary()}.
+at_header(#{stream_encrypted := true}) -> ok;
+at_header(State) ->
+    Domain = maps:get(remote_server, State, undefined),
+    Ip = get(xp_s2s_ip),
+    case xmpp_partners_backoff:at_header(Domain, Ip) of
+        ok -> ok;
+        {refuse, Token} ->
+            xmpp_partners_backoff:count({refused, partner_label(Domain),
+                                         incoming, Token}),
+            xmpp_partners_backoff:note(incoming, Domain, Token, true),
+            {refuse, ?NIF:reason_text(Token)}
+    end.
 
 policy_violation(Text) ->
     xmpp:serr_policy_violation(Text, <<"en">>).
@@ -768,6 +829,8 @@ in_auth_result(#{server_host := Host} = State, true, RServer) ->
     case Verdict of
         true ->
             xmpp_partners_pending:authenticated(),
+            xmpp_partners_backoff:count({authenticated, primary(T, RServer),
+                                         incoming, method_label(Method, Enc)}),
             register_session(incoming, maps:get(lserver, State, Host), RServer,
                              primary(T, RServer), Enc, Method),
             keepalive_arm_if_ours(State, xmpp_partners_s2s_in);
@@ -804,6 +867,11 @@ keepalive_arm_if_ours(State, _) ->
 in_init({ok, #{mod := ejabberd_s2s_in} = State}, _Opts) ->
     %% marks the process for direction_of_process/0
     put(xp_s2s_in, true),
+    %% the origin of a stream that names no domain (refusal back-off)
+    case maps:get(ip, State, undefined) of
+        {Ip, _Port} -> put(xp_s2s_ip, Ip);
+        _ -> ok
+    end,
     {ok, xmpp_partners_pending:admit(State#{mod => xmpp_partners_s2s_in})};
 in_init(Acc, _Opts) ->
     Acc.
@@ -928,6 +996,8 @@ out_auth_result(#{server_host := Host, remote_server := RServer} = State,
               end,
     case Verdict of
         true ->
+            xmpp_partners_backoff:count({authenticated, primary(T, RServer),
+                                         outgoing, method_label(Method, Enc)}),
             register_session(outgoing, Host, RServer, primary(T, RServer), Enc,
                              Method),
             keepalive_arm_if_ours(State, xmpp_partners_s2s_out);
@@ -1090,7 +1160,20 @@ commands() ->
                         args = [{domain, binary}],
                         args_example = [<<"all">>],
                         args_desc = ["A domain of the partner, or all"],
-                        result = {sessions, string}}].
+                        result = {sessions, string}},
+     #ejabberd_commands{name = partners_reset_backoff, tags = [s2s],
+                        desc = "End the refusal back-off of a remote domain "
+                               "now (its next stream is judged afresh)",
+                        module = ?MODULE, function = partners_reset_backoff,
+                        args = [{domain, binary}],
+                        args_example = [<<"fabrikam.com">>],
+                        args_desc = ["Remote domain"],
+                        result = {res, restuple}},
+     #ejabberd_commands{name = partners_metrics, tags = [s2s],
+                        desc = "Per-partner counters and gauges in the "
+                               "OpenMetrics text format",
+                        module = ?MODULE, function = partners_metrics,
+                        args = [], result = {metrics, string}}].
 
 %% The commands show the first local host running the module (the
 %% partner table is normally the same on every host).
@@ -1610,3 +1693,141 @@ explain_direction(T, D, Dir) ->
                      false)),
          V(?NIF:auth(T, D, Dir, dialback_tcp, false, undefined, undefined,
                      false))]).
+
+%%% ---- monitoring: back-off and metrics ---------------------------------------------
+
+-spec partners_reset_backoff(binary()) -> {ok, string()} | {1, string()}.
+partners_reset_backoff(Domain) ->
+    case domain_arg(Domain) of
+        {error, Text} -> {1, lists:flatten(Text)};
+        {ok, D} ->
+            case xmpp_partners_backoff:reset(D) of
+                0 -> {ok, fmt("~ts has no refusal back-off", [D])};
+                N ->
+                    ?INFO_MSG("Refusal back-off of ~ts ended by an "
+                              "administrator", [D]),
+                    {ok, lists:flatten(
+                           fmt("refusal back-off of ~ts ended (~B origin~ts); "
+                               "its next stream is judged afresh",
+                               [D, N, case N of 1 -> ""; _ -> "s" end]))}
+            end
+    end.
+
+%% The counters and gauges in the OpenMetrics text format.  Labels:
+%% partner (a partner's primary domain, or "unlisted"), direction, reason
+%% (the core's tokens) or method (sasl_tls, dialback_tls, dialback_tcp).
+-spec partners_metrics() -> string().
+partners_metrics() ->
+    Counters = xmpp_partners_backoff:counters(),
+    Refused = [{[{partner, P}, {direction, D}, {reason, R}], N}
+               || {{refused, P, D, R}, N} <- Counters],
+    Auth = [{[{partner, P}, {direction, D}, {method, M}], N}
+            || {{authenticated, P, D, M}, N} <- Counters],
+    Streams = lists:foldl(
+                fun(#xp_session{key = {Pid, _}, primary = P, dir = D}, Acc) ->
+                        maps:put({P, D, Pid}, 1, Acc)
+                end, #{}, live_sessions()),
+    Gauge = lists:foldl(fun({P, D, _}, Acc) ->
+                                maps:update_with({P, D}, fun(X) -> X + 1 end,
+                                                 1, Acc)
+                        end, #{}, maps:keys(Streams)),
+    StreamRows = [{[{partner, P}, {direction, D}], N}
+                  || {{P, D}, N} <- lists:sort(maps:to_list(Gauge))],
+    Origins = length([x || #{active := true}
+                               <- xmpp_partners_backoff:snapshot()]),
+    lists:flatten(
+      [metric_family("xmpp_partners_refused", counter,
+                     "s2s streams, authentications and stanzas refused, "
+                     "every attempt (back-off included)", Refused),
+       metric_family("xmpp_partners_authenticated", counter,
+                     "s2s authentications accepted", Auth),
+       metric_family("xmpp_partners_streams", gauge,
+                     "live s2s streams admitted by the partner policy",
+                     StreamRows),
+       metric_family("xmpp_partners_refusal_backoff_origins", gauge,
+                     "origins refused at the stream header right now",
+                     [{[], Origins}]),
+       "# EOF"]).
+
+metric_family(Name, Type, Help, Samples) ->
+    Suffix = case Type of counter -> "_total"; gauge -> "" end,
+    [fmt("# TYPE ~ts ~ts\n# HELP ~ts ~ts\n", [Name, Type, Name, Help]),
+     [fmt("~ts~ts~ts ~B\n", [Name, Suffix, metric_labels(Labels), N])
+      || {Labels, N} <- Samples]].
+
+metric_labels([]) -> "";
+metric_labels(Labels) ->
+    ["{", lists:join(",", [[atom_to_list(K), "=\"", label_value(V), "\""]
+                           || {K, V} <- Labels]), "}"].
+
+label_value(V) when is_atom(V) -> label_value(atom_to_binary(V, utf8));
+label_value(V) ->
+    lists:flatmap(fun($\\) -> "\\\\"; ($") -> "\\\""; ($\n) -> "\\n";
+                     (C) -> [C]
+                  end, unicode:characters_to_list(V)).
+
+%%% ---- monitoring: the status data (WebAdmin page and its JSON) ---------------------
+
+%% Everything the status page shows, as a map jiffy can encode: the partner
+%% table of the first host running the module (with type, rules and source),
+%% live streams, refusal and authentication counters (with the time of the
+%% last refusal), the refusal back-off, and the explain text for Explain.
+-spec status_data(binary() | undefined) -> map().
+status_data(Explain) ->
+    case command_host() of
+        undefined -> #{running => false};
+        Host ->
+            T = table(Host),
+            Sources = sources(Host),
+            Info = ?NIF:info(T),
+            Partners = [begin
+                            {ok, P} = ?NIF:lookup(T, D),
+                            #{domain => D, type => maps:get(type, P),
+                              tls => maps:get(tls, P),
+                              sasl => maps:get(sasl, P),
+                              dialback => maps:get(dialback, P),
+                              additional_domains =>
+                                  maps:get(additional_domains, P),
+                              source => maps:get(D, Sources, <<"?">>)}
+                        end || D <- ?NIF:partners(T)],
+            Streams = lists:sort(
+                        [#{partner => Pr, direction => Dir, local => L,
+                           remote => R, encrypted => Enc,
+                           method => method_label(M, Enc), since => Since}
+                         || #xp_session{dir = Dir, local = L, remote = R,
+                                        primary = Pr, encrypted = Enc,
+                                        method = M, since = Since}
+                                <- live_sessions()]),
+            C = xmpp_partners_backoff:counters(),
+            Last = maps:from_list([{K, V} || {{last, K}, V} <- C]),
+            Refused = [#{partner => P, direction => D, reason => R,
+                         text => ?NIF:reason_text(R), count => N,
+                         last => maps:get(K, Last, null)}
+                       || {{refused, P, D, R} = K, N} <- C],
+            Auth = [#{partner => P, direction => D, method => M, count => N}
+                    || {{authenticated, P, D, M}, N} <- C],
+            Backoff = [B#{domain := null_if_undefined(Dom),
+                          ip := null_if_undefined(Ip),
+                          text => ?NIF:reason_text(R)}
+                       || #{domain := Dom, ip := Ip, reason := R} = B
+                              <- xmpp_partners_backoff:snapshot()],
+            #{running => true, host => Host,
+              default => maps:get(default, Info),
+              closed => maps:get(closed, Info, false),
+              refusal_backoff => maps:get(refusal_backoff, Info, 300),
+              partners => Partners, streams => Streams, refused => Refused,
+              authenticated => Auth, backoff => Backoff,
+              recent => [R#{domain := null_if_undefined(D),
+                            text => ?NIF:reason_text(Tok)}
+                         || #{domain := D, reason := Tok} = R
+                                <- xmpp_partners_backoff:recent()],
+              explain => case Explain of
+                             undefined -> null;
+                             _ -> #{domain => Explain,
+                                    text => unicode:characters_to_binary(
+                                              partners_explain(Explain))}
+                         end}
+    end.
+
+null_if_undefined(undefined) -> null;
+null_if_undefined(V) -> V.

@@ -14,7 +14,8 @@
          subscribe/5, message/3, strip_status/2, keepalive/2, proxy/2,
          pin_matches/3, partners/1, info/1, warnings/1, matrix/1, matrix/3,
          normalize/1, reason_text/1, refusal/3, cert_identity/3, cert_pin/1,
-         version/0, partner_file/1]).
+         version/0, partner_file/1,
+         reason_is_final/1, backoff_next/2, refusal_summary/5]).
 
 -on_load(init/0).
 
@@ -80,3 +81,10 @@ cert_identity(_Cert, _D, _LegacyCN) -> ?NIF.
 cert_pin(_Cert) -> ?NIF.
 version() -> ?NIF.
 partner_file(_Path) -> ?NIF.
+-spec reason_is_final(atom()) -> boolean().
+reason_is_final(_Token) -> ?NIF.
+-spec backoff_next(non_neg_integer(), non_neg_integer()) -> non_neg_integer().
+backoff_next(_Previous, _Max) -> ?NIF.
+-spec refusal_summary(incoming | outgoing, binary(), non_neg_integer(),
+                      non_neg_integer(), atom()) -> binary().
+refusal_summary(_Dir, _D, _Count, _Seconds, _Token) -> ?NIF.

@@ -14,7 +14,8 @@
 %%%                     (sasl: not_supported)
 %%%   unauthenticated_stream_features/1
 %%%                     no dialback feature where the core refuses dialback
-%%% closes unauthenticated streams past the bounds of xmpp_partners_pending
+%%% refuses at the stream header the origins in a refusal back-off window
+%%% (handle_stream_start/2), closes unauthenticated streams past the bounds of xmpp_partners_pending
 %%% (handle_info/2, handle_recv/3), and sends whitespace keepalives on idle partner streams (handle_info/2,
 %%% handle_send/3).  For a stream without 'from', a domain the allow list
 %%% refuses, or a host not running mod_xmpp_partners, ejabberd_s2s_in
@@ -89,7 +90,22 @@ handle_send(Pkt, Result, State) ->
 tls_options(S) -> ?IN:tls_options(S).
 compress_methods(S) -> ?IN:compress_methods(S).
 authenticated_stream_features(S) -> ?IN:authenticated_stream_features(S).
-handle_stream_start(P, S) -> ?IN:handle_stream_start(P, S).
+%% A stream whose origin is in a refusal back-off window is refused at its
+%% header, before TLS, with its reason (mod_xmpp_partners:at_header/1).
+handle_stream_start(P, S) ->
+    case ?POLICY:at_header(S) of
+        ok -> ?IN:handle_stream_start(P, S);
+        {refuse, Text} ->
+            xmpp_stream_in:send(S#{xp_backoff => true},
+                                xmpp:serr_policy_violation(Text, <<"en">>))
+    end.
+
+%% A stream refused by the back-off closes without ejabberd's "Closing
+%% inbound s2s connection" info line (s2s_in_closed): the summary line of
+%% the window is its log.
+handle_stream_end(R, #{xp_backoff := true} = S) ->
+    xmpp_stream_in:stop_async(self()),
+    S#{stop_reason => R};
 handle_stream_end(R, S) -> ?IN:handle_stream_end(R, S).
 handle_stream_established(S) -> ?IN:handle_stream_established(S).
 handle_auth_success(R, M, A, S) -> ?IN:handle_auth_success(R, M, A, S).

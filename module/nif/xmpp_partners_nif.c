@@ -36,12 +36,17 @@
  * D)               -> {HostBinary, Port} | none pin_matches(T, D, Pin)    ->
  * boolean()   (Pin: <<"sha256:hex">>) partners(T)               -> [Primary]
  *   info(T)                   -> #{count, default, keepalive_interval,
- *                                  connection_limit, closed}
+ *                                  connection_limit, pre-authentication
+ *                                  bounds, refusal_backoff, closed}
  *   warnings(T)               -> Diagnostics
  *   matrix(Row) | matrix(Tls, Sasl, Dialback) -> {ok, #{...}} | {error, Why}
  *   normalize(D)              -> {ok, Normalized} | {error, Why}
  *   reason_text(Token)        -> binary()
  *   refusal(Dir, D, Token)    -> binary()  (the canonical log line)
+ *   reason_is_final(Token)    -> boolean() (refusal back-off applies)
+ *   backoff_next(Previous, Max) -> Seconds (the next back-off window)
+ *   refusal_summary(Dir, D, Count, Seconds, Token) -> binary() (the line
+ *                                  of a back-off window)
  *   cert_identity(Cert, D, LegacyCN) -> valid | invalid | {error, Why}
  *   cert_pin(Cert)            -> {ok, <<"sha256:hex">>} | {error, Why}
  *       Cert is DER or PEM.
@@ -1476,6 +1481,8 @@ static ERL_NIF_TERM nif_info(ErlNifEnv *env, int argc,
 		        enif_make_uint(env,
 		                       xp_table_preauth(r->table,
 		                                        (xp_preauth_option)o)));
+	MAP_PUT("refusal_backoff",
+	        enif_make_uint(env, xp_table_refusal_backoff(r->table)));
 	MAP_PUT("closed", make_bool(xp_table_is_closed(r->table)));
 	return map;
 }
@@ -1619,6 +1626,74 @@ static ERL_NIF_TERM nif_refusal(ErlNifEnv *env, int argc,
 			return raise_status(env, XP_ENOMEM);
 		}
 		n = xp_format_refusal(big, n + 1, d, domain, r);
+		result = make_bin(env, big, n);
+	}
+	scratch_free(&s);
+	return result;
+}
+
+/* reason_is_final(Token) -> boolean(): whether a retry cannot change a
+ * refusal for this reason (the refusal back-off applies). */
+static ERL_NIF_TERM nif_reason_is_final(ErlNifEnv *env, int argc,
+                                        const ERL_NIF_TERM argv[])
+{
+	xp_reason r;
+
+	(void)argc;
+	if (!get_token(env, argv[0], &r))
+		return enif_make_badarg(env);
+	return make_bool(xp_reason_is_final(r));
+}
+
+/* backoff_next(Previous, Max) -> Seconds: the next back-off window. */
+static ERL_NIF_TERM nif_backoff_next(ErlNifEnv *env, int argc,
+                                     const ERL_NIF_TERM argv[])
+{
+	unsigned previous, max;
+
+	(void)argc;
+	if (!enif_get_uint(env, argv[0], &previous) ||
+	    !enif_get_uint(env, argv[1], &max))
+		return enif_make_badarg(env);
+	return enif_make_uint(env, xp_backoff_next(previous, max));
+}
+
+/* refusal_summary(Dir, Domain, Count, Seconds, Token) -> binary(): the
+ * one log line of a back-off window. */
+static ERL_NIF_TERM nif_refusal_summary(ErlNifEnv *env, int argc,
+                                        const ERL_NIF_TERM argv[])
+{
+	scratch s = {NULL, 0, 0, 0};
+	xp_direction d;
+	xp_reason r;
+	const char *domain = NULL;
+	size_t len, n;
+	unsigned long count;
+	unsigned seconds;
+	char buf[320], *big;
+	ERL_NIF_TERM result;
+
+	(void)argc;
+	if (!get_direction(env, argv[0], &d) ||
+	    !enif_get_ulong(env, argv[2], &count) ||
+	    !enif_get_uint(env, argv[3], &seconds) ||
+	    !get_token(env, argv[4], &r) ||
+	    !term_text(env, argv[1], &s, 1, &domain, &len)) {
+		scratch_free(&s);
+		return enif_make_badarg(env);
+	}
+	n = xp_format_refusal_summary(buf, sizeof(buf), d, domain, count,
+	                              seconds, r);
+	if (n < sizeof(buf)) {
+		result = make_bin(env, buf, n);
+	} else {
+		big = scratch_alloc(&s, n + 1);
+		if (big == NULL) {
+			scratch_free(&s);
+			return raise_status(env, XP_ENOMEM);
+		}
+		n = xp_format_refusal_summary(big, n + 1, d, domain, count,
+		                              seconds, r);
 		result = make_bin(env, big, n);
 	}
 	scratch_free(&s);
@@ -1793,6 +1868,7 @@ static ERL_NIF_TERM nif_partner_file(ErlNifEnv *env, int argc,
 	        {"xmpp_partners_auth_timeout", "auth_timeout"},
 	        {"xmpp_partners_preauth_bytes", "preauth_bytes"},
 	        {"xmpp_partners_preauth_depth", "preauth_depth"},
+	        {"xmpp_partners_refusal_backoff", "refusal_backoff"},
 	};
 	ErlNifBinary path;
 	char cpath[4096];
@@ -1911,6 +1987,9 @@ static ErlNifFunc nif_funcs[] = {
         {"matrix", 1, nif_matrix, 0},
         {"matrix", 3, nif_matrix, 0},
         {"normalize", 1, nif_normalize, 0},
+        {"reason_is_final", 1, nif_reason_is_final, 0},
+        {"backoff_next", 2, nif_backoff_next, 0},
+        {"refusal_summary", 5, nif_refusal_summary, 0},
         {"reason_text", 1, nif_reason_text, 0},
         {"refusal", 3, nif_refusal, 0},
         {"cert_identity", 3, nif_cert_identity, 0},

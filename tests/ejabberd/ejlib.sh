@@ -95,7 +95,8 @@ ej_init() {
 # body is written as if at the top level).  EJ_MODULES (names, default
 # "mod_s2s_dialback mod_ping mod_disco mod_roster") are the modules loaded
 # with no options before mod_xmpp_partners; EJ_EXTRA_YML (global YAML lines)
-# and EJ_EXTRA_MODULES (module lines, two spaces of indentation included)
+# and EJ_EXTRA_MODULES (module lines, two spaces of indentation included);
+# EJ_EXTRA_LISTEN: more listeners (lines "  - {...}")
 # are appended when set.
 ej_config() {
 	local body m mods=
@@ -121,6 +122,7 @@ auth_password_format: plain
 listen:
   - {port: 5269, ip: "$EJ_ADDR", module: ejabberd_s2s_in}
   - {port: 5222, ip: "$EJ_ADDR", module: ejabberd_c2s, starttls_required: true}
+${EJ_EXTRA_LISTEN:-}
 api_permissions:
   "console commands":
     from: [ejabberd_ctl]

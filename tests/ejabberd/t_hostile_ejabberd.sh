@@ -45,8 +45,12 @@ xp_cert_selfsigned h-self h.test || ok=0     # untrusted (self-signed)
 xp_cert_expired h-old h.test || ok=0         # CA-signed, expired in 2020
 [ "$ok" = 1 ] || xp_bail "cannot make the certificates"
 xp_start_prosody pa "$(xp_addr pa.test)" pa.test || xp_bail "prosody did not start"
+# refusal_backoff 0: each case's peer must meet the full negotiation, not
+# the header refusal the previous case's refusal would earn it
+# (t_backoff_ejabberd.sh tests that).
 ej_config <<EOF
 default: deny
+refusal_backoff: 0
 partners:
   pa.test: {type: federated, tls: optional, sasl: optional, dialback: true, proxy: "$(xp_server_addr pa):5269"}
   h.test: {type: federated, tls: required, sasl: required, dialback: false}
