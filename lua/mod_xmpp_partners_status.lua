@@ -33,14 +33,16 @@ local xp = module:depends("xmpp_partners");
 local xp_api = xp.module or xp;
 
 local REALM = "xmpp-partners status";
-local ADMIN_ROLES = { ["prosody:admin"] = true, ["prosody:operator"] = true };
-
+-- The page shows every partner and peer of the whole server, so it is for
+-- server-wide admins (the global `admins` list), not a host's own admins:
+-- Prosody 13 gives them the role prosody:operator; 0.12's is_admin without
+-- a host asks the global list.
 local function is_admin(node, host)
 	if usermanager.get_user_role then -- Prosody 13: roles
 		local role = usermanager.get_user_role(node, host);
-		return role and ADMIN_ROLES[role.name] or false;
+		return role and role.name == "prosody:operator" or false;
 	end
-	return usermanager.is_admin(node .. "@" .. host, host) and true or false;
+	return usermanager.is_admin(node .. "@" .. host) and true or false;
 end
 
 -- nil when the request may see the page, else the status code to answer.
@@ -59,6 +61,11 @@ local function deny(event)
 	node, host = node and nodeprep(node), host and nameprep(host);
 	if not (node and host and prosody.hosts[host] and password
 		and usermanager.test_password(node, host, password)) then
+		-- (logged with the address, for fail2ban and the like: the page
+		-- checks passwords of every account on the server)
+		if user then
+			module:log("info", "Partner status page: failed login for %s from %s", user, tostring(request.ip));
+		end
 		response.headers.www_authenticate = ("Basic realm=%q, charset=\"UTF-8\""):format(REALM);
 		response.headers.content_type = "text/plain; charset=utf-8";
 		return 401, "Log in with the full JID and password of a server admin\n";

@@ -441,6 +441,24 @@ return function (api)
 	-- whose primary domain contains `pattern` (plain text; all without
 	-- one), then how many more there are and how to see them.  One pass
 	-- over the table and one over the live sessions, whatever its size.
+	-- The record key of each partner in merged: itself, or (a map built
+	-- once, only when a key is spelled otherwise) by normalised name; one
+	-- pass over the table, where find_key per partner would be quadratic.
+	local function key_lookup(merged)
+		local by_norm;
+		return function (primary)
+			if merged[primary] ~= nil then return primary; end
+			if not by_norm then
+				by_norm = {};
+				for k in pairs(merged) do
+					local n = type(k) == "string" and core and core.normalize(k);
+					if n then by_norm[n] = k; end
+				end
+			end
+			return by_norm[primary];
+		end;
+	end
+
 	function admin.list_text(pattern, limit)
 		local policy = api.policy();
 		if not policy then return nil, "the policy core xmpp_partners.core is not installed"; end
@@ -453,20 +471,7 @@ return function (api)
 		api.each_s2s_session(function (sess)
 			if sess.xp_partner then live[sess.xp_partner] = (live[sess.xp_partner] or 0) + 1; end
 		end);
-		-- The config key of a partner: itself, or (built once, only when
-		-- a key is spelled otherwise) by normalised name.
-		local by_norm;
-		local function key_of(primary)
-			if eff.merged[primary] ~= nil then return primary; end
-			if not by_norm then
-				by_norm = {};
-				for k in pairs(eff.merged) do
-					local n = type(k) == "string" and core and core.normalize(k);
-					if n then by_norm[n] = k; end
-				end
-			end
-			return by_norm[primary];
-		end
+		local key_of = key_lookup(eff.merged);
 		local rows, matched = {}, 0;
 		for _, primary in ipairs(policy:partners()) do
 			if not pattern or primary:find(pattern, 1, true) then
@@ -505,10 +510,10 @@ return function (api)
 		if not policy then return nil, "the policy core xmpp_partners.core is not installed"; end
 		local eff, err = effective_all();
 		if not eff then return nil, err; end
-		local rows = {};
+		local rows, key_of = {}, key_lookup(eff.merged);
 		for _, primary in ipairs(policy:partners()) do
 			local r = policy:lookup(primary);
-			local k = find_key(eff.merged, primary);
+			local k = key_of(primary);
 			rows[#rows + 1] = { domain = primary, type = r.type, tls = r.tls, sasl = r.sasl,
 				dialback = r.dialback, additional_domains = r.additional_domains or {},
 				connection_limit = r.connection_limit, source = k and eff.sources[k] or "?" };
