@@ -229,7 +229,9 @@ return function (env)
 				local c = data:sub(i, i);
 				if c == "/" then
 					st.state = "end";
-				elseif c == "!" or c == "?" then
+				elseif c == "!" then
+					st.state, st.bang = "bang", "";
+				elseif c == "?" then
 					st.state = "skip";
 				else
 					st.depth = st.depth + 1;
@@ -257,6 +259,26 @@ return function (env)
 				local j = data:find(st.quote, i, true);
 				if not j then return true; end
 				st.state, st.slash, i = "in", false, j + 1;
+			elseif s == "bang" then
+				-- "<![CDATA[" opens a section that only "]]>" ends, whose
+				-- text may hold '<' and '>': skipping it to its first '>'
+				-- would let the parser nest deeper than this scanner counts.
+				local want = "[CDATA[";
+				local take = data:sub(i, i + #want - #st.bang - 1);
+				st.bang, i = st.bang .. take, i + #take;
+				if st.bang == want then
+					st.state, st.tail = "cdata", "";
+				elseif want:sub(1, #st.bang) ~= st.bang then
+					-- (anything else after "<!": to its '>', which may be
+					-- among the characters just taken)
+					local k = take:find(">", 1, true);
+					if k then st.state, i = "text", i - #take + k; else st.state = "skip"; end
+				end
+			elseif s == "cdata" then
+				local buf = st.tail .. data:sub(i);
+				local j = buf:find("]]>", 1, true);
+				if not j then st.tail = buf:sub(-2); return true; end
+				st.state, i = "text", i + j + 2 - #st.tail;
 			else -- "end", "skip"
 				local j = data:find(">", i, true);
 				if not j then return true; end

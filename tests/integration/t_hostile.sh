@@ -40,7 +40,7 @@ PROSODY_SRC=$(sed -n "s/^CFG_SOURCEDIR=['\"]\\{0,1\\}\\([^'\"]*\\).*/\\1/p" "$(c
 : "${PROSODY_SRC:=/usr/lib/prosody}"
 [ -r "$PROSODY_SRC/modules/mod_s2s_bidi.lua" ] ||
 	xp__missing "Prosody has no mod_s2s_bidi in $PROSODY_SRC/modules (XEP-0288 needs 0.12 or later)"
-tap_plan 130
+tap_plan 132
 
 # ---- certificates, partners, servers ------------------------------------------------
 for d in a.test b.test e.test; do xp_host "$d"; done
@@ -445,6 +445,15 @@ outcome "a stanza nested 1000 deep before TLS from h.test: not-well-formed at xm
 	'refused incoming s2s from h\.test: elements nested deeper than xmpp_partners_preauth_depth' \
 	'stream-error: not-well-formed'
 clean "deeply nested stanza"
+
+# The same depth hidden from a scanner that skips "<!...>" to its first
+# '>': each <![CDATA[></y>]]> holds a '>' but nests the parser deeper.
+peer header plain.test a.test features send "<message from='x@plain.test' to='alice@a.test'><body>evil-cdata</body>" \
+	repeat 200 "<x><![CDATA[></y>]]>" repeat 200 "</x>" send "</message>" wait-close 3
+outcome "a stanza nested 200 deep behind CDATA sections from plain.test: not-well-formed at xmpp_partners_preauth_depth" \
+	'refused incoming s2s from plain\.test: elements nested deeper than xmpp_partners_preauth_depth' \
+	'stream-error: not-well-formed'
+clean "deeply nested stanza behind CDATA"
 
 # ---- 7. the negotiations that never finished ------------------------------------------------------------------
 for name in stall-tcp stall-header stall-tls stall-nest; do
