@@ -1,5 +1,5 @@
 -- xmpp_partners_compat.lib.lua: what differs between Prosody 0.12 and 13,
--- found by looking for the feature itself, never by prosody.version (a
+-- found by looking for the feature itself, never by the version string (a
 -- Prosody built from source may call itself "unknown").
 --
 -- Loaded with module:require from xmpp_partners_admin.lib.lua; returns a
