@@ -4,7 +4,8 @@
 # $(ERLANG_APPDIR) = LIBDIR/erlang/lib/xmpp_partners-VERSION by default:
 #   ebin/      xmpp_partners_nif.beam, mod_xmpp_partners.beam,
 #              xmpp_partners_pending.beam, xmpp_partners_backoff.beam,
-#              xmpp_partners_webadmin.beam,
+#              xmpp_partners_webadmin.beam, xmpp_partners_adhoc.beam,
+#              xmpp_partners_export.beam,
 #              xmpp_partners_s2s_out.beam, xmpp_partners_s2s_in.beam
 #   priv/lib/  xmpp_partners_nif.so (the NIF over module/libxpcore.la)
 # With --prefix=/usr that is /usr/lib/erlang/lib/xmpp_partners-VERSION, which
@@ -19,7 +20,9 @@ EJABBERD_SRCS = \
 	ejabberd/src/xmpp_partners_s2s_in.erl \
 	ejabberd/src/xmpp_partners_pending.erl \
 	ejabberd/src/xmpp_partners_backoff.erl \
-	ejabberd/src/xmpp_partners_webadmin.erl
+	ejabberd/src/xmpp_partners_webadmin.erl \
+	ejabberd/src/xmpp_partners_adhoc.erl \
+	ejabberd/src/xmpp_partners_export.erl
 EJABBERD_TESTS = \
 	tests/ejabberd/t_nif.sh \
 	tests/ejabberd/t_ejabberd.sh \
@@ -27,7 +30,9 @@ EJABBERD_TESTS = \
 	tests/ejabberd/t_ejabberd_preexisting.sh \
 	tests/ejabberd/t_hostile_ejabberd.sh \
 	tests/ejabberd/t_backoff_ejabberd.sh \
-	tests/ejabberd/t_webadmin_ejabberd.sh
+	tests/ejabberd/t_webadmin_ejabberd.sh \
+	tests/ejabberd/t_parity_ejabberd.sh \
+	tests/ejabberd/t_adhoc_ejabberd.sh
 EXTRA_DIST += $(EJABBERD_SRCS) $(EJABBERD_TESTS) \
 	ejabberd/README-ejabberd.md tests/ejabberd/nif_test.erl \
 	tests/ejabberd/ejlib.sh \
@@ -45,7 +50,9 @@ erlbeam_DATA += ejabberd/ebin/mod_xmpp_partners.beam \
 	ejabberd/ebin/xmpp_partners_s2s_in.beam \
 	ejabberd/ebin/xmpp_partners_pending.beam \
 	ejabberd/ebin/xmpp_partners_backoff.beam \
-	ejabberd/ebin/xmpp_partners_webadmin.beam
+	ejabberd/ebin/xmpp_partners_webadmin.beam \
+	ejabberd/ebin/xmpp_partners_adhoc.beam \
+	ejabberd/ebin/xmpp_partners_export.beam
 endif
 CLEANFILES += $(erlbeam_DATA) tests/ejabberd/nif_test.beam
 endif
@@ -77,11 +84,15 @@ tests/ejabberd/t_nif.log tests/ejabberd/t_ejabberd.log \
 tests/ejabberd/t_ejabberd_admin.log \
 tests/ejabberd/t_hostile_ejabberd.log \
 tests/ejabberd/t_backoff_ejabberd.log \
-tests/ejabberd/t_webadmin_ejabberd.log: $(erlnif_LTLIBRARIES) $(erlbeam_DATA)
+tests/ejabberd/t_webadmin_ejabberd.log \
+tests/ejabberd/t_parity_ejabberd.log \
+tests/ejabberd/t_adhoc_ejabberd.log: $(erlnif_LTLIBRARIES) $(erlbeam_DATA)
 tests/ejabberd/t_ejabberd.log tests/ejabberd/t_ejabberd_admin.log \
 tests/ejabberd/t_hostile_ejabberd.log \
 tests/ejabberd/t_backoff_ejabberd.log \
-tests/ejabberd/t_webadmin_ejabberd.log: $(check_PROGRAMS)
+tests/ejabberd/t_webadmin_ejabberd.log \
+tests/ejabberd/t_parity_ejabberd.log \
+tests/ejabberd/t_adhoc_ejabberd.log: $(check_PROGRAMS)
 
 check-ejabberd:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(EJABBERD_TESTS)'

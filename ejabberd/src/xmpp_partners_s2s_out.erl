@@ -7,8 +7,12 @@
 %%% sasl_mechanisms/1 (EXTERNAL only where the core allows it) and
 %%% tls_verify/1 (a pinned key instead of a trusted chain), sends
 %%% whitespace keepalives on idle partner streams (handle_info/2,
-%%% handle_send/3), and passes everything else to ejabberd_s2s_out
-%%% unchanged.  The verdicts come
+%%% handle_send/3), logs the refusals xmpp_stream_out makes on a partner
+%%% stream whose rules leave no way to authenticate (handle_auth_failure/3
+%%% without a dialback fallback, handle_stream_end/2 after its own
+%%% STARTTLS stream errors; the rule from the core through
+%%% mod_xmpp_partners:out_refused/2), and passes everything else to
+%%% ejabberd_s2s_out unchanged.  The verdicts come
 %%% from the core through mod_xmpp_partners; no policy lives here.
 %%%
 %%% This relies on an internal interface of ejabberd 23.01 (the callback
@@ -25,6 +29,8 @@
          handle_cdata/2, handle_stream_established/1,
          handle_timeout/1, init/1, handle_call/3, handle_cast/2,
          terminate/2, code_change/3]).
+
+-include("xmpp.hrl").
 
 -define(OUT, ejabberd_s2s_out).
 
@@ -91,8 +97,31 @@ address_families(S) -> ?OUT:address_families(S).
 default_port(S) -> ?OUT:default_port(S).
 dns_retries(S) -> ?OUT:dns_retries(S).
 dns_timeout(S) -> ?OUT:dns_timeout(S).
+%% SASL failed (or was impossible: no TLS, no mechanism the peer offers)
+%% on a partner stream without db_enabled (out_init removed it where the
+%% core allows no dialback): nothing follows, the partner's rules refused
+%% the stream; ejabberd only logs its own line.  With db_enabled,
+%% mod_s2s_dialback tries dialback next: no refusal yet.
+handle_auth_failure(M, R, #{xp_tls := _} = S) when not is_map_key(db_enabled, S) ->
+    mod_xmpp_partners:out_refused(S, auth_failure),
+    ?OUT:handle_auth_failure(M, R, S);
 handle_auth_failure(M, R, S) -> ?OUT:handle_auth_failure(M, R, S).
 handle_packet(P, S) -> ?OUT:handle_packet(P, S).
+%% xmpp_stream_out's own stream errors before authentication on a partner
+%% stream: policy-violation when STARTTLS is required (tls_required/1) and
+%% not offered, unsupported-feature when the peer requires the STARTTLS
+%% the partner's rules withhold (tls_enabled/1).
+handle_stream_end({stream, {out, #stream_error{reason = Why}}} = R,
+                  #{xp_tls := Tls, stream_encrypted := false,
+                    stream_authenticated := false} = S) ->
+    case {Tls, Why} of
+        {require, 'policy-violation'} ->
+            mod_xmpp_partners:out_refused(S, tls_missing);
+        {withhold, 'unsupported-feature'} ->
+            mod_xmpp_partners:out_refused(S, tls_refused);
+        _ -> ok
+    end,
+    ?OUT:handle_stream_end(R, S);
 handle_stream_end(R, S) -> ?OUT:handle_stream_end(R, S).
 handle_stream_downgraded(H, S) -> ?OUT:handle_stream_downgraded(H, S).
 handle_recv(E, P, S) -> ?OUT:handle_recv(E, P, S).
