@@ -39,8 +39,9 @@
          keepalive_arm/1, pinned_peer/1, adopt/3, at_header/1,
          status_data/1]).
 
-%% for xmpp_partners_s2s_out, xmpp_partners_adhoc and xmpp_partners_export
--export([out_refused/2, adhoc_add/2, adhoc_replace/2, adhoc_remove/1,
+%% for the stream callback modules, xmpp_partners_adhoc and
+%% xmpp_partners_export
+-export([out_refused/2, in_refused/2, adhoc_add/2, adhoc_replace/2, adhoc_remove/1,
          adhoc_list/0, adhoc_record/1, export_data/0]).
 
 -include("xmpp.hrl").
@@ -1873,6 +1874,11 @@ out_refused(#{server_host := Host, remote_server := R} = State, What) ->
 out_refused(_State, _What) ->
     ok.
 
+out_refusal_token(T, R, _State, {pkix, Why}) ->
+    %% ejabberd verified the certificate because the core allows no
+    %% dialback (or mod_s2s_dialback is not loaded): the rule is why
+    %% EXTERNAL may not use this certificate
+    cert_refusal_token(T, R, outgoing, Why);
 out_refusal_token(_T, _R, _State, tls_missing) -> tls_required;
 out_refusal_token(_T, _R, _State, tls_refused) -> tls_not_supported;
 out_refusal_token(T, R, State, auth_failure) ->
@@ -2012,3 +2018,64 @@ export_data() ->
                         || {K, R} <- Merged]}
               end
       end).
+
+%% The certificate facts behind an xmpp_stream_pkix error (a host name
+%% mismatch comes after a trusted chain; no certificate; else the chain)
+%% and the core's rule for SASL EXTERNAL with them, or undefined when the
+%% core would accept them (then it was not the partner's rules).
+cert_refusal_token(T, R, Dir, Why) ->
+    {Chain, Id} = case Why of
+                      hostname_mismatch -> {valid, invalid};
+                      idna_failed -> {valid, invalid};
+                      get_cert_failed -> {undefined, undefined};
+                      _ -> {invalid, invalid}
+                  end,
+    case ?NIF:sasl_external(T, R, Dir, true, Chain, Id, false) of
+        {false, Token, _} -> Token;
+        _ -> undefined
+    end.
+
+%%% ---- incoming refusals that xmpp_stream_in makes (issue 18) --------------------
+
+%% An incoming stream that xmpp_stream_in refuses on its own, for a domain
+%% the module judges (xmpp_partners_s2s_in: handle_auth_failure/4,
+%% handle_stream_end/2): logged with the core's rule, once per back-off
+%% window like every incoming refusal.  What: {auth_failure, Mech,
+%% ReasonText} (SASL failed: EXTERNAL the rules withhold, or a
+%% certificate EXTERNAL may not use), tls_missing (tls = required, the
+%% peer went on without STARTTLS), tls_refused (tls = not_supported, the
+%% peer asked for STARTTLS).
+-spec in_refused(map(), {auth_failure, binary(), binary()} | tls_missing
+                        | tls_refused) -> ok.
+in_refused(#{server_host := Host, remote_server := R} = State, What)
+  when is_binary(R) ->
+    case loaded_table(Host) of
+        undefined -> ok;
+        T ->
+            case in_refusal_token(T, R, State, What) of
+                undefined -> ok;
+                Token -> _ = refused(incoming, R, Token), ok
+            end
+    end;
+in_refused(_State, _What) ->
+    ok.
+
+in_refusal_token(_T, _R, _State, tls_missing) -> tls_required;
+in_refusal_token(_T, _R, _State, tls_refused) -> tls_not_supported;
+in_refusal_token(T, R, State, {auth_failure, <<"EXTERNAL">>, Text}) ->
+    Enc = maps:get(stream_encrypted, State, false),
+    %% first the rule itself (sasl = not_supported, no TLS), whatever the
+    %% certificate; then the certificate xmpp_stream_pkix refused
+    case ?NIF:sasl_external(T, R, incoming, Enc, valid, valid, false) of
+        {false, Token, _} -> Token;
+        _ ->
+            Why = case Text of
+                      <<"Certificate host name mismatch">> -> hostname_mismatch;
+                      <<"Remote domain is not an IDN hostname">> -> idna_failed;
+                      <<"Failed to get peer certificate">> -> get_cert_failed;
+                      _ -> chain
+                  end,
+            cert_refusal_token(T, R, incoming, Why)
+    end;
+in_refusal_token(_T, _R, _State, _What) ->
+    undefined.

@@ -11,7 +11,8 @@
 %%% stream whose rules leave no way to authenticate (handle_auth_failure/3
 %%% without a dialback fallback, handle_stream_end/2 after its own
 %%% STARTTLS stream errors; the rule from the core through
-%%% mod_xmpp_partners:out_refused/2), and passes everything else to
+%%% mod_xmpp_partners:out_refused/2; a certificate rejected by
+%%% xmpp_stream_pkix too), and passes everything else to
 %%% ejabberd_s2s_out unchanged.  The verdicts come
 %%% from the core through mod_xmpp_partners; no policy lives here.
 %%%
@@ -108,19 +109,25 @@ handle_auth_failure(M, R, #{xp_tls := _} = S) when not is_map_key(db_enabled, S)
 handle_auth_failure(M, R, S) -> ?OUT:handle_auth_failure(M, R, S).
 handle_packet(P, S) -> ?OUT:handle_packet(P, S).
 %% xmpp_stream_out's own stream errors before authentication on a partner
-%% stream: policy-violation when STARTTLS is required (tls_required/1) and
-%% not offered, unsupported-feature when the peer requires the STARTTLS
-%% the partner's rules withhold (tls_enabled/1).
-handle_stream_end({stream, {out, #stream_error{reason = Why}}} = R,
+%% stream (its texts tell them from the module's own refusals, which are
+%% logged where they are made): policy-violation when STARTTLS is required
+%% (tls_required/1) and not offered, unsupported-feature when the peer
+%% requires the STARTTLS the partner's rules withhold (tls_enabled/1).
+%% And a certificate ejabberd verified (tls_verify/1) and rejected.
+handle_stream_end({stream, {out, #stream_error{reason = Why, text = Text}}} = R,
                   #{xp_tls := Tls, stream_encrypted := false,
                     stream_authenticated := false} = S) ->
-    case {Tls, Why} of
-        {require, 'policy-violation'} ->
+    case {Tls, Why, [D || #text{data = D} <- Text]} of
+        {require, 'policy-violation', [<<"Use of STARTTLS required">>]} ->
             mod_xmpp_partners:out_refused(S, tls_missing);
-        {withhold, 'unsupported-feature'} ->
+        {withhold, 'unsupported-feature',
+         [<<"STARTTLS is disabled in local configuration">>]} ->
             mod_xmpp_partners:out_refused(S, tls_refused);
         _ -> ok
     end,
+    ?OUT:handle_stream_end(R, S);
+handle_stream_end({pkix, Why} = R, #{xp_tls := _} = S) ->
+    mod_xmpp_partners:out_refused(S, {pkix, Why}),
     ?OUT:handle_stream_end(R, S);
 handle_stream_end(R, S) -> ?OUT:handle_stream_end(R, S).
 handle_stream_downgraded(H, S) -> ?OUT:handle_stream_downgraded(H, S).
