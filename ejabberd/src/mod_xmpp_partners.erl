@@ -1874,11 +1874,11 @@ out_refused(#{server_host := Host, remote_server := R} = State, What) ->
 out_refused(_State, _What) ->
     ok.
 
-out_refusal_token(T, R, _State, {pkix, Why}) ->
+out_refusal_token(T, R, State, {pkix, Why}) ->
     %% ejabberd verified the certificate because the core allows no
     %% dialback (or mod_s2s_dialback is not loaded): the rule is why
     %% EXTERNAL may not use this certificate
-    cert_refusal_token(T, R, outgoing, Why);
+    cert_refusal_token(T, R, outgoing, Why, State);
 out_refusal_token(_T, _R, _State, tls_missing) -> tls_required;
 out_refusal_token(_T, _R, _State, tls_refused) -> tls_not_supported;
 out_refusal_token(T, R, State, auth_failure) ->
@@ -2019,16 +2019,28 @@ export_data() ->
               end
       end).
 
-%% The certificate facts behind an xmpp_stream_pkix error (a host name
-%% mismatch comes after a trusted chain; no certificate; else the chain)
-%% and the core's rule for SASL EXTERNAL with them, or undefined when the
-%% core would accept them (then it was not the partner's rules).
-cert_refusal_token(T, R, Dir, Why) ->
-    {Chain, Id} = case Why of
-                      hostname_mismatch -> {valid, invalid};
-                      idna_failed -> {valid, invalid};
-                      get_cert_failed -> {undefined, undefined};
-                      _ -> {invalid, invalid}
+%% The certificate facts behind an xmpp_stream_pkix error and the core's
+%% rule for SASL EXTERNAL with them, or undefined when the core would
+%% accept them (then it was not the partner's rules).  The chain: trusted
+%% when ejabberd got as far as the host name, absent without a
+%% certificate, else not trusted; the identity: the core checks the
+%% peer's certificate itself (ejabberd stops at the chain).
+cert_refusal_token(T, R, Dir, Why, State) ->
+    Der = case catch xmpp_socket:get_peer_certificate(maps:get(socket, State),
+                                                     der) of
+              {ok, D} when is_binary(D) -> D;
+              %% an outgoing stream's socket is closed by now:
+              %% xmpp_partners_s2s_out:tls_verify/1 kept the certificate
+              _ -> get(xp_peer_cert)
+          end,
+    {Chain, Id} = case {Why, Der} of
+                      {_, undefined} -> {undefined, undefined};
+                      {hostname_mismatch, _} -> {valid, invalid};
+                      {idna_failed, _} -> {valid, invalid};
+                      _ -> {invalid, case ?NIF:cert_identity(Der, R, false) of
+                                         valid -> valid;
+                                         _ -> invalid
+                                     end}
                   end,
     case ?NIF:sasl_external(T, R, Dir, true, Chain, Id, false) of
         {false, Token, _} -> Token;
@@ -2075,7 +2087,7 @@ in_refusal_token(T, R, State, {auth_failure, <<"EXTERNAL">>, Text}) ->
                       <<"Failed to get peer certificate">> -> get_cert_failed;
                       _ -> chain
                   end,
-            cert_refusal_token(T, R, incoming, Why)
+            cert_refusal_token(T, R, incoming, Why, State)
     end;
 in_refusal_token(_T, _R, _State, _What) ->
     undefined.

@@ -62,9 +62,23 @@ sasl_mechanisms(_) -> [].
 %% allowed), nothing changes.
 tls_verify(State) ->
     case ?OUT:tls_verify(State) of
-        true -> not mod_xmpp_partners:pinned_peer(State);
+        true ->
+            keep_peer_cert(State),
+            not mod_xmpp_partners:pinned_peer(State);
         false -> false
     end.
+
+%% If ejabberd rejects the certificate, the stream ends and its socket is
+%% closed before handle_stream_end/2 can name the rule: keep the
+%% certificate for mod_xmpp_partners:out_refused/2 (this process is this
+%% one stream).
+keep_peer_cert(#{socket := Socket}) ->
+    case catch xmpp_socket:get_peer_certificate(Socket, der) of
+        {ok, Der} when is_binary(Der) -> put(xp_peer_cert, Der);
+        _ -> ok
+    end;
+keep_peer_cert(_State) ->
+    ok.
 
 %% xmpp_stream_out drops sasl_mech from the state before this callback,
 %% which runs the s2s_out_auth_result hook: keep the mechanism for
