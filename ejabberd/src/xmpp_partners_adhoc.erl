@@ -192,10 +192,9 @@ partner_domains() ->
 
 form_value(_K, undefined) -> [];
 form_value(_K, <<>>) -> [];
-form_value(K, L) when ?IS_LIST_KEY(K), is_list(L) ->
-    [iolist_to_binary(lists:join("\n", L))];
-form_value(_K, true) -> [<<"true">>];
-form_value(_K, false) -> [<<"false">>];
+form_value(K, L) when ?IS_LIST_KEY(K), is_list(L) -> L;  % one a line
+form_value(_K, true) -> [<<"1">>];
+form_value(_K, false) -> [<<"0">>];
 form_value(_K, I) when is_integer(I) -> [integer_to_binary(I)];
 form_value(_K, A) when is_atom(A) -> [atom_to_binary(A, utf8)];
 form_value(_K, B) when is_binary(B) -> [B].
