@@ -2087,7 +2087,40 @@ in_refusal_token(T, R, State, {auth_failure, <<"EXTERNAL">>, Text}) ->
                       <<"Failed to get peer certificate">> -> get_cert_failed;
                       _ -> chain
                   end,
+            pinned_but_untrusted(T, R, Why, State),
             cert_refusal_token(T, R, incoming, Why, State)
     end;
 in_refusal_token(_T, _R, _State, _What) ->
     undefined.
+
+%% Incoming pins cannot be honoured on ejabberd 23.01 (README-ejabberd.md,
+%% "Incoming certificate pins"): xmpp_stream_in decides SASL EXTERNAL in
+%% xmpp_stream_pkix from fast_tls's verify result, with no callback in
+%% between.  When a partner's pinned key on a certificate valid for its
+%% domain is what ejabberd just refused, say so, with the fix, next to the
+%% refusal line.
+pinned_but_untrusted(T, R, Why, #{socket := Socket})
+  when Why /= hostname_mismatch, Why /= idna_failed ->
+    case catch xmpp_socket:get_peer_certificate(Socket, der) of
+        {ok, Der} when is_binary(Der) ->
+            case ?NIF:cert_pin(Der) of
+                {ok, Pin} ->
+                    case ?NIF:pin_matches(T, R, Pin) andalso
+                        ?NIF:cert_identity(Der, R, false) == valid of
+                        true ->
+                            ?WARNING_MSG(
+                               "partner policy: ~ts presents the pinned key "
+                               "~ts on a certificate without a trusted chain; "
+                               "ejabberd verifies incoming certificates "
+                               "itself and accepts no pinned key in their "
+                               "place: add ~ts's certificate to s2s_cafile "
+                               "(or ca_file), or allow it dialback",
+                               [R, Pin, R]);
+                        false -> ok
+                    end;
+                _ -> ok
+            end;
+        _ -> ok
+    end;
+pinned_but_untrusted(_T, _R, _Why, _State) ->
+    ok.

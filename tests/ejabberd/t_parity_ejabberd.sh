@@ -7,8 +7,11 @@
 #     outgoing (a real Prosody without SASL), a partner presenting a
 #     self-signed certificate refused outgoing (a real Prosody), STARTTLS
 #     missing / withheld and EXTERNAL withheld incoming, a wrong
-#     certificate incoming (tests/hostile/xphostile); incoming ones once
-#     per back-off window;
+#     certificate incoming (tests/hostile/xphostile, and a real Prosody);
+#     incoming ones once per back-off window;
+#   - incoming certificate pins: a pinned key on an untrusted chain is
+#     still refused (ejabberd 23.01 has no place to accept it: README), and
+#     the module logs the pin and the fix;
 #   - `ejabberdctl partners_export`: Prosody's export text; it is a valid
 #     partner file (tools/xmpp-partners check) and, used as the
 #     partners_file, gives the same table;
@@ -22,7 +25,7 @@
 ej_require
 xp_init
 xp_hostile_init
-tap_plan 15
+tap_plan 17
 
 # like NAME TEXT GLOB: TEXT matches the shell pattern GLOB
 like() {
@@ -154,6 +157,34 @@ else
 ----
 $o2
 $(ej_log_new | grep -E 'xx\.test' | head -n 8)"
+fi
+
+# ---- incoming certificate pins (README-ejabberd.md) -----------------------------------------
+# pq.test (a real Prosody) connects with its self-signed certificate:
+# refused with the rule, first unpinned (a wrong certificate), then with
+# its key pinned: ejabberd still refuses it (xmpp_stream_in verifies the
+# chain itself, no callback), and the module says so with the fix.
+PIN=$("$top_builddir/tools/xmpp-partners" pin "$PKI/pqself.crt" | grep -o 'sha256:[0-9a-f]*' | head -n 1)
+ej_log_mark
+ping=$(xp_shell pq "xmpp:ping('pq.test', 'ej.test')")
+if [[ $ping != *[Pp]ong* ]] && ej_wait_log "refused incoming s2s from pq\\.test: $UNTRUSTED" 10 &&
+	! ej_log_new | grep -q 'presents the pinned key'; then
+	tap_ok "real peer pq.test with a wrong (self-signed, unpinned) certificate: refused incoming, the module logs the rule"
+else
+	tap_fail "pq.test unpinned refused incoming" "ping: $ping
+$(ej_log_new | grep -E 'pq\.test' | head -n 10)"
+fi
+out=$(ejctl partners_set pq.test fingerprints "$PIN")
+ej_log_mark
+ping=$(xp_shell pq "xmpp:ping('pq.test', 'ej.test')")
+if [ -n "$PIN" ] && [[ $out == "pq.test: fingerprints = [$PIN]"* ]] && [[ $ping != *[Pp]ong* ]] &&
+	ej_wait_log "pq\\.test presents the pinned key $PIN on a certificate without a trusted chain; .*add pq\\.test's certificate to s2s_cafile" 10 &&
+	ej_log_new | grep -q "refused incoming s2s from pq\\.test: $UNTRUSTED"; then
+	tap_ok "pq.test with its key pinned: still refused incoming (no place in ejabberd 23.01 to accept it), the module names the pin and the fix"
+else
+	tap_fail "pq.test pinned incoming" "set: $out
+ping: $ping
+$(ej_log_new | grep -E 'pq\.test' | head -n 10)"
 fi
 
 # ---- partners_export ---------------------------------------------------------------------------
