@@ -41,8 +41,8 @@
 
 %% for the stream callback modules, xmpp_partners_adhoc and
 %% xmpp_partners_export
--export([out_refused/2, in_refused/2, adhoc_add/2, adhoc_replace/2, adhoc_remove/1,
-         adhoc_list/0, adhoc_record/1, export_data/0]).
+-export([out_refused/2, in_refused/2, adhoc_add/2, adhoc_replace/2,
+         adhoc_remove/1, adhoc_list/0, export_data/0]).
 
 -include("xmpp.hrl").
 -include("logger.hrl").
@@ -1860,8 +1860,10 @@ null_if_undefined(V) -> V.
 %% dialback may not follow, or why EXTERNAL was not tried when that is
 %% what the rules withheld, as on Prosody), tls_missing (tls = required,
 %% the peer offered no STARTTLS), tls_refused (tls = not_supported, the
-%% peer requires STARTTLS).
--spec out_refused(map(), auth_failure | tls_missing | tls_refused) -> ok.
+%% peer requires STARTTLS), {pkix, Why} (ejabberd rejected the peer's
+%% certificate).
+-spec out_refused(map(), auth_failure | tls_missing | tls_refused
+                         | {pkix, atom()}) -> ok.
 out_refused(#{server_host := Host, remote_server := R} = State, What) ->
     case loaded_table(Host) of
         undefined -> ok;
@@ -1906,25 +1908,6 @@ out_refusal_token(T, R, State, auth_failure) ->
 -spec adhoc_list() -> string().
 adhoc_list() ->
     partners_list().
-
-%% The effective record of a domain for the edit form: {ok, Domain,
-%% [{KeyBin, Value}]} (the written key's domain) | {error, Text}.
--spec adhoc_record(binary()) -> {ok, binary(), [{binary(), term()}]}
-                                    | {error, string()}.
-adhoc_record(Domain) ->
-    with_host(
-      fun(Host) ->
-              case domain_arg(Domain) of
-                  {error, _} = E -> E;
-                  {ok, D} ->
-                      case effective_record(Host, D) of
-                          undefined -> not_partner(Host, D);
-                          {K, R} ->
-                              {ok, key_bin(K),
-                               [{key_bin(RK), RV} || {RK, RV} <- pairs(R)]}
-                      end
-              end
-      end).
 
 %% Add Domain with the record Record ([{KeyBin, Value}], checked by the
 %% core like partners_add's): {ok, Text} | {error, Text}.
