@@ -11,6 +11,7 @@
 #   - each change takes effect on the s2s policy at once: pa.test (a real
 #     Prosody) added by ad-hoc federates, removed by ad-hoc is refused and
 #     its live stream closed;
+#   - the command list shows the four commands to the admin only;
 #   - alice@ej.test (no admin) is refused (<forbidden/>) and changes nothing.
 # About 30 s.
 : "${top_srcdir:=$(cd "$(dirname "$0")/../.." && pwd)}"
@@ -19,7 +20,7 @@
 . "$top_srcdir/tests/ejabberd/ejlib.sh"
 ej_require
 xp_init
-tap_plan 12
+tap_plan 13
 
 ej_init ej.test
 xp_host pa.test
@@ -143,6 +144,22 @@ if [ "$rc" -eq 0 ] && grep -q '^adhoc-field var=domain type=list-single value= o
 	tap_ok "ad-hoc remove e.test: chosen from the partner list, removed"
 else
 	tap_fail "ad-hoc remove e.test" "exit $rc: $out"
+fi
+
+# ---- the command list (disco#items of the commands node) ---------------------------------------
+# xpclient --verbose has libstrophe print what it receives.
+items() {
+	xp_client --verbose "$1" raw "<iq type='get' to='ej.test' id='xpitems'><query xmlns='http://jabber.org/protocol/disco#items' node='http://jabber.org/protocol/commands'/></iq>" \
+		wait 2 2>&1 | grep -oE "node=.urn:xmpp-partners:[a-z]+" | sed 's/node=.//' | sort -u | tr '\n' ' '
+}
+a=$(items admin@ej.test)
+b=$(items alice@ej.test)
+if [ "$a" = "urn:xmpp-partners:add urn:xmpp-partners:edit urn:xmpp-partners:list urn:xmpp-partners:remove " ] &&
+	[ -z "$b" ]; then
+	tap_ok "the command list: admin@ej.test sees the four partner commands, alice@ej.test none"
+else
+	tap_fail "the command list per user" "admin: $a
+alice: $b"
 fi
 
 # ---- not an admin -------------------------------------------------------------------------------
