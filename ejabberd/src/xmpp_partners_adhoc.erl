@@ -97,8 +97,16 @@ commands(_Acc, From, #jid{luser = <<>>} = To,
 commands(Acc, _From, _To, _Req) ->
     Acc.
 
-respond(Req, Resp) ->
-    xmpp_util:make_adhoc_response(Req, Resp).
+%% Not xmpp_util:make_adhoc_response/2: on a first answer (no session id
+%% yet) it drops the actions of an executing command, so a client would
+%% not offer the edit command's "next".
+respond(#adhoc_command{lang = Lang, node = Node, sid = Sid}, Resp) ->
+    Resp#adhoc_command{lang = Lang, node = Node,
+                       sid = case Sid of
+                                 <<>> -> integer_to_binary(
+                                           erlang:unique_integer([positive]));
+                                 _ -> Sid
+                             end}.
 
 completed({ok, Text}) ->
     #adhoc_command{status = completed,
