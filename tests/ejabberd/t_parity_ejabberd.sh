@@ -5,7 +5,9 @@
 #     reason text), also those xmpp_stream_out / xmpp_stream_in make on
 #     their own: a dialback-only partner with sasl = required refused
 #     outgoing (a real Prosody without SASL), a partner presenting a
-#     self-signed certificate refused outgoing (a real Prosody), STARTTLS
+#     self-signed certificate refused outgoing (a real Prosody), partners
+#     whose Prosody offers no STARTTLS (tls = required) or requires it
+#     (tls = not_supported) refused outgoing, STARTTLS
 #     missing / withheld and EXTERNAL withheld incoming, a wrong
 #     certificate incoming (tests/hostile/xphostile, and a real Prosody);
 #     incoming ones once per back-off window;
@@ -25,7 +27,7 @@
 ej_require
 xp_init
 xp_hostile_init
-tap_plan 17
+tap_plan 18
 
 # like NAME TEXT GLOB: TEXT matches the shell pattern GLOB
 like() {
@@ -50,6 +52,12 @@ xp_host pq.test
 xp_start_prosody pdb "$(xp_addr db.test)" db.test --extra-lua 'modules_disabled = { "saslauth" }' ||
 	xp_bail "prosody (db.test) did not start"
 xp_start_prosody pq "$(xp_addr pq.test)" pq.test --cert pq.test=pqself || xp_bail "prosody (pq.test) did not start"
+# tn.test offers no STARTTLS; ts.test requires it.
+xp_host tn.test
+xp_host ts.test
+xp_start_prosody ptn "$(xp_addr tn.test)" tn.test --extra-lua 'modules_disabled = { "tls" }' ||
+	xp_bail "prosody (tn.test) did not start"
+xp_start_prosody pts "$(xp_addr ts.test)" ts.test --s2s-secure || xp_bail "prosody (ts.test) did not start"
 DB=$(xp_server_addr pdb)
 PQ=$(xp_server_addr pq)
 
@@ -60,7 +68,9 @@ PARTNERS="  db.test: {type: federated, tls: optional, sasl: required, dialback: 
   rq.test: {type: federated, tls: required, sasl: required, dialback: false}
   nt.test: {type: federated, tls: not_supported, sasl: not_supported, dialback: true}
   ns.test: {type: public_verified, tls: optional, sasl: not_supported, dialback: true}
-  xx.test: {type: federated, tls: required, sasl: required, dialback: false, description: \"say \\\"hi\\\"\"}"
+  xx.test: {type: federated, tls: required, sasl: required, dialback: false, description: \"say \\\"hi\\\"\"}
+  tn.test: {type: federated, tls: required, sasl: optional, dialback: true, proxy: \"$(xp_server_addr ptn):5269\"}
+  ts.test: {type: federated, tls: not_supported, sasl: not_supported, dialback: true, proxy: \"$(xp_server_addr pts):5269\"}"
 write_config() {
 	ej_config <<EOF
 default: deny
@@ -72,8 +82,8 @@ EOF
 }
 write_config ""
 ej_start || xp_bail "ejabberd did not start"
-grep -q 'Partner policy loaded for ej.test: 6 partners' "$EJ_LOG"
-tap_is $? 0 "ejabberd (PID $EJ_PID, no mod_s2s_dialback) started with 6 partners"
+grep -q 'Partner policy loaded for ej.test: 8 partners' "$EJ_LOG"
+tap_is $? 0 "ejabberd (PID $EJ_PID, no mod_s2s_dialback) started with 8 partners"
 
 # ---- outgoing --------------------------------------------------------------------------------
 # db.test: STARTTLS, then no SASL mechanism (its Prosody has no saslauth);
@@ -95,6 +105,7 @@ fi
 # pq.test: a self-signed certificate, no pin: ejabberd rejects it
 # (xmpp_stream_pkix), the module names the rule.
 UNTRUSTED='the certificate chain is not trusted'
+TLSREQ='the partner requires TLS \(tls = required\) and the stream is not encrypted'
 ej_log_mark
 ejctl send_message chat ej.test u@pq.test "" "hello" >/dev/null
 if ej_wait_log "refused outgoing s2s to pq\\.test: $UNTRUSTED" 10 &&
@@ -104,13 +115,25 @@ else
 	tap_fail "outgoing refusal of pq.test logged" "$(ej_log_new | grep -E 'pq\.test' | head -n 10)"
 fi
 
+# tn.test (tls = required) offers no STARTTLS; ts.test (tls = not_supported)
+# requires it: xmpp_stream_out's own stream errors, the module names the rule.
+ej_log_mark
+ejctl send_message chat ej.test u@tn.test "" "hello" >/dev/null
+ejctl send_message chat ej.test u@ts.test "" "hello" >/dev/null
+if ej_wait_log "refused outgoing s2s to tn\\.test: $TLSREQ" 10 &&
+	ej_wait_log 'refused outgoing s2s to ts\.test: TLS is not used with this partner \(tls = not_supported\)' 10 &&
+	[ "$(module_lines 'refused outgoing s2s to t[ns]\.test')" = 2 ]; then
+	tap_ok "tn.test without STARTTLS (tls = required) and ts.test requiring it (tls = not_supported): refused outgoing, each logged once with its rule"
+else
+	tap_fail "outgoing STARTTLS refusals logged" "$(ej_log_new | grep -E 't[ns]\.test' | head -n 10)"
+fi
+
 # ---- incoming (xphostile) ---------------------------------------------------------------------
 # rq.test (tls = required) goes on without STARTTLS: xmpp_stream_in's
 # policy-violation, logged by the module, then the back-off window.
 ej_log_mark
 o1=$(xp_hostile "$EJ_ADDR" header rq.test ej.test features db-result rq.test ej.test k wait-close 3 2>&1)
 o2=$(xp_hostile "$EJ_ADDR" header rq.test ej.test features db-result rq.test ej.test k wait-close 3 2>&1)
-TLSREQ='the partner requires TLS \(tls = required\) and the stream is not encrypted'
 if grep -qx 'stream-error: policy-violation' <<<"$o1" && ej_wait_log "refused incoming s2s from rq\\.test: $TLSREQ" 5 &&
 	[ "$(module_lines 'refused incoming s2s from rq\.test:')" = 1 ] && grep -qx 'features: none' <<<"$o2"; then
 	tap_ok "rq.test without STARTTLS: refused, logged once with the rule; its retry refused at the header (back-off window)"
@@ -197,8 +220,8 @@ if [ "$rc" = 0 ] && [ "$(head -n 1 <<<"$out")" = '-- xmpp_partners: effective pa
 	grep -qxF "	[\"db.test\"] = { type = \"federated\"; tls = \"optional\"; sasl = \"required\"; dialback = true; proxy = \"$DB:5269\" }; -- config" <<<"$out" &&
 	grep -qxF '	["rt.test"] = { type = "public_unverified"; additional_domains = { "a.rt.test", "b.rt.test" }; connection_limit = 3 }; -- runtime' <<<"$out" &&
 	grep -qxF '	["xx.test"] = { description = "say \"hi\""; type = "federated"; tls = "required"; sasl = "required"; dialback = false }; -- config' <<<"$out" &&
-	[ "$(grep -c '^	\["' <<<"$out")" = 7 ]; then
-	tap_ok "partners_export: Prosody's export text (options, 7 partners sorted, keys in order, sources, %q quoting)"
+	[ "$(grep -c '^	\["' <<<"$out")" = 9 ]; then
+	tap_ok "partners_export: Prosody's export text (options, 9 partners sorted, keys in order, sources, %q quoting)"
 else
 	tap_fail "partners_export text" "rc=$rc
 $out"
