@@ -113,9 +113,7 @@ completed({ok, Text}) ->
                    notes = [#adhoc_note{type = info, data = bin(Text)}]};
 completed({error, Text}) ->
     #adhoc_command{status = completed,
-                   notes = [#adhoc_note{type = error, data = bin(Text)}]};
-completed({1, Text}) ->
-    completed({error, Text}).
+                   notes = [#adhoc_note{type = error, data = bin(Text)}]}.
 
 executing(Form, Action) ->
     #adhoc_command{status = executing,
