@@ -25,7 +25,7 @@
 ej_require
 
 xp_init
-tap_plan 37
+tap_plan 41
 T0=$(date +%s.%N)
 since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'; }
 ok_if() { if [ "$2" = 0 ]; then tap_ok "$1"; else tap_fail "$1" "$3"; fi; }
@@ -37,7 +37,7 @@ like() {
 # 0 when answered
 ping() {
 	local out
-	out=$(xp_shell "$1" "xmpp:ping('$2', 'e.test', 5)")
+	out=$(xp_shell "$1" "xmpp:ping('$2', 'e.test', 5)" 2>&1)
 	case $out in *[Pp]ong*) return 0 ;; *) echo "$out"; return 1 ;; esac
 }
 # wait_no_sessions DOMAIN: on the selected node, until partners_sessions
@@ -94,7 +94,8 @@ ejc_join 2 1
 ok_if "ej2 joined ej1's cluster with join_cluster ($(since "$t") s)" $? ""
 ejc_use 1
 out=$(ejctl list_cluster)
-like "list_cluster on ej1 names both nodes" "$out" "*$N1*$N2*"
+grep -qF "$N1" <<<"$out" && grep -qF "$N2" <<<"$out"
+ok_if "list_cluster on ej1 names both nodes" $? "$out"
 out=$(ejc_eval 1 "lists:sort(mnesia:table_info(xmpp_partners_runtime, disc_copies))")
 like "the runtime partner table has a disc copy on both nodes" "$out" "*'$N1','$N2'*"
 
@@ -192,8 +193,12 @@ like "ej2, started again ($(since "$t") s), has xc.test" "$out" "*xc.test*public
 # ---- failover: a removal on ej1, ej1 killed at once ------------------------------------------
 out=$(ping pb pb.test) && out=$(ping pb xb.test)
 ok_if "before the failover: pb.test and xb.test federate through ej2" $? "$out"
-# pb's incoming stream to ej2 (pb.test's, or the one it shares): its TCP ports
-conns() { ss -Htn state established src "$B" dst "${EJC_ADDR[2]}:5269" 2>/dev/null | awk '{print $3 "-" $4}' | sort; }
+# the TCP connections between pb and ej2 (pb's source address is the
+# kernel's choice; only pb connects to ej2): "local-peer" per line
+conns() {
+	ss -Htn state established "( dst ${EJC_ADDR[2]}:5269 or ( src ${EJC_ADDR[2]} and dst $B:5269 ) )" \
+		2>/dev/null | awk '{print $3 "-" $4}' | sort
+}
 before=$(conns)
 ejc_use 1
 out=$(ejctl partners_remove xb.test)
