@@ -495,9 +495,10 @@ store_runtime(Base, Rows) ->
 
 %% The runtime rows changed (a change made here or on another node of the
 %% cluster, seen through Mnesia): rebuild every host's table from the
-%% node's own copy and close the streams it no longer allows.  Nothing is
-%% done when the rows are the ones already in force (the node that made
-%% the change installed them itself).  A table with errors here (this
+%% node's own copy and close the streams it no longer allows.  Runs in
+%% xmpp_partners_runtime's process only.  Nothing is done when the rows
+%% are the ones already in force (the Mnesia event of a change that
+%% sync/0 already applied).  A table with errors here (this
 %% node's configuration differs from the node where the change was made)
 %% keeps the previous one; partners_check names the difference.
 runtime_changed() ->
@@ -1320,13 +1321,21 @@ apply_change(Rows, What) ->
                     Warnings = lists:usort(
                                  lists:append(
                                    [[diag_text(W) || W <- Ws]
-                                    || {H, {ok, T, Ws, Sources}} <- Builds,
-                                       install(H, T, Sources) == ok])),
+                                    || {_, {ok, _, Ws, _}} <- Builds])),
                     ?INFO_MSG("Partner policy changed by an administrator "
                               "(~ts)", [What]),
-                    persistent_term:put({?MODULE, runtime_rows},
-                                        lists:sort(Rows)),
-                    enforce_existing(),
+                    %% The tables are installed by xmpp_partners_runtime's
+                    %% process from what Mnesia now holds (this change and
+                    %% any other node's made meanwhile), the one process
+                    %% that installs runtime changes on this node: two
+                    %% changes racing cannot leave the older table in force.
+                    case xmpp_partners_runtime:sync() of
+                        ok -> ok;
+                        {error, _} ->
+                            [install(H, T, Sources)
+                             || {H, {ok, T, _, Sources}} <- Builds],
+                            enforce_existing()
+                    end,
                     lists:foreach(
                       fun({N, Why}) ->
                               ?WARNING_MSG("Partner table: node ~ts did not "

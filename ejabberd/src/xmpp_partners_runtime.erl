@@ -6,10 +6,13 @@
 %%% copy on every node (mod_xmpp_partners:init_runtime/0; a node that joins
 %%% gets its copy from join_cluster, or from ejabberd_mnesia:create when it
 %%% loads the module later).  The node where the administrator typed the
-%%% command writes the change with mnesia:sync_transaction, so when the
-%%% command returns every running node has committed it; it then asks each
-%%% of them to rebuild (sync/0, bounded), so the command returns once the
-%%% change is in force cluster-wide.
+%%% command writes the change with mnesia:sync_transaction, so every
+%%% running node has committed it when the write returns; it then asks
+%%% this node's process and each other node's to rebuild (sync/0, bounded),
+%%% so the command returns once the change is in force cluster-wide.  This
+%%% process is the only one that installs runtime changes on its node, and
+%%% always from what the node's copy holds: two changes racing on two nodes
+%%% cannot leave an older table in force.
 %%%
 %%% Why also a Mnesia subscription, here: a node learns of the change from
 %%% its own Mnesia replica, not from the node that made it.  If that node

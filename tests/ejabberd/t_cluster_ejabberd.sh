@@ -25,7 +25,7 @@
 ej_require
 
 xp_init
-tap_plan 41
+tap_plan 44
 T0=$(date +%s.%N)
 since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'; }
 ok_if() { if [ "$2" = 0 ]; then tap_ok "$1"; else tap_fail "$1" "$3"; fi; }
@@ -177,6 +177,22 @@ write_config
 ejctl reload_config >/dev/null
 out=$(ejctl partners_check)
 like "partners_check once ej2's configuration is restored: exit 0" "$?:$out" "0:ok: 3 partners*"
+
+# ---- a change seen only through Mnesia ----------------------------------------------------
+# Written straight into ej1's copy, as if the node that made a change died
+# before asking the others to rebuild: each node rebuilds on its own
+# Mnesia event.
+out=$(ejc_eval 1 'mnesia:sync_transaction(fun() -> mnesia:write({xmpp_partners_runtime, <<"xe.test">>, {partner, [{<<"type">>, public_verified}]}}) end)')
+tap_is "$out" "{atomic,ok}" "a runtime row for xe.test written into ej1's Mnesia copy alone"
+for n in 2 1; do
+	ejc_use "$n"
+	for i in $(seq 1 25); do
+		out=$(ejctl partners_list)
+		grep -q '^xe\.test ' <<<"$out" && break
+		sleep 0.2
+	done
+	like "ej$n applies it from its Mnesia event (no request from the writer)" "$out" "*xe.test*public_verified*runtime*"
+done
 
 # ---- a node down during a change ------------------------------------------------------------
 ejc_use 2
