@@ -542,25 +542,14 @@ register_session(Dir, Local, Remote, Primary, Enc, Method) ->
 live_sessions() ->
     xmpp_partners_sessions:live().
 
-%% Connections (streams) with Primary's partner and with all partners,
-%% not counting the calling stream.
-connection_counts(Primary) ->
-    Me = self(),
-    Live = [S || #xp_session{key = {P, _}} = S <- live_sessions(), P /= Me],
-    Pids = fun(L) -> length(lists:usort([P || #xp_session{key = {P, _}} <- L]))
-           end,
-    {Pids([S || #xp_session{primary = Pr} = S <- Live, Pr == Primary]),
-     Pids(Live)}.
-
 %% Admit one more stream with Domain's partner (connection_limit, global
-%% limit); a stream already counted (piggybacked domain) always is.
+%% limit: the core's verdict on this node's counts); a stream already
+%% counted (piggybacked domain) always is.
 admit(T, Domain, Primary) ->
-    Me = self(),
-    case [x || #xp_session{key = {P, _}, primary = Pr} <- live_sessions(),
-               P == Me, Pr == Primary] of
-        [_ | _] -> true;
-        [] ->
-            {Mine, Total} = connection_counts(Primary),
+    case xmpp_partners_sessions:counted(self(), Primary) of
+        true -> true;
+        false ->
+            {Mine, Total} = xmpp_partners_sessions:counts(self(), Primary),
             ?NIF:connection(T, Domain, Mine, Total)
     end.
 

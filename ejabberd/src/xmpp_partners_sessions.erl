@@ -15,8 +15,8 @@
 -module(xmpp_partners_sessions).
 -behaviour(gen_server).
 
--export([start/2, register/6, live/0, member/1, forget/1, forget_process/1,
-         cluster/0]).
+-export([start/2, register/6, live/0, counted/2, counts/2, member/1,
+         forget/1, forget_process/1, cluster/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
          code_change/3]).
 
@@ -65,6 +65,23 @@ live() ->
                              false -> catch ets:delete(?TABLE, K), false
                          end
                  end, All).
+
+%% Is stream process Pid already counted for Primary's partner?
+-spec counted(pid(), binary()) -> boolean().
+counted(Pid, Primary) ->
+    [x || #xp_session{key = {P, _}, primary = Pr} <- live(),
+          P == Pid, Pr == Primary] /= [].
+
+%% Streams (stream processes) on this node with Primary's partner and with
+%% all partners, not counting stream process Pid: {Partner, All}.
+-spec counts(pid(), binary()) -> {non_neg_integer(), non_neg_integer()}.
+counts(Pid, Primary) ->
+    Live = [S || #xp_session{key = {P, _}} = S <- live(), P /= Pid],
+    Procs = fun(L) ->
+                    length(lists:usort([P || #xp_session{key = {P, _}} <- L]))
+            end,
+    {Procs([S || #xp_session{primary = Pr} = S <- Live, Pr == Primary]),
+     Procs(Live)}.
 
 -spec member({pid(), binary()}) -> boolean().
 member(Key) ->

@@ -295,12 +295,6 @@ ejc_use() {
 	EJ_LOG_MARK[x]=${EJC_MARK[$1]}
 }
 
-# ejc_pid I: node I's PID (empty when it is not running).
-ejc_pid() {
-	ejc_use "$EJC_CUR"
-	echo "${EJC_PID[$1]}"
-}
-
 # ejc_join I J: node I joins node J's cluster (ejabberdctl join_cluster
 # restarts ejabberd on node I); waits (XP_EJ_TIMEOUT) until node I says it
 # started again and listens.  Returns 1 on failure, the output as comments.
