@@ -275,6 +275,7 @@ ejc_init() {
 	done
 	# ej_init mapped DOMAIN to the single-node address: node 1 instead
 	sed -i "s/^$EJ_ADDR $EJ_DOMAIN\$/${EJC_ADDR[1]} $EJ_DOMAIN/" "$XP_HOSTS"
+	# shellcheck disable=SC2004 # an associative array (lib.sh)
 	XP_HOST_ADDR[$EJ_DOMAIN]=${EJC_ADDR[1]}
 	ejc_use 1
 }
