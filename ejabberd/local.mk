@@ -4,7 +4,8 @@
 # $(ERLANG_APPDIR) = LIBDIR/erlang/lib/xmpp_partners-VERSION by default:
 #   ebin/      xmpp_partners_nif.beam, mod_xmpp_partners.beam,
 #              xmpp_partners_pending.beam, xmpp_partners_backoff.beam,
-#              xmpp_partners_webadmin.beam,
+#              xmpp_partners_webadmin.beam, xmpp_partners_sessions.beam,
+#              xmpp_partners_runtime.beam,
 #              xmpp_partners_s2s_out.beam, xmpp_partners_s2s_in.beam
 #   priv/lib/  xmpp_partners_nif.so (the NIF over module/libxpcore.la)
 # With --prefix=/usr that is /usr/lib/erlang/lib/xmpp_partners-VERSION, which
@@ -19,7 +20,9 @@ EJABBERD_SRCS = \
 	ejabberd/src/xmpp_partners_s2s_in.erl \
 	ejabberd/src/xmpp_partners_pending.erl \
 	ejabberd/src/xmpp_partners_backoff.erl \
-	ejabberd/src/xmpp_partners_webadmin.erl
+	ejabberd/src/xmpp_partners_webadmin.erl \
+	ejabberd/src/xmpp_partners_sessions.erl \
+	ejabberd/src/xmpp_partners_runtime.erl
 EJABBERD_TESTS = \
 	tests/ejabberd/t_nif.sh \
 	tests/ejabberd/t_ejabberd.sh \
@@ -27,8 +30,10 @@ EJABBERD_TESTS = \
 	tests/ejabberd/t_ejabberd_preexisting.sh \
 	tests/ejabberd/t_hostile_ejabberd.sh \
 	tests/ejabberd/t_backoff_ejabberd.sh \
-	tests/ejabberd/t_webadmin_ejabberd.sh
+	tests/ejabberd/t_webadmin_ejabberd.sh \
+	tests/ejabberd/t_cluster_ejabberd.sh
 EXTRA_DIST += $(EJABBERD_SRCS) $(EJABBERD_TESTS) \
+	ejabberd/src/xmpp_partners_sessions.hrl \
 	ejabberd/README-ejabberd.md tests/ejabberd/nif_test.erl \
 	tests/ejabberd/ejlib.sh \
 	module/nif/xmpp_partners_nif.c
@@ -45,7 +50,9 @@ erlbeam_DATA += ejabberd/ebin/mod_xmpp_partners.beam \
 	ejabberd/ebin/xmpp_partners_s2s_in.beam \
 	ejabberd/ebin/xmpp_partners_pending.beam \
 	ejabberd/ebin/xmpp_partners_backoff.beam \
-	ejabberd/ebin/xmpp_partners_webadmin.beam
+	ejabberd/ebin/xmpp_partners_webadmin.beam \
+	ejabberd/ebin/xmpp_partners_sessions.beam \
+	ejabberd/ebin/xmpp_partners_runtime.beam
 endif
 CLEANFILES += $(erlbeam_DATA) tests/ejabberd/nif_test.beam
 endif
@@ -68,7 +75,10 @@ ejabberd/ebin/%.beam: $(srcdir)/ejabberd/src/%.erl
 	@$(MKDIR_P) ejabberd/ebin
 	$(AM_V_GEN)$(ERLC) $(ERLCFLAGS) -o ejabberd/ebin $<
 # behaviours and the NIF wrapper first
-ejabberd/ebin/mod_xmpp_partners.beam: ejabberd/ebin/xmpp_partners_nif.beam
+ejabberd/ebin/mod_xmpp_partners.beam: ejabberd/ebin/xmpp_partners_nif.beam \
+	$(srcdir)/ejabberd/src/xmpp_partners_sessions.hrl
+ejabberd/ebin/xmpp_partners_sessions.beam: \
+	$(srcdir)/ejabberd/src/xmpp_partners_sessions.hrl
 
 # The tests load the uninstalled NIF and beams of this build tree; the
 # node tests drive xpclient, and t_hostile_ejabberd also xphostile
@@ -77,11 +87,13 @@ tests/ejabberd/t_nif.log tests/ejabberd/t_ejabberd.log \
 tests/ejabberd/t_ejabberd_admin.log \
 tests/ejabberd/t_hostile_ejabberd.log \
 tests/ejabberd/t_backoff_ejabberd.log \
-tests/ejabberd/t_webadmin_ejabberd.log: $(erlnif_LTLIBRARIES) $(erlbeam_DATA)
+tests/ejabberd/t_webadmin_ejabberd.log \
+tests/ejabberd/t_cluster_ejabberd.log: $(erlnif_LTLIBRARIES) $(erlbeam_DATA)
 tests/ejabberd/t_ejabberd.log tests/ejabberd/t_ejabberd_admin.log \
 tests/ejabberd/t_hostile_ejabberd.log \
 tests/ejabberd/t_backoff_ejabberd.log \
-tests/ejabberd/t_webadmin_ejabberd.log: $(check_PROGRAMS)
+tests/ejabberd/t_webadmin_ejabberd.log \
+tests/ejabberd/t_cluster_ejabberd.log: $(check_PROGRAMS)
 
 check-ejabberd:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(EJABBERD_TESTS)'
