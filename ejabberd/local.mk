@@ -51,13 +51,13 @@ CLEANFILES += $(erlbeam_DATA) tests/ejabberd/nif_test.beam
 endif
 module_erlang_xmpp_partners_nif_la_SOURCES = module/erlang/xmpp_partners_nif.c
 module_erlang_xmpp_partners_nif_la_CFLAGS = $(AM_CFLAGS) $(ERL_NIF_CFLAGS) \
-	-I$(top_srcdir)/module/evaluator
+	$(EVAL_CPPFLAGS)
 # The runtime provides the enif_* functions; only nif_init is exported.
 module_erlang_xmpp_partners_nif_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version \
 	-shared -rpath '$(erlnifdir)' -export-symbols-regex '^nif_init$$'
-# The sandbox (tools/libxptools.la) evaluates partners_file; it needs liblua,
-# which is fine here: the NIF runs inside Erlang, not inside a Lua host.
-module_erlang_xmpp_partners_nif_la_LIBADD = tools/libxptools.la module/core/libxpcore.la \
+# The evaluator reads partners_file; its sandbox needs liblua, which is
+# fine here: the NIF runs inside Erlang, not inside a Lua host.
+module_erlang_xmpp_partners_nif_la_LIBADD = module/evaluator/libxpeval.la module/core/libxpcore.la \
 	$(LUA_LIB_LIBS) -lm
 
 # -I for include("xmpp.hrl") and include("logger.hrl"): Debian names the

@@ -2,7 +2,7 @@
  * xmpp_partners_nif.c: the Erlang NIF over the xmpp-partners policy core,
  * loaded by ejabberd's module xmpp_partners_nif (file xmpp_partners_nif.so).
  *
- * Like the Lua binding (module/lua/core.c) this file only translates:
+ * Like the Lua binding (module/lua/binding.c) this file only translates:
  * Erlang terms into builder calls and stream facts, core verdicts back into
  * terms.  It holds no policy of its own, and walks configuration the same
  * way the Lua binding does, so both hosts report the same diagnostics.
@@ -1766,9 +1766,10 @@ static ERL_NIF_TERM nif_cert_pin(ErlNifEnv *env, int argc,
 /* ---- the shared partner file (partners_file) ------------------------------
  *
  * partner_file(Path) -> {ok, Partners, Options, Notes} | {error, Message}
- *   Evaluates the Lua partner file in the sandbox of tools/sandbox.c (no
- *   library access, bounded memory, instructions and time) on a dirty I/O
- *   scheduler.  Partners is the xmpp_partners value as terms build/2 takes
+ *   Evaluates the Lua partner file in the evaluator's sandbox
+ *   (module/evaluator/sandbox.c: no library access, bounded memory,
+ *   instructions and time) on a dirty I/O scheduler.  Partners is the
+ *   xmpp_partners value as terms build/2 takes
  *   (a list of {Key, Value}; a Lua sequence becomes a list); Options holds
  *   {default | keepalive_interval | connection_limit, Value} for each
  *   xmpp_partners_* global the file assigns; Notes are the sandbox's notes
