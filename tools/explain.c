@@ -131,8 +131,7 @@ static void stream_table(explain_ctx *c, stream_verdict_fn verdict,
 	print_answers(a, i, "in every situation");
 }
 
-/* ---- the record -----------------------------------------------------------
- */
+/* ---- the record ---------------------------------------------------------- */
 
 static void print_list(size_t n, const char *(*get)(const xp_partner *, size_t),
                        const xp_partner *p, const char *none)
@@ -241,8 +240,7 @@ static void print_record(explain_ctx *c)
 	           "none");
 }
 
-/* ---- directions ------------------------------------------------------------
- */
+/* ---- directions ---------------------------------------------------------- */
 
 static const char *tls_words(xp_tls_action action, int outgoing)
 {
@@ -409,8 +407,7 @@ static void print_contacts(const xp_partner *p)
 	       xp_contact_strip_status(p) ? "removed" : "sent");
 }
 
-/* ---- refused domains -------------------------------------------------------
- */
+/* ---- refused domains ----------------------------------------------------- */
 
 static int print_refused(explain_ctx *c, xp_reason reason)
 {
@@ -443,8 +440,7 @@ static int print_refused(explain_ctx *c, xp_reason reason)
 	return XPT_EXIT_OK;
 }
 
-/* ---- the command ------------------------------------------------------------
- */
+/* ---- the command --------------------------------------------------------- */
 
 static int explain_built(explain_ctx *c, const xpt_built *b)
 {

@@ -167,8 +167,7 @@ static void text_comment(text *t, const char *indent, const char *msg)
 	}
 }
 
-/* ---- per-row state --------------------------------------------------------
- */
+/* ---- per-row state ------------------------------------------------------- */
 
 typedef struct row_state {
 	int rejected;
@@ -200,8 +199,7 @@ static int append_line(char **dst, const char *line)
 	return 0;
 }
 
-/* ---- rendering ------------------------------------------------------------
- */
+/* ---- rendering ----------------------------------------------------------- */
 
 static void render_value(text *t, const lync_value *v)
 {
@@ -272,8 +270,7 @@ static void render_accepted(text *t, const import_ctx *c)
 	text_add(t, "}\n", 2);
 }
 
-/* ---- validation ------------------------------------------------------------
- */
+/* ---- validation ---------------------------------------------------------- */
 
 /* The accepted row of a partner, by its name as the core reports it. */
 static long row_of(const import_ctx *c, const char *partner)
@@ -442,8 +439,7 @@ static int validate(import_ctx *c, const xpt_options *o)
 	return rc;
 }
 
-/* ---- checks of the rows themselves ----------------------------------------
- */
+/* ---- checks of the rows themselves --------------------------------------- */
 
 static void reject(import_ctx *c, size_t i, const char *why)
 {
@@ -483,8 +479,7 @@ static void pre_checks(import_ctx *c)
 	}
 }
 
-/* ---- output ----------------------------------------------------------------
- */
+/* ---- output -------------------------------------------------------------- */
 
 static size_t count_rejected(const import_ctx *c)
 {
@@ -682,8 +677,7 @@ static void report(const import_ctx *c)
 	        (unsigned long)rejected, rejected == 1 ? "" : "s");
 }
 
-/* ---- the command -----------------------------------------------------------
- */
+/* ---- the command --------------------------------------------------------- */
 
 static void free_rows(import_ctx *c)
 {

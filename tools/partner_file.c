@@ -814,8 +814,7 @@ void xpt_print_diags(const xp_builder *b, xpt_file *f, FILE *out,
 	free(refs);
 }
 
-/* ---- check ----------------------------------------------------------------
- */
+/* ---- check --------------------------------------------------------------- */
 
 static const char *plural(size_t n, const char *one, const char *many)
 {

@@ -23,18 +23,23 @@
  *   closed()                  -> T refusing every domain
  *   resolve(T, D)             -> {ok, Primary | <<"*">>} | {error, Token, Text}
  *   lookup(T, D)              -> {ok, #{...}} | {error, Token, Text}
- *   tls(T, D, Dir)            -> withhold | offer | require | {error, Token,
- * Text} sasl_external(T, D, Dir, Encrypted, Chain, Identity, Pin) dialback(T,
- * D, Dir, Encrypted, Chain, Identity, Pin) stanzas(T, D, Dir, Encrypted, Chain,
- * Identity, Pin) auth(T, D, Dir, Method, Encrypted, Chain, Identity, Pin)
+ *   tls(T, D, Dir)            -> withhold | offer | require
+ *                                | {error, Token, Text}
+ *   sasl_external(T, D, Dir, Encrypted, Chain, Identity, Pin)
+ *   dialback(T, D, Dir, Encrypted, Chain, Identity, Pin)
+ *   stanzas(T, D, Dir, Encrypted, Chain, Identity, Pin)
+ *   auth(T, D, Dir, Method, Encrypted, Chain, Identity, Pin)
  *       -> true | {false, Token, Text}; Method: sasl_tls, dialback_tls,
  *          dialback_tcp, or ejabberd's <<"EXTERNAL">> / dialback
  *   connection(T, D, PartnerCount, TotalCount) -> true | {false, Token, Text}
- *   subscribe(T, D, InRoster, SubscribedFrom, Blocked) -> approve | deliver |
- * deny message(T, D, InRoster)   -> deliver | bounce strip_status(T, D) ->
- * boolean() keepalive(T, D)           -> {boolean(), IntervalSeconds} proxy(T,
- * D)               -> {HostBinary, Port} | none pin_matches(T, D, Pin)    ->
- * boolean()   (Pin: <<"sha256:hex">>) partners(T)               -> [Primary]
+ *   subscribe(T, D, InRoster, SubscribedFrom, Blocked)
+ *                             -> approve | deliver | deny
+ *   message(T, D, InRoster)   -> deliver | bounce
+ *   strip_status(T, D)        -> boolean()
+ *   keepalive(T, D)           -> {boolean(), IntervalSeconds}
+ *   proxy(T, D)               -> {HostBinary, Port} | none
+ *   pin_matches(T, D, Pin)    -> boolean()   (Pin: <<"sha256:hex">>)
+ *   partners(T)               -> [Primary]
  *   info(T)                   -> #{count, default, keepalive_interval,
  *                                  connection_limit, pre-authentication
  *                                  bounds, refusal_backoff, closed}
@@ -52,6 +57,7 @@
  *       Cert is DER or PEM.
  *   partner_file(Path)        -> {ok, Partners, Options, Notes} | {error, Why}
  *       the shared Lua partner file, evaluated in the sandbox (dirty I/O)
+ *   version()                 -> binary()  (the core's version)
  *
  * A diagnostic is #{severity => error | warning, partner, key, row,
  * message, suggestion}; absent fields are undefined.  Tokens are atoms
@@ -162,8 +168,7 @@ static void make_atoms(ErlNifEnv *env)
 	am_suggestion = enif_make_atom(env, "suggestion");
 }
 
-/* ---- load, upgrade, unload ------------------------------------------------
- */
+/* ---- load, upgrade, unload ----------------------------------------------- */
 
 static priv_data *priv_new(ErlNifEnv *env)
 {
@@ -406,8 +411,8 @@ static int term_text(ErlNifEnv *env, ERL_NIF_TERM t, scratch *s, int want_nul,
 		if (c == NULL)
 			return 0;
 		if (enif_get_string(env, t, c, n + 1, ERL_NIF_LATIN1) <= 0)
-			return 0; /* not a list of bytes: the block stays in s
-			           */
+			/* not a list of bytes: the block stays in s */
+			return 0;
 		*out = c;
 		*len = n;
 		return 1;
@@ -907,8 +912,7 @@ static int walk_options(ErlNifEnv *env, xp_builder *b, scratch *s,
 	return XP_OK;
 }
 
-/* ---- build and check -------------------------------------------------------
- */
+/* ---- build and check ----------------------------------------------------- */
 
 static ERL_NIF_TERM nif_build(ErlNifEnv *env, int argc,
                               const ERL_NIF_TERM argv[])
@@ -1009,8 +1013,7 @@ static ERL_NIF_TERM nif_closed(ErlNifEnv *env, int argc,
 	return ok ? term : raise_status(env, XP_ENOMEM);
 }
 
-/* ---- table queries ---------------------------------------------------------
- */
+/* ---- table queries ------------------------------------------------------- */
 
 /* The table and the partner for argv[0], argv[1]: NULL partner with
  * *reason when refused.  Returns 0 on misuse (badarg). */
