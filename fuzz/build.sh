@@ -36,9 +36,13 @@ for pc in lua5.4 lua-5.4 lua54 lua5.3 lua-5.3 lua53; do
 	if pkg-config --exists "$pc"; then lua_pc=$pc; break; fi
 done
 
+# The version is written once, in configure.ac's AC_INIT.
+version=$(sed -n 's/^AC_INIT(\[[^]]*\], *\[\([^]]*\)\].*/\1/p' "$top/configure.ac")
+VERSION_DEF="-DXP_VERSION=\"${version:-unknown}\""
+
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-std=c99 -D_POSIX_C_SOURCE=200809L -g -O1 -Wall -Wextra -Wno-unused-parameter -Wno-unused-function $SAN"
-INC="-I$top/module/core -I$top/module/evaluator -I$top/tools -I$here"
+INC="$VERSION_DEF -I$top/module/core -I$top/module/evaluator -I$top/tools -I$here"
 
 compile() { # src obj extra-flags
 	"$cc" $CFLAGS -fsanitize=fuzzer-no-link $3 $INC -c "$1" -o "$2"
@@ -70,7 +74,7 @@ for t in $targets; do
 	esac
 	compile "$here/fuzz_$t.c" "$out/obj/fuzz_$t.o" ""
 	"$cc" $CFLAGS -fsanitize=fuzzer "$out/obj/fuzz_$t.o" $core_objs $extra_objs \
-		$core_libs $extra_libs -lpthread -o "$out/fuzz_$t"
+		$core_libs $extra_libs -o "$out/fuzz_$t"
 	echo "built $out/fuzz_$t"
 done
 
@@ -94,7 +98,7 @@ if [ "${FUZZ_REPLAY:-0}" = 1 ]; then
 		esac
 		$rcc $RFLAGS $INC -c "$here/fuzz_$t.c" -o "$out/replay-obj/fuzz_$t.o"
 		$rcc "$out/replay-obj/fuzz_$t.o" "$out/replay-obj/replay.o" $robjs $extra_objs \
-			$core_libs $extra_libs -lpthread -o "$out/$t-replay"
+			$core_libs $extra_libs -o "$out/$t-replay"
 		echo "built $out/$t-replay"
 	done
 fi

@@ -25,7 +25,11 @@
 extern "C" {
 #endif
 
-#define XP_VERSION "0.1.0"
+/* The version is written once, in configure.ac's AC_INIT; the build passes
+ * it as -DXP_VERSION='"x.y.z"'. */
+#ifndef XP_VERSION
+#error "XP_VERSION is set by the build from AC_INIT in configure.ac"
+#endif
 
 /* ---- status codes -------------------------------------------------------- */
 

@@ -7,7 +7,7 @@
  *
  * API ("tbl" is a partner table, "cert" a parsed certificate):
  *
- *   core.version                      -> "0.1.0"
+ *   core.version                      -> the version, AC_INIT in configure.ac
  *   core.build(partners [, options])  -> tbl, warnings | nil, diagnostics
  *       partners is the xmpp_partners config value; options may hold
  *       default, keepalive_interval, connection_limit (also with the
