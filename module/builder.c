@@ -1103,6 +1103,7 @@ int xp_builder_finish(xp_builder *b, xp_table **out)
 		return XP_ECONFIG;
 	if (copy_warnings(b) != XP_OK)
 		return XP_ENOMEM;
+	b->t->style = b->style;
 	*out = b->t;
 	b->t = NULL;
 	return XP_OK;

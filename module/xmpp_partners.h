@@ -301,6 +301,9 @@ const char *xp_preauth_option_name(xp_preauth_option o);
 /* Longest refusal back-off window in seconds (0: no back-off). */
 unsigned xp_table_refusal_backoff(const xp_table *t);
 int xp_table_is_closed(const xp_table *t);
+/* The host style of the builder that made the table (texts name options
+ * the way that host's configuration writes them). */
+xp_host_style xp_table_host_style(const xp_table *t);
 /* Warnings kept from the build (for logging once, and admin 'check'). */
 size_t xp_table_warning_count(const xp_table *t);
 const xp_diag *xp_table_warning(const xp_table *t, size_t i);
@@ -508,6 +511,108 @@ int xp_pin_parse(const char *s, size_t len, unsigned char out[32]);
 /* 1 when the partner pins this key. */
 int xp_partner_pin_matches(const xp_partner *p,
                            const unsigned char spki_sha256[32]);
+
+/* ---- texts for hosts to print -------------------------------------------- */
+
+/*
+ * A text the core wrote (explain, ...): NUL-terminated, no NUL inside,
+ * lines ending in "\n".  Owned by the caller, who frees it with
+ * xp_text_free; it was allocated with the context's allocator.
+ */
+typedef struct xp_text xp_text;
+const char *xp_text_str(const xp_text *x); /* borrowed from x */
+size_t xp_text_len(const xp_text *x);
+void xp_text_free(xp_text *x);
+
+/* ---- explain (explain.c) -------------------------------------------------- */
+
+/*
+ * `explain DOMAIN`: which partner a domain maps to and what is offered,
+ * tried, accepted and refused on its streams each way, and why.  Computed
+ * once here from the verdict functions, over a fixed set of typical stream
+ * situations, so the CLI, the Prosody shell and ejabberdctl give the same
+ * answer in the same words: they call xp_explain_text and print.
+ */
+typedef enum xp_explain_situation {
+	XP_SIT_TRUSTED = 0,    /* TLS, valid certificate, trusted chain */
+	XP_SIT_PINNED,         /* TLS, valid certificate, untrusted, pinned */
+	XP_SIT_UNTRUSTED,      /* TLS, valid certificate, untrusted, no pin */
+	XP_SIT_WRONG_NAME,     /* TLS, certificate not valid for the domain */
+	XP_SIT_NO_CERT,        /* TLS, no certificate */
+	XP_SIT_PLAIN,          /* plain stream (no TLS) */
+	XP_SIT_COUNT
+} xp_explain_situation;
+
+/* "TLS, valid certificate, trusted chain", ...; NULL when out of range. */
+const char *xp_explain_situation_label(xp_explain_situation s);
+/* The stream facts of a situation (for hosts that probe it themselves). */
+void xp_explain_situation_state(xp_explain_situation s, xp_stream_state *out);
+
+/* One verdict: ok, or refused for reason. */
+typedef struct xp_explain_answer {
+	int ok;
+	xp_reason reason; /* XP_R_NONE when ok */
+} xp_explain_answer;
+
+/* Indexes of xp_explain_direction.auth (method on a stream). */
+enum {
+	XP_EXPLAIN_AUTH_SASL = 0, /* sasl_tls: [0, XP_SIT_PLAIN) situations */
+	XP_EXPLAIN_AUTH_DIALBACK_TLS = XP_SIT_PLAIN, /* on a trusted TLS stream */
+	XP_EXPLAIN_AUTH_DIALBACK_TCP,                /* on a plain stream */
+	XP_EXPLAIN_AUTH_COUNT
+};
+
+typedef struct xp_explain_direction {
+	xp_direction direction;
+	xp_tls_action tls;
+	/* SASL EXTERNAL offered (incoming) / tried (outgoing), per situation */
+	xp_explain_answer sasl_external[XP_SIT_COUNT];
+	/* dialback advertised / started: [0] on TLS, [1] on a plain stream */
+	xp_explain_answer dialback[2];
+	/* authentication accepted: see XP_EXPLAIN_AUTH_* */
+	xp_explain_answer auth[XP_EXPLAIN_AUTH_COUNT];
+	/* stanzas flow: [0] on TLS, [1] on a plain stream */
+	xp_explain_answer stanzas[2];
+} xp_explain_direction;
+
+/* Contact situations of xp_explain.subscribe / message. */
+#define XP_EXPLAIN_SUBSCRIBE_COUNT 4 /* stranger, roster, subscribed, blocked */
+#define XP_EXPLAIN_MESSAGE_COUNT   2 /* stranger, in roster */
+
+typedef struct xp_explain {
+	char domain[XP_DOMAIN_MAX + 1]; /* normalised */
+	xp_host_style style;            /* the table's */
+	xp_default_policy default_policy;
+	/* XP_R_NONE when the domain federates; then partner is set */
+	xp_reason refused;
+	const xp_partner *partner; /* borrowed from the table */
+	int additional;            /* the domain is an additional domain */
+	unsigned connection_limit; /* all partners together */
+	xp_explain_answer at_partner_limit, at_global_limit;
+	unsigned keepalive; /* seconds, 0: no keepalive */
+	xp_explain_direction dir[2]; /* by xp_direction */
+	xp_subscribe_action subscribe[XP_EXPLAIN_SUBSCRIBE_COUNT];
+	xp_message_action message[XP_EXPLAIN_MESSAGE_COUNT];
+	int strip_status;
+} xp_explain;
+
+/*
+ * Fill *out for domain (any case, trailing dot, U-labels).  XP_OK, or
+ * XP_EINVAL for a malformed domain (*why, when not NULL, says why) or a
+ * NULL argument.  No allocation: out borrows only from t, so it lives as
+ * long as t.
+ */
+int xp_explain_compute(const xp_table *t, const char *domain, size_t len,
+                       xp_explain *out, const char **why);
+
+/* The text of an explain result, the one wording every host prints.
+ * XP_OK and *out owned by the caller, or XP_ENOMEM / XP_EINVAL. */
+int xp_explain_format(xp_ctx *ctx, const xp_explain *e, xp_text **out);
+
+/* Both at once: compute and format.  XP_EINVAL with *why for a malformed
+ * domain. */
+int xp_explain_text(xp_ctx *ctx, const xp_table *t, const char *domain,
+                    size_t len, xp_text **out, const char **why);
 
 #ifdef __cplusplus
 }

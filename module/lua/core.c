@@ -96,6 +96,9 @@
  *   tbl:keepalive(domain)     -> boolean, interval_seconds (false for
  *                                refused domains)
  *   tbl:proxy(domain)         -> host (IPv6 without brackets), port | nil
+ *   tbl:explain(domain)       -> text | nil, why (a malformed domain):
+ *                                the core's explain, the one wording of
+ *                                the CLI, the Prosody shell and ejabberdctl
  *   tbl:pin_matches(domain, pin) -> boolean (pin: "sha256:hex" or a cert;
  *                                a malformed pin string matches nothing)
  *   tbl:partners()            -> { primary domains, in table order }
@@ -157,6 +160,7 @@ static int number_is_whole(lua_State *L, int idx)
 #define CERT_MT    MODNAME ".cert"
 #define BUILDER_MT MODNAME ".builder"
 #define CONTEXT_MT MODNAME ".context"
+#define TEXT_MT    MODNAME ".text"
 /* Registry key of the per-state context, so a second require shares it
  * (not CONTEXT_MT: the registry holds the metatable under that name). */
 #define CONTEXT_KEY MODNAME ".context instance"
@@ -1404,6 +1408,49 @@ static int table_proxy(lua_State *L)
 	return 2;
 }
 
+/* A text of the core on its way to a Lua string: it sits in a userdata
+ * whose __gc frees it, since pushing the string may throw (longjmp). */
+typedef struct text_ud {
+	xp_text *text;
+} text_ud;
+
+static int text_gc(lua_State *L)
+{
+	text_ud *u = luaL_checkudata(L, 1, TEXT_MT);
+
+	xp_text_free(u->text);
+	u->text = NULL;
+	return 0;
+}
+
+/* tbl:explain(domain) -> text | nil, why: the core's explain text. */
+static int table_explain(lua_State *L)
+{
+	table_ud *t = table_check(L);
+	size_t len;
+	const char *domain = luaL_checklstring(L, 2, &len), *why = NULL;
+	text_ud *u;
+	int rc;
+
+	table_open(L);
+	u = lua_newuserdatauv(L, sizeof(*u), 0);
+	u->text = NULL;
+	luaL_setmetatable(L, TEXT_MT);
+	rc = xp_explain_text(t->anchor->ctx, t->table, domain, len, &u->text,
+	                     &why);
+	if (rc == XP_EINVAL) {
+		lua_pushnil(L);
+		lua_pushstring(L, why != NULL ? why : "not a valid domain");
+		return 2;
+	}
+	if (rc != XP_OK)
+		return status_error(L, rc);
+	lua_pushlstring(L, xp_text_str(u->text), xp_text_len(u->text));
+	xp_text_free(u->text);
+	u->text = NULL;
+	return 1;
+}
+
 static xp_cert *cert_open_at(lua_State *L, int arg);
 
 static int table_pin_matches(lua_State *L)
@@ -2247,6 +2294,7 @@ static const luaL_Reg table_methods[] = {{"resolve", table_resolve},
                                          {"keepalive", table_keepalive},
                                          {"proxy", table_proxy},
                                          {"pin_matches", table_pin_matches},
+                                         {"explain", table_explain},
                                          {"partners", table_partners},
                                          {"info", table_info},
                                          {"warnings", table_warnings},
@@ -2308,6 +2356,10 @@ int luaopen_xmpp_partners_core(lua_State *L)
 	lua_pop(L, 1);
 	luaL_newmetatable(L, SANDBOX_MT);
 	lua_pushcfunction(L, sandbox_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_pop(L, 1);
+	luaL_newmetatable(L, TEXT_MT);
+	lua_pushcfunction(L, text_gc);
 	lua_setfield(L, -2, "__gc");
 	lua_pop(L, 1);
 	luaL_newmetatable(L, CONTEXT_MT);
