@@ -577,70 +577,16 @@ return function (api)
 		return tbl ~= nil, table.concat(lines, "\n"), errors;
 	end
 
-	local function verdict(ok, token, text)
-		if ok == true then return "accepted"; end
-		if ok == false or ok == nil then return "refused: " .. tostring(text or (token and core.reason_text(token)) or "?"); end
-		return tostring(ok);
-	end
-
+	-- The core's explain (module/explain.c): the same text as the CLI's and
+	-- ejabberdctl's; the shell only prints it.
 	function admin.explain_text(domain)
 		local policy = api.policy();
 		if not policy then return nil, "the policy core xmpp_partners.core is not installed"; end
 		local d, err = normalize(domain);
 		if not d then return nil, err; end
-		local lines = {};
-		local function add(s) lines[#lines + 1] = s; end
-		local primary, token, text = policy:resolve(d);
-		if not primary then
-			local why = tostring(text or core.reason_text(token));
-			add(why == "not a partner" and (d .. " is not a partner") or (d .. " is refused: " .. why));
-			add("every stream and stanza with " .. d .. " is refused in both directions");
-			return true, table.concat(lines, "\n");
-		end
-		local r = policy:lookup(d);
-		if primary == "*" then
-			add(d .. " is not listed; the default record applies (xmpp_partners_default = \"allow\")");
-		elseif primary == d then
-			add(d .. " is the partner " .. primary);
-		else
-			add(d .. " is an additional domain of the partner " .. primary);
-		end
-		add(string.format("record: type %s, tls %s, sasl %s, dialback %s; matrix row %s (%s)%s",
-			r.type, r.tls, r.sasl, tostring(r.dialback), tostring(r.row), r.verdict,
-			r.reason and (": " .. r.reason) or ""));
-		for _, dir in ipairs({ "outgoing", "incoming" }) do
-			add("");
-			add(dir .. ":");
-			local tls, ttok, ttext = policy:tls(d, dir);
-			local tls_word = ({ withhold = dir == "outgoing" and "never started (TLS withheld)" or "not offered",
-				offer = dir == "outgoing" and "used when the peer offers it" or "offered, optional",
-				require = dir == "outgoing" and "required (no TLS, no stream)" or "offered and required" })[tls]
-				or ("refused: " .. tostring(ttext or ttok));
-			add("  STARTTLS            " .. tls_word);
-			-- Stream facts: a trusted certificate naming the domain, or none.
-			add("  SASL EXTERNAL       " .. verdict(policy:sasl_external(d, dir, true, "valid", "valid", false))
-				.. " (TLS, trusted certificate for " .. d .. ")");
-			add("  SASL EXTERNAL       " .. verdict(policy:sasl_external(d, dir, true, "invalid", "invalid", false))
-				.. " (TLS, untrusted certificate)");
-			add("  dialback over TLS   " .. verdict(policy:dialback(d, dir, true, "invalid", "invalid", false)));
-			add("  dialback, plain TCP " .. verdict(policy:dialback(d, dir, false, nil, nil, false)));
-			add("  authenticated by    sasl_tls: " .. verdict(policy:auth(d, dir, "sasl_tls", true, "valid", "valid", false))
-				.. "; dialback_tls: " .. verdict(policy:auth(d, dir, "dialback_tls", true, "invalid", "invalid", false))
-				.. "; dialback_tcp: " .. verdict(policy:auth(d, dir, "dialback_tcp", false, nil, nil, false)));
-		end
-		add("");
-		add("contact policy (type " .. r.type .. "):");
-		add("  subscription request, sender not in roster:   " .. policy:subscribe(d, false, false, false));
-		add("  subscription request, sender in roster:       " .. policy:subscribe(d, true, false, false));
-		add("  message, sender not in roster:                " .. policy:message(d, false));
-		add("  message, sender in roster:                    " .. policy:message(d, true));
-		add("  presence status text stripped:                " .. tostring(policy:strip_status(d)));
-		local ka, interval = policy:keepalive(d);
-		add("");
-		add("connections: at most " .. tostring(r.connection_limit) .. " with this partner"
-			.. "; keepalive " .. (ka and ("every " .. tostring(interval) .. " s idle") or "off")
-			.. "; proxy " .. (r.proxy or "none (DNS SRV)"));
-		return true, table.concat(lines, "\n");
+		local text, why = policy:explain(d);
+		if not text then return nil, why; end
+		return true, (text:gsub("\n$", ""));
 	end
 
 	function admin.sessions_text(domain)

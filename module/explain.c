@@ -181,14 +181,23 @@ int xp_explain_compute(const xp_table *t, const char *domain, size_t len,
 /* Width of the situation column of the verdict tables. */
 #define LABEL_WIDTH 56
 
-static void add_answer(xp_text *x, const char *label, xp_explain_answer a)
+/* "yes", or "no: " and why, in the host's words. */
+static void add_verdict(xp_text *x, const xp_explain *e, xp_explain_answer a)
 {
-	xp_text_printf(x, "      %-*s %s%s\n", LABEL_WIDTH, label,
-	               a.ok ? "yes" : "no: ", a.ok ? "" : xp_reason_text(a.reason));
+	xp_text_printf(x, "%s%s\n", a.ok ? "yes" : "no: ",
+	               a.ok ? "" : xp_reason_text_host(a.reason, e->style));
+}
+
+static void add_answer(xp_text *x, const xp_explain *e, const char *label,
+                       xp_explain_answer a)
+{
+	xp_text_printf(x, "      %-*s ", LABEL_WIDTH, label);
+	add_verdict(x, e, a);
 }
 
 /* The answers, one per line, or one line when they are all the same. */
-static void add_answers(xp_text *x, const xp_explain_answer *a,
+static void add_answers(xp_text *x, const xp_explain *e,
+                        const xp_explain_answer *a,
                         const char *const *labels, size_t n,
                         const char *every)
 {
@@ -199,11 +208,11 @@ static void add_answers(xp_text *x, const xp_explain_answer *a,
 		same = a[i].ok == a[0].ok &&
 		       (a[i].ok || a[i].reason == a[0].reason);
 	if (same) {
-		add_answer(x, every, a[0]);
+		add_answer(x, e, every, a[0]);
 		return;
 	}
 	for (i = 0; i < n; i++)
-		add_answer(x, labels[i], a[i]);
+		add_answer(x, e, labels[i], a[i]);
 }
 
 static const char *tls_words(xp_tls_action a, xp_direction d)
@@ -348,11 +357,11 @@ static void format_direction(xp_text *x, const xp_explain *e, xp_direction d)
 	               out ? "tried" : "offered");
 	for (i = 0; i < XP_SIT_COUNT; i++)
 		labels[i] = situations[i].label;
-	add_answers(x, o->sasl_external, labels, XP_SIT_COUNT,
+	add_answers(x, e, o->sasl_external, labels, XP_SIT_COUNT,
 	            "in every situation");
 	xp_text_printf(x, "  dialback       %s:\n",
 	               out ? "started" : "advertised");
-	add_answers(x, o->dialback, two_labels, 2, "in every situation");
+	add_answers(x, e, o->dialback, two_labels, 2, "in every situation");
 	xp_text_printf(x, "  the partner is authenticated by:\n");
 	for (i = 0; i < XP_SIT_PLAIN; i++) {
 		/* "sasl_tls, valid certificate, ...": the label without
@@ -361,14 +370,14 @@ static void format_direction(xp_text *x, const xp_explain *e, xp_direction d)
 		         situations[i].label + 5);
 		auth_ptrs[i] = auth_labels[i];
 	}
-	add_answers(x, &o->auth[XP_EXPLAIN_AUTH_SASL], auth_ptrs,
+	add_answers(x, e, &o->auth[XP_EXPLAIN_AUTH_SASL], auth_ptrs,
 	            XP_SIT_PLAIN, "sasl_tls, in every situation");
-	add_answer(x, "dialback_tls, on a TLS stream",
+	add_answer(x, e, "dialback_tls, on a TLS stream",
 	           o->auth[XP_EXPLAIN_AUTH_DIALBACK_TLS]);
-	add_answer(x, "dialback_tcp, on a plain stream",
+	add_answer(x, e, "dialback_tcp, on a plain stream",
 	           o->auth[XP_EXPLAIN_AUTH_DIALBACK_TCP]);
 	xp_text_printf(x, "  stanzas flow:\n");
-	add_answers(x, o->stanzas, two_labels, 2, "in every situation");
+	add_answers(x, e, o->stanzas, two_labels, 2, "in every situation");
 }
 
 static void format_limits(xp_text *x, const xp_explain *e)
@@ -380,16 +389,11 @@ static void format_limits(xp_text *x, const xp_explain *e)
 	               "  connections    at most %u with this partner and %u "
 	               "with all partners together\n",
 	               mine, e->connection_limit);
-	xp_text_printf(x, "      with %u open to this partner, one more: %s%s\n",
-	               mine, e->at_partner_limit.ok ? "yes" : "no: ",
-	               e->at_partner_limit.ok
-	                       ? ""
-	                       : xp_reason_text(e->at_partner_limit.reason));
-	xp_text_printf(x, "      with %u open to all partners, one more: %s%s\n",
-	               e->connection_limit, e->at_global_limit.ok ? "yes" : "no: ",
-	               e->at_global_limit.ok
-	                       ? ""
-	                       : xp_reason_text(e->at_global_limit.reason));
+	xp_text_printf(x, "      with %u open to this partner, one more: ", mine);
+	add_verdict(x, e, e->at_partner_limit);
+	xp_text_printf(x, "      with %u open to all partners, one more: ",
+	               e->connection_limit);
+	add_verdict(x, e, e->at_global_limit);
 	if (e->keepalive)
 		xp_text_printf(x,
 		               "  keepalive      a whitespace keepalive after "
@@ -427,7 +431,7 @@ static void format_refused(xp_text *x, const xp_explain *e)
 	size_t d;
 
 	xp_text_printf(x, "%s\n  refused: %s", e->domain,
-	               xp_reason_text(e->refused));
+	               xp_reason_text_host(e->refused, e->style));
 	if (e->refused == XP_R_NOT_PARTNER)
 		xp_text_printf(x, " (no partner lists it, and %s)",
 		               xp_option_setting(e->style, "default",
@@ -438,8 +442,8 @@ static void format_refused(xp_text *x, const xp_explain *e)
 		                                 opt, sizeof(opt)));
 	xp_text_printf(x, "\n");
 	for (d = 0; d < 2; d++) {
-		xp_format_refusal(line, sizeof(line), (xp_direction)d,
-		                  e->domain, e->refused);
+		xp_format_refusal_host(line, sizeof(line), (xp_direction)d,
+		                       e->domain, e->refused, e->style);
 		xp_text_printf(x, "  %s: %s; %s\n",
 		               xp_direction_name((xp_direction)d), line,
 		               d == 0 ? "the stream is closed"

@@ -345,6 +345,10 @@ typedef enum xp_reason {
 } xp_reason;
 
 const char *xp_reason_text(xp_reason r);
+/* The same, naming global options the way the host's configuration does
+ * (Prosody xmpp_partners_auth_timeout, ejabberd auth_timeout).
+ * xp_reason_text is the Prosody style. */
+const char *xp_reason_text_host(xp_reason r, xp_host_style style);
 /* A short token for metrics labels ("not_partner", "tls_required", ...). */
 const char *xp_reason_token(xp_reason r);
 
@@ -414,6 +418,10 @@ int xp_verdict_connection(const xp_table *t, const xp_partner *p,
  * "refused incoming s2s from evil.test: not a partner". */
 size_t xp_format_refusal(char *buf, size_t size, xp_direction d,
                          const char *domain, xp_reason r);
+/* The same with the reason in a host's style (xp_reason_text_host). */
+size_t xp_format_refusal_host(char *buf, size_t size, xp_direction d,
+                              const char *domain, xp_reason r,
+                              xp_host_style style);
 
 /*
  * Refusal back-off.  A refusal that a retry of the same peer cannot turn
@@ -433,6 +441,10 @@ unsigned xp_backoff_next(unsigned previous, unsigned max);
 size_t xp_format_refusal_summary(char *buf, size_t size, xp_direction d,
                                  const char *domain, unsigned long count,
                                  unsigned seconds, xp_reason r);
+size_t xp_format_refusal_summary_host(char *buf, size_t size, xp_direction d,
+                                      const char *domain, unsigned long count,
+                                      unsigned seconds, xp_reason r,
+                                      xp_host_style style);
 
 /* ---- contact policy (SPEC section 4) ------------------------------------- */
 

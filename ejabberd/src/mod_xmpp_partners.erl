@@ -1651,48 +1651,15 @@ diag_line(#{severity := S, message := M, row := Row}) ->
 partners_explain(Domain) ->
     with_table(fun(_Host, T) -> explain(T, Domain) end).
 
+%% The core's explain text (module/explain.c), the same the CLI and the
+%% Prosody shell print; this module only prints it.
 explain(T, Domain) ->
-    case ?NIF:resolve(T, Domain) of
-        {error, _Token, Text} ->
-            fmt("~ts: refused in both directions: ~ts", [Domain, Text]);
-        {ok, Primary} ->
-            {ok, P} = ?NIF:lookup(T, Domain),
-            Who = case Primary of
-                      <<"*">> -> "the default record (allow mode)";
-                      _ -> io_lib:format("partner ~ts", [Primary])
-                  end,
-            [fmt("~ts: ~s, type ~s, matrix row ~B (~s)~n",
-                 [Domain, Who, maps:get(type, P), maps:get(row, P),
-                  maps:get(verdict, P)]),
-             [explain_direction(T, Domain, Dir) || Dir <- [incoming, outgoing]],
-             fmt("contact: subscribe from a user not in the roster: ~s; "
-                 "message from a user not in the roster: ~s; status text "
-                 "sent: ~s~n",
-                 [?NIF:subscribe(T, Domain, false, false, false),
-                  ?NIF:message(T, Domain, false),
-                  case ?NIF:strip_status(T, Domain) of
-                      true -> "no";
-                      false -> "yes"
-                  end])]
+    case ?NIF:explain(T, Domain) of
+        {ok, Text} ->
+            string:trim(unicode:characters_to_list(Text), trailing, "\n");
+        {error, Why} ->
+            fmt("~ts: not a valid domain: ~ts", [Domain, Why])
     end.
-
-explain_direction(T, D, Dir) ->
-    V = fun(true) -> "accepted";
-           ({false, _, Text}) -> io_lib:format("refused (~ts)", [Text])
-        end,
-    fmt("~s: STARTTLS ~s~s; SASL EXTERNAL over TLS: ~s; dialback over "
-        "TLS: ~s; dialback over plain TCP: ~s~n",
-        [Dir, ?NIF:tls(T, D, Dir),
-         case Dir of
-             incoming -> " (before the fact when the peer's stream header "
-                         "names it, else at authentication)";
-             outgoing -> ""
-         end,
-         V(?NIF:auth(T, D, Dir, sasl_tls, true, valid, valid, false)),
-         V(?NIF:auth(T, D, Dir, dialback_tls, true, undefined, undefined,
-                     false)),
-         V(?NIF:auth(T, D, Dir, dialback_tcp, false, undefined, undefined,
-                     false))]).
 
 %%% ---- monitoring: back-off and metrics ---------------------------------------------
 

@@ -23,6 +23,8 @@
  *   closed()                  -> T refusing every domain
  *   resolve(T, D)             -> {ok, Primary | <<"*">>} | {error, Token, Text}
  *   lookup(T, D)              -> {ok, #{...}} | {error, Token, Text}
+ *   explain(T, D)             -> {ok, Text} | {error, Why}: the core's
+ *                                explain text (one wording for every host)
  *   tls(T, D, Dir)            -> withhold | offer | require | {error, Token,
  * Text} sasl_external(T, D, Dir, Encrypted, Chain, Identity, Pin) dialback(T,
  * D, Dir, Encrypted, Chain, Identity, Pin) stanzas(T, D, Dir, Encrypted, Chain,
@@ -512,7 +514,7 @@ static ERL_NIF_TERM make_refused(ErlNifEnv *env, ERL_NIF_TERM first,
                                  xp_reason r)
 {
 	return enif_make_tuple3(env, first, make_token(env, r),
-	                        make_text(env, xp_reason_text(r)));
+	                        make_text(env, xp_reason_text_host(r, XP_HOST_EJABBERD)));
 }
 
 static ERL_NIF_TERM make_verdict(ErlNifEnv *env, int ok, xp_reason r)
@@ -1057,6 +1059,40 @@ static ERL_NIF_TERM nif_resolve(ErlNifEnv *env, int argc,
 	return enif_make_tuple2(env, am_ok, make_partner_name(env, p));
 }
 
+/* explain(T, Domain) -> {ok, Text} | {error, Why}: the core's explain
+ * text, the same the CLI and the Prosody shell print. */
+static ERL_NIF_TERM nif_explain(ErlNifEnv *env, int argc,
+                                const ERL_NIF_TERM argv[])
+{
+	table_res *r = get_table(env, argv[0]);
+	scratch s = {NULL, 0, 0, 0};
+	const char *domain, *why = NULL;
+	size_t len;
+	xp_text *text = NULL;
+	ERL_NIF_TERM term;
+	int rc;
+
+	(void)argc;
+	if (r == NULL || r->table == NULL)
+		return enif_make_badarg(env);
+	if (!get_domain(env, argv[1], &s, &domain, &len)) {
+		scratch_free(&s);
+		return enif_make_badarg(env);
+	}
+	rc = xp_explain_text(r->anchor->ctx, r->table, domain, len, &text,
+	                     &why);
+	scratch_free(&s);
+	if (rc == XP_EINVAL)
+		return enif_make_tuple2(
+		        env, am_error,
+		        make_text(env, why != NULL ? why : "not a valid domain"));
+	if (rc != XP_OK)
+		return raise_status(env, rc);
+	term = make_bin(env, xp_text_str(text), xp_text_len(text));
+	xp_text_free(text);
+	return enif_make_tuple2(env, am_ok, term);
+}
+
 static ERL_NIF_TERM make_methods(ErlNifEnv *env, unsigned methods)
 {
 	static const xp_method all[] = {XP_METHOD_DIALBACK_TCP,
@@ -1594,7 +1630,7 @@ static ERL_NIF_TERM nif_reason_text(ErlNifEnv *env, int argc,
 	(void)argc;
 	if (!get_token(env, argv[0], &r))
 		return enif_make_badarg(env);
-	return make_text(env, xp_reason_text(r));
+	return make_text(env, xp_reason_text_host(r, XP_HOST_EJABBERD));
 }
 
 static ERL_NIF_TERM nif_refusal(ErlNifEnv *env, int argc,
@@ -1614,7 +1650,8 @@ static ERL_NIF_TERM nif_refusal(ErlNifEnv *env, int argc,
 		scratch_free(&s);
 		return enif_make_badarg(env);
 	}
-	n = xp_format_refusal(buf, sizeof(buf), d, domain, r);
+	n = xp_format_refusal_host(buf, sizeof(buf), d, domain, r,
+	                           XP_HOST_EJABBERD);
 	if (n < sizeof(buf)) {
 		result = make_bin(env, buf, n);
 	} else {
@@ -1625,7 +1662,8 @@ static ERL_NIF_TERM nif_refusal(ErlNifEnv *env, int argc,
 			scratch_free(&s);
 			return raise_status(env, XP_ENOMEM);
 		}
-		n = xp_format_refusal(big, n + 1, d, domain, r);
+		n = xp_format_refusal_host(big, n + 1, d, domain, r,
+		                           XP_HOST_EJABBERD);
 		result = make_bin(env, big, n);
 	}
 	scratch_free(&s);
@@ -1682,8 +1720,8 @@ static ERL_NIF_TERM nif_refusal_summary(ErlNifEnv *env, int argc,
 		scratch_free(&s);
 		return enif_make_badarg(env);
 	}
-	n = xp_format_refusal_summary(buf, sizeof(buf), d, domain, count,
-	                              seconds, r);
+	n = xp_format_refusal_summary_host(buf, sizeof(buf), d, domain, count,
+	                                   seconds, r, XP_HOST_EJABBERD);
 	if (n < sizeof(buf)) {
 		result = make_bin(env, buf, n);
 	} else {
@@ -1692,8 +1730,9 @@ static ERL_NIF_TERM nif_refusal_summary(ErlNifEnv *env, int argc,
 			scratch_free(&s);
 			return raise_status(env, XP_ENOMEM);
 		}
-		n = xp_format_refusal_summary(big, n + 1, d, domain, count,
-		                              seconds, r);
+		n = xp_format_refusal_summary_host(big, n + 1, d, domain,
+		                                   count, seconds, r,
+		                                   XP_HOST_EJABBERD);
 		result = make_bin(env, big, n);
 	}
 	scratch_free(&s);
@@ -1969,6 +2008,7 @@ static ErlNifFunc nif_funcs[] = {
         {"closed", 0, nif_closed, 0},
         {"resolve", 2, nif_resolve, 0},
         {"lookup", 2, nif_lookup, 0},
+        {"explain", 2, nif_explain, 0},
         {"tls", 3, nif_tls, 0},
         {"sasl_external", 7, nif_sasl_external, 0},
         {"dialback", 7, nif_dialback, 0},

@@ -77,6 +77,23 @@ cases() ->
                ?N:resolve(A, <<"any.test">>) == {ok, <<"*">>} end},
      {"bad option value is a diagnostic",
       fun() -> {error, [_]} = ?N:build(#{}, #{default => maybe}), true end},
+     {"explain: the core's text, options named as ejabberd.yml does",
+      fun() -> {ok, X} = ?N:explain(T, <<"Corp.Fabrikam.COM.">>),
+               {ok, R} = ?N:explain(T, <<"evil.test">>),
+               Head = <<"corp.fabrikam.com\n  partner        fabrikam.com "
+                        "(the domain is one of its additional_domains)\n">>,
+               binary:part(X, 0, byte_size(Head)) == Head
+                   andalso binary:match(X, <<"  STARTTLS       used when the partner offers it\n">>) /= nomatch
+                   andalso binary:match(R, <<"  refused: not a partner (no partner lists it, "
+                                             "and default: deny)\n">>) /= nomatch
+                   andalso binary:match(<<X/binary, R/binary>>, <<"xmpp_partners_">>) == nomatch end},
+     {"explain: a malformed domain is an error with the reason",
+      fun() -> {error, Why} = ?N:explain(T, <<"bad domain">>), is_binary(Why) end},
+     {"badarg: explain of a non-table",
+      fun() -> badarg(fun() -> ?N:explain(nope, <<"a.test">>) end) end},
+     {"reason texts name ejabberd's options",
+      fun() -> ?N:reason_text(auth_timeout) ==
+                   <<"the stream did not authenticate within auth_timeout">> end},
      {"refusal line",
       fun() -> ?N:refusal(incoming, <<"evil.test">>, not_partner) ==
                    <<"refused incoming s2s from evil.test: not a partner">> end},

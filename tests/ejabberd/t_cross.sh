@@ -594,49 +594,20 @@ $(head -n 8 <<<"$ej_check")
 $(head -n 8 <<<"$pr_check")"
 fi
 
-# explain: per direction the STARTTLS policy and the verdict for each method,
-# and the contact policy
-norm_explain_ej() {
-	local in
-	in=$(cat)
-	sed -nE 's/^(incoming|outgoing): STARTTLS ([a-z]+).*SASL EXTERNAL over TLS: (accepted|refused).*dialback over TLS: (accepted|refused).*dialback over plain TCP: (accepted|refused).*/\1 tls=\2 sasl_tls=\3 dialback_tls=\4 dialback_tcp=\5/p' <<<"$in"
-	sed -nE 's/^contact: subscribe from a user not in the roster: ([a-z]+); message from a user not in the roster: ([a-z]+); status text sent: ([a-z]+).*/contact subscribe=\1 message=\2 status_sent=\3/p' <<<"$in"
-	if grep -q 'refused in both directions: not a partner' <<<"$in"; then echo "not a partner"; fi
-}
-norm_explain_pr() {
-	awk '
-		/^(incoming|outgoing):$/ { dir = substr($1, 1, length($1) - 1) }
-		/^  STARTTLS / { t = $0; sub(/^  STARTTLS +/, "", t)
-			tls = (t ~ /^never started|^not offered/) ? "withhold" : (t ~ /^required|^offered and required/) ? "require" : (t ~ /^used when|^offered, optional/) ? "offer" : t }
-		/^  authenticated by / { s = $0
-			v1 = (s ~ /sasl_tls: accepted/) ? "accepted" : "refused"
-			v2 = (s ~ /dialback_tls: accepted/) ? "accepted" : "refused"
-			v3 = (s ~ /dialback_tcp: accepted/) ? "accepted" : "refused"
-			line[dir] = dir " tls=" tls " sasl_tls=" v1 " dialback_tls=" v2 " dialback_tcp=" v3 }
-		/subscription request, sender not in roster:/ { sub_ = $NF }
-		/message, sender not in roster:/ { msg = $NF }
-		/presence status text stripped:/ { st = ($NF == "true") ? "no" : "yes" }
-		/ is not a partner$/ { np = 1 }
-		END { if ("incoming" in line) print line["incoming"]; if ("outgoing" in line) print line["outgoing"]
-			if (sub_ != "") print "contact subscribe=" sub_ " message=" msg " status_sent=" st
-			if (np) print "not a partner" }'
-}
+# explain: the core's one text on both hosts, byte for byte once Prosody's
+# option names are written as ejabberd.yml writes them
 for d in r13-dbtls.test r9-dbtcp.test fed.test unv.test evil.test; do
 	ej_out=$(ejctl partners_explain "$d")
-	pr_out=$(xp_shell_cmd padm partners explain "$d" 2>&1)
-	a=$(norm_explain_ej <<<"$ej_out" 2>/dev/null)
-	b=$(norm_explain_pr <<<"$pr_out")
-	if [ -n "$a" ] && [ "$a" = "$b" ]; then
-		tap_ok "partners_explain $d agrees with Prosody's: $(tr '\n' ';' <<<"$a" | cut -c1-150)"
+	pr_out=$(xp_shell_text padm partners explain "$d")
+	a=$ej_out
+	b=$(ej_option_words <<<"$pr_out")
+	if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$(head -n 1 <<<"$a")" = "$d" ] &&
+		grep -qE '^(Contact policy|  refused: )' <<<"$a"; then
+		tap_ok "partners_explain $d: the same text as Prosody's 'partners explain' ($(wc -l <<<"$a") lines)"
 	else
-		tap_fail "partners_explain $d agrees with Prosody's 'partners explain'" "ejabberd:
-$a
-prosody:
-$b
+		tap_fail "partners_explain $d: the same text as Prosody's 'partners explain'" "$(diff <(echo "$a") <(echo "$b") | head -n 30)
 ---- ejabberdctl:
-$ej_out
----- prosody:
-$pr_out"
+$(head -n 12 <<<"$ej_out")"
 	fi
 done
 

@@ -86,7 +86,8 @@ like "partners_list: pa.test from the partners_file" "$out" "*pa.test*federated*
 like "partners_list: cfg.test from the partners option; 4 partners" "$out" \
 	"*cfg.test*federated*config*(4 partners; unlisted domains: deny)*"
 out=$(ejctl partners_explain pa.test)
-like "partners_explain pa.test: the file's record" "$out" "*partner pa.test, type federated*"
+like "partners_explain pa.test: the file's record, the core's text" "$out" \
+	"pa.test*  partner        pa.test (its primary domain)*  type           federated*Outgoing streams (we connect to pa.test)*"
 out=$(ejctl partners_list)
 like "partners_list: cfg.test keeps its tls key from ejabberd.yml" "$out" "*cfg.test*federated*optional*config*"
 
