@@ -524,6 +524,63 @@ int xp_pin_parse(const char *s, size_t len, unsigned char out[32]);
 int xp_partner_pin_matches(const xp_partner *p,
                            const unsigned char spki_sha256[32]);
 
+/* ---- the overlay of sources (overlay.c) ----------------------------------- */
+
+/*
+ * The sources of a partner table, each over the one before: the partner
+ * file, the configuration, the runtime changes an admin stored.  Records
+ * meet by their normalised domain however each source spells the key, so
+ * ["Fabrikam.com"] in the file and ["fabrikam.com"] in the config are one
+ * partner, the config's.  A stored removal hides the file's and config's
+ * records of a domain.  Two spellings within one source both stay (the
+ * builder then reports the domain listed twice).  A key that is no domain
+ * stays as written.  Every host merges with this, so every host builds the
+ * same table from the same sources.
+ *
+ * Records stay with the host: it adds each key with a handle of its own
+ * (an index) and, after xp_overlay_finish, builds from the entries that
+ * survive.  The overlay is allocated with the context's allocator and owns
+ * every string it hands out; they live until xp_overlay_free.
+ */
+typedef enum xp_source {
+	XP_SOURCE_FILE = 0,   /* the partner file (Prosody xmpp_partners_file,
+	                         ejabberd partners_file) */
+	XP_SOURCE_CONFIG = 1, /* the host configuration */
+	XP_SOURCE_RUNTIME = 2 /* changes an admin stored at runtime */
+} xp_source;
+const char *xp_source_name(xp_source s); /* "file", "config", "runtime" */
+
+typedef struct xp_overlay xp_overlay;
+
+typedef struct xp_overlay_entry {
+	const char *key;    /* as the source wrote it */
+	const char *domain; /* normalised (the key when it is no domain) */
+	size_t handle;      /* the host's, as given to xp_overlay_add */
+	xp_source source;
+	/* "file PATH", "config", "runtime", "runtime (overrides config)",
+	 * "runtime (overrides file)": what admin views print as the source */
+	const char *label;
+} xp_overlay_entry;
+
+xp_overlay *xp_overlay_new(xp_ctx *ctx); /* NULL: out of memory */
+void xp_overlay_free(xp_overlay *o);
+/* The partner file's path, for its label "file PATH" ("file" without). */
+int xp_overlay_set_file(xp_overlay *o, const char *path, size_t len);
+/* A record of a source, under its key as written. */
+int xp_overlay_add(xp_overlay *o, xp_source source, const char *key,
+                   size_t len, size_t handle);
+/* A stored removal: the file's and config's records of the domain go. */
+int xp_overlay_hide(xp_overlay *o, const char *key, size_t len);
+/* Lay the sources over each other; after it only the getters below.
+ * XP_OK, XP_ENOMEM, or XP_EINVAL (called twice). */
+int xp_overlay_finish(xp_overlay *o);
+/* The surviving records, in the order they were added. */
+size_t xp_overlay_count(const xp_overlay *o);
+const xp_overlay_entry *xp_overlay_at(const xp_overlay *o, size_t i);
+/* Keys (as written) of file and config records a removal hid, sorted. */
+size_t xp_overlay_hidden_count(const xp_overlay *o);
+const char *xp_overlay_hidden(const xp_overlay *o, size_t i);
+
 /* ---- texts for hosts to print -------------------------------------------- */
 
 /*
