@@ -143,41 +143,23 @@ return function (api)
 		return true;
 	end
 
-	-- A record key as the core compares domains (Fabrikam.com and
-	-- fabrikam.com are one partner); a key that is no domain stays as
-	-- written, for the builder to report.
-	local function norm_key(k)
-		return core and type(k) == "string" and core.normalize(k) or k;
-	end
-
-	-- Config plus runtime: partners table, sources { [domain] = "config" |
+	-- Config plus runtime: partners table, sources { [key] = "config" |
 	-- "file PATH" | "runtime" | "runtime (overrides config)" | "runtime
-	-- (overrides file)" }, removed config domains.  Runtime entries and
-	-- removals are stored normalized; a config entry they cover is matched
-	-- by its normalized domain, however it is spelled.
+	-- (overrides file)" }, removed config domains.  The core lays the
+	-- sources over each other (xp_overlay: by normalised domain, however
+	-- each source spells it); origin (read_config's) says which of
+	-- config_partners came from the partner file.
 	local function merge(config_partners, state, origin)
-		local merged, sources, removed = {}, {}, {};
-		local gone, runtime, under = {}, {}, {};
-		for k in pairs(state.removed) do gone[norm_key(k)] = true; end
-		for k in pairs(state.partners) do runtime[norm_key(k)] = true; end
-		for domain, record in pairs(config_partners or {}) do
-			local n = norm_key(domain);
-			if gone[n] then
-				removed[#removed + 1] = domain;
-			elseif runtime[n] then
-				under[n] = (origin and origin[domain]) and "file" or "config";
+		local from_file, from_config = {}, {};
+		for k, record in pairs(config_partners or {}) do
+			if origin and origin[k] and origin[k] ~= "config" then
+				from_file[k] = record;
 			else
-				merged[domain] = record;
-				sources[domain] = origin and origin[domain] or "config";
+				from_config[k] = record;
 			end
 		end
-		for domain, record in pairs(state.partners) do
-			local u = under[norm_key(domain)];
-			sources[domain] = u and "runtime (overrides " .. u .. ")" or "runtime";
-			merged[domain] = record;
-		end
-		table.sort(removed);
-		return merged, sources, removed;
+		return core.overlay(from_file, from_config, state.partners, state.removed,
+			module:get_option_path("xmpp_partners_file", nil, "config"));
 	end
 
 	-- For load_policy: the effective partner table | nil, err.

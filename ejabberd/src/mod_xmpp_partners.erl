@@ -291,7 +291,8 @@ file_options(Options) ->
 %% -> {ok, Table, Warnings, Sources} | {error, Diags}
 build_effective(Opts, {FilePartners, FileOptions}, Rows) ->
     {Merged, Sources} = merge(FilePartners,
-                              pairs(proplists_or_map(partners, Opts)), Rows),
+                              pairs(proplists_or_map(partners, Opts)), Rows,
+                              proplists_or_map(partners_file, Opts)),
     Options = [{K, case proplists_or_map(K, Opts) of
                        undefined -> proplists:get_value(K, FileOptions);
                        V -> V
@@ -326,28 +327,15 @@ norm(K) ->
         _ -> B
     end.
 
+%% The core lays the sources over each other (xp_overlay: file < config <
+%% runtime, by normalised domain, removals hiding file and config records)
 %% -> {[{Key, Record}], #{NormDomain => Source}}
-merge(FileP, ConfP, Rows) ->
-    Add = fun(Src) ->
-                  fun({K, R}, Acc) -> Acc#{norm(K) => {K, R, Src}};
-                     (_, Acc) -> Acc
-                  end
-          end,
-    M1 = lists:foldl(Add(<<"file">>), #{}, pairs(FileP)),
-    M2 = lists:foldl(Add(<<"config">>), M1, ConfP),
-    M3 = lists:foldl(
-           fun({D, removed}, Acc) -> maps:remove(norm(D), Acc);
-              ({D, {partner, R}}, Acc) ->
-                   N = norm(D),
-                   Src = case maps:find(N, Acc) of
-                             {ok, {_, _, Old}} when Old /= <<"runtime">> ->
-                                 <<"runtime (overrides ", Old/binary, ")">>;
-                             _ -> <<"runtime">>
-                         end,
-                   Acc#{N => {D, R, Src}}
-           end, M2, lists:sort(Rows)),
-    {[{K, R} || {K, R, _} <- maps:values(M3)],
-     maps:map(fun(_, {_, _, Src}) -> Src end, M3)}.
+merge(FileP, ConfP, Rows, FilePath) ->
+    {Merged, Sources, _Hidden} =
+        ?NIF:overlay(pairs(FileP), ConfP,
+                     [{D, R} || {D, {partner, R}} <- lists:sort(Rows)],
+                     [D || {D, removed} <- Rows], FilePath),
+    {Merged, Sources}.
 
 load_table(Host, Opts, Why) ->
     File = case read_file(Opts) of

@@ -37,6 +37,17 @@
  *   core.backoff_next(previous, max)  -> next back-off window, seconds
  *   core.refusal_summary(direction, domain, count, seconds, token)
  *                                     -> one back-off window's summary line
+ *   core.overlay(file, config, runtime, removed [, file_path])
+ *                                     -> merged, sources, hidden
+ *       the sources of a partner table laid over each other by the core
+ *       (file < config < runtime, meeting by normalised domain; see
+ *       xp_overlay in xmpp_partners.h).  file, config and runtime map
+ *       keys to records (nil: none); removed's keys are stored removals.
+ *       merged maps each surviving key, as its source wrote it, to its
+ *       record; sources maps it to its label ("config", "file PATH",
+ *       "runtime", "runtime (overrides config)", ...); hidden lists the
+ *       file and config keys a removal hid, sorted.  A key that is no
+ *       string passes through (core.build reports it).
  *   core.cert(pem_or_der)             -> cert | nil, message
  *   core.read_file(path)              -> partners, options, notes
  *                                        | nil, message
@@ -161,6 +172,7 @@ static int number_is_whole(lua_State *L, int idx)
 #define BUILDER_MT MODNAME ".builder"
 #define CONTEXT_MT MODNAME ".context"
 #define TEXT_MT    MODNAME ".text"
+#define OVERLAY_MT MODNAME ".overlay"
 /* Registry key of the per-state context, so a second require shares it
  * (not CONTEXT_MT: the registry holds the metatable under that name). */
 #define CONTEXT_KEY MODNAME ".context instance"
@@ -2262,6 +2274,123 @@ static int core_refusal_summary(lua_State *L)
 
 /* ---- registration -------------------------------------------------------- */
 
+/* ---- the overlay of sources ----------------------------------------------- */
+
+/* The overlay sits in a userdata whose __gc frees it: every Lua call below
+ * may throw (longjmp). */
+typedef struct overlay_ud {
+	xp_overlay *o;
+} overlay_ud;
+
+static int overlay_gc(lua_State *L)
+{
+	overlay_ud *u = luaL_checkudata(L, 1, OVERLAY_MT);
+
+	xp_overlay_free(u->o);
+	u->o = NULL;
+	return 0;
+}
+
+/* Stack slots of core_overlay. */
+enum { OV_UD = 6, OV_KEYS, OV_VALUES, OV_MERGED, OV_SOURCES };
+
+/* Add the records of the table at arg (nil: none) as source src. */
+static void overlay_walk(lua_State *L, xp_overlay *o, int arg, xp_source src,
+                         lua_Integer *n)
+{
+	if (lua_isnil(L, arg))
+		return;
+	lua_pushnil(L);
+	while (lua_next(L, arg) != 0) {
+		if (lua_type(L, -2) == LUA_TSTRING) {
+			size_t len;
+			const char *key = lua_tolstring(L, -2, &len);
+			++*n;
+			check_status(L, xp_overlay_add(o, src, key, len,
+			                               (size_t)*n));
+			lua_rawseti(L, OV_VALUES, *n); /* pops the value */
+			lua_pushvalue(L, -1);
+			lua_rawseti(L, OV_KEYS, *n);
+			continue;
+		}
+		/* A key that is no string is no domain: it goes through as
+		 * it is, for core.build to report. */
+		lua_pushvalue(L, -2);
+		lua_pushvalue(L, -2);
+		lua_rawset(L, OV_MERGED);
+		lua_pushvalue(L, -2);
+		lua_pushstring(L, xp_source_name(src));
+		lua_rawset(L, OV_SOURCES);
+		lua_pop(L, 1);
+	}
+}
+
+/* core.overlay(file, config, runtime, removed, file_path)
+ *   -> merged, sources, hidden */
+static int core_overlay(lua_State *L)
+{
+	anchor *a = context_get(L);
+	overlay_ud *u;
+	lua_Integer n = 0;
+	size_t i, len;
+	int arg;
+
+	lua_settop(L, 5);
+	for (arg = 1; arg <= 4; arg++)
+		if (!lua_isnil(L, arg))
+			luaL_checktype(L, arg, LUA_TTABLE);
+	luaL_optstring(L, 5, NULL);
+	u = lua_newuserdatauv(L, sizeof(*u), 0);
+	u->o = NULL;
+	luaL_setmetatable(L, OVERLAY_MT);
+	lua_newtable(L); /* OV_KEYS */
+	lua_newtable(L); /* OV_VALUES */
+	lua_newtable(L); /* OV_MERGED */
+	lua_newtable(L); /* OV_SOURCES */
+	u->o = xp_overlay_new(a->ctx);
+	if (u->o == NULL)
+		return status_error(L, XP_ENOMEM);
+	if (!lua_isnil(L, 5)) {
+		const char *path = lua_tolstring(L, 5, &len);
+		check_status(L, xp_overlay_set_file(u->o, path, len));
+	}
+	overlay_walk(L, u->o, 1, XP_SOURCE_FILE, &n);
+	overlay_walk(L, u->o, 2, XP_SOURCE_CONFIG, &n);
+	overlay_walk(L, u->o, 3, XP_SOURCE_RUNTIME, &n);
+	if (!lua_isnil(L, 4)) {
+		lua_pushnil(L);
+		while (lua_next(L, 4) != 0) {
+			lua_pop(L, 1);
+			if (lua_type(L, -1) == LUA_TSTRING) {
+				const char *key = lua_tolstring(L, -1, &len);
+				check_status(L, xp_overlay_hide(u->o, key, len));
+			}
+		}
+	}
+	check_status(L, xp_overlay_finish(u->o));
+	for (i = 0; i < xp_overlay_count(u->o); i++) {
+		const xp_overlay_entry *e = xp_overlay_at(u->o, i);
+		/* the key as the source wrote it, byte for byte */
+		lua_rawgeti(L, OV_KEYS, (lua_Integer)e->handle);
+		lua_rawgeti(L, OV_VALUES, (lua_Integer)e->handle);
+		lua_rawset(L, OV_MERGED);
+		lua_rawgeti(L, OV_KEYS, (lua_Integer)e->handle);
+		lua_pushstring(L, e->label);
+		lua_rawset(L, OV_SOURCES);
+	}
+	lua_createtable(L, (int)xp_overlay_hidden_count(u->o), 0);
+	for (i = 0; i < xp_overlay_hidden_count(u->o); i++) {
+		lua_pushstring(L, xp_overlay_hidden(u->o, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	xp_overlay_free(u->o);
+	u->o = NULL;
+	lua_pushvalue(L, OV_MERGED);
+	lua_pushvalue(L, OV_SOURCES);
+	lua_rotate(L, -3, 2);
+	return 3;
+}
+
 static const luaL_Reg core_functions[] = {
         {"build", core_build},
         {"closed", core_closed},
@@ -2278,6 +2407,7 @@ static const luaL_Reg core_functions[] = {
         {"reason_is_final", core_reason_is_final},
         {"backoff_next", core_backoff_next},
         {"refusal_summary", core_refusal_summary},
+        {"overlay", core_overlay},
         {NULL, NULL}};
 
 static const luaL_Reg table_methods[] = {{"resolve", table_resolve},
@@ -2356,6 +2486,10 @@ int luaopen_xmpp_partners_core(lua_State *L)
 	lua_pop(L, 1);
 	luaL_newmetatable(L, SANDBOX_MT);
 	lua_pushcfunction(L, sandbox_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_pop(L, 1);
+	luaL_newmetatable(L, OVERLAY_MT);
+	lua_pushcfunction(L, overlay_gc);
 	lua_setfield(L, -2, "__gc");
 	lua_pop(L, 1);
 	luaL_newmetatable(L, TEXT_MT);

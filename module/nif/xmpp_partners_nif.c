@@ -25,6 +25,14 @@
  *   lookup(T, D)              -> {ok, #{...}} | {error, Token, Text}
  *   explain(T, D)             -> {ok, Text} | {error, Why}: the core's
  *                                explain text (one wording for every host)
+ *   overlay(File, Config, Runtime, Removed, FilePath)
+ *                             -> {[{Key, Record}], #{Domain => Source},
+ *                                 [HiddenKey]}: the sources of a partner
+ *                                table laid over each other by the core
+ *                                (xp_overlay: file < config < runtime by
+ *                                normalised domain); File, Config, Runtime
+ *                                are [{Key, Record}], Removed [Key],
+ *                                FilePath a text or undefined
  *   tls(T, D, Dir)            -> withhold | offer | require | {error, Token,
  * Text} sasl_external(T, D, Dir, Encrypted, Chain, Identity, Pin) dialback(T,
  * D, Dir, Encrypted, Chain, Identity, Pin) stanzas(T, D, Dir, Encrypted, Chain,
@@ -1093,6 +1101,123 @@ static ERL_NIF_TERM nif_explain(ErlNifEnv *env, int argc,
 	return enif_make_tuple2(env, am_ok, term);
 }
 
+/* ---- the overlay of sources ----------------------------------------------- */
+
+/* The {Key, Record} pairs of a list, added to the overlay as source src;
+ * kv collects every pair (handle = its index).  Pairs whose key is no text
+ * go to *through as they are (the builder reports them).  0 on badarg or
+ * out of memory (*nomem). */
+static int overlay_list(ErlNifEnv *env, ERL_NIF_TERM list, xp_source src,
+                        xp_overlay *o, scratch *s, ERL_NIF_TERM **kv,
+                        size_t *n, size_t *cap, ERL_NIF_TERM *through,
+                        int *nomem)
+{
+	ERL_NIF_TERM head;
+	const ERL_NIF_TERM *pair;
+	int arity;
+
+	if (!enif_is_list(env, list))
+		return 0;
+	while (enif_get_list_cell(env, list, &head, &list)) {
+		const char *key;
+		size_t len;
+		if (!enif_get_tuple(env, head, &arity, &pair) || arity != 2)
+			continue; /* not a record: as before, ignored */
+		if (!term_text(env, pair[0], s, 0, &key, &len)) {
+			if (s->failed) {
+				*nomem = 1;
+				return 0;
+			}
+			*through = enif_make_list_cell(env, head, *through);
+			continue;
+		}
+		if (*n == *cap) {
+			size_t ncap = *cap ? *cap * 2 : 64;
+			ERL_NIF_TERM *m = enif_realloc(*kv, ncap * sizeof(**kv));
+			if (m == NULL) {
+				*nomem = 1;
+				return 0;
+			}
+			*kv = m;
+			*cap = ncap;
+		}
+		(*kv)[*n] = head;
+		if (xp_overlay_add(o, src, key, len, *n) != XP_OK) {
+			*nomem = 1;
+			return 0;
+		}
+		++*n;
+	}
+	return 1;
+}
+
+/* overlay(File, Config, Runtime, Removed, FilePath)
+ *   -> {[{Key, Record}], #{Domain => Source}, [HiddenKey]} */
+static ERL_NIF_TERM nif_overlay(ErlNifEnv *env, int argc,
+                                const ERL_NIF_TERM argv[])
+{
+	priv_data *p = priv_get(env);
+	xp_overlay *o;
+	scratch s = {NULL, 0, 0, 0};
+	ERL_NIF_TERM *kv = NULL, merged, sources, hidden, head, list;
+	size_t n = 0, cap = 0, i;
+	const char *text;
+	size_t len;
+	int ok = 1, nomem = 0, src;
+
+	(void)argc;
+	if (p == NULL)
+		return enif_make_badarg(env);
+	o = xp_overlay_new(p->anchor->ctx);
+	if (o == NULL)
+		return raise_status(env, XP_ENOMEM);
+	merged = enif_make_list(env, 0);
+	if (!enif_is_identical(argv[4], am_undefined)) {
+		ok = term_text(env, argv[4], &s, 0, &text, &len) &&
+		     xp_overlay_set_file(o, text, len) == XP_OK;
+		nomem = s.failed;
+	}
+	for (src = 0; ok && src <= XP_SOURCE_RUNTIME; src++)
+		ok = overlay_list(env, argv[src], (xp_source)src, o, &s, &kv, &n,
+		                  &cap, &merged, &nomem);
+	list = argv[3];
+	if (ok && !enif_is_list(env, list))
+		ok = 0;
+	while (ok && enif_get_list_cell(env, list, &head, &list)) {
+		if (!term_text(env, head, &s, 0, &text, &len)) {
+			nomem = s.failed;
+			ok = !nomem;
+			continue;
+		}
+		if (xp_overlay_hide(o, text, len) != XP_OK)
+			ok = 0, nomem = 1;
+	}
+	if (ok && xp_overlay_finish(o) != XP_OK)
+		ok = 0, nomem = 1;
+	if (!ok) {
+		xp_overlay_free(o);
+		enif_free(kv);
+		scratch_free(&s);
+		return nomem ? raise_status(env, XP_ENOMEM)
+		             : enif_make_badarg(env);
+	}
+	sources = enif_make_new_map(env);
+	for (i = xp_overlay_count(o); i-- > 0;) {
+		const xp_overlay_entry *e = xp_overlay_at(o, i);
+		merged = enif_make_list_cell(env, kv[e->handle], merged);
+		enif_make_map_put(env, sources, make_text(env, e->domain),
+		                  make_text(env, e->label), &sources);
+	}
+	hidden = enif_make_list(env, 0);
+	for (i = xp_overlay_hidden_count(o); i-- > 0;)
+		hidden = enif_make_list_cell(
+		        env, make_text(env, xp_overlay_hidden(o, i)), hidden);
+	xp_overlay_free(o);
+	enif_free(kv);
+	scratch_free(&s);
+	return enif_make_tuple3(env, merged, sources, hidden);
+}
+
 static ERL_NIF_TERM make_methods(ErlNifEnv *env, unsigned methods)
 {
 	static const xp_method all[] = {XP_METHOD_DIALBACK_TCP,
@@ -2009,6 +2134,7 @@ static ErlNifFunc nif_funcs[] = {
         {"resolve", 2, nif_resolve, 0},
         {"lookup", 2, nif_lookup, 0},
         {"explain", 2, nif_explain, 0},
+        {"overlay", 5, nif_overlay, 0},
         {"tls", 3, nif_tls, 0},
         {"sasl_external", 7, nif_sasl_external, 0},
         {"dialback", 7, nif_dialback, 0},

@@ -91,6 +91,20 @@ cases() ->
       fun() -> {error, Why} = ?N:explain(T, <<"bad domain">>), is_binary(Why) end},
      {"badarg: explain of a non-table",
       fun() -> badarg(fun() -> ?N:explain(nope, <<"a.test">>) end) end},
+     {"overlay: Fabrikam.com in the file and fabrikam.com in the config are one record, the config's",
+      fun() -> {M, S, []} = ?N:overlay([{<<"Fabrikam.com">>, file_rec}, {<<"f.test">>, f}],
+                                       [{<<"fabrikam.com">>, cfg_rec}], [], [], <<"/p.lua">>),
+               lists:sort(M) == [{<<"f.test">>, f}, {<<"fabrikam.com">>, cfg_rec}]
+                   andalso S == #{<<"fabrikam.com">> => <<"config">>,
+                                  <<"f.test">> => <<"file /p.lua">>} end},
+     {"overlay: runtime over config, removals hide, odd keys pass through",
+      fun() -> {M, S, H} = ?N:overlay([], [{<<"C.test">>, c}, {<<"gone.test">>, g}, {{1, 2}, odd}, nope],
+                                      [{<<"c.test">>, rt}], [<<"GONE.test">>], undefined),
+               lists:sort(M) == lists:sort([{<<"c.test">>, rt}, {{1, 2}, odd}])
+                   andalso S == #{<<"c.test">> => <<"runtime (overrides config)">>}
+                   andalso H == [<<"gone.test">>] end},
+     {"badarg: overlay of a non-list",
+      fun() -> badarg(fun() -> ?N:overlay(nope, [], [], [], undefined) end) end},
      {"reason texts name ejabberd's options",
       fun() -> ?N:reason_text(auth_timeout) ==
                    <<"the stream did not authenticate within auth_timeout">> end},
