@@ -18,7 +18,8 @@ describe("xmpp_partners.core module", function()
 		table.sort(names)
 		assert.are.same({ "backoff_next:function", "build:function", "cert:function", "check:function",
 			"closed:function", "load_file:function", "matrix:function", "normalize:function",
-			"option_note:function", "read_file:function", "read_record:function", "reason_is_final:function",
+			"option_note:function", "overlay:function", "read_file:function", "read_record:function",
+			"reason_is_final:function",
 			"reason_text:function", "refusal:function", "refusal_summary:function",
 			"version:string" }, names)
 	end)
@@ -451,6 +452,45 @@ describe("core.check", function()
 		assert.truthy(error_of(core.check, nil, {}))
 		assert.truthy(error_of(core.check, {}, {}))
 		assert.truthy(error_of(core.check, "a.example", {}, "options"))
+	end)
+end)
+
+-- issue 15: the sources laid over each other by the core, as on ejabberd
+describe("core.overlay", function()
+	it("the Fabrikam case: one record however each source spells it, the config's, source named", function()
+		local file_rec, cfg_rec = { type = "public_verified" }, { type = "federated" }
+		local merged, sources, hidden = core.overlay({ ["Fabrikam.com"] = file_rec, ["f.test"] = {} },
+			{ ["fabrikam.com"] = cfg_rec }, nil, nil, "/etc/p.lua")
+		assert.are.equal(cfg_rec, merged["fabrikam.com"])
+		assert.is_nil(merged["Fabrikam.com"])
+		assert.are.same({ ["fabrikam.com"] = "config", ["f.test"] = "file /etc/p.lua" }, sources)
+		assert.are.same({}, hidden)
+		local tbl = core.build(merged)
+		assert.are.equal("federated", tbl:lookup("fabrikam.com").type)
+	end)
+
+	it("runtime records override, removals hide, odd keys pass through", function()
+		local merged, sources, hidden = core.overlay({ ["f.test"] = { description = "file" } },
+			{ ["C.test"] = {}, ["gone.test"] = {}, [true] = "odd" },
+			{ ["c.test"] = { description = "rt" }, ["f.test"] = {} }, { ["GONE.test"] = true })
+		assert.are.equal("rt", merged["c.test"].description)
+		assert.is_nil(merged["C.test"])
+		assert.are.equal("runtime (overrides config)", sources["c.test"])
+		assert.are.equal("runtime (overrides file)", sources["f.test"])
+		assert.are.equal("odd", merged[true])
+		assert.are.same({ "gone.test" }, hidden)
+	end)
+
+	it("two spellings in one source both stay, for core.build to name", function()
+		local merged = core.overlay(nil, { ["a.test"] = {}, ["A.TEST"] = {} })
+		local tbl, diags = core.build(merged)
+		assert.is_nil(tbl)
+		assert.truthy(diags[1].message:find("listed by partner", 1, true))
+	end)
+
+	it("refuses arguments that are not tables", function()
+		assert.has_error(function() core.overlay("x") end)
+		assert.has_error(function() core.overlay(nil, nil, nil, nil, {}) end)
 	end)
 end)
 
