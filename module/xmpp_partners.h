@@ -524,6 +524,48 @@ int xp_pin_parse(const char *s, size_t len, unsigned char out[32]);
 int xp_partner_pin_matches(const xp_partner *p,
                            const unsigned char spki_sha256[32]);
 
+/* ---- values typed at an admin prompt (value.c) ------------------------------ */
+
+/* The kind of value a record key takes, from the builder's schema. */
+typedef enum xp_key_kind {
+	XP_KEY_UNKNOWN = 0, /* not a record key */
+	XP_KEY_STRING,      /* description, proxy */
+	XP_KEY_ENUM,        /* type, tls, sasl */
+	XP_KEY_BOOLEAN,     /* dialback, keepalive */
+	XP_KEY_INTEGER,     /* connection_limit */
+	XP_KEY_LIST         /* additional_domains, fingerprints */
+} xp_key_kind;
+xp_key_kind xp_record_key_kind(const char *key);
+
+/*
+ * A value typed for a record key (partners:set, partners_set, a form),
+ * read the same on every host: "none" or "nil" unsets the key; a list key
+ * takes "a, b", "a b" or "[a, b]"; a boolean key true/yes/1 or
+ * false/no/0; an integer key decimal digits; anything else stays text
+ * (trimmed), for the builder to judge.  The value is allocated with the
+ * context's allocator and owns its strings; free it with xp_value_free.
+ */
+typedef enum xp_value_type {
+	XP_VALUE_UNSET = 0, /* remove the key */
+	XP_VALUE_STRING,
+	XP_VALUE_BOOLEAN,
+	XP_VALUE_INTEGER,
+	XP_VALUE_LIST
+} xp_value_type;
+typedef struct xp_value xp_value;
+
+/* XP_OK and *out, XP_ENOMEM, or XP_EINVAL (a NULL argument). */
+int xp_value_parse(xp_ctx *ctx, const char *key, const char *text, size_t len,
+                   xp_value **out);
+void xp_value_free(xp_value *v);
+xp_value_type xp_value_get_type(const xp_value *v);
+int xp_value_boolean(const xp_value *v);
+long long xp_value_integer(const xp_value *v);
+/* NUL-terminated, borrowed from v; NULL unless a string. */
+const char *xp_value_string(const xp_value *v, size_t *len);
+size_t xp_value_count(const xp_value *v); /* list items */
+const char *xp_value_item(const xp_value *v, size_t i, size_t *len);
+
 /* ---- the overlay of sources (overlay.c) ----------------------------------- */
 
 /*
