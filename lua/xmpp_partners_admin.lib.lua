@@ -26,7 +26,6 @@
 
 local STORE = "xmpp_partners";
 local LIST_KEYS = { additional_domains = true, fingerprints = true };
-local BOOL_KEYS = { dialback = true, keepalive = true };
 local NUMBER_KEYS = { connection_limit = true };
 local RECORD_KEYS = { "description", "type", "tls", "sasl", "dialback", "additional_domains",
 	"proxy", "connection_limit", "keepalive", "fingerprints" };
@@ -75,23 +74,12 @@ return function (api)
 		return "{ " .. table.concat(parts, "; ") .. (#parts > 0 and " }" or "}");
 	end
 
-	-- A value typed at the shell or in a form: "true"/"false" for booleans,
-	-- numbers for numeric keys, comma or space separated lists for list
-	-- keys.  Anything else stays a string: the core judges it.
+	-- A value typed at the shell or in a form, read by the core
+	-- (core.parse_value: none/nil, lists, yes/1/true, integers, else the
+	-- text for the builder to judge); a Lua value given as such stays.
 	local function parse_value(key, value)
 		if type(value) ~= "string" then return value; end
-		if value == "nil" or value == "none" then return nil; end
-		if LIST_KEYS[key] then
-			local list = {};
-			for item in value:gmatch("[^,%s]+") do list[#list + 1] = item; end
-			return list;
-		end
-		if BOOL_KEYS[key] then
-			if value == "true" or value == "yes" or value == "1" then return true; end
-			if value == "false" or value == "no" or value == "0" then return false; end
-		end
-		if NUMBER_KEYS[key] and tonumber(value) then return tonumber(value); end
-		return value;
+		return core.parse_value(key, value);
 	end
 
 	-- A record given as Lua text: '{ type = "federated", tls = "optional" }'.
@@ -743,19 +731,16 @@ return function (api)
 			return f;
 		end
 
-		-- A record from submitted fields (empty fields are left out).
+		-- A record from submitted fields (empty fields are left out); typed
+		-- text is read by the core (core.parse_value), as partners:set's.
 		local function record_from(fields)
 			local r = {};
 			for _, k in ipairs(RECORD_KEYS) do
 				local v = fields[k];
-				if LIST_KEYS[k] then
-					if type(v) == "string" and v:match("%S") then
-						local list = {};
-						for item in v:gmatch("[^%s,]+") do list[#list + 1] = item; end
-						r[k] = list;
-					end
-				elseif v ~= nil and v ~= "" then
-					r[k] = NUMBER_KEYS[k] and (tonumber(v) or v) or v;
+				if type(v) == "string" then
+					if v:match("%S") then r[k] = core.parse_value(k, v); end
+				elseif v ~= nil then
+					r[k] = v;
 				end
 			end
 			return r;

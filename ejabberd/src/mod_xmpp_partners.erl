@@ -1341,36 +1341,11 @@ parse_record(Text) ->
         {error, Why} -> {error, "the record is not YAML: " ++ Why}
     end.
 
-%% A value typed at the command line, the way the Prosody shell reads
-%% it: none/nil removes the key; a, b or [a, b] for the list keys;
-%% true/yes/1, false/no/0 for the boolean keys; numbers for
-%% connection_limit.  Anything else stays a string for the core to judge.
+%% A value typed at the command line, read by the core the way the
+%% Prosody shell reads it (xp_value_parse): none/nil removes the key.
+%% -> remove | {ok, Value}
 parse_value(Key, Value) ->
-    V = string:trim(Value),
-    case {Key, V} of
-        {_, <<"none">>} -> remove;
-        {_, <<"nil">>} -> remove;
-        {K, <<"[", _/binary>>} when K == <<"additional_domains">>;
-                                     K == <<"fingerprints">> ->
-            case yaml(V) of
-                {ok, L} when is_list(L) -> {ok, [key_bin(X) || X <- L]};
-                _ -> {ok, V}
-            end;
-        {K, _} when K == <<"additional_domains">>; K == <<"fingerprints">> ->
-            {ok, [X || X <- re:split(V, "[,\\s]+", [{return, binary}]),
-                       X /= <<>>]};
-        {K, _} when K == <<"dialback">>; K == <<"keepalive">> ->
-            case V of
-                _ when V == <<"true">>; V == <<"yes">>; V == <<"1">> ->
-                    {ok, true};
-                _ when V == <<"false">>; V == <<"no">>; V == <<"0">> ->
-                    {ok, false};
-                _ -> {ok, V}
-            end;
-        {<<"connection_limit">>, _} ->
-            try {ok, binary_to_integer(V)} catch _:_ -> {ok, V} end;
-        _ -> {ok, V}
-    end.
+    ?NIF:parse_value(Key, Value).
 
 value_text(remove) -> "none";
 value_text(L) when is_list(L) ->

@@ -48,6 +48,9 @@
  *       "runtime", "runtime (overrides config)", ...); hidden lists the
  *       file and config keys a removal hid, sorted.  A key that is no
  *       string passes through (core.build reports it).
+ *   core.parse_value(key, text)       -> value: a value typed for a record
+ *       key at a prompt, read by the core (xp_value_parse): nil for
+ *       none/nil, a list, true/false, an integer, or the trimmed text
  *   core.cert(pem_or_der)             -> cert | nil, message
  *   core.read_file(path)              -> partners, options, notes
  *                                        | nil, message
@@ -173,6 +176,7 @@ static int number_is_whole(lua_State *L, int idx)
 #define CONTEXT_MT MODNAME ".context"
 #define TEXT_MT    MODNAME ".text"
 #define OVERLAY_MT MODNAME ".overlay"
+#define VALUE_MT   MODNAME ".value"
 /* Registry key of the per-state context, so a second require shares it
  * (not CONTEXT_MT: the registry holds the metatable under that name). */
 #define CONTEXT_KEY MODNAME ".context instance"
@@ -2274,6 +2278,63 @@ static int core_refusal_summary(lua_State *L)
 
 /* ---- registration -------------------------------------------------------- */
 
+/* ---- values typed at a prompt --------------------------------------------- */
+
+typedef struct value_ud {
+	xp_value *v;
+} value_ud;
+
+static int value_gc(lua_State *L)
+{
+	value_ud *u = luaL_checkudata(L, 1, VALUE_MT);
+
+	xp_value_free(u->v);
+	u->v = NULL;
+	return 0;
+}
+
+/* core.parse_value(key, text) -> value (nil: unset the key) */
+static int core_parse_value(lua_State *L)
+{
+	anchor *a = context_get(L);
+	const char *key = luaL_checkstring(L, 1), *item;
+	size_t len, i;
+	value_ud *u;
+	const char *text = luaL_checklstring(L, 2, &len);
+
+	u = lua_newuserdatauv(L, sizeof(*u), 0);
+	u->v = NULL;
+	luaL_setmetatable(L, VALUE_MT);
+	check_status(L, xp_value_parse(a->ctx, key, text, len, &u->v));
+	switch (xp_value_get_type(u->v)) {
+	case XP_VALUE_UNSET:
+		lua_pushnil(L);
+		break;
+	case XP_VALUE_BOOLEAN:
+		lua_pushboolean(L, xp_value_boolean(u->v));
+		break;
+	case XP_VALUE_INTEGER:
+		lua_pushinteger(L, (lua_Integer)xp_value_integer(u->v));
+		break;
+	case XP_VALUE_LIST:
+		lua_createtable(L, (int)xp_value_count(u->v), 0);
+		for (i = 0; i < xp_value_count(u->v); i++) {
+			item = xp_value_item(u->v, i, &len);
+			lua_pushlstring(L, item, len);
+			lua_rawseti(L, -2, (lua_Integer)i + 1);
+		}
+		break;
+	case XP_VALUE_STRING:
+	default:
+		item = xp_value_string(u->v, &len);
+		lua_pushlstring(L, item, len);
+		break;
+	}
+	xp_value_free(u->v);
+	u->v = NULL;
+	return 1;
+}
+
 /* ---- the overlay of sources ----------------------------------------------- */
 
 /* The overlay sits in a userdata whose __gc frees it: every Lua call below
@@ -2408,6 +2469,7 @@ static const luaL_Reg core_functions[] = {
         {"backoff_next", core_backoff_next},
         {"refusal_summary", core_refusal_summary},
         {"overlay", core_overlay},
+        {"parse_value", core_parse_value},
         {NULL, NULL}};
 
 static const luaL_Reg table_methods[] = {{"resolve", table_resolve},
@@ -2486,6 +2548,10 @@ int luaopen_xmpp_partners_core(lua_State *L)
 	lua_pop(L, 1);
 	luaL_newmetatable(L, SANDBOX_MT);
 	lua_pushcfunction(L, sandbox_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_pop(L, 1);
+	luaL_newmetatable(L, VALUE_MT);
+	lua_pushcfunction(L, value_gc);
 	lua_setfield(L, -2, "__gc");
 	lua_pop(L, 1);
 	luaL_newmetatable(L, OVERLAY_MT);

@@ -33,6 +33,9 @@
  *                                normalised domain); File, Config, Runtime
  *                                are [{Key, Record}], Removed [Key],
  *                                FilePath a text or undefined
+ *   parse_value(Key, Text)    -> remove | {ok, Value}: a value typed for a
+ *                                record key, read by the core (none/nil,
+ *                                lists, true/yes/1, integers, else text)
  *   tls(T, D, Dir)            -> withhold | offer | require | {error, Token,
  * Text} sasl_external(T, D, Dir, Encrypted, Chain, Identity, Pin) dialback(T,
  * D, Dir, Encrypted, Chain, Identity, Pin) stanzas(T, D, Dir, Encrypted, Chain,
@@ -1218,6 +1221,59 @@ static ERL_NIF_TERM nif_overlay(ErlNifEnv *env, int argc,
 	return enif_make_tuple3(env, merged, sources, hidden);
 }
 
+/* parse_value(Key, Text) -> remove | {ok, Value}: a value typed for a
+ * record key, read by the core (xp_value_parse). */
+static ERL_NIF_TERM nif_parse_value(ErlNifEnv *env, int argc,
+                                    const ERL_NIF_TERM argv[])
+{
+	priv_data *p = priv_get(env);
+	scratch s = {NULL, 0, 0, 0};
+	const char *key, *text, *item;
+	size_t klen, len, i;
+	xp_value *v = NULL;
+	ERL_NIF_TERM result, list;
+	int rc;
+
+	(void)argc;
+	if (p == NULL || !term_text(env, argv[0], &s, 1, &key, &klen) ||
+	    !term_text(env, argv[1], &s, 0, &text, &len)) {
+		rc = s.failed;
+		scratch_free(&s);
+		return rc ? raise_status(env, XP_ENOMEM) : enif_make_badarg(env);
+	}
+	rc = xp_value_parse(p->anchor->ctx, key, text, len, &v);
+	scratch_free(&s);
+	if (rc != XP_OK)
+		return raise_status(env, rc);
+	switch (xp_value_get_type(v)) {
+	case XP_VALUE_UNSET:
+		xp_value_free(v);
+		return enif_make_atom(env, "remove");
+	case XP_VALUE_BOOLEAN:
+		result = make_bool(xp_value_boolean(v));
+		break;
+	case XP_VALUE_INTEGER:
+		result = enif_make_int64(env, (ErlNifSInt64)xp_value_integer(v));
+		break;
+	case XP_VALUE_LIST:
+		list = enif_make_list(env, 0);
+		for (i = xp_value_count(v); i-- > 0;) {
+			item = xp_value_item(v, i, &len);
+			list = enif_make_list_cell(env, make_bin(env, item, len),
+			                           list);
+		}
+		result = list;
+		break;
+	case XP_VALUE_STRING:
+	default:
+		item = xp_value_string(v, &len);
+		result = make_bin(env, item, len);
+		break;
+	}
+	xp_value_free(v);
+	return enif_make_tuple2(env, am_ok, result);
+}
+
 static ERL_NIF_TERM make_methods(ErlNifEnv *env, unsigned methods)
 {
 	static const xp_method all[] = {XP_METHOD_DIALBACK_TCP,
@@ -2135,6 +2191,7 @@ static ErlNifFunc nif_funcs[] = {
         {"lookup", 2, nif_lookup, 0},
         {"explain", 2, nif_explain, 0},
         {"overlay", 5, nif_overlay, 0},
+        {"parse_value", 2, nif_parse_value, 0},
         {"tls", 3, nif_tls, 0},
         {"sasl_external", 7, nif_sasl_external, 0},
         {"dialback", 7, nif_dialback, 0},

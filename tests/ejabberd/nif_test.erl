@@ -103,6 +103,19 @@ cases() ->
                lists:sort(M) == lists:sort([{<<"c.test">>, rt}, {{1, 2}, odd}])
                    andalso S == #{<<"c.test">> => <<"runtime (overrides config)">>}
                    andalso H == [<<"gone.test">>] end},
+     {"parse_value: none, lists, yes/1, integers, text for the builder",
+      fun() -> [remove, {ok, [<<"a.test">>, <<"b.test">>]}, {ok, [<<"a.test">>, <<"b.test">>]},
+                {ok, true}, {ok, false}, {ok, 20}, {ok, <<"maybe">>}, {ok, <<"1">>}] ==
+                   [?N:parse_value(<<"tls">>, <<" none ">>),
+                    ?N:parse_value(<<"additional_domains">>, <<"a.test b.test">>),
+                    ?N:parse_value(<<"fingerprints">>, <<"[a.test, 'b.test']">>),
+                    ?N:parse_value(<<"dialback">>, <<"yes">>),
+                    ?N:parse_value(<<"keepalive">>, "0"),
+                    ?N:parse_value(<<"connection_limit">>, <<"20">>),
+                    ?N:parse_value(<<"dialback">>, <<"maybe">>),
+                    ?N:parse_value(<<"tls">>, <<"1">>)] end},
+     {"badarg: parse_value of a non-text",
+      fun() -> badarg(fun() -> ?N:parse_value(<<"tls">>, {x}) end) end},
      {"badarg: overlay of a non-list",
       fun() -> badarg(fun() -> ?N:overlay(nope, [], [], [], undefined) end) end},
      {"reason texts name ejabberd's options",

@@ -18,7 +18,7 @@ ej_require
 command -v python3 >/dev/null 2>&1 || tap_skip_all "python3 not found (raw stream checks)"
 
 xp_init
-tap_plan 55
+tap_plan 57
 T0=$(date +%s.%N)
 since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'; }
 # ok_if NAME CONDITION-STATUS DETAIL
@@ -288,6 +288,14 @@ like "partners_show pa.test: its source" "$out" "*source: <<\"runtime (overrides
 out=$(ejctl partners_reset cfg.test)
 tap_is "$out" "cfg.test: runtime entry cleared, the configuration applies" "partners_reset cfg.test"
 like "partners_reset: cfg.test from the configuration again" "$(ejctl partners_list)" "*cfg.test*federated*config*"
+# values typed at the prompt are read by the core (xp_value_parse), as the
+# Prosody shell's partners:set reads them
+out=$(ejctl partners_set cfg.test keepalive yes)
+like "partners_set cfg.test keepalive yes: read by the core as true" "$out" "cfg.test: keepalive = true (runtime, stored)*"
+out=$(ejctl partners_set cfg.test additional_domains "[cfg-a.test, 'cfg-b.test']")
+like "partners_set additional_domains \"[a, 'b']\": a list of two, the quotes dropped" "$out" \
+	"cfg.test: additional_domains = \[cfg-a.test, cfg-b.test\] (runtime, stored)*"
+ejctl partners_reset cfg.test >/dev/null
 
 # ---- certificate pins (outgoing): ejabberd verifies certificates without dialback ---
 write_config "" mod_admin_extra

@@ -25,7 +25,7 @@
 . "$top_srcdir/tests/integration/lib.sh"
 
 xp_init
-tap_plan 42
+tap_plan 44
 
 for d in a.test b.test; do xp_host "$d"; done
 PARTNERS=$XP_WORK/partners-a.lua
@@ -165,6 +165,12 @@ else
 fi
 shell_ok "partners set c.test type public_verified: a runtime override of the config entry" \
 	'c\.test: type = "public_verified" \(runtime, stored\)' partners set c.test type public_verified
+# values typed at the prompt are read by the core (xp_value_parse), as
+# ejabberdctl partners_set reads them
+shell_ok "partners set c.test keepalive yes: read by the core as true" \
+	'c\.test: keepalive = true \("yes" read as true\) \(runtime, stored\)' partners set c.test keepalive yes
+shell_ok "partners set c.test keepalive none: the key unset again" \
+	'c\.test: keepalive = nil \("none" read as nil\) \(runtime, stored\)' partners set c.test keepalive none
 shell_ok "partners list shows each source" \
 	'^b\.test +federated +required/required/false +- +config +[0-9]+$
 ^c\.test +public_verified +optional/required/false +- +runtime \(overrides config\) +0$

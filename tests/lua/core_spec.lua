@@ -18,7 +18,8 @@ describe("xmpp_partners.core module", function()
 		table.sort(names)
 		assert.are.same({ "backoff_next:function", "build:function", "cert:function", "check:function",
 			"closed:function", "load_file:function", "matrix:function", "normalize:function",
-			"option_note:function", "overlay:function", "read_file:function", "read_record:function",
+			"option_note:function", "overlay:function", "parse_value:function", "read_file:function",
+			"read_record:function",
 			"reason_is_final:function",
 			"reason_text:function", "refusal:function", "refusal_summary:function",
 			"version:string" }, names)
@@ -491,6 +492,21 @@ describe("core.overlay", function()
 	it("refuses arguments that are not tables", function()
 		assert.has_error(function() core.overlay("x") end)
 		assert.has_error(function() core.overlay(nil, nil, nil, nil, {}) end)
+	end)
+end)
+
+describe("core.parse_value", function()
+	it("reads a value typed for a key the way ejabberdctl partners_set does", function()
+		assert.is_nil(core.parse_value("tls", " none "))
+		assert.are.same({ "a.test", "b.test" }, core.parse_value("additional_domains", "a.test, b.test"))
+		assert.are.same({ "a.test", "b.test" }, core.parse_value("fingerprints", "[a.test, 'b.test']"))
+		assert.are.equal(true, core.parse_value("dialback", "yes"))
+		assert.are.equal(false, core.parse_value("keepalive", "0"))
+		assert.are.equal(20, core.parse_value("connection_limit", "20"))
+		assert.are.equal(math.type and "integer" or "number", math.type and math.type(core.parse_value("connection_limit", "20")) or "number")
+		assert.are.equal("maybe", core.parse_value("dialback", "maybe"))
+		assert.are.equal("1", core.parse_value("tls", "1"))
+		assert.has_error(function() core.parse_value("tls") end)
 	end)
 end)
 
