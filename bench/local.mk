@@ -3,7 +3,7 @@
 # part of `make check` so they never rot.
 noinst_PROGRAMS += bench/bench_core
 bench_bench_core_SOURCES = bench/bench_core.c
-bench_bench_core_LDADD = module/libxpcore.la
+bench_bench_core_LDADD = module/core/libxpcore.la
 bench_bench_core_CFLAGS = $(AM_CFLAGS) -O2
 
 # The flood tool: raw s2s streams and TLS handshakes (libssl comes with

@@ -6,7 +6,7 @@
 #              xmpp_partners_pending.beam, xmpp_partners_backoff.beam,
 #              xmpp_partners_webadmin.beam,
 #              xmpp_partners_s2s_out.beam, xmpp_partners_s2s_in.beam
-#   priv/lib/  xmpp_partners_nif.so (the NIF over module/libxpcore.la)
+#   priv/lib/  xmpp_partners_nif.so (the NIF over module/core/libxpcore.la)
 # With --prefix=/usr that is /usr/lib/erlang/lib/xmpp_partners-VERSION, which
 # every Erlang node on Debian (ejabberd's included) has on its code path.
 # Run only these tests:  make check-ejabberd
@@ -31,12 +31,12 @@ EJABBERD_TESTS = \
 EXTRA_DIST += $(EJABBERD_SRCS) $(EJABBERD_TESTS) \
 	ejabberd/README-ejabberd.md tests/ejabberd/nif_test.erl \
 	tests/ejabberd/ejlib.sh \
-	module/nif/xmpp_partners_nif.c
+	module/erlang/xmpp_partners_nif.c
 TESTS += $(EJABBERD_TESTS)
 
 if HAVE_ERLANG_NIF
 erlnifdir = $(ERLANG_APPDIR)/priv/lib
-erlnif_LTLIBRARIES = module/nif/xmpp_partners_nif.la
+erlnif_LTLIBRARIES = module/erlang/xmpp_partners_nif.la
 erlbeamdir = $(ERLANG_APPDIR)/ebin
 erlbeam_DATA = ejabberd/ebin/xmpp_partners_nif.beam
 if HAVE_EJABBERD
@@ -49,15 +49,15 @@ erlbeam_DATA += ejabberd/ebin/mod_xmpp_partners.beam \
 endif
 CLEANFILES += $(erlbeam_DATA) tests/ejabberd/nif_test.beam
 endif
-module_nif_xmpp_partners_nif_la_SOURCES = module/nif/xmpp_partners_nif.c
-module_nif_xmpp_partners_nif_la_CFLAGS = $(AM_CFLAGS) $(ERL_NIF_CFLAGS) \
-	-I$(top_srcdir)/tools
+module_erlang_xmpp_partners_nif_la_SOURCES = module/erlang/xmpp_partners_nif.c
+module_erlang_xmpp_partners_nif_la_CFLAGS = $(AM_CFLAGS) $(ERL_NIF_CFLAGS) \
+	-I$(top_srcdir)/module/evaluator
 # The runtime provides the enif_* functions; only nif_init is exported.
-module_nif_xmpp_partners_nif_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version \
+module_erlang_xmpp_partners_nif_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version \
 	-shared -rpath '$(erlnifdir)' -export-symbols-regex '^nif_init$$'
 # The sandbox (tools/libxptools.la) evaluates partners_file; it needs liblua,
 # which is fine here: the NIF runs inside Erlang, not inside a Lua host.
-module_nif_xmpp_partners_nif_la_LIBADD = tools/libxptools.la module/libxpcore.la \
+module_erlang_xmpp_partners_nif_la_LIBADD = tools/libxptools.la module/core/libxpcore.la \
 	$(LUA_LIB_LIBS) -lm
 
 # -I for include("xmpp.hrl") and include("logger.hrl"): Debian names the

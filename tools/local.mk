@@ -3,7 +3,7 @@
 #
 # Unlike the Prosody module, the tool is a program that embeds Lua, so it
 # links liblua (LUA_LIB_*, the same Lua version as the module).  It reuses
-# the binding's table walk by compiling module/lua/core.c a second time,
+# the binding's table walk by compiling module/lua/binding.c a second time,
 # with the tool's flags (automake names the object after this target, so it
 # does not clash with the module's).
 #
@@ -12,7 +12,7 @@
 # ejabberd NIF, which will read shared partner files with it.
 noinst_LTLIBRARIES += tools/libxptools.la
 tools_libxptools_la_SOURCES = \
-	tools/sandbox.c tools/sandbox.h \
+	module/evaluator/sandbox.c module/evaluator/sandbox.h \
 	tools/lync_csv.c tools/lync_csv.h
 tools_libxptools_la_CFLAGS = $(AM_CFLAGS) $(LUA_LIB_CFLAGS)
 tools_libxptools_la_LIBADD = $(LUA_LIB_LIBS)
@@ -21,9 +21,10 @@ bin_PROGRAMS = tools/xmpp-partners
 tools_xmpp_partners_SOURCES = \
 	tools/xmpp-partners.c tools/cli.h \
 	tools/partner_file.c tools/explain.c tools/import_lync.c tools/pin.c \
-	module/lua/core.c
-tools_xmpp_partners_CFLAGS = $(AM_CFLAGS) $(LUA_LIB_CFLAGS) -I$(top_srcdir)/tools
-tools_xmpp_partners_LDADD = tools/libxptools.la module/libxpcore.la \
+	module/lua/binding.c
+tools_xmpp_partners_CFLAGS = $(AM_CFLAGS) $(LUA_LIB_CFLAGS) -I$(top_srcdir)/tools \
+	-I$(top_srcdir)/module/evaluator
+tools_xmpp_partners_LDADD = tools/libxptools.la module/core/libxpcore.la \
 	$(LUA_LIB_LIBS) -lm
 
 dist_man_MANS = doc/xmpp-partners.1
@@ -40,9 +41,9 @@ check_PROGRAMS += $(CLI_UNIT_TESTS)
 TESTS += $(CLI_UNIT_TESTS) $(CLI_TESTS)
 
 CLI_UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(LUA_LIB_CFLAGS) \
-	-I$(top_srcdir)/tools -I$(top_srcdir)/tests/unit
+	-I$(top_srcdir)/tools -I$(top_srcdir)/module/evaluator -I$(top_srcdir)/tests/unit
 CLI_UNIT_LDADD = tests/unit/libtestutil.la tools/libxptools.la \
-	module/libxpcore.la $(CMOCKA_LIBS) $(LUA_LIB_LIBS) -lm
+	module/core/libxpcore.la $(CMOCKA_LIBS) $(LUA_LIB_LIBS) -lm
 tests_cli_test_lync_csv_SOURCES = tests/cli/test_lync_csv.c
 tests_cli_test_lync_csv_CFLAGS = $(CLI_UNIT_CFLAGS)
 tests_cli_test_lync_csv_LDADD = $(CLI_UNIT_LDADD)

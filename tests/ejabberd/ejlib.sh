@@ -57,7 +57,7 @@ ej_require() {
 	command -v erl >/dev/null 2>&1 && [ -x /usr/sbin/ejabberdctl ] && [ -n "$EJ_EBIN_SYS" ] ||
 		tap_skip_all "ejabberd not installed (Debian: apt-get install ejabberd erlang-nox)"
 	[ -f "$top_builddir/ejabberd/ebin/mod_xmpp_partners.beam" ] &&
-		[ -f "$top_builddir/module/nif/.libs/xmpp_partners_nif.so" ] ||
+		[ -f "$top_builddir/module/erlang/.libs/xmpp_partners_nif.so" ] ||
 		tap_skip_all "mod_xmpp_partners was not built (configure found no ejabberd headers)"
 	id ejabberd >/dev/null 2>&1 || tap_skip_all "no ejabberd user (ejabberdctl runs as it)"
 	[ "$(id -u)" = 0 ] || tap_skip_all "needs root (ejabberdctl switches to the ejabberd user)"
@@ -162,7 +162,7 @@ ej_start() {
 	env EJABBERD_CONFIG_PATH="$EJ_DIR/ejabberd.yml" EJABBERD_LOG_PATH="$EJ_LOG" \
 		ERL_LIBS="$EJ_ERL_LIBS" ERL_INETRC="$EJ_DIR/inetrc" \
 		ERL_CRASH_DUMP="$EJ_DIR/log/erl_crash.dump" \
-		XMPP_PARTNERS_NIF="$top_builddir/module/nif/.libs/xmpp_partners_nif" \
+		XMPP_PARTNERS_NIF="$top_builddir/module/erlang/.libs/xmpp_partners_nif" \
 		erl -name "$EJ_NODE" -setcookie "$EJ_COOKIE" -erl_epmd_port "$EJ_DIST_PORT" -start_epmd false \
 		-kernel inet_dist_use_interface "{${EJ_ADDR//./,}}" \
 		-pa "$top_builddir/ejabberd/ebin" -mnesia dir "\"$EJ_DIR/spool\"" \

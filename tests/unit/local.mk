@@ -8,7 +8,7 @@ check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
 UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(OPENSSL_CFLAGS)
-UNIT_LDADD = tests/unit/libtestutil.la module/libxpcore.la $(CMOCKA_LIBS) $(OPENSSL_LIBS)
+UNIT_LDADD = tests/unit/libtestutil.la module/core/libxpcore.la $(CMOCKA_LIBS) $(OPENSSL_LIBS)
 check_LTLIBRARIES = tests/unit/libtestutil.la
 tests_unit_libtestutil_la_SOURCES = tests/unit/testutil.c tests/unit/testutil.h
 tests_unit_libtestutil_la_CFLAGS = $(UNIT_CFLAGS)
