@@ -171,13 +171,9 @@ return function (api)
 
 	-- ---- diagnostics ----------------------------------------------------------------
 
+	-- The one line every host prints for a diagnostic (the core's).
 	local function diag_line(d)
-		local s = (d.severity == "error" and "error: " or "warning: ") .. d.message;
-		if d.row then s = s .. " [matrix row " .. d.row .. "]"; end
-		if d.suggestion and not d.message:find(d.suggestion, 1, true) then
-			s = s .. " (" .. d.suggestion .. ")";
-		end
-		return s;
+		return core.diag_line(d);
 	end
 
 	local function diags_text(diags, only_errors)
@@ -531,20 +527,14 @@ return function (api)
 	function admin.check_text()
 		local eff, tbl, diags = build_effective();
 		if not eff then return nil, diags; end
-		local lines, errors, warnings = {}, 0, 0;
+		local errors = 0;
 		for _, dg in ipairs(diags or {}) do
-			if dg.severity == "error" then errors = errors + 1; else warnings = warnings + 1; end
-			lines[#lines + 1] = diag_line(dg);
+			if dg.severity == "error" then errors = errors + 1; end
 		end
-		if tbl then
-			lines[#lines + 1] = string.format("partner table valid: %d partner(s), %d warning(s)",
-				tbl:info().count, warnings);
-			tbl:close();
-		else
-			lines[#lines + 1] = string.format("partner table INVALID: %d error(s), %d warning(s); "
-				.. "fix them in the configuration or with partners:set/remove", errors, warnings);
-		end
-		return tbl ~= nil, table.concat(lines, "\n"), errors;
+		-- The core's text, the same as ejabberdctl partners_check's.
+		local text = core.check_text(diags or {}, tbl and tbl:info().count);
+		if tbl then tbl:close(); end
+		return tbl ~= nil, (text:gsub("\n$", "")), errors;
 	end
 
 	-- The core's explain (module/explain.c): the same text as the CLI's and

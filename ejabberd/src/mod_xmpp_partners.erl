@@ -1274,12 +1274,9 @@ apply_change(Rows, What) ->
             end
     end.
 
-diag_text(#{severity := S, message := M} = D) ->
-    Row = case maps:get(row, D, undefined) of
-              undefined -> "";
-              R -> io_lib:format(" [matrix row ~B]", [R])
-          end,
-    lists:flatten(io_lib:format("~s: ~ts~s", [S, M, Row])).
+%% The one line every host prints for a diagnostic (the core's).
+diag_text(D) ->
+    unicode:characters_to_list(?NIF:diag_line(D)).
 
 with_warnings(Text, []) -> {ok, lists:flatten(Text)};
 with_warnings(Text, W) -> {ok, lists:flatten([Text, "\n", W])}.
@@ -1591,25 +1588,16 @@ format_table(Header, Rows) ->
 partners_check() ->
     with_table(
       fun(Host, _T) ->
-              case build(gen_mod:get_module_opts(Host, ?MODULE)) of
-                  {ok, T, []} ->
-                      fmt("ok: ~B partners, no warnings",
-                          [maps:get(count, ?NIF:info(T))]);
-                  {ok, T, Warnings} ->
-                      [fmt("ok: ~B partners, ~B warnings~n",
-                           [maps:get(count, ?NIF:info(T)), length(Warnings)]),
-                       [diag_line(D) || D <- Warnings]];
-                  {error, Diags} ->
-                      ["errors (the table is refused):\n",
-                       [diag_line(D) || D <- Diags]]
-              end
+              %% the core's text, the same as the Prosody shell's
+              Text = case build(gen_mod:get_module_opts(Host, ?MODULE)) of
+                         {ok, T, Warnings} ->
+                             ?NIF:check_text(Warnings,
+                                             maps:get(count, ?NIF:info(T)));
+                         {error, Diags} ->
+                             ?NIF:check_text(Diags, undefined)
+                     end,
+              string:trim(unicode:characters_to_list(Text), trailing, "\n")
       end).
-
-diag_line(#{severity := S, message := M, row := Row}) ->
-    case Row of
-        undefined -> fmt("~s: ~ts~n", [S, M]);
-        _ -> fmt("~s (matrix row ~B): ~ts~n", [S, Row, M])
-    end.
 
 partners_explain(Domain) ->
     with_table(fun(_Host, T) -> explain(T, Domain) end).

@@ -6,6 +6,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -139,4 +140,101 @@ const char *xp_option_setting(xp_host_style style, const char *name,
 	else
 		snprintf(buf, size, "xmpp_partners_%s = \"%s\"", name, value);
 	return buf;
+}
+
+/* ---- diagnostics and the check text -------------------------------------- */
+
+static void add_diag(xp_text *x, const xp_diag *d)
+{
+	xp_text_printf(x, "%s: %s",
+	               d->severity == XP_SEV_ERROR ? "error" : "warning",
+	               d->message != NULL ? d->message : "");
+	if (d->row > 0)
+		xp_text_printf(x, " [matrix row %d]", d->row);
+	if (d->suggestion != NULL && d->suggestion[0] != '\0' &&
+	    (d->message == NULL || strstr(d->message, d->suggestion) == NULL))
+		xp_text_printf(x, " (%s)", d->suggestion);
+}
+
+int xp_diag_text(xp_ctx *ctx, const xp_diag *d, xp_text **out)
+{
+	xp_text *x;
+
+	if (ctx == NULL || d == NULL || out == NULL)
+		return XP_EINVAL;
+	x = xp_text_new(ctx);
+	if (x == NULL)
+		return XP_ENOMEM;
+	add_diag(x, d);
+	if (xp_text_failed(x)) {
+		xp_text_free(x);
+		return XP_ENOMEM;
+	}
+	*out = x;
+	return XP_OK;
+}
+
+/* Diagnostics by partner (global ones first), in their order within
+ * one partner: hosts walk their sources in different orders (Lua keys
+ * sorted, Erlang maps by hash), the text must not. */
+static int by_partner(const void *pa, const void *pb)
+{
+	const xp_diag *a = *(const xp_diag *const *)pa;
+	const xp_diag *b = *(const xp_diag *const *)pb;
+	int c;
+
+	if (a->partner == NULL || b->partner == NULL)
+		c = (a->partner != NULL) - (b->partner != NULL);
+	else
+		c = strcmp(a->partner, b->partner);
+	return c != 0 ? c : (a < b ? -1 : a > b);
+}
+
+int xp_check_text(xp_ctx *ctx, const xp_diag *diags, size_t n, int valid,
+                  size_t partners, xp_host_style style, xp_text **out)
+{
+	xp_text *x;
+	const xp_diag **order;
+	size_t i, errors = 0;
+
+	if (ctx == NULL || out == NULL || (diags == NULL && n > 0))
+		return XP_EINVAL;
+	order = xp_malloc(ctx, (n ? n : 1) * sizeof(*order));
+	if (order == NULL)
+		return XP_ENOMEM;
+	for (i = 0; i < n; i++)
+		order[i] = &diags[i];
+	qsort(order, n, sizeof(*order), by_partner);
+	x = xp_text_new(ctx);
+	if (x == NULL) {
+		xp_free(ctx, order, (n ? n : 1) * sizeof(*order));
+		return XP_ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		if (order[i]->severity == XP_SEV_ERROR)
+			errors++;
+		add_diag(x, order[i]);
+		xp_text_printf(x, "\n");
+	}
+	xp_free(ctx, order, (n ? n : 1) * sizeof(*order));
+	if (valid)
+		xp_text_printf(x,
+		               "partner table valid: %lu partner(s), %lu "
+		               "warning(s)\n",
+		               (unsigned long)partners, (unsigned long)(n - errors));
+	else
+		xp_text_printf(x,
+		               "partner table INVALID: %lu error(s), %lu "
+		               "warning(s); fix them in the configuration or "
+		               "with %s\n",
+		               (unsigned long)errors, (unsigned long)(n - errors),
+		               style == XP_HOST_EJABBERD
+		                       ? "ejabberdctl partners_set/partners_remove"
+		                       : "partners:set/remove");
+	if (xp_text_failed(x)) {
+		xp_text_free(x);
+		return XP_ENOMEM;
+	}
+	*out = x;
+	return XP_OK;
 }

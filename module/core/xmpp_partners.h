@@ -635,6 +635,19 @@ const char *xp_text_str(const xp_text *x); /* borrowed from x */
 size_t xp_text_len(const xp_text *x);
 void xp_text_free(xp_text *x);
 
+/* One line for a diagnostic, the same on every host (no "\n"):
+ * "error: MESSAGE [matrix row N] (SUGGESTION)", the row and the suggestion
+ * only when there are ones (the suggestion only when the message does not
+ * name it already). */
+int xp_diag_text(xp_ctx *ctx, const xp_diag *d, xp_text **out);
+
+/* The text of an admin "check" of a whole table: a line per diagnostic,
+ * then the verdict: "partner table valid: N partner(s), W warning(s)", or
+ * "partner table INVALID: ..." naming the host's commands that change a
+ * partner (style).  partners counts when valid. */
+int xp_check_text(xp_ctx *ctx, const xp_diag *diags, size_t n, int valid,
+                  size_t partners, xp_host_style style, xp_text **out);
+
 /* ---- explain (explain.c) -------------------------------------------------- */
 
 /*

@@ -36,6 +36,9 @@
  *   parse_value(Key, Text)    -> remove | {ok, Value}: a value typed for a
  *                                record key, read by the core (none/nil,
  *                                lists, true/yes/1, integers, else text)
+ *   diag_line(Diag)           -> Text: the one line every host prints
+ *   check_text(Diags, Count | undefined) -> Text: an admin check's text
+ *                                (valid when Count is given)
  *   tls(T, D, Dir)            -> withhold | offer | require | {error, Token,
  * Text} sasl_external(T, D, Dir, Encrypted, Chain, Identity, Pin) dialback(T,
  * D, Dir, Encrypted, Chain, Identity, Pin) stanzas(T, D, Dir, Encrypted, Chain,
@@ -1274,6 +1277,109 @@ static ERL_NIF_TERM nif_parse_value(ErlNifEnv *env, int argc,
 	return enif_make_tuple2(env, am_ok, result);
 }
 
+/* A diagnostic map (as make_diag makes them) as an xp_diag; its strings
+ * are NUL-terminated copies in s.  0 when it is no such map. */
+static int diag_from_map(ErlNifEnv *env, ERL_NIF_TERM m, scratch *s,
+                         xp_diag *d)
+{
+	ERL_NIF_TERM v;
+	size_t len;
+	int row;
+
+	memset(d, 0, sizeof(*d));
+	if (!enif_is_map(env, m) ||
+	    !enif_get_map_value(env, m, am_severity, &v))
+		return 0;
+	d->severity = enif_is_identical(v, am_error) ? XP_SEV_ERROR
+	                                            : XP_SEV_WARNING;
+	if (!enif_get_map_value(env, m, am_message, &v) ||
+	    !term_text(env, v, s, 1, &d->message, &len))
+		return 0;
+	if (enif_get_map_value(env, m, am_row, &v) &&
+	    enif_get_int(env, v, &row))
+		d->row = row;
+	if (enif_get_map_value(env, m, am_suggestion, &v) &&
+	    !enif_is_identical(v, am_undefined) &&
+	    !term_text(env, v, s, 1, &d->suggestion, &len))
+		return 0;
+	if (enif_get_map_value(env, m, am_partner, &v) &&
+	    !enif_is_identical(v, am_undefined) &&
+	    !term_text(env, v, s, 1, &d->partner, &len))
+		return 0;
+	return 1;
+}
+
+static ERL_NIF_TERM text_term(ErlNifEnv *env, xp_text *x, int rc)
+{
+	ERL_NIF_TERM t;
+
+	if (rc != XP_OK)
+		return raise_status(env, rc);
+	t = make_bin(env, xp_text_str(x), xp_text_len(x));
+	xp_text_free(x);
+	return t;
+}
+
+/* diag_line(Diag) -> Text: the one line every host prints for it. */
+static ERL_NIF_TERM nif_diag_line(ErlNifEnv *env, int argc,
+                                  const ERL_NIF_TERM argv[])
+{
+	priv_data *p = priv_get(env);
+	scratch s = {NULL, 0, 0, 0};
+	xp_diag d;
+	xp_text *x = NULL;
+	int rc;
+
+	(void)argc;
+	if (p == NULL || !diag_from_map(env, argv[0], &s, &d)) {
+		rc = s.failed;
+		scratch_free(&s);
+		return rc ? raise_status(env, XP_ENOMEM) : enif_make_badarg(env);
+	}
+	rc = xp_diag_text(p->anchor->ctx, &d, &x);
+	scratch_free(&s);
+	return text_term(env, x, rc);
+}
+
+/* check_text(Diags, Count | undefined) -> Text: an admin check's text,
+ * valid when Count is given. */
+static ERL_NIF_TERM nif_check_text(ErlNifEnv *env, int argc,
+                                   const ERL_NIF_TERM argv[])
+{
+	priv_data *p = priv_get(env);
+	scratch s = {NULL, 0, 0, 0};
+	ERL_NIF_TERM list = argv[0], head;
+	unsigned n;
+	size_t i = 0;
+	xp_diag *d;
+	xp_text *x = NULL;
+	ErlNifUInt64 count = 0;
+	int valid = !enif_is_identical(argv[1], am_undefined), rc;
+
+	(void)argc;
+	if (p == NULL || !enif_get_list_length(env, list, &n) ||
+	    (valid && !enif_get_uint64(env, argv[1], &count)))
+		return enif_make_badarg(env);
+	d = scratch_alloc(&s, (n ? n : 1) * sizeof(*d));
+	if (d == NULL) {
+		scratch_free(&s);
+		return raise_status(env, XP_ENOMEM);
+	}
+	while (enif_get_list_cell(env, list, &head, &list)) {
+		if (!diag_from_map(env, head, &s, &d[i])) {
+			rc = s.failed;
+			scratch_free(&s);
+			return rc ? raise_status(env, XP_ENOMEM)
+			          : enif_make_badarg(env);
+		}
+		i++;
+	}
+	rc = xp_check_text(p->anchor->ctx, d, i, valid, (size_t)count,
+	                   XP_HOST_EJABBERD, &x);
+	scratch_free(&s);
+	return text_term(env, x, rc);
+}
+
 static ERL_NIF_TERM make_methods(ErlNifEnv *env, unsigned methods)
 {
 	static const xp_method all[] = {XP_METHOD_DIALBACK_TCP,
@@ -2192,6 +2298,8 @@ static ErlNifFunc nif_funcs[] = {
         {"explain", 2, nif_explain, 0},
         {"overlay", 5, nif_overlay, 0},
         {"parse_value", 2, nif_parse_value, 0},
+        {"diag_line", 1, nif_diag_line, 0},
+        {"check_text", 2, nif_check_text, 0},
         {"tls", 3, nif_tls, 0},
         {"sasl_external", 7, nif_sasl_external, 0},
         {"dialback", 7, nif_dialback, 0},

@@ -51,6 +51,11 @@
  *   core.parse_value(key, text)       -> value: a value typed for a record
  *       key at a prompt, read by the core (xp_value_parse): nil for
  *       none/nil, a list, true/false, an integer, or the trimmed text
+ *   core.diag_line(diagnostic)        -> the one line every host prints for
+ *                                        a diagnostic (xp_diag_text)
+ *   core.check_text(diagnostics [, partner_count])
+ *                                     -> an admin check's text: a line per
+ *       diagnostic, then the verdict (valid when partner_count is given)
  *   core.cert(pem_or_der)             -> cert | nil, message
  *   core.read_file(path)              -> partners, options, notes
  *                                        | nil, message
@@ -1467,6 +1472,98 @@ static int table_explain(lua_State *L)
 	return 1;
 }
 
+/* A diagnostic table (as push_builder_diags makes them) at idx as an
+ * xp_diag whose strings are borrowed from the table, which the caller
+ * keeps on the stack. */
+static void diag_from_table(lua_State *L, int idx, xp_diag *d)
+{
+	const char *sev;
+
+	idx = lua_absindex(L, idx);
+	luaL_checktype(L, idx, LUA_TTABLE);
+	memset(d, 0, sizeof(*d));
+	lua_getfield(L, idx, "severity");
+	sev = lua_tostring(L, -1);
+	d->severity = sev != NULL && strcmp(sev, "error") == 0 ? XP_SEV_ERROR
+	                                                       : XP_SEV_WARNING;
+	lua_pop(L, 1); /* held by the table */
+	lua_getfield(L, idx, "message");
+	d->message = lua_tostring(L, -1);
+	lua_pop(L, 1);
+	lua_getfield(L, idx, "suggestion");
+	d->suggestion = lua_tostring(L, -1);
+	lua_pop(L, 1);
+	lua_getfield(L, idx, "partner");
+	d->partner = lua_tostring(L, -1);
+	lua_pop(L, 1);
+	lua_getfield(L, idx, "row");
+	d->row = (int)lua_tointeger(L, -1);
+	lua_pop(L, 1);
+}
+
+/* A core text into a Lua string; the text sits in u until pushed. */
+static int push_text(lua_State *L, text_ud *u, int rc)
+{
+	if (rc != XP_OK)
+		return status_error(L, rc);
+	lua_pushlstring(L, xp_text_str(u->text), xp_text_len(u->text));
+	xp_text_free(u->text);
+	u->text = NULL;
+	return 1;
+}
+
+static text_ud *text_push(lua_State *L)
+{
+	text_ud *u = lua_newuserdatauv(L, sizeof(*u), 0);
+
+	u->text = NULL;
+	luaL_setmetatable(L, TEXT_MT);
+	return u;
+}
+
+/* core.diag_line(diagnostic) -> text */
+static int core_diag_line(lua_State *L)
+{
+	anchor *a = context_get(L);
+	xp_diag d;
+	text_ud *u;
+
+	lua_settop(L, 1);
+	diag_from_table(L, 1, &d);
+	u = text_push(L);
+	return push_text(L, u, xp_diag_text(a->ctx, &d, &u->text));
+}
+
+/* core.check_text(diagnostics, partner_count | nil) -> text: the admin
+ * check's text, valid when partner_count is given. */
+static int core_check_text(lua_State *L)
+{
+	anchor *a = context_get(L);
+	size_t n, i;
+	xp_diag *d;
+	text_ud *u;
+	int valid;
+	lua_Integer count;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	valid = !lua_isnoneornil(L, 2);
+	count = valid ? luaL_checkinteger(L, 2) : 0;
+	lua_settop(L, 2);
+	n = (size_t)lua_rawlen(L, 1);
+	/* (GC memory: nothing to free if a Lua call below throws) */
+	d = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*d), 0);
+	for (i = 0; i < n; i++) {
+		lua_rawgeti(L, 1, (lua_Integer)i + 1);
+		diag_from_table(L, -1, &d[i]);
+		lua_pop(L, 1); /* held by the list */
+	}
+	u = text_push(L);
+	return push_text(L, u,
+	                 xp_check_text(a->ctx, d, n, valid,
+	                               (size_t)(count > 0 ? count : 0),
+	                               XP_HOST_PROSODY, &u->text));
+}
+
 static xp_cert *cert_open_at(lua_State *L, int arg);
 
 static int table_pin_matches(lua_State *L)
@@ -2470,6 +2567,8 @@ static const luaL_Reg core_functions[] = {
         {"refusal_summary", core_refusal_summary},
         {"overlay", core_overlay},
         {"parse_value", core_parse_value},
+        {"diag_line", core_diag_line},
+        {"check_text", core_check_text},
         {NULL, NULL}};
 
 static const luaL_Reg table_methods[] = {{"resolve", table_resolve},

@@ -116,6 +116,21 @@ cases() ->
                     ?N:parse_value(<<"tls">>, <<"1">>)] end},
      {"badarg: parse_value of a non-text",
       fun() -> badarg(fun() -> ?N:parse_value(<<"tls">>, {x}) end) end},
+     {"check_text: diagnostics by partner, then the verdict naming ejabberdctl's commands",
+      fun() -> {error, Diags} = ?N:build([{<<"z.test">>, [{tsl, required}]}, {<<"a.test">>, [{tpe, x}]}], []),
+               Text = ?N:check_text(Diags, undefined),
+               [L1, L2, L3, <<>>] = binary:split(Text, <<"\n">>, [global]),
+               binary:match(L1, <<"error: partner 'a.test'">>) == {0, 23}
+                   andalso binary:match(L2, <<"error: partner 'z.test'">>) == {0, 23}
+                   andalso L3 == <<"partner table INVALID: 2 error(s), 0 warning(s); fix them in the "
+                                   "configuration or with ejabberdctl partners_set/partners_remove">> end},
+     {"check_text and diag_line of a valid table",
+      fun() -> {ok, _, [Wd | _]} = ?N:build(#{<<"w.test">> => #{tls => optional}}, []),
+               Line = ?N:diag_line(Wd),
+               ?N:check_text([Wd], 1) == <<Line/binary, "\npartner table valid: 1 partner(s), 1 warning(s)\n">>
+                   andalso binary:match(Line, <<"[matrix row 4]">>) /= nomatch end},
+     {"badarg: check_text of a non-diagnostic",
+      fun() -> badarg(fun() -> ?N:check_text([x], undefined) end) end},
      {"badarg: overlay of a non-list",
       fun() -> badarg(fun() -> ?N:overlay(nope, [], [], [], undefined) end) end},
      {"reason texts name ejabberd's options",

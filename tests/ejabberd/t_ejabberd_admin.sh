@@ -282,7 +282,7 @@ like "reload_config applied the new partners_file" "$rc:$out2" "0:*pf2.test*publ
 like "reload_config applied the new partners option" "$out2" "*cfg2.test*public_unverified*config*"
 like "reload_config kept the runtime changes" "$out2" "*pd.test*public_verified*runtime*"
 out=$(ejctl partners_check)
-like "partners_check: the effective table (file + config + runtime), 8 partners" "$out" "ok: 8 partners, * warnings*"
+like "partners_check: the effective table (file + config + runtime), 8 partners" "$out" "*partner table valid: 8 partner(s), * warning(s)"
 out=$(ejctl partners_show pa.test)
 like "partners_show pa.test: its source" "$out" "*source: <<\"runtime (overrides file)\">>*"
 out=$(ejctl partners_reset cfg.test)

@@ -17,7 +17,7 @@ describe("xmpp_partners.core module", function()
 		end
 		table.sort(names)
 		assert.are.same({ "backoff_next:function", "build:function", "cert:function", "check:function",
-			"closed:function", "load_file:function", "matrix:function", "normalize:function",
+			"check_text:function", "closed:function", "diag_line:function", "load_file:function", "matrix:function", "normalize:function",
 			"option_note:function", "overlay:function", "parse_value:function", "read_file:function",
 			"read_record:function",
 			"reason_is_final:function",
@@ -492,6 +492,25 @@ describe("core.overlay", function()
 	it("refuses arguments that are not tables", function()
 		assert.has_error(function() core.overlay("x") end)
 		assert.has_error(function() core.overlay(nil, nil, nil, nil, {}) end)
+	end)
+end)
+
+describe("core.check_text and core.diag_line", function()
+	it("gives the one check text: diagnostics by partner, then the verdict", function()
+		local _, diags = core.build({ ["z.test"] = { tsl = "required" }, ["a.test"] = { tls = "optional" } })
+		local text = core.check_text(diags)
+		local lines = {}
+		for l in text:gmatch("[^\n]+") do lines[#lines + 1] = l end
+		assert.are.equal(3, #lines)
+		assert.truthy(lines[1]:find("^warning: partner 'a%.test'.*%[matrix row 4%]$"))
+		assert.are.equal(core.diag_line(diags[1]) .. "\n", text:sub(1, #lines[1] + 1))
+		assert.truthy(lines[2]:find("^error: partner 'z%.test': unknown key 'tsl'"))
+		assert.are.equal("partner table INVALID: 1 error(s), 1 warning(s); fix them in the configuration "
+			.. "or with partners:set/remove", lines[3])
+		local t, w = core.build({ ["a.test"] = { tls = "optional" } })
+		assert.truthy(t)
+		assert.truthy(core.check_text(w, 1):find("\npartner table valid: 1 partner%(s%), 1 warning%(s%)\n$"))
+		assert.has_error(function() core.check_text("x") end)
 	end)
 end)
 

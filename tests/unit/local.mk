@@ -3,7 +3,7 @@ UNIT_TESTS = \
 	tests/unit/test_domain tests/unit/test_matrix tests/unit/test_builder \
 	tests/unit/test_table tests/unit/test_verdict tests/unit/test_contact \
 	tests/unit/test_cert tests/unit/test_names tests/unit/test_explain \
-	tests/unit/test_overlay tests/unit/test_value
+	tests/unit/test_overlay tests/unit/test_value tests/unit/test_texts
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
 
@@ -35,6 +35,8 @@ tests_unit_test_overlay_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_overlay_LDADD = $(UNIT_LDADD)
 tests_unit_test_value_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_value_LDADD = $(UNIT_LDADD)
+tests_unit_test_texts_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_texts_LDADD = $(UNIT_LDADD)
 
 # Every unit test under valgrind; fails on any error or leak.
 check-valgrind: $(UNIT_TESTS)
