@@ -840,27 +840,25 @@ void xpt_print_diags(lua_State *T, int idx, xpt_file *f, FILE *out,
 	}
 	qsort(refs, (size_t)n, sizeof(*refs), diag_ref_cmp);
 	for (i = 0; i < n; i++) {
-		const char *sev, *msg;
-		lua_Integer row;
-		char text[2048];
+		const char *sev, *line;
+		char one[4096];
 		lua_rawgeti(T, idx, refs[i].index);
 		sev = opt_field(T, -1, "severity");
-		msg = opt_field(T, -1, "message");
-		lua_getfield(T, -1, "row");
-		row = lua_tointeger(T, -1);
-		lua_pop(T, 1);
-		if (row > 0 && msg != NULL && strstr(msg, "matrix row") == NULL)
-			snprintf(text, sizeof(text), "%s [matrix row %d]", msg,
-			         (int)row);
-		else
-			snprintf(text, sizeof(text), "%s", msg ? msg : "?");
 		if (sev != NULL && strcmp(sev, "error") == 0)
 			(*errors)++;
 		else
 			(*warnings)++;
-		print_where(out, f->path, refs[i].line,
-		            sev != NULL ? sev : "error", text);
-		lua_pop(T, 1);
+		/* the core's line, the one the servers' admin commands print */
+		xpt_push_core(T);
+		lua_getfield(T, -1, "diag_line");
+		lua_pushvalue(T, -3);
+		lua_call(T, 1, 1);
+		line = xpt_one_line(lua_tostring(T, -1), one, sizeof(one));
+		if (refs[i].line > 0)
+			fprintf(out, "%s:%d: %s\n", f->path, refs[i].line, line);
+		else
+			fprintf(out, "%s: %s\n", f->path, line);
+		lua_pop(T, 3);
 	}
 	lua_pop(T, 1);
 }

@@ -149,7 +149,9 @@ static void add_diag(xp_text *x, const xp_diag *d)
 	xp_text_printf(x, "%s: %s",
 	               d->severity == XP_SEV_ERROR ? "error" : "warning",
 	               d->message != NULL ? d->message : "");
-	if (d->row > 0)
+	/* (the builder's matrix findings say their row already) */
+	if (d->row > 0 &&
+	    (d->message == NULL || strstr(d->message, "matrix row") == NULL))
 		xp_text_printf(x, " [matrix row %d]", d->row);
 	if (d->suggestion != NULL && d->suggestion[0] != '\0' &&
 	    (d->message == NULL || strstr(d->message, d->suggestion) == NULL))

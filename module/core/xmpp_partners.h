@@ -637,8 +637,7 @@ void xp_text_free(xp_text *x);
 
 /* One line for a diagnostic, the same on every host (no "\n"):
  * "error: MESSAGE [matrix row N] (SUGGESTION)", the row and the suggestion
- * only when there are ones (the suggestion only when the message does not
- * name it already). */
+ * only when there are ones and the message does not name them already. */
 int xp_diag_text(xp_ctx *ctx, const xp_diag *d, xp_text **out);
 
 /* The text of an admin "check" of a whole table: a line per diagnostic,

@@ -177,7 +177,7 @@ shell_ok "partners list shows each source" \
 ^d\.test +public_verified +required/required/false +mail\.d\.test +runtime +0$
 3 partner\(s\)' partners list
 shell_ok "partners check: valid, warnings with their matrix rows" \
-	"warning: partner 'c.test'.*\\[matrix row 4\\]
+	"^warning: partner 'c.test'.* is matrix row 4 \\(warning\\)
 partner table valid: 3 partner\\(s\\), 1 warning\\(s\\)" partners check
 shell_ok "partners export: a config snippet with every partner" \
 	'^xmpp_partners = \{$
