@@ -492,27 +492,12 @@ return function (api)
 		if not policy then return nil, "the policy core xmpp_partners.core is not installed"; end
 		local d, err = normalize(domain);
 		if not d then return nil, err; end
-		local r, token, text = policy:lookup(d);
-		if not r then return nil, d .. " is not a partner: " .. tostring(text or token); end
+		local r = policy:lookup(d);
+		if not r then return policy:show(d); end -- nil, the core's message
 		local eff = effective_all() or { merged = {}, sources = {} };
 		local k = find_key(eff.merged, r.domain);
-		local lines = {};
-		local function add(key, value) lines[#lines + 1] = string.format("%-20s %s", key, tostring(value)); end
-		add("domain", r.domain .. (r.domain ~= d and ("  (" .. d .. " is one of its domains)") or ""));
-		add("source", r.default and "default record (xmpp_partners_default = \"allow\")" or (k and eff.sources[k] or "?"));
-		add("description", r.description ~= "" and r.description or "-");
-		add("type", r.type);
-		add("tls", r.tls);
-		add("sasl", r.sasl);
-		add("dialback", r.dialback);
-		add("additional_domains", join(r.additional_domains));
-		add("proxy", r.proxy or "-");
-		add("connection_limit", r.connection_limit);
-		add("keepalive", r.keepalive);
-		add("fingerprints", join(r.fingerprints));
-		add("matrix row", tostring(r.row) .. " (" .. r.verdict .. ")");
-		add("methods", join(r.methods));
-		if r.reason then add("reason", r.reason); end
+		-- the record as the core words it, the same as ejabberdctl's
+		local lines = { (policy:show(d, k and eff.sources[k] or "?"):gsub("\n$", "")) };
 		local srows = session_rows(r.domain, d);
 		lines[#lines + 1] = "";
 		if #srows == 0 then

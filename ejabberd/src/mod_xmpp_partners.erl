@@ -1220,18 +1220,17 @@ partners_show(Domain) ->
     with_table(
       fun(Host, T) ->
               case ?NIF:lookup(T, Domain) of
-                  {error, _Token, Text} ->
-                      fmt("~ts: ~ts", [Domain, Text]);
+                  {error, _Token, _} ->
+                      {error, Text} = ?NIF:show(T, Domain, undefined),
+                      unicode:characters_to_list(Text);
                   {ok, P} ->
                       Primary = maps:get(domain, P),
-                      Src = case maps:get(default, P, false) of
-                                true -> <<"default record (default: allow)">>;
-                                false -> maps:get(Primary, sources(Host),
-                                                  <<"?">>)
-                            end,
-                      [[fmt("~s: ~tp~n", [K, V])
-                        || {K, V} <- lists:sort(maps:to_list(P#{source => Src}))],
-                       "\n",
+                      %% the record as the core words it, the same as the
+                      %% Prosody shell's; the sessions are this host's
+                      {ok, Text} = ?NIF:show(T, Domain,
+                                             maps:get(Primary, sources(Host),
+                                                      <<"?">>)),
+                      [unicode:characters_to_list(Text), "\n",
                        sessions_text(Primary)]
               end
       end).

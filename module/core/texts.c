@@ -240,3 +240,105 @@ int xp_check_text(xp_ctx *ctx, const xp_diag *diags, size_t n, int valid,
 	*out = x;
 	return XP_OK;
 }
+
+/* ---- show: a partner's record ---------------------------------------------- */
+
+static void show_line(xp_text *x, const char *key, const char *value)
+{
+	xp_text_printf(x, "%-20s %s\n", key, value);
+}
+
+static void show_list(xp_text *x, const char *key, size_t n,
+                      const char *(*item)(const xp_partner *, size_t),
+                      const xp_partner *p)
+{
+	size_t i;
+
+	xp_text_printf(x, "%-20s ", key);
+	for (i = 0; i < n; i++)
+		xp_text_printf(x, "%s%s", i ? "," : "", item(p, i));
+	xp_text_printf(x, "%s\n", n ? "" : "-");
+}
+
+int xp_show_text(xp_ctx *ctx, const xp_table *t, const char *domain,
+                 size_t len, const char *source, xp_text **out)
+{
+	char d[XP_DOMAIN_MAX + 1], opt[96], num[32];
+	const char *why = NULL, *proxy, *desc;
+	const xp_matrix_row *row;
+	const xp_partner *p;
+	xp_reason reason = XP_R_NONE;
+	xp_text *x;
+	size_t n;
+	unsigned port, m, k;
+	int rc = XP_OK;
+
+	if (ctx == NULL || t == NULL || domain == NULL || out == NULL)
+		return XP_EINVAL;
+	x = xp_text_new(ctx);
+	if (x == NULL)
+		return XP_ENOMEM;
+	if (xp_domain_normalize(domain, len, d, &n, &why) != XP_OK) {
+		xp_text_add(x, domain, len);
+		xp_text_printf(x, " is not a valid domain: %s", why);
+		rc = XP_EINVAL;
+		goto done;
+	}
+	p = xp_table_resolve(t, d, n, &reason);
+	if (p == NULL) {
+		xp_text_printf(x, "%s is not a partner: %s", d,
+		               xp_reason_text_host(reason, t->style));
+		rc = XP_ENOTFOUND;
+		goto done;
+	}
+	if (xp_partner_is_default(p)) {
+		xp_text_printf(x, "%-20s %s  (the default record)\n", "domain", d);
+		xp_text_printf(x, "%-20s default record (%s)\n", "source",
+		               xp_option_setting(t->style, "default", "allow",
+		                                 opt, sizeof(opt)));
+	} else {
+		xp_text_printf(x, "%-20s %s", "domain", xp_partner_domain(p));
+		if (strcmp(xp_partner_domain(p), d) != 0)
+			xp_text_printf(x, "  (%s is one of its domains)", d);
+		xp_text_printf(x, "\n");
+		show_line(x, "source", source != NULL ? source : "?");
+	}
+	desc = xp_partner_description(p);
+	xp_text_printf(x, "%-20s ", "description");
+	xp_text_one_line(x, desc != NULL && desc[0] != '\0' ? desc : "-");
+	xp_text_printf(x, "\n");
+	show_line(x, "type", xp_partner_type_name(xp_partner_get_type(p)));
+	show_line(x, "tls", xp_tls_name(xp_partner_tls(p)));
+	show_line(x, "sasl", xp_sasl_name(xp_partner_sasl(p)));
+	show_line(x, "dialback", xp_partner_dialback(p) ? "true" : "false");
+	show_list(x, "additional_domains", xp_partner_additional_count(p),
+	          xp_partner_additional, p);
+	proxy = xp_partner_proxy(p, &port);
+	if (proxy != NULL)
+		xp_text_printf(x, "%-20s %s:%u\n", "proxy", proxy, port);
+	else
+		show_line(x, "proxy", "-");
+	snprintf(num, sizeof(num), "%u", xp_partner_connection_limit(p));
+	show_line(x, "connection_limit", num);
+	show_line(x, "keepalive", xp_partner_keepalive(p) ? "true" : "false");
+	show_list(x, "fingerprints", xp_partner_fingerprint_count(p),
+	          xp_partner_fingerprint, p);
+	row = xp_partner_row(p);
+	xp_text_printf(x, "%-20s %d (%s)\n", "matrix row", row->row,
+	               xp_verdict_name(row->verdict));
+	xp_text_printf(x, "%-20s ", "methods");
+	for (m = 1, k = 0; m <= XP_METHOD_DIALBACK_TCP; m <<= 1)
+		if (row->methods & m)
+			xp_text_printf(x, "%s%s", k++ ? "," : "",
+			               xp_method_name((xp_method)m));
+	xp_text_printf(x, "%s\n", k ? "" : "-");
+	if (row->reason[0] != '\0')
+		show_line(x, "reason", row->reason);
+done:
+	if (xp_text_failed(x)) {
+		xp_text_free(x);
+		return XP_ENOMEM;
+	}
+	*out = x;
+	return rc;
+}

@@ -647,6 +647,17 @@ int xp_diag_text(xp_ctx *ctx, const xp_diag *d, xp_text **out);
 int xp_check_text(xp_ctx *ctx, const xp_diag *diags, size_t n, int valid,
                   size_t partners, xp_host_style style, xp_text **out);
 
+/*
+ * The record of the partner that lists domain, as admin "show" commands
+ * print it: one "key  value" line per key, the matrix row, the methods;
+ * source is the host's label of the record (xp_overlay_entry.label).
+ * XP_OK and the text; XP_ENOTFOUND (the domain is refused) or XP_EINVAL
+ * (a malformed domain) with *out set to the message saying so; XP_ENOMEM.
+ * The caller frees *out in every case it is set.
+ */
+int xp_show_text(xp_ctx *ctx, const xp_table *t, const char *domain,
+                 size_t len, const char *source, xp_text **out);
+
 /* ---- explain (explain.c) -------------------------------------------------- */
 
 /*

@@ -37,6 +37,8 @@
  *                                record key, read by the core (none/nil,
  *                                lists, true/yes/1, integers, else text)
  *   diag_line(Diag)           -> Text: the one line every host prints
+ *   show(T, D, Source)        -> {ok, Text} | {error, Text}: the record as
+ *                                the admin "show" commands print it
  *   check_text(Diags, Count | undefined) -> Text: an admin check's text
  *                                (valid when Count is given)
  *   tls(T, D, Dir)            -> withhold | offer | require | {error, Token,
@@ -1380,6 +1382,37 @@ static ERL_NIF_TERM nif_check_text(ErlNifEnv *env, int argc,
 	return text_term(env, x, rc);
 }
 
+/* show(T, D, Source) -> {ok, Text} | {error, Text}: the record as the
+ * admin "show" commands print it (xp_show_text). */
+static ERL_NIF_TERM nif_show(ErlNifEnv *env, int argc,
+                             const ERL_NIF_TERM argv[])
+{
+	table_res *r = get_table(env, argv[0]);
+	scratch s = {NULL, 0, 0, 0};
+	const char *domain, *source = NULL;
+	size_t len, slen;
+	xp_text *x = NULL;
+	ERL_NIF_TERM term;
+	int rc;
+
+	(void)argc;
+	if (r == NULL || r->table == NULL ||
+	    !get_domain(env, argv[1], &s, &domain, &len) ||
+	    (!enif_is_identical(argv[2], am_undefined) &&
+	     !term_text(env, argv[2], &s, 1, &source, &slen))) {
+		rc = s.failed;
+		scratch_free(&s);
+		return rc ? raise_status(env, XP_ENOMEM) : enif_make_badarg(env);
+	}
+	rc = xp_show_text(r->anchor->ctx, r->table, domain, len, source, &x);
+	scratch_free(&s);
+	if (rc != XP_OK && rc != XP_ENOTFOUND && rc != XP_EINVAL)
+		return raise_status(env, rc);
+	term = make_bin(env, xp_text_str(x), xp_text_len(x));
+	xp_text_free(x);
+	return enif_make_tuple2(env, rc == XP_OK ? am_ok : am_error, term);
+}
+
 static ERL_NIF_TERM make_methods(ErlNifEnv *env, unsigned methods)
 {
 	static const xp_method all[] = {XP_METHOD_DIALBACK_TCP,
@@ -2300,6 +2333,7 @@ static ErlNifFunc nif_funcs[] = {
         {"parse_value", 2, nif_parse_value, 0},
         {"diag_line", 1, nif_diag_line, 0},
         {"check_text", 2, nif_check_text, 0},
+        {"show", 3, nif_show, 0},
         {"tls", 3, nif_tls, 0},
         {"sasl_external", 7, nif_sasl_external, 0},
         {"dialback", 7, nif_dialback, 0},

@@ -118,6 +118,8 @@
  *   tbl:explain(domain)       -> text | nil, why (a malformed domain):
  *                                the core's explain, the one wording of
  *                                the CLI, the Prosody shell and ejabberdctl
+ *   tbl:show(domain [, source]) -> text | nil, message: the record as the
+ *                                admin "show" commands print it
  *   tbl:pin_matches(domain, pin) -> boolean (pin: "sha256:hex" or a cert;
  *                                a malformed pin string matches nothing)
  *   tbl:partners()            -> { primary domains, in table order }
@@ -1564,6 +1566,29 @@ static int core_check_text(lua_State *L)
 	                               XP_HOST_PROSODY, &u->text));
 }
 
+/* tbl:show(domain [, source]) -> text | nil, message: the record as the
+ * admin "show" commands print it (xp_show_text). */
+static int table_show(lua_State *L)
+{
+	table_ud *t = table_check(L);
+	size_t len;
+	const char *domain = luaL_checklstring(L, 2, &len);
+	const char *source = luaL_optstring(L, 3, NULL);
+	text_ud *u;
+	int rc;
+
+	table_open(L);
+	u = text_push(L);
+	rc = xp_show_text(t->anchor->ctx, t->table, domain, len, source,
+	                  &u->text);
+	if (rc == XP_ENOTFOUND || rc == XP_EINVAL) {
+		lua_pushnil(L);
+		push_text(L, u, XP_OK);
+		return 2;
+	}
+	return push_text(L, u, rc);
+}
+
 static xp_cert *cert_open_at(lua_State *L, int arg);
 
 static int table_pin_matches(lua_State *L)
@@ -2586,6 +2611,7 @@ static const luaL_Reg table_methods[] = {{"resolve", table_resolve},
                                          {"proxy", table_proxy},
                                          {"pin_matches", table_pin_matches},
                                          {"explain", table_explain},
+                                         {"show", table_show},
                                          {"partners", table_partners},
                                          {"info", table_info},
                                          {"warnings", table_warnings},

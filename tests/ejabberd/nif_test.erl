@@ -130,6 +130,13 @@ cases() ->
                ?N:check_text([Wd], 1) == <<Line/binary, "\npartner table valid: 1 partner(s), 1 warning(s)\n">>
                    andalso binary:match(Line, <<"is matrix row 4 (warning)">>) /= nomatch
                    andalso binary:match(Line, <<"[matrix row">>) == nomatch end},
+     {"show: the record as the admin show commands print it",
+      fun() -> {ok, S} = ?N:show(T, <<"corp.fabrikam.com">>, <<"config">>),
+               {error, E} = ?N:show(T, <<"evil.test">>, undefined),
+               Head = <<"domain               fabrikam.com  (corp.fabrikam.com is one of its domains)\n"
+                        "source               config\n">>,
+               binary:part(S, 0, byte_size(Head)) == Head
+                   andalso E == <<"evil.test is not a partner: not a partner">> end},
      {"badarg: check_text of a non-diagnostic",
       fun() -> badarg(fun() -> ?N:check_text([x], undefined) end) end},
      {"badarg: overlay of a non-list",

@@ -606,22 +606,19 @@ $(head -n 12 <<<"$ej_out")"
 	fi
 done
 
-# show: the record's keys
+# show: the record as the core words it, byte for byte (the live sessions
+# after it are each host's own)
 ej_show=$(ejctl partners_show ver.test)
-pr_show=$(xp_shell_cmd padm partners show ver.test 2>&1)
-a=$(sed -nE 's/^(type|tls|sasl|dialback|row): (<<")?([^">]*)("?>>)?$/\1 \3/p' <<<"$ej_show" | sort)
-b=$(sed -nE 's/^(type|tls|sasl|dialback) +([^ ]+)$/\1 \2/p; s/^matrix row +([0-9]+) .*/row \1/p' <<<"$pr_show" | sort)
-ej_proxy=$(grep -oE '127\.[0-9.]+:5269' <<<"$ej_show")
-pr_proxy=$(grep -E '^proxy ' <<<"$pr_show" | grep -oE '127\.[0-9.]+:5269')
-if [ "$(wc -l <<<"$a")" -eq 5 ] && [ "$a" = "$b" ] && [ -n "$ej_proxy" ] && [ "$ej_proxy" = "$pr_proxy" ]; then
-	tap_ok "partners_show ver.test: type, tls, sasl, dialback, matrix row and proxy as in Prosody's 'partners show'"
+pr_show=$(xp_shell_text padm partners show ver.test)
+a=$(awk 'NF == 0 { exit } { print }' <<<"$ej_show")
+b=$(awk 'NF == 0 { exit } { print }' <<<"$pr_show")
+if [ -n "$a" ] && [ "$a" = "$b" ] && grep -qE '^proxy +127\.[0-9.]+:5269$' <<<"$a" &&
+	grep -qE '^type +public_verified$' <<<"$a"; then
+	tap_ok "partners_show ver.test: the same record text as Prosody's 'partners show' ($(wc -l <<<"$a") lines)"
 else
-	tap_fail "partners_show ver.test agrees with Prosody's 'partners show'" "ejabberd: $a $ej_proxy
-prosody: $b $pr_proxy
+	tap_fail "partners_show ver.test: the same record text as Prosody's 'partners show'" "$(diff <(echo "$a") <(echo "$b") | head -n 20)
 ---- ejabberdctl:
-$ej_show
----- prosody:
-$pr_show"
+$ej_show"
 fi
 
 # ---- stop -----------------------------------------------------------------------------------

@@ -4,8 +4,9 @@
 # (xmpp_partners_file), of an ejabberd node (partners_file) and of the
 # xmpp-partners tool; then one sequence of admin changes is made on both
 # servers through their own admin commands (prosodyctl shell partners ...,
-# ejabberdctl partners_...).  Before and after the changes, `check` and
-# `explain` of the servers are compared byte for byte (host framing aside:
+# ejabberdctl partners_...).  Before and after the changes, `check`, `show`
+# (the record; the live sessions are each host's) and `explain` of the
+# servers are compared byte for byte (host framing aside:
 # the shell's closing "OK: ..." line, and global options named as each
 # host's configuration writes them), and the tool's `explain` of the same
 # table (the file before, Prosody's `partners export` after) likewise.
@@ -21,7 +22,7 @@ CLI=$top_builddir/tools/xmpp-partners
 [ -x "$CLI" ] || tap_skip_all "the xmpp-partners tool was not built"
 
 xp_init
-tap_plan 18
+tap_plan 20
 
 ej_init ej.test
 xp_host pr.test
@@ -79,12 +80,21 @@ ej_cmd() { ejctl "partners_$1" "${@:2}"; }
 cli_check_lines() { "$CLI" check "$1" | sed -nE 's/^[^:]+(:[0-9]+)?: ((error|warning): .*)$/\2/p' | sort; }
 host_check_lines() { grep -E '^(error|warning): ' | sort; }
 
+# show's record part (the live sessions after it are each host's own)
+record_part() { awk 'NF == 0 { exit } { print }'; }
+
 DOMAINS="fed.test corp.fed.test ver.test unv.test opt.test new.test evil.test"
-compare_all() { # WHEN CLI_FILE: check and explain on both servers and the tool
-	local when=$1 file=$2 d pr ej cli
+compare_all() { # WHEN CLI_FILE: check, show and explain on both servers and the tool
+	local when=$1 file=$2 d pr ej cli shown=
 	pr=$(pr_cmd check)
 	ej=$(ej_cmd check)
 	same "$when: check, Prosody and ejabberd" "$pr" "$ej"
+	pr= ej=
+	for d in $SHOW; do
+		pr+=$(pr_cmd show "$d" | record_part)$'\n'
+		ej+=$(ej_cmd show "$d" | record_part)$'\n'
+	done
+	same "$when: show of every partner ($SHOW), Prosody and ejabberd" "$pr" "$ej"
 	cli=$(cli_check_lines "$file")
 	same "$when: check, the tool's diagnostics and the servers'" "$cli" "$(host_check_lines <<<"$ej")"
 	for d in $DOMAINS; do
@@ -105,6 +115,7 @@ $(diff <(echo "$pr") <(echo "$cli") | head -n 20)"
 
 # ---- 1. the table as loaded --------------------------------------------------------
 EXPLAINED= EXPLAIN_FAILED=
+SHOW="fed.test corp.fed.test ver.test unv.test opt.test"
 compare_all "as loaded" "$PFILE"
 [ -z "$EXPLAIN_FAILED" ] && tap_ok "as loaded: explain, the same text on Prosody, ejabberd and the tool:$EXPLAINED"
 # it cannot pass by comparing nothing: the texts say what they should
@@ -159,6 +170,7 @@ fi
 
 # ---- 3. after the changes ----------------------------------------------------------
 EXPLAINED= EXPLAIN_FAILED=
+SHOW="fed.test corp.fed.test ver.test opt.test new.test"
 compare_all "after the changes" "$EXPORT"
 [ -z "$EXPLAIN_FAILED" ] && tap_ok "after the changes: explain, the same text on Prosody, ejabberd and the tool:$EXPLAINED"
 ej=$(ej_cmd explain new.test)$'\n'$(ej_cmd explain unv.test)$'\n'$(ej_cmd explain fed.test)

@@ -473,6 +473,18 @@ describe("tbl:explain", function()
 			.. "xmpp_partners_default = \"deny\"%)\n"))
 	end)
 
+	it("tbl:show: the record as the admin show commands print it", function()
+		local text = t:show("corp.fabrikam.com", "config")
+		local head = "domain               fabrikam.com  (corp.fabrikam.com is one of its domains)\n"
+			.. "source               config\n"
+		assert.are.equal(head, text:sub(1, #head))
+		assert.truthy(text:find("\ntls                  optional\n", 1, true))
+		assert.truthy(text:find("\nmatrix row           4 (warn)\n", 1, true))
+		local none, msg = t:show("evil.test")
+		assert.is_nil(none)
+		assert.are.equal("evil.test is not a partner: not a partner", msg)
+	end)
+
 	it("returns nil and why for a malformed domain; throws on a closed table", function()
 		local text, why = t:explain("bad domain")
 		assert.is_nil(text)

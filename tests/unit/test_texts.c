@@ -113,12 +113,63 @@ static void test_alloc_failure(void **state)
 	xp_ctx_free(ctx);
 }
 
+static void test_show(void **state)
+{
+	xp_ctx *ctx = test_ctx(NULL, NULL);
+	static const test_partner ps[] = {
+	        {"fab.test", "federated", "optional", "optional", 1,
+	         {"corp.fab.test", "x.fab.test", NULL}, 7},
+	};
+	xp_table *t = NULL;
+	xp_text *x = NULL;
+
+	(void)state;
+	assert_int_equal(test_build(ctx, ps, 1, NULL, &t, NULL), XP_OK);
+	assert_int_equal(xp_show_text(ctx, t, "Corp.Fab.Test", 13, "config", &x),
+	                 XP_OK);
+	assert_string_equal(
+	        xp_text_str(x),
+	        "domain               fab.test  (corp.fab.test is one of its "
+	        "domains)\n"
+	        "source               config\n"
+	        "description          -\n"
+	        "type                 federated\n"
+	        "tls                  optional\n"
+	        "sasl                 optional\n"
+	        "dialback             true\n"
+	        "additional_domains   corp.fab.test,x.fab.test\n"
+	        "proxy                -\n"
+	        "connection_limit     7\n"
+	        "keepalive            true\n"
+	        "fingerprints         -\n"
+	        "matrix row           9 (warn)\n"
+	        "methods              sasl_tls,dialback_tls,dialback_tcp\n"
+	        "reason               SASL requires TLS: a peer that skips TLS can "
+	        "only use dialback over plain TCP\n");
+	xp_text_free(x);
+	x = NULL;
+	assert_int_equal(xp_show_text(ctx, t, "evil.test", 9, NULL, &x),
+	                 XP_ENOTFOUND);
+	assert_string_equal(xp_text_str(x), "evil.test is not a partner: not a "
+	                                    "partner");
+	xp_text_free(x);
+	x = NULL;
+	assert_int_equal(xp_show_text(ctx, t, "a b", 3, NULL, &x), XP_EINVAL);
+	assert_non_null(strstr(xp_text_str(x), "a b is not a valid domain: "));
+	xp_text_free(x);
+	assert_int_equal(xp_show_text(ctx, NULL, "a.test", 6, NULL, &x),
+	                 XP_EINVAL);
+	xp_table_unref(t);
+	xp_ctx_free(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_diag_line),
 	        cmocka_unit_test(test_check_text),
 	        cmocka_unit_test(test_alloc_failure),
+	        cmocka_unit_test(test_show),
 	};
 	return TEST_RUN("texts", tests);
 }
