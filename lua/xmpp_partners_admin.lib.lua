@@ -394,11 +394,6 @@ return function (api)
 		return eff, tbl, diags;
 	end
 
-	local function join(list)
-		if type(list) ~= "table" or #list == 0 then return "-"; end
-		return table.concat(list, ",");
-	end
-
 	-- At most this many rows unless asked (partners:list(pattern, n)): a
 	-- listing of a large table would take the shell minutes to print.
 	local LIST_LIMIT = 100;
@@ -443,30 +438,14 @@ return function (api)
 			if not pattern or primary:find(pattern, 1, true) then
 				matched = matched + 1;
 				if matched <= limit then
-					local r = policy:lookup(primary);
 					local k = key_of(primary);
-					rows[#rows + 1] = { primary, r.type, r.tls .. "/" .. r.sasl .. "/" .. tostring(r.dialback),
-						join(r.additional_domains), k and eff.sources[k] or "?", live[primary] or 0 };
+					rows[#rows + 1] = { primary, k and eff.sources[k] or "?", live[primary] or 0 };
 				end
 			end
 		end
-		local text = format_table({ "domain", "type", "tls/sasl/dialback", "extra domains", "source", "live" }, rows);
-		if matched > #rows then
-			text = text .. string.format("\n... and %d more: partners:list(PATTERN) lists the partners whose "
-				.. "domain contains PATTERN, partners:list(PATTERN, N) up to N of them", matched - #rows);
-		end
-		local info = policy:info();
-		if info.closed then
-			text = text .. "\nThe table in force refuses every domain: the partner configuration is invalid "
-				.. "(see partners:check(), fix it, then reload the configuration)";
-		end
-		text = text .. "\n" .. info.count .. " partner(s)"
-			.. (pattern and (", " .. matched .. " with '" .. pattern .. "' in the domain") or "")
-			.. "; unlisted domains " .. (info.default == "deny" and "refused" or "allowed");
-		if #eff.removed > 0 then
-			text = text .. "\nremoved at runtime (config entries hidden): " .. table.concat(eff.removed, ", ");
-		end
-		return true, text, #rows;
+		-- the core's text, the same as ejabberdctl partners_list's
+		local text = policy:list(rows, matched, pattern, eff.removed);
+		return true, (text:gsub("\n$", "")), #rows;
 	end
 
 	-- The partners in force as records for the status page: domain, type,

@@ -1183,38 +1183,17 @@ partners_list() ->
     with_table(
       fun(Host, T) ->
               Sources = sources(Host),
-              Rows = [partner_row(Host, T, D, Sources) || D <- ?NIF:partners(T)],
-              Info = ?NIF:info(T),
+              Rows = [partner_row(Host, D, Sources) || D <- ?NIF:partners(T)],
               Removed = lists:sort([D || {D, removed} <- runtime_rows()]),
-              [fmt("~-30s ~-18s ~-13s ~-13s ~-8s ~-6s ~-20s ~s~n",
-                   ["domain", "type", "tls", "sasl", "dialback", "out",
-                    "additional", "source"]),
-               Rows,
-               case maps:get(closed, Info, false) of
-                   true -> "The table in force refuses every domain: the "
-                           "partner configuration is invalid (see "
-                           "partners_check)\n";
-                   false -> ""
-               end,
-               fmt("(~B partners; unlisted domains: ~s)",
-                   [maps:get(count, Info), maps:get(default, Info)]),
-               case Removed of
-                   [] -> "";
-                   _ -> fmt("~nremoved at runtime (configured entries "
-                            "hidden): ~ts", [lists:join(", ", Removed)])
-               end]
+              %% the core's text, the same as the Prosody shell's
+              Text = ?NIF:list_text(T, Rows, length(Rows), undefined, Removed),
+              string:trim(unicode:characters_to_list(Text), trailing, "\n")
       end).
 
-partner_row(Host, T, D, Sources) ->
-    {ok, P} = ?NIF:lookup(T, D),
-    Out = length(ejabberd_s2s:get_connections_pids({Host, D})),
-    Add = case maps:get(additional_domains, P) of
-              [] -> "-";
-              L -> lists:join(",", L)
-          end,
-    fmt("~-30ts ~-18s ~-13s ~-13s ~-8s ~-6B ~-20ts ~ts~n",
-        [D, maps:get(type, P), maps:get(tls, P), maps:get(sasl, P),
-         maps:get(dialback, P), Out, Add, maps:get(D, Sources, <<"?">>)]).
+%% {Domain, Source, Live}: what only this host knows of a partner's row
+partner_row(Host, D, Sources) ->
+    {D, maps:get(D, Sources, <<"?">>),
+     length(ejabberd_s2s:get_connections_pids({Host, D}))}.
 
 partners_show(Domain) ->
     with_table(

@@ -342,3 +342,139 @@ done:
 	*out = x;
 	return rc;
 }
+
+/* ---- list: the partners in one aligned table ------------------------------- */
+
+enum { COL_DOMAIN, COL_TYPE, COL_RULES, COL_EXTRA, COL_SOURCE, COL_LIVE, NCOL };
+
+static const char *const list_header[NCOL] = {
+        "domain", "type", "tls/sasl/dialback", "extra domains", "source",
+        "live"};
+
+/* The cells of one row; extra is written into buf (size bytes). */
+static void list_cells(const xp_table *t, const xp_list_row *r,
+                       const char *cells[NCOL], char *rules, size_t rsize,
+                       char *extra, size_t esize, char *live, size_t lsize)
+{
+	const xp_partner *p = xp_table_lookup(t, r->domain, strlen(r->domain));
+	size_t i, n, used = 0;
+
+	cells[COL_DOMAIN] = r->domain;
+	cells[COL_SOURCE] = r->source != NULL ? r->source : "?";
+	snprintf(live, lsize, "%lu", r->live);
+	cells[COL_LIVE] = live;
+	if (p == NULL) {
+		cells[COL_TYPE] = cells[COL_RULES] = cells[COL_EXTRA] = "?";
+		return;
+	}
+	cells[COL_TYPE] = xp_partner_type_name(xp_partner_get_type(p));
+	snprintf(rules, rsize, "%s/%s/%s", xp_tls_name(xp_partner_tls(p)),
+	         xp_sasl_name(xp_partner_sasl(p)),
+	         xp_partner_dialback(p) ? "true" : "false");
+	cells[COL_RULES] = rules;
+	n = xp_partner_additional_count(p);
+	extra[0] = '\0';
+	for (i = 0; i < n && used + 1 < esize; i++) {
+		int k = snprintf(extra + used, esize - used, "%s%s", i ? "," : "",
+		                 xp_partner_additional(p, i));
+		if (k < 0)
+			break;
+		used += (size_t)k;
+	}
+	cells[COL_EXTRA] = n ? extra : "-";
+}
+
+static void list_line(xp_text *x, const char *const cells[NCOL],
+                      const size_t widths[NCOL])
+{
+	size_t i;
+
+	for (i = 0; i < NCOL; i++) {
+		if (i + 1 < NCOL)
+			xp_text_printf(x, "%-*s  ", (int)widths[i], cells[i]);
+		else
+			xp_text_printf(x, "%s\n", cells[i]);
+	}
+}
+
+int xp_list_text(xp_ctx *ctx, const xp_table *t, const xp_list_row *rows,
+                 size_t n, size_t matched, const char *pattern,
+                 const char *const *removed, size_t n_removed,
+                 xp_text **out)
+{
+	/* (a row's extra domains are cut at 4 kB in the list; show has all) */
+	char rules[96], extra[4096], live[32], dashes[NCOL][128];
+	const char *cells[NCOL];
+	size_t widths[NCOL], i, j;
+	xp_text *x;
+	int ej;
+
+	if (ctx == NULL || t == NULL || out == NULL || (rows == NULL && n > 0) ||
+	    (removed == NULL && n_removed > 0))
+		return XP_EINVAL;
+	for (i = 0; i < n; i++)
+		if (rows[i].domain == NULL)
+			return XP_EINVAL;
+	ej = t->style == XP_HOST_EJABBERD;
+	for (j = 0; j < NCOL; j++)
+		widths[j] = strlen(list_header[j]);
+	for (i = 0; i < n; i++) {
+		list_cells(t, &rows[i], cells, rules, sizeof(rules), extra,
+		           sizeof(extra), live, sizeof(live));
+		for (j = 0; j < NCOL; j++)
+			if (strlen(cells[j]) > widths[j])
+				widths[j] = strlen(cells[j]);
+	}
+	x = xp_text_new(ctx);
+	if (x == NULL)
+		return XP_ENOMEM;
+	list_line(x, list_header, widths);
+	for (j = 0; j < NCOL; j++) {
+		size_t w = widths[j] < sizeof(dashes[j]) - 1 ? widths[j]
+		                                             : sizeof(dashes[j]) - 1;
+		memset(dashes[j], '-', w);
+		dashes[j][w] = '\0';
+		cells[j] = dashes[j];
+	}
+	list_line(x, cells, widths);
+	for (i = 0; i < n; i++) {
+		list_cells(t, &rows[i], cells, rules, sizeof(rules), extra,
+		           sizeof(extra), live, sizeof(live));
+		list_line(x, cells, widths);
+	}
+	/* (ejabberdctl partners_list lists every partner: no PATTERN) */
+	if (matched > n && ej)
+		xp_text_printf(x, "... and %lu more (not shown)\n",
+		               (unsigned long)(matched - n));
+	else if (matched > n)
+		xp_text_printf(x,
+		               "... and %lu more: partners:list(PATTERN) lists "
+		               "the partners whose domain contains PATTERN, "
+		               "partners:list(PATTERN, N) up to N of them\n",
+		               (unsigned long)(matched - n));
+	if (t->closed)
+		xp_text_printf(x, "The table in force refuses every domain: the "
+		                  "partner configuration is invalid (see %s, fix "
+		                  "it, then reload the configuration)\n",
+		               ej ? "ejabberdctl partners_check"
+		                  : "partners:check()");
+	xp_text_printf(x, "%lu partner(s)", (unsigned long)t->n_partners);
+	if (pattern != NULL && pattern[0] != '\0')
+		xp_text_printf(x, ", %lu with '%s' in the domain",
+		               (unsigned long)matched, pattern);
+	xp_text_printf(x, "; unlisted domains %s\n",
+	               t->default_policy == XP_DEFAULT_DENY ? "refused"
+	                                                    : "allowed");
+	if (n_removed > 0) {
+		xp_text_printf(x, "removed at runtime (config entries hidden): ");
+		for (i = 0; i < n_removed; i++)
+			xp_text_printf(x, "%s%s", i ? ", " : "", removed[i]);
+		xp_text_printf(x, "\n");
+	}
+	if (xp_text_failed(x)) {
+		xp_text_free(x);
+		return XP_ENOMEM;
+	}
+	*out = x;
+	return XP_OK;
+}

@@ -658,6 +658,26 @@ int xp_check_text(xp_ctx *ctx, const xp_diag *diags, size_t n, int valid,
 int xp_show_text(xp_ctx *ctx, const xp_table *t, const char *domain,
                  size_t len, const char *source, xp_text **out);
 
+/* One row of an admin "list": a partner's primary domain, and what only
+ * the host knows: the source label of its record and its live streams. */
+typedef struct xp_list_row {
+	const char *domain;
+	const char *source;
+	unsigned long live;
+} xp_list_row;
+
+/*
+ * The partner list as admin "list" commands print it: an aligned table of
+ * the rows the host chose (its type and tls/sasl/dialback from t), then
+ * how many more matched (matched > n) and how to list them, the state of
+ * the table, the count ("N partner(s)[, M with 'PATTERN' in the
+ * domain]; unlisted domains refused") and the domains removed at runtime.
+ */
+int xp_list_text(xp_ctx *ctx, const xp_table *t, const xp_list_row *rows,
+                 size_t n, size_t matched, const char *pattern,
+                 const char *const *removed, size_t n_removed,
+                 xp_text **out);
+
 /* ---- explain (explain.c) -------------------------------------------------- */
 
 /*

@@ -39,6 +39,9 @@
  *   diag_line(Diag)           -> Text: the one line every host prints
  *   show(T, D, Source)        -> {ok, Text} | {error, Text}: the record as
  *                                the admin "show" commands print it
+ *   list_text(T, [{Domain, Source, Live}], Matched, Pattern | undefined,
+ *             [RemovedDomain]) -> Text: the partner list as the admin
+ *                                "list" commands print it
  *   check_text(Diags, Count | undefined) -> Text: an admin check's text
  *                                (valid when Count is given)
  *   tls(T, D, Dir)            -> withhold | offer | require | {error, Token,
@@ -1413,6 +1416,64 @@ static ERL_NIF_TERM nif_show(ErlNifEnv *env, int argc,
 	return enif_make_tuple2(env, rc == XP_OK ? am_ok : am_error, term);
 }
 
+/* list_text(T, [{Domain, Source, Live}], Matched, Pattern | undefined,
+ * [Removed]) -> Text: the partner list as the admin "list" commands print
+ * it (xp_list_text). */
+static ERL_NIF_TERM nif_list_text(ErlNifEnv *env, int argc,
+                                  const ERL_NIF_TERM argv[])
+{
+	table_res *r = get_table(env, argv[0]);
+	scratch s = {NULL, 0, 0, 0};
+	ERL_NIF_TERM list, head;
+	const ERL_NIF_TERM *tuple;
+	unsigned n, n_removed;
+	size_t i = 0, len;
+	unsigned long matched;
+	const char *pattern = NULL, **removed;
+	xp_list_row *rows;
+	xp_text *x = NULL;
+	int arity, rc, ok = 1;
+
+	(void)argc;
+	if (r == NULL || r->table == NULL ||
+	    !enif_get_list_length(env, argv[1], &n) ||
+	    !enif_get_ulong(env, argv[2], &matched) ||
+	    !enif_get_list_length(env, argv[4], &n_removed))
+		return enif_make_badarg(env);
+	rows = scratch_alloc(&s, (n ? n : 1) * sizeof(*rows));
+	removed = scratch_alloc(&s, (n_removed ? n_removed : 1) *
+	                                    sizeof(*removed));
+	if (rows == NULL || removed == NULL) {
+		scratch_free(&s);
+		return raise_status(env, XP_ENOMEM);
+	}
+	if (!enif_is_identical(argv[3], am_undefined))
+		ok = term_text(env, argv[3], &s, 1, &pattern, &len);
+	list = argv[1];
+	while (ok && enif_get_list_cell(env, list, &head, &list)) {
+		unsigned long live;
+		ok = enif_get_tuple(env, head, &arity, &tuple) && arity == 3 &&
+		     term_text(env, tuple[0], &s, 1, &rows[i].domain, &len) &&
+		     term_text(env, tuple[1], &s, 1, &rows[i].source, &len) &&
+		     enif_get_ulong(env, tuple[2], &live);
+		if (ok)
+			rows[i++].live = live;
+	}
+	list = argv[4];
+	n = 0;
+	while (ok && enif_get_list_cell(env, list, &head, &list))
+		ok = term_text(env, head, &s, 1, &removed[n++], &len);
+	if (!ok) {
+		rc = s.failed;
+		scratch_free(&s);
+		return rc ? raise_status(env, XP_ENOMEM) : enif_make_badarg(env);
+	}
+	rc = xp_list_text(r->anchor->ctx, r->table, rows, i, (size_t)matched,
+	                  pattern, removed, n, &x);
+	scratch_free(&s);
+	return text_term(env, x, rc);
+}
+
 static ERL_NIF_TERM make_methods(ErlNifEnv *env, unsigned methods)
 {
 	static const xp_method all[] = {XP_METHOD_DIALBACK_TCP,
@@ -2334,6 +2395,7 @@ static ErlNifFunc nif_funcs[] = {
         {"diag_line", 1, nif_diag_line, 0},
         {"check_text", 2, nif_check_text, 0},
         {"show", 3, nif_show, 0},
+        {"list_text", 5, nif_list_text, 0},
         {"tls", 3, nif_tls, 0},
         {"sasl_external", 7, nif_sasl_external, 0},
         {"dialback", 7, nif_dialback, 0},

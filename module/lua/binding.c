@@ -120,6 +120,9 @@
  *                                the CLI, the Prosody shell and ejabberdctl
  *   tbl:show(domain [, source]) -> text | nil, message: the record as the
  *                                admin "show" commands print it
+ *   tbl:list(rows, matched [, pattern [, removed]]) -> text: the partner
+ *                                list as the admin "list" commands print
+ *                                it; rows { { domain, source, live }, ...}
  *   tbl:pin_matches(domain, pin) -> boolean (pin: "sha256:hex" or a cert;
  *                                a malformed pin string matches nothing)
  *   tbl:partners()            -> { primary domains, in table order }
@@ -1589,6 +1592,66 @@ static int table_show(lua_State *L)
 	return push_text(L, u, rc);
 }
 
+/* tbl:list(rows, matched [, pattern [, removed]]) -> text: the partner
+ * list as the admin "list" commands print it (xp_list_text); rows are
+ * { domain, source, live } (primary domains the host chose), removed a
+ * list of domains removed at runtime. */
+static int table_list(lua_State *L)
+{
+	table_ud *t = table_check(L);
+	size_t n, n_removed = 0, i;
+	lua_Integer matched;
+	const char *pattern;
+	xp_list_row *rows;
+	const char **removed;
+	text_ud *u;
+
+	table_open(L);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	matched = luaL_checkinteger(L, 3);
+	pattern = luaL_optstring(L, 4, NULL);
+	if (!lua_isnoneornil(L, 5)) {
+		luaL_checktype(L, 5, LUA_TTABLE);
+		n_removed = (size_t)lua_rawlen(L, 5);
+	}
+	lua_settop(L, 5);
+	n = (size_t)lua_rawlen(L, 2);
+	/* GC memory (nothing to free if a Lua call throws); the strings stay
+	 * in the argument tables, on the stack */
+	rows = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*rows), 0);
+	removed = lua_newuserdatauv(L, (n_removed ? n_removed : 1) *
+	                                       sizeof(*removed),
+	                            0);
+	for (i = 0; i < n; i++) {
+		lua_rawgeti(L, 2, (lua_Integer)i + 1);
+		luaL_checktype(L, -1, LUA_TTABLE);
+		lua_rawgeti(L, -1, 1);
+		rows[i].domain = lua_tostring(L, -1);
+		lua_rawgeti(L, -2, 2);
+		rows[i].source = lua_tostring(L, -1);
+		lua_rawgeti(L, -3, 3);
+		rows[i].live = (unsigned long)(lua_tointeger(L, -1) > 0
+		                                       ? lua_tointeger(L, -1)
+		                                       : 0);
+		lua_pop(L, 4); /* the strings are held by the row tables */
+		if (rows[i].domain == NULL)
+			return luaL_argerror(L, 2, "a row without a domain");
+	}
+	for (i = 0; i < n_removed; i++) {
+		lua_rawgeti(L, 5, (lua_Integer)i + 1);
+		removed[i] = lua_tostring(L, -1);
+		lua_pop(L, 1);
+		if (removed[i] == NULL)
+			return luaL_argerror(L, 5, "a removed domain that is no "
+			                           "string");
+	}
+	u = text_push(L);
+	return push_text(L, u,
+	                 xp_list_text(t->anchor->ctx, t->table, rows, n,
+	                              (size_t)(matched > 0 ? matched : 0),
+	                              pattern, removed, n_removed, &u->text));
+}
+
 static xp_cert *cert_open_at(lua_State *L, int arg);
 
 static int table_pin_matches(lua_State *L)
@@ -2612,6 +2675,7 @@ static const luaL_Reg table_methods[] = {{"resolve", table_resolve},
                                          {"pin_matches", table_pin_matches},
                                          {"explain", table_explain},
                                          {"show", table_show},
+                                         {"list", table_list},
                                          {"partners", table_partners},
                                          {"info", table_info},
                                          {"warnings", table_warnings},

@@ -137,6 +137,16 @@ cases() ->
                         "source               config\n">>,
                binary:part(S, 0, byte_size(Head)) == Head
                    andalso E == <<"evil.test is not a partner: not a partner">> end},
+     {"list_text: the partner list as the admin list commands print it",
+      fun() -> L = ?N:list_text(T, [{<<"fabrikam.com">>, <<"config">>, 2}], 3, <<"f">>, [<<"gone.test">>]),
+               [H, _, R, More, Count, Removed, <<>>] = binary:split(L, <<"\n">>, [global]),
+               binary:match(H, <<"domain        type ">>) == {0, 19}
+                   andalso binary:match(R, <<"fabrikam.com  federated ">>) == {0, 24}
+                   andalso More == <<"... and 2 more (not shown)">>
+                   andalso binary:match(Count, <<", 3 with 'f' in the domain; unlisted domains refused">>) /= nomatch
+                   andalso Removed == <<"removed at runtime (config entries hidden): gone.test">> end},
+     {"badarg: list_text with a row that is no {Domain, Source, Live}",
+      fun() -> badarg(fun() -> ?N:list_text(T, [x], 1, undefined, []) end) end},
      {"badarg: check_text of a non-diagnostic",
       fun() -> badarg(fun() -> ?N:check_text([x], undefined) end) end},
      {"badarg: overlay of a non-list",

@@ -559,15 +559,17 @@ expect_ok "carol@ej.test sees bob's status text (federated) but not vera's (publ
 	"$(xp_client_report carol)"
 
 # ---- ejabberdctl partners_* against Prosody's shell on the same table ------------------------
-# padm runs the partner table ejabberd runs; both are reduced to the same
-# facts and compared.
-norm_list_ej() { awk '$1 ~ /\.test$/ { print $1, $2, $3, $4, $5 }' | sort; }
-norm_list_pr() { awk '$1 ~ /\.test$/ && $3 ~ /\// { split($3, a, "/"); print $1, $2, a[1], a[2], a[3] }' | sort; }
+# padm runs the partner table ejabberd runs.  list: the core's one text
+# on both hosts; the live column (each host counts its own streams) and
+# the alignment it sets are left out, and Prosody lists the first 100.
+norm_list() { awk '$1 ~ /\.test$/ && $3 ~ /\// { print $1, $2, $3, $4, $5 }' | sort | head -n 100; }
 ej_list=$(ejctl partners_list)
-pr_list=$(xp_shell_cmd padm partners list 2>&1)
-a=$(norm_list_ej <<<"$ej_list") b=$(norm_list_pr <<<"$pr_list")
-if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$(wc -l <<<"$a")" -eq "$n_partners" ]; then
-	tap_ok "partners_list: the same $n_partners partners with the same type/tls/sasl/dialback as Prosody's 'partners list'"
+pr_list=$(xp_shell_text padm partners list)
+a=$(norm_list <<<"$ej_list") b=$(norm_list <<<"$pr_list")
+if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$(wc -l <<<"$a")" -eq "$((n_partners < 100 ? n_partners : 100))" ] &&
+	grep -q "^$n_partners partner(s); unlisted domains refused$" <<<"$ej_list" &&
+	grep -q "^$n_partners partner(s); unlisted domains refused$" <<<"$pr_list"; then
+	tap_ok "partners_list: the same rows (type, tls/sasl/dialback, extra domains, source) and count as Prosody's 'partners list'"
 else
 	tap_fail "partners_list agrees with Prosody's 'partners list'" "$(diff <(echo "$a") <(echo "$b") | head -n 20)
 ---- ejabberdctl:

@@ -4,9 +4,9 @@
 # (xmpp_partners_file), of an ejabberd node (partners_file) and of the
 # xmpp-partners tool; then one sequence of admin changes is made on both
 # servers through their own admin commands (prosodyctl shell partners ...,
-# ejabberdctl partners_...).  Before and after the changes, `check`, `show`
-# (the record; the live sessions are each host's) and `explain` of the
-# servers are compared byte for byte (host framing aside:
+# ejabberdctl partners_...).  Before and after the changes, `list`,
+# `check`, `show` (the record; the live sessions are each host's) and
+# `explain` of the servers are compared byte for byte (host framing aside:
 # the shell's closing "OK: ..." line, and global options named as each
 # host's configuration writes them), and the tool's `explain` of the same
 # table (the file before, Prosody's `partners export` after) likewise.
@@ -22,7 +22,7 @@ CLI=$top_builddir/tools/xmpp-partners
 [ -x "$CLI" ] || tap_skip_all "the xmpp-partners tool was not built"
 
 xp_init
-tap_plan 20
+tap_plan 22
 
 ej_init ej.test
 xp_host pr.test
@@ -89,14 +89,15 @@ compare_all() { # WHEN CLI_FILE: check, show and explain on both servers and the
 	pr=$(pr_cmd check)
 	ej=$(ej_cmd check)
 	same "$when: check, Prosody and ejabberd" "$pr" "$ej"
+	cli=$(cli_check_lines "$file")
+	same "$when: check, the tool's diagnostics and the servers'" "$cli" "$(host_check_lines <<<"$ej")"
 	pr= ej=
 	for d in $SHOW; do
 		pr+=$(pr_cmd show "$d" | record_part)$'\n'
 		ej+=$(ej_cmd show "$d" | record_part)$'\n'
 	done
 	same "$when: show of every partner ($SHOW), Prosody and ejabberd" "$pr" "$ej"
-	cli=$(cli_check_lines "$file")
-	same "$when: check, the tool's diagnostics and the servers'" "$cli" "$(host_check_lines <<<"$ej")"
+	same "$when: list, Prosody and ejabberd" "$(pr_cmd list)" "$(ej_cmd list)"
 	for d in $DOMAINS; do
 		pr=$(pr_cmd explain "$d")
 		ej=$(ej_cmd explain "$d")

@@ -485,6 +485,16 @@ describe("tbl:explain", function()
 		assert.are.equal("evil.test is not a partner: not a partner", msg)
 	end)
 
+	it("tbl:list: the partner list as the admin list commands print it", function()
+		local text = t:list({ { "fabrikam.com", "config", 3 } }, 1, nil, { "gone.test" })
+		assert.are.equal("domain        type       tls/sasl/dialback        extra domains      source  live\n"
+			.. "------------  ---------  -----------------------  -----------------  ------  ----\n"
+			.. "fabrikam.com  federated  optional/required/false  corp.fabrikam.com  config  3\n"
+			.. "1 partner(s); unlisted domains refused\n"
+			.. "removed at runtime (config entries hidden): gone.test\n", text)
+		assert.has_error(function() t:list({ {} }, 1) end)
+	end)
+
 	it("returns nil and why for a malformed domain; throws on a closed table", function()
 		local text, why = t:explain("bad domain")
 		assert.is_nil(text)

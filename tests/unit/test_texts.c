@@ -163,6 +163,61 @@ static void test_show(void **state)
 	xp_ctx_free(ctx);
 }
 
+static void test_list(void **state)
+{
+	xp_ctx *ctx = test_ctx(NULL, NULL);
+	static const test_partner ps[] = {
+	        {"a.test", "federated", NULL, NULL, -1, {"x.a.test", NULL}, 0},
+	        {"longer-name.test", "public_unverified", "optional", "optional",
+	         1, {NULL}, 0},
+	};
+	static const xp_list_row rows[] = {{"a.test", "config", 2},
+	                                   {"longer-name.test", NULL, 0}};
+	static const char *const removed[] = {"gone.test", "old.test"};
+	xp_table *t = NULL;
+	xp_text *x = NULL;
+
+	(void)state;
+	assert_int_equal(test_build(ctx, ps, 2, NULL, &t, NULL), XP_OK);
+	assert_int_equal(xp_list_text(ctx, t, rows, 2, 2, NULL, NULL, 0, &x),
+	                 XP_OK);
+	assert_string_equal(
+	        xp_text_str(x),
+	        "domain            type               tls/sasl/dialback        "
+	        "extra domains  source  live\n"
+	        "----------------  -----------------  -----------------------  "
+	        "-------------  ------  ----\n"
+	        "a.test            federated          required/required/false  "
+	        "x.a.test       config  2\n"
+	        "longer-name.test  public_unverified  optional/optional/true   "
+	        "-              ?       0\n"
+	        "2 partner(s); unlisted domains refused\n");
+	xp_text_free(x);
+	/* one row of two matching "test", two removals */
+	assert_int_equal(
+	        xp_list_text(ctx, t, rows, 1, 2, "test", removed, 2, &x), XP_OK);
+	assert_non_null(strstr(xp_text_str(x),
+	                       "\n... and 1 more: partners:list(PATTERN) lists"));
+	assert_non_null(strstr(xp_text_str(x),
+	                       "\n2 partner(s), 2 with 'test' in the domain; "
+	                       "unlisted domains refused\nremoved at runtime "
+	                       "(config entries hidden): gone.test, old.test\n"));
+	xp_text_free(x);
+	assert_int_equal(xp_list_text(ctx, t, NULL, 1, 1, NULL, NULL, 0, &x),
+	                 XP_EINVAL);
+	assert_int_equal(xp_list_text(ctx, t, rows, 0, 0, NULL, NULL, 1, &x),
+	                 XP_EINVAL);
+	xp_table_unref(t);
+	/* the failing-closed table says so */
+	t = xp_table_new_closed(ctx);
+	assert_int_equal(xp_list_text(ctx, t, NULL, 0, 0, NULL, NULL, 0, &x),
+	                 XP_OK);
+	assert_non_null(strstr(xp_text_str(x), "refuses every domain"));
+	xp_text_free(x);
+	xp_table_unref(t);
+	xp_ctx_free(ctx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -170,6 +225,7 @@ int main(void)
 	        cmocka_unit_test(test_check_text),
 	        cmocka_unit_test(test_alloc_failure),
 	        cmocka_unit_test(test_show),
+	        cmocka_unit_test(test_list),
 	};
 	return TEST_RUN("texts", tests);
 }
