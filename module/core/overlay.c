@@ -164,8 +164,9 @@ static int by_string(const void *a, const void *b)
 
 static int hidden(const xp_overlay *o, const char *norm)
 {
-	return bsearch(&norm, o->hide, o->n_hide, sizeof(*o->hide),
-	               by_string) != NULL;
+	/* (no bsearch on an empty, NULL array: undefined behaviour) */
+	return o->n_hide > 0 && bsearch(&norm, o->hide, o->n_hide,
+	                                sizeof(*o->hide), by_string) != NULL;
 }
 
 /* Decide one group of items with the same domain. */
@@ -215,13 +216,15 @@ int xp_overlay_finish(xp_overlay *o)
 
 	if (o == NULL || o->finished)
 		return XP_EINVAL;
-	qsort(o->hide, o->n_hide, sizeof(*o->hide), by_string);
+	if (o->n_hide > 1)
+		qsort(o->hide, o->n_hide, sizeof(*o->hide), by_string);
 	sorted = xp_malloc(o->ctx, (o->n ? o->n : 1) * sizeof(*sorted));
 	if (sorted == NULL)
 		return XP_ENOMEM;
 	for (i = 0; i < o->n; i++)
 		sorted[i] = &o->items[i];
-	qsort(sorted, o->n, sizeof(*sorted), by_norm);
+	if (o->n > 1)
+		qsort(sorted, o->n, sizeof(*sorted), by_norm);
 	for (i = 0; i < o->n && rc == XP_OK; i = j) {
 		for (j = i + 1; j < o->n; j++)
 			if (strcmp(sorted[j]->norm, sorted[i]->norm) != 0)
@@ -231,7 +234,8 @@ int xp_overlay_finish(xp_overlay *o)
 	xp_free(o->ctx, sorted, (o->n ? o->n : 1) * sizeof(*sorted));
 	if (rc != XP_OK)
 		return rc;
-	qsort(o->hidden, o->n_hidden, sizeof(*o->hidden), by_string);
+	if (o->n_hidden > 1)
+		qsort(o->hidden, o->n_hidden, sizeof(*o->hidden), by_string);
 	for (i = 0; i < o->n; i++) {
 		xp_overlay_entry *e;
 		if (!o->items[i].kept)

@@ -206,7 +206,8 @@ int xp_check_text(xp_ctx *ctx, const xp_diag *diags, size_t n, int valid,
 		return XP_ENOMEM;
 	for (i = 0; i < n; i++)
 		order[i] = &diags[i];
-	qsort(order, n, sizeof(*order), by_partner);
+	if (n > 1)
+		qsort(order, n, sizeof(*order), by_partner);
 	x = xp_text_new(ctx);
 	if (x == NULL) {
 		xp_free(ctx, order, (n ? n : 1) * sizeof(*order));
