@@ -1273,17 +1273,12 @@ domain_arg(Domain) ->
 effective_record(Host, D) ->
     Opts = gen_mod:get_module_opts(Host, ?MODULE),
     {FileP, _} = persistent_term:get({?MODULE, Host, file}, {[], []}),
-    Rows = runtime_rows(),
-    Removed = [norm(K) || {K, removed} <- Rows],
-    Runtime = [{K, R} || {K, {partner, R}} <- Rows],
-    Find = fun(L) -> [{K, R} || {K, R} <- pairs(L), norm(K) == D] end,
-    case {Find(Runtime), lists:member(D, Removed), Find(proplists_or_map(partners, Opts)),
-          Find(FileP)} of
-        {[KR | _], _, _, _} -> KR;
-        {[], true, _, _} -> undefined;
-        {[], false, [KR | _], _} -> KR;
-        {[], false, [], [KR | _]} -> KR;
-        _ -> undefined
+    %% the sources laid over each other by the core, as for the table
+    {Merged, _} = merge(FileP, pairs(proplists_or_map(partners, Opts)),
+                        runtime_rows(), undefined),
+    case [{K, R} || {K, R} <- Merged, norm(K) == D] of
+        [KR | _] -> KR;
+        [] -> undefined
     end.
 
 configured(Host, D) ->
