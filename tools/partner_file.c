@@ -855,7 +855,8 @@ void xpt_print_diags(lua_State *T, int idx, xpt_file *f, FILE *out,
 		lua_call(T, 1, 1);
 		line = xpt_one_line(lua_tostring(T, -1), one, sizeof(one));
 		if (refs[i].line > 0)
-			fprintf(out, "%s:%d: %s\n", f->path, refs[i].line, line);
+			fprintf(out, "%s:%d: %s\n", f->path, refs[i].line,
+			        line);
 		else
 			fprintf(out, "%s: %s\n", f->path, line);
 		lua_pop(T, 3);

@@ -67,8 +67,8 @@ static const char *const message_labels[XP_EXPLAIN_MESSAGE_COUNT] = {
 typedef int (*stream_fn)(const xp_partner *p, xp_direction d,
                          const xp_stream_state *s, xp_reason *reason);
 
-static xp_explain_answer ask(stream_fn fn, const xp_partner *p,
-                             xp_direction d, const xp_stream_state *s)
+static xp_explain_answer ask(stream_fn fn, const xp_partner *p, xp_direction d,
+                             const xp_stream_state *s)
 {
 	xp_explain_answer a;
 
@@ -148,12 +148,13 @@ int xp_explain_compute(const xp_table *t, const char *domain, size_t len,
 	out->partner = p;
 	out->refused = p == NULL ? reason : XP_R_NONE;
 	if (p != NULL) {
-		out->additional = !xp_partner_is_default(p) &&
-		                  strcmp(xp_partner_domain(p), out->domain) != 0;
+		out->additional =
+		        !xp_partner_is_default(p) &&
+		        strcmp(xp_partner_domain(p), out->domain) != 0;
 		for (i = 0; i < 2; i++)
 			compute_direction(p, (xp_direction)i, &out->dir[i]);
-		out->at_partner_limit = ask_connection(
-		        t, p, xp_partner_connection_limit(p), 0);
+		out->at_partner_limit =
+		        ask_connection(t, p, xp_partner_connection_limit(p), 0);
 		out->at_global_limit =
 		        ask_connection(t, p, 0, t->connection_limit);
 		out->keepalive =
@@ -197,9 +198,8 @@ static void add_answer(xp_text *x, const xp_explain *e, const char *label,
 
 /* The answers, one per line, or one line when they are all the same. */
 static void add_answers(xp_text *x, const xp_explain *e,
-                        const xp_explain_answer *a,
-                        const char *const *labels, size_t n,
-                        const char *every)
+                        const xp_explain_answer *a, const char *const *labels,
+                        size_t n, const char *every)
 {
 	size_t i;
 	int same = n > 1;
@@ -337,8 +337,9 @@ static void format_direction(xp_text *x, const xp_explain *e, xp_direction d)
 		xp_text_printf(x, "\nOutgoing streams (we connect to %s)\n",
 		               e->domain);
 		if (proxy == NULL)
-			xp_text_printf(x, "  connect to     the servers DNS gives "
-			                  "for the domain (no proxy is set)\n");
+			xp_text_printf(x,
+			               "  connect to     the servers DNS gives "
+			               "for the domain (no proxy is set)\n");
 		else
 			xp_text_printf(x,
 			               "  connect to     %s port %u (proxy), "
@@ -389,7 +390,8 @@ static void format_limits(xp_text *x, const xp_explain *e)
 	               "  connections    at most %u with this partner and %u "
 	               "with all partners together\n",
 	               mine, e->connection_limit);
-	xp_text_printf(x, "      with %u open to this partner, one more: ", mine);
+	xp_text_printf(x,
+	               "      with %u open to this partner, one more: ", mine);
 	add_verdict(x, e, e->at_partner_limit);
 	xp_text_printf(x, "      with %u open to all partners, one more: ",
 	               e->connection_limit);
@@ -433,13 +435,13 @@ static void format_refused(xp_text *x, const xp_explain *e)
 	xp_text_printf(x, "%s\n  refused: %s", e->domain,
 	               xp_reason_text_host(e->refused, e->style));
 	if (e->refused == XP_R_NOT_PARTNER)
-		xp_text_printf(x, " (no partner lists it, and %s)",
-		               xp_option_setting(e->style, "default",
-		                                 e->default_policy ==
-		                                                 XP_DEFAULT_ALLOW
-		                                         ? "allow"
-		                                         : "deny",
-		                                 opt, sizeof(opt)));
+		xp_text_printf(
+		        x, " (no partner lists it, and %s)",
+		        xp_option_setting(e->style, "default",
+		                          e->default_policy == XP_DEFAULT_ALLOW
+		                                  ? "allow"
+		                                  : "deny",
+		                          opt, sizeof(opt)));
 	xp_text_printf(x, "\n");
 	for (d = 0; d < 2; d++) {
 		xp_format_refusal_host(line, sizeof(line), (xp_direction)d,

@@ -104,8 +104,8 @@ static const char *norm_of(xp_overlay *o, const char *key, size_t len,
 	return xp_arena_strndup(&o->arena, buf, n);
 }
 
-int xp_overlay_add(xp_overlay *o, xp_source source, const char *key,
-                   size_t len, size_t handle)
+int xp_overlay_add(xp_overlay *o, xp_source source, const char *key, size_t len,
+                   size_t handle)
 {
 	item *it;
 	const char *copy, *norm;
@@ -191,11 +191,12 @@ static int decide(xp_overlay *o, item **g, size_t n)
 			it->label = gone ? "runtime"
 			            : has[XP_SOURCE_CONFIG]
 			                    ? "runtime (overrides config)"
-			            : has[XP_SOURCE_FILE] ? "runtime (overrides file)"
-			                                  : "runtime";
+			            : has[XP_SOURCE_FILE]
+			                    ? "runtime (overrides file)"
+			                    : "runtime";
 		} else if (gone) {
-			if (xp_grow(o->ctx, (void **)&o->hidden,
-			            &o->cap_hidden, o->n_hidden + 1,
+			if (xp_grow(o->ctx, (void **)&o->hidden, &o->cap_hidden,
+			            o->n_hidden + 1,
 			            sizeof(*o->hidden)) != XP_OK)
 				return XP_ENOMEM;
 			o->hidden[o->n_hidden++] = it->key;
@@ -240,8 +241,8 @@ int xp_overlay_finish(xp_overlay *o)
 		xp_overlay_entry *e;
 		if (!o->items[i].kept)
 			continue;
-		if (xp_grow(o->ctx, (void **)&o->out, &o->cap_out,
-		            o->n_out + 1, sizeof(*o->out)) != XP_OK)
+		if (xp_grow(o->ctx, (void **)&o->out, &o->cap_out, o->n_out + 1,
+		            sizeof(*o->out)) != XP_OK)
 			return XP_ENOMEM;
 		e = &o->out[o->n_out++];
 		e->key = o->items[i].key;
@@ -272,7 +273,7 @@ size_t xp_overlay_hidden_count(const xp_overlay *o)
 const char *xp_overlay_hidden(const xp_overlay *o, size_t i)
 {
 	return o != NULL && o->finished && i < o->n_hidden ? o->hidden[i]
-	                                                    : NULL;
+	                                                   : NULL;
 }
 
 const char *xp_source_name(xp_source s)

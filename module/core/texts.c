@@ -224,16 +224,18 @@ int xp_check_text(xp_ctx *ctx, const xp_diag *diags, size_t n, int valid,
 		xp_text_printf(x,
 		               "partner table valid: %lu partner(s), %lu "
 		               "warning(s)\n",
-		               (unsigned long)partners, (unsigned long)(n - errors));
+		               (unsigned long)partners,
+		               (unsigned long)(n - errors));
 	else
-		xp_text_printf(x,
-		               "partner table INVALID: %lu error(s), %lu "
-		               "warning(s); fix them in the configuration or "
-		               "with %s\n",
-		               (unsigned long)errors, (unsigned long)(n - errors),
-		               style == XP_HOST_EJABBERD
-		                       ? "ejabberdctl partners_set/partners_remove"
-		                       : "partners:set/remove");
+		xp_text_printf(
+		        x,
+		        "partner table INVALID: %lu error(s), %lu "
+		        "warning(s); fix them in the configuration or "
+		        "with %s\n",
+		        (unsigned long)errors, (unsigned long)(n - errors),
+		        style == XP_HOST_EJABBERD
+		                ? "ejabberdctl partners_set/partners_remove"
+		                : "partners:set/remove");
 	if (xp_text_failed(x)) {
 		xp_text_free(x);
 		return XP_ENOMEM;
@@ -242,7 +244,7 @@ int xp_check_text(xp_ctx *ctx, const xp_diag *diags, size_t n, int valid,
 	return XP_OK;
 }
 
-/* ---- show: a partner's record ---------------------------------------------- */
+/* ---- show: a partner's record ------------------------------------------- */
 
 static void show_line(xp_text *x, const char *key, const char *value)
 {
@@ -261,8 +263,8 @@ static void show_list(xp_text *x, const char *key, size_t n,
 	xp_text_printf(x, "%s\n", n ? "" : "-");
 }
 
-int xp_show_text(xp_ctx *ctx, const xp_table *t, const char *domain,
-                 size_t len, const char *source, xp_text **out)
+int xp_show_text(xp_ctx *ctx, const xp_table *t, const char *domain, size_t len,
+                 const char *source, xp_text **out)
 {
 	char d[XP_DOMAIN_MAX + 1], opt[96], num[32];
 	const char *why = NULL, *proxy, *desc;
@@ -293,7 +295,8 @@ int xp_show_text(xp_ctx *ctx, const xp_table *t, const char *domain,
 		goto done;
 	}
 	if (xp_partner_is_default(p)) {
-		xp_text_printf(x, "%-20s %s  (the default record)\n", "domain", d);
+		xp_text_printf(x, "%-20s %s  (the default record)\n", "domain",
+		               d);
 		xp_text_printf(x, "%-20s default record (%s)\n", "source",
 		               xp_option_setting(t->style, "default", "allow",
 		                                 opt, sizeof(opt)));
@@ -344,13 +347,13 @@ done:
 	return rc;
 }
 
-/* ---- list: the partners in one aligned table ------------------------------- */
+/* ---- list: the partners in one aligned table ---------------------------- */
 
 enum { COL_DOMAIN, COL_TYPE, COL_RULES, COL_EXTRA, COL_SOURCE, COL_LIVE, NCOL };
 
 static const char *const list_header[NCOL] = {
-        "domain", "type", "tls/sasl/dialback", "extra domains", "source",
-        "live"};
+        "domain",        "type",   "tls/sasl/dialback",
+        "extra domains", "source", "live"};
 
 /* The cells of one row; extra is written into buf (size bytes). */
 static void list_cells(const xp_table *t, const xp_list_row *r,
@@ -376,8 +379,8 @@ static void list_cells(const xp_table *t, const xp_list_row *r,
 	n = xp_partner_additional_count(p);
 	extra[0] = '\0';
 	for (i = 0; i < n && used + 1 < esize; i++) {
-		int k = snprintf(extra + used, esize - used, "%s%s", i ? "," : "",
-		                 xp_partner_additional(p, i));
+		int k = snprintf(extra + used, esize - used, "%s%s",
+		                 i ? "," : "", xp_partner_additional(p, i));
 		if (k < 0)
 			break;
 		used += (size_t)k;
@@ -400,8 +403,7 @@ static void list_line(xp_text *x, const char *const cells[NCOL],
 
 int xp_list_text(xp_ctx *ctx, const xp_table *t, const xp_list_row *rows,
                  size_t n, size_t matched, const char *pattern,
-                 const char *const *removed, size_t n_removed,
-                 xp_text **out)
+                 const char *const *removed, size_t n_removed, xp_text **out)
 {
 	/* (a row's extra domains are cut at 4 kB in the list; show has all) */
 	char rules[96], extra[4096], live[32], dashes[NCOL][128];
@@ -410,8 +412,8 @@ int xp_list_text(xp_ctx *ctx, const xp_table *t, const xp_list_row *rows,
 	xp_text *x;
 	int ej;
 
-	if (ctx == NULL || t == NULL || out == NULL || (rows == NULL && n > 0) ||
-	    (removed == NULL && n_removed > 0))
+	if (ctx == NULL || t == NULL || out == NULL ||
+	    (rows == NULL && n > 0) || (removed == NULL && n_removed > 0))
 		return XP_EINVAL;
 	for (i = 0; i < n; i++)
 		if (rows[i].domain == NULL)
@@ -431,8 +433,9 @@ int xp_list_text(xp_ctx *ctx, const xp_table *t, const xp_list_row *rows,
 		return XP_ENOMEM;
 	list_line(x, list_header, widths);
 	for (j = 0; j < NCOL; j++) {
-		size_t w = widths[j] < sizeof(dashes[j]) - 1 ? widths[j]
-		                                             : sizeof(dashes[j]) - 1;
+		size_t w = widths[j] < sizeof(dashes[j]) - 1
+		                   ? widths[j]
+		                   : sizeof(dashes[j]) - 1;
 		memset(dashes[j], '-', w);
 		dashes[j][w] = '\0';
 		cells[j] = dashes[j];
@@ -454,9 +457,10 @@ int xp_list_text(xp_ctx *ctx, const xp_table *t, const xp_list_row *rows,
 		               "partners:list(PATTERN, N) up to N of them\n",
 		               (unsigned long)(matched - n));
 	if (t->closed)
-		xp_text_printf(x, "The table in force refuses every domain: the "
-		                  "partner configuration is invalid (see %s, fix "
-		                  "it, then reload the configuration)\n",
+		xp_text_printf(x,
+		               "The table in force refuses every domain: the "
+		               "partner configuration is invalid (see %s, fix "
+		               "it, then reload the configuration)\n",
 		               ej ? "ejabberdctl partners_check"
 		                  : "partners:check()");
 	xp_text_printf(x, "%lu partner(s)", (unsigned long)t->n_partners);
@@ -467,7 +471,8 @@ int xp_list_text(xp_ctx *ctx, const xp_table *t, const xp_list_row *rows,
 	               t->default_policy == XP_DEFAULT_DENY ? "refused"
 	                                                    : "allowed");
 	if (n_removed > 0) {
-		xp_text_printf(x, "removed at runtime (config entries hidden): ");
+		xp_text_printf(x,
+		               "removed at runtime (config entries hidden): ");
 		for (i = 0; i < n_removed; i++)
 			xp_text_printf(x, "%s%s", i ? ", " : "", removed[i]);
 		xp_text_printf(x, "\n");

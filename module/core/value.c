@@ -149,10 +149,9 @@ int xp_value_parse(xp_ctx *ctx, const char *key, const char *text, size_t len,
 			xp_value_free(v);
 			return XP_ENOMEM;
 		}
-	} else if (kind == XP_KEY_BOOLEAN &&
-	           (is_word(v->buf, v->len, "true") ||
-	            is_word(v->buf, v->len, "yes") ||
-	            is_word(v->buf, v->len, "1"))) {
+	} else if (kind == XP_KEY_BOOLEAN && (is_word(v->buf, v->len, "true") ||
+	                                      is_word(v->buf, v->len, "yes") ||
+	                                      is_word(v->buf, v->len, "1"))) {
 		v->type = XP_VALUE_BOOLEAN;
 		v->boolean = 1;
 	} else if (kind == XP_KEY_BOOLEAN &&

@@ -134,8 +134,7 @@ const char *xp_reason_token(xp_reason r)
 size_t xp_format_refusal(char *buf, size_t size, xp_direction d,
                          const char *domain, xp_reason r)
 {
-	return xp_format_refusal_host(buf, size, d, domain, r,
-	                              XP_HOST_PROSODY);
+	return xp_format_refusal_host(buf, size, d, domain, r, XP_HOST_PROSODY);
 }
 
 size_t xp_format_refusal_host(char *buf, size_t size, xp_direction d,

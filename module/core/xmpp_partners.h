@@ -524,7 +524,7 @@ int xp_pin_parse(const char *s, size_t len, unsigned char out[32]);
 int xp_partner_pin_matches(const xp_partner *p,
                            const unsigned char spki_sha256[32]);
 
-/* ---- values typed at an admin prompt (value.c) ------------------------------ */
+/* ---- values typed at an admin prompt (value.c) -------------------------- */
 
 /* The kind of value a record key takes, from the builder's schema. */
 typedef enum xp_key_kind {
@@ -566,7 +566,7 @@ const char *xp_value_string(const xp_value *v, size_t *len);
 size_t xp_value_count(const xp_value *v); /* list items */
 const char *xp_value_item(const xp_value *v, size_t i, size_t *len);
 
-/* ---- the overlay of sources (overlay.c) ----------------------------------- */
+/* ---- the overlay of sources (overlay.c) --------------------------------- */
 
 /*
  * The sources of a partner table, each over the one before: the partner
@@ -609,8 +609,8 @@ void xp_overlay_free(xp_overlay *o);
 /* The partner file's path, for its label "file PATH" ("file" without). */
 int xp_overlay_set_file(xp_overlay *o, const char *path, size_t len);
 /* A record of a source, under its key as written. */
-int xp_overlay_add(xp_overlay *o, xp_source source, const char *key,
-                   size_t len, size_t handle);
+int xp_overlay_add(xp_overlay *o, xp_source source, const char *key, size_t len,
+                   size_t handle);
 /* A stored removal: the file's and config's records of the domain go. */
 int xp_overlay_hide(xp_overlay *o, const char *key, size_t len);
 /* Lay the sources over each other; after it only the getters below.
@@ -655,8 +655,8 @@ int xp_check_text(xp_ctx *ctx, const xp_diag *diags, size_t n, int valid,
  * (a malformed domain) with *out set to the message saying so; XP_ENOMEM.
  * The caller frees *out in every case it is set.
  */
-int xp_show_text(xp_ctx *ctx, const xp_table *t, const char *domain,
-                 size_t len, const char *source, xp_text **out);
+int xp_show_text(xp_ctx *ctx, const xp_table *t, const char *domain, size_t len,
+                 const char *source, xp_text **out);
 
 /* One row of an admin "list": a partner's primary domain, and what only
  * the host knows: the source label of its record and its live streams. */
@@ -675,10 +675,9 @@ typedef struct xp_list_row {
  */
 int xp_list_text(xp_ctx *ctx, const xp_table *t, const xp_list_row *rows,
                  size_t n, size_t matched, const char *pattern,
-                 const char *const *removed, size_t n_removed,
-                 xp_text **out);
+                 const char *const *removed, size_t n_removed, xp_text **out);
 
-/* ---- explain (explain.c) -------------------------------------------------- */
+/* ---- explain (explain.c) ------------------------------------------------ */
 
 /*
  * `explain DOMAIN`: which partner a domain maps to and what is offered,
@@ -688,12 +687,12 @@ int xp_list_text(xp_ctx *ctx, const xp_table *t, const xp_list_row *rows,
  * answer in the same words: they call xp_explain_text and print.
  */
 typedef enum xp_explain_situation {
-	XP_SIT_TRUSTED = 0,    /* TLS, valid certificate, trusted chain */
-	XP_SIT_PINNED,         /* TLS, valid certificate, untrusted, pinned */
-	XP_SIT_UNTRUSTED,      /* TLS, valid certificate, untrusted, no pin */
-	XP_SIT_WRONG_NAME,     /* TLS, certificate not valid for the domain */
-	XP_SIT_NO_CERT,        /* TLS, no certificate */
-	XP_SIT_PLAIN,          /* plain stream (no TLS) */
+	XP_SIT_TRUSTED = 0, /* TLS, valid certificate, trusted chain */
+	XP_SIT_PINNED,      /* TLS, valid certificate, untrusted, pinned */
+	XP_SIT_UNTRUSTED,   /* TLS, valid certificate, untrusted, no pin */
+	XP_SIT_WRONG_NAME,  /* TLS, certificate not valid for the domain */
+	XP_SIT_NO_CERT,     /* TLS, no certificate */
+	XP_SIT_PLAIN,       /* plain stream (no TLS) */
 	XP_SIT_COUNT
 } xp_explain_situation;
 
@@ -711,8 +710,9 @@ typedef struct xp_explain_answer {
 /* Indexes of xp_explain_direction.auth (method on a stream). */
 enum {
 	XP_EXPLAIN_AUTH_SASL = 0, /* sasl_tls: [0, XP_SIT_PLAIN) situations */
-	XP_EXPLAIN_AUTH_DIALBACK_TLS = XP_SIT_PLAIN, /* on a trusted TLS stream */
-	XP_EXPLAIN_AUTH_DIALBACK_TCP,                /* on a plain stream */
+	/* dialback_tls on a trusted TLS stream, dialback_tcp on a plain one */
+	XP_EXPLAIN_AUTH_DIALBACK_TLS = XP_SIT_PLAIN,
+	XP_EXPLAIN_AUTH_DIALBACK_TCP,
 	XP_EXPLAIN_AUTH_COUNT
 };
 
@@ -730,8 +730,10 @@ typedef struct xp_explain_direction {
 } xp_explain_direction;
 
 /* Contact situations of xp_explain.subscribe / message. */
-#define XP_EXPLAIN_SUBSCRIBE_COUNT 4 /* stranger, roster, subscribed, blocked */
-#define XP_EXPLAIN_MESSAGE_COUNT   2 /* stranger, in roster */
+/* subscribe: from a stranger, a roster item, a subscribed user, a blocked
+ * user; message: from a stranger, a roster item */
+#define XP_EXPLAIN_SUBSCRIBE_COUNT 4
+#define XP_EXPLAIN_MESSAGE_COUNT   2
 
 typedef struct xp_explain {
 	char domain[XP_DOMAIN_MAX + 1]; /* normalised */
@@ -743,7 +745,7 @@ typedef struct xp_explain {
 	int additional;            /* the domain is an additional domain */
 	unsigned connection_limit; /* all partners together */
 	xp_explain_answer at_partner_limit, at_global_limit;
-	unsigned keepalive; /* seconds, 0: no keepalive */
+	unsigned keepalive;          /* seconds, 0: no keepalive */
 	xp_explain_direction dir[2]; /* by xp_direction */
 	xp_subscribe_action subscribe[XP_EXPLAIN_SUBSCRIBE_COUNT];
 	xp_message_action message[XP_EXPLAIN_MESSAGE_COUNT];

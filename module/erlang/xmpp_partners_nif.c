@@ -532,8 +532,9 @@ static ERL_NIF_TERM make_token(ErlNifEnv *env, xp_reason r)
 static ERL_NIF_TERM make_refused(ErlNifEnv *env, ERL_NIF_TERM first,
                                  xp_reason r)
 {
-	return enif_make_tuple3(env, first, make_token(env, r),
-	                        make_text(env, xp_reason_text_host(r, XP_HOST_EJABBERD)));
+	return enif_make_tuple3(
+	        env, first, make_token(env, r),
+	        make_text(env, xp_reason_text_host(r, XP_HOST_EJABBERD)));
 }
 
 static ERL_NIF_TERM make_verdict(ErlNifEnv *env, int ok, xp_reason r)
@@ -1104,7 +1105,8 @@ static ERL_NIF_TERM nif_explain(ErlNifEnv *env, int argc,
 	if (rc == XP_EINVAL)
 		return enif_make_tuple2(
 		        env, am_error,
-		        make_text(env, why != NULL ? why : "not a valid domain"));
+		        make_text(env,
+		                  why != NULL ? why : "not a valid domain"));
 	if (rc != XP_OK)
 		return raise_status(env, rc);
 	term = make_bin(env, xp_text_str(text), xp_text_len(text));
@@ -1112,16 +1114,15 @@ static ERL_NIF_TERM nif_explain(ErlNifEnv *env, int argc,
 	return enif_make_tuple2(env, am_ok, term);
 }
 
-/* ---- the overlay of sources ----------------------------------------------- */
+/* ---- the overlay of sources --------------------------------------------- */
 
 /* The {Key, Record} pairs of a list, added to the overlay as source src;
  * kv collects every pair (handle = its index).  Pairs whose key is no text
  * go to *through as they are (the builder reports them).  0 on badarg or
  * out of memory (*nomem). */
 static int overlay_list(ErlNifEnv *env, ERL_NIF_TERM list, xp_source src,
-                        xp_overlay *o, scratch *s, ERL_NIF_TERM **kv,
-                        size_t *n, size_t *cap, ERL_NIF_TERM *through,
-                        int *nomem)
+                        xp_overlay *o, scratch *s, ERL_NIF_TERM **kv, size_t *n,
+                        size_t *cap, ERL_NIF_TERM *through, int *nomem)
 {
 	ERL_NIF_TERM head;
 	const ERL_NIF_TERM *pair;
@@ -1144,7 +1145,8 @@ static int overlay_list(ErlNifEnv *env, ERL_NIF_TERM list, xp_source src,
 		}
 		if (*n == *cap) {
 			size_t ncap = *cap ? *cap * 2 : 64;
-			ERL_NIF_TERM *m = enif_realloc(*kv, ncap * sizeof(**kv));
+			ERL_NIF_TERM *m =
+			        enif_realloc(*kv, ncap * sizeof(**kv));
 			if (m == NULL) {
 				*nomem = 1;
 				return 0;
@@ -1189,8 +1191,8 @@ static ERL_NIF_TERM nif_overlay(ErlNifEnv *env, int argc,
 		nomem = s.failed;
 	}
 	for (src = 0; ok && src <= XP_SOURCE_RUNTIME; src++)
-		ok = overlay_list(env, argv[src], (xp_source)src, o, &s, &kv, &n,
-		                  &cap, &merged, &nomem);
+		ok = overlay_list(env, argv[src], (xp_source)src, o, &s, &kv,
+		                  &n, &cap, &merged, &nomem);
 	list = argv[3];
 	if (ok && !enif_is_list(env, list))
 		ok = 0;
@@ -1247,7 +1249,8 @@ static ERL_NIF_TERM nif_parse_value(ErlNifEnv *env, int argc,
 	    !term_text(env, argv[1], &s, 0, &text, &len)) {
 		rc = s.failed;
 		scratch_free(&s);
-		return rc ? raise_status(env, XP_ENOMEM) : enif_make_badarg(env);
+		return rc ? raise_status(env, XP_ENOMEM)
+		          : enif_make_badarg(env);
 	}
 	rc = xp_value_parse(p->anchor->ctx, key, text, len, &v);
 	scratch_free(&s);
@@ -1261,14 +1264,15 @@ static ERL_NIF_TERM nif_parse_value(ErlNifEnv *env, int argc,
 		result = make_bool(xp_value_boolean(v));
 		break;
 	case XP_VALUE_INTEGER:
-		result = enif_make_int64(env, (ErlNifSInt64)xp_value_integer(v));
+		result =
+		        enif_make_int64(env, (ErlNifSInt64)xp_value_integer(v));
 		break;
 	case XP_VALUE_LIST:
 		list = enif_make_list(env, 0);
 		for (i = xp_value_count(v); i-- > 0;) {
 			item = xp_value_item(v, i, &len);
-			list = enif_make_list_cell(env, make_bin(env, item, len),
-			                           list);
+			list = enif_make_list_cell(
+			        env, make_bin(env, item, len), list);
 		}
 		result = list;
 		break;
@@ -1284,8 +1288,7 @@ static ERL_NIF_TERM nif_parse_value(ErlNifEnv *env, int argc,
 
 /* A diagnostic map (as make_diag makes them) as an xp_diag; its strings
  * are NUL-terminated copies in s.  0 when it is no such map. */
-static int diag_from_map(ErlNifEnv *env, ERL_NIF_TERM m, scratch *s,
-                         xp_diag *d)
+static int diag_from_map(ErlNifEnv *env, ERL_NIF_TERM m, scratch *s, xp_diag *d)
 {
 	ERL_NIF_TERM v;
 	size_t len;
@@ -1295,8 +1298,8 @@ static int diag_from_map(ErlNifEnv *env, ERL_NIF_TERM m, scratch *s,
 	if (!enif_is_map(env, m) ||
 	    !enif_get_map_value(env, m, am_severity, &v))
 		return 0;
-	d->severity = enif_is_identical(v, am_error) ? XP_SEV_ERROR
-	                                            : XP_SEV_WARNING;
+	d->severity =
+	        enif_is_identical(v, am_error) ? XP_SEV_ERROR : XP_SEV_WARNING;
 	if (!enif_get_map_value(env, m, am_message, &v) ||
 	    !term_text(env, v, s, 1, &d->message, &len))
 		return 0;
@@ -1339,7 +1342,8 @@ static ERL_NIF_TERM nif_diag_line(ErlNifEnv *env, int argc,
 	if (p == NULL || !diag_from_map(env, argv[0], &s, &d)) {
 		rc = s.failed;
 		scratch_free(&s);
-		return rc ? raise_status(env, XP_ENOMEM) : enif_make_badarg(env);
+		return rc ? raise_status(env, XP_ENOMEM)
+		          : enif_make_badarg(env);
 	}
 	rc = xp_diag_text(p->anchor->ctx, &d, &x);
 	scratch_free(&s);
@@ -1405,7 +1409,8 @@ static ERL_NIF_TERM nif_show(ErlNifEnv *env, int argc,
 	     !term_text(env, argv[2], &s, 1, &source, &slen))) {
 		rc = s.failed;
 		scratch_free(&s);
-		return rc ? raise_status(env, XP_ENOMEM) : enif_make_badarg(env);
+		return rc ? raise_status(env, XP_ENOMEM)
+		          : enif_make_badarg(env);
 	}
 	rc = xp_show_text(r->anchor->ctx, r->table, domain, len, source, &x);
 	scratch_free(&s);
@@ -1441,8 +1446,8 @@ static ERL_NIF_TERM nif_list_text(ErlNifEnv *env, int argc,
 	    !enif_get_list_length(env, argv[4], &n_removed))
 		return enif_make_badarg(env);
 	rows = scratch_alloc(&s, (n ? n : 1) * sizeof(*rows));
-	removed = scratch_alloc(&s, (n_removed ? n_removed : 1) *
-	                                    sizeof(*removed));
+	removed = scratch_alloc(&s,
+	                        (n_removed ? n_removed : 1) * sizeof(*removed));
 	if (rows == NULL || removed == NULL) {
 		scratch_free(&s);
 		return raise_status(env, XP_ENOMEM);
@@ -1466,7 +1471,8 @@ static ERL_NIF_TERM nif_list_text(ErlNifEnv *env, int argc,
 	if (!ok) {
 		rc = s.failed;
 		scratch_free(&s);
-		return rc ? raise_status(env, XP_ENOMEM) : enif_make_badarg(env);
+		return rc ? raise_status(env, XP_ENOMEM)
+		          : enif_make_badarg(env);
 	}
 	rc = xp_list_text(r->anchor->ctx, r->table, rows, i, (size_t)matched,
 	                  pattern, removed, n, &x);
@@ -2111,8 +2117,8 @@ static ERL_NIF_TERM nif_refusal_summary(ErlNifEnv *env, int argc,
 			scratch_free(&s);
 			return raise_status(env, XP_ENOMEM);
 		}
-		n = xp_format_refusal_summary_host(big, n + 1, d, domain,
-		                                   count, seconds, r,
+		n = xp_format_refusal_summary_host(big, n + 1, d, domain, count,
+		                                   seconds, r,
 		                                   XP_HOST_EJABBERD);
 		result = make_bin(env, big, n);
 	}

@@ -1619,9 +1619,8 @@ static int table_list(lua_State *L)
 	/* GC memory (nothing to free if a Lua call throws); the strings stay
 	 * in the argument tables, on the stack */
 	rows = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*rows), 0);
-	removed = lua_newuserdatauv(L, (n_removed ? n_removed : 1) *
-	                                       sizeof(*removed),
-	                            0);
+	removed = lua_newuserdatauv(
+	        L, (n_removed ? n_removed : 1) * sizeof(*removed), 0);
 	for (i = 0; i < n; i++) {
 		lua_rawgeti(L, 2, (lua_Integer)i + 1);
 		luaL_checktype(L, -1, LUA_TTABLE);
@@ -1642,8 +1641,9 @@ static int table_list(lua_State *L)
 		removed[i] = lua_tostring(L, -1);
 		lua_pop(L, 1);
 		if (removed[i] == NULL)
-			return luaL_argerror(L, 5, "a removed domain that is no "
-			                           "string");
+			return luaL_argerror(L, 5,
+			                     "a removed domain that is no "
+			                     "string");
 	}
 	u = text_push(L);
 	return push_text(L, u,
@@ -2463,7 +2463,7 @@ static int core_refusal_summary(lua_State *L)
 
 /* ---- registration -------------------------------------------------------- */
 
-/* ---- values typed at a prompt --------------------------------------------- */
+/* ---- values typed at a prompt ------------------------------------------- */
 
 typedef struct value_ud {
 	xp_value *v;
@@ -2520,7 +2520,7 @@ static int core_parse_value(lua_State *L)
 	return 1;
 }
 
-/* ---- the overlay of sources ----------------------------------------------- */
+/* ---- the overlay of sources --------------------------------------------- */
 
 /* The overlay sits in a userdata whose __gc frees it: every Lua call below
  * may throw (longjmp). */
@@ -2609,7 +2609,8 @@ static int core_overlay(lua_State *L)
 			lua_pop(L, 1);
 			if (lua_type(L, -1) == LUA_TSTRING) {
 				const char *key = lua_tolstring(L, -1, &len);
-				check_status(L, xp_overlay_hide(u->o, key, len));
+				check_status(L,
+				             xp_overlay_hide(u->o, key, len));
 			}
 		}
 	}

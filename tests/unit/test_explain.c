@@ -12,9 +12,19 @@
 #define S(x) x, strlen(x)
 
 static const test_partner parts[] = {
-        {"strict.test", "federated", "required", "required", 0,
-         {"corp.strict.test", NULL}, 10},
-        {"loose.test", "public_unverified", "optional", "optional", 1, {NULL},
+        {"strict.test",
+         "federated",
+         "required",
+         "required",
+         0,
+         {"corp.strict.test", NULL},
+         10},
+        {"loose.test",
+         "public_unverified",
+         "optional",
+         "optional",
+         1,
+         {NULL},
          0},
         {"saslopt.test", NULL, "optional", "required", 0, {NULL}, 0},
 };
@@ -36,8 +46,8 @@ static void test_compute_strict(void **state)
 	const char *why = NULL;
 
 	(void)state;
-	assert_int_equal(xp_explain_compute(t, S("Corp.Strict.TEST."), &e, &why),
-	                 XP_OK);
+	assert_int_equal(
+	        xp_explain_compute(t, S("Corp.Strict.TEST."), &e, &why), XP_OK);
 	assert_string_equal(e.domain, "corp.strict.test");
 	assert_int_equal(e.refused, XP_R_NONE);
 	assert_non_null(e.partner);
@@ -80,7 +90,8 @@ static void test_compute_refused_and_bad(void **state)
 	const char *why = NULL;
 
 	(void)state;
-	assert_int_equal(xp_explain_compute(t, S("evil.test"), &e, &why), XP_OK);
+	assert_int_equal(xp_explain_compute(t, S("evil.test"), &e, &why),
+	                 XP_OK);
 	assert_null(e.partner);
 	assert_int_equal(e.refused, XP_R_NOT_PARTNER);
 	assert_int_equal(e.subscribe[0], XP_SUBSCRIBE_DENY);
@@ -109,7 +120,8 @@ static char *text_of(xp_ctx *ctx, xp_table *t, const char *d)
 	xp_text *x = NULL;
 	static char buf[16384];
 
-	assert_int_equal(xp_explain_text(ctx, t, d, strlen(d), &x, NULL), XP_OK);
+	assert_int_equal(xp_explain_text(ctx, t, d, strlen(d), &x, NULL),
+	                 XP_OK);
 	assert_int_equal(strlen(xp_text_str(x)), xp_text_len(x));
 	assert_true(xp_text_len(x) < sizeof(buf));
 	memcpy(buf, xp_text_str(x), xp_text_len(x) + 1);
@@ -132,14 +144,17 @@ static void test_text(void **state)
 	                          "offers it\n"));
 	assert_null(strstr(s, "peer offers"));
 	assert_non_null(strstr(s, "matrix row 4 (warn)"));
-	assert_non_null(strstr(
-	        s, "      dialback_tcp, on a plain stream                          "
-	           "no: dialback is not allowed for this partner "
-	           "(dialback = false)\n"));
+	assert_non_null(strstr(s,
+	                       "      dialback_tcp, on a plain stream          "
+	                       "                "
+	                       "no: dialback is not allowed for this partner "
+	                       "(dialback = false)\n"));
 	assert_non_null(strstr(s, "xmpp_partners_connection_limit"));
 	s = text_of(ctx, t, "corp.strict.test");
-	assert_non_null(strstr(s, "the domain is one of its additional_domains"));
-	assert_non_null(strstr(s, "with 10 open to this partner, one more: no: "));
+	assert_non_null(
+	        strstr(s, "the domain is one of its additional_domains"));
+	assert_non_null(
+	        strstr(s, "with 10 open to this partner, one more: no: "));
 	s = text_of(ctx, t, "evil.test");
 	assert_string_equal(
 	        strstr(s, "evil.test\n  refused: not a partner (no partner "
@@ -228,8 +243,8 @@ static void test_reason_host(void **state)
 
 	(void)state;
 	for (r = 0; r <= XP_R_PREAUTH_DEPTH; r++) {
-		const char *ej = xp_reason_text_host((xp_reason)r,
-		                                     XP_HOST_EJABBERD);
+		const char *ej =
+		        xp_reason_text_host((xp_reason)r, XP_HOST_EJABBERD);
 		assert_null(strstr(ej, "xmpp_partners_"));
 		assert_string_equal(
 		        xp_reason_text_host((xp_reason)r, XP_HOST_PROSODY),
@@ -237,13 +252,13 @@ static void test_reason_host(void **state)
 	}
 	assert_non_null(strstr(xp_reason_text(XP_R_AUTH_TIMEOUT),
 	                       "xmpp_partners_auth_timeout"));
-	assert_string_equal(xp_reason_text_host(XP_R_AUTH_TIMEOUT,
-	                                        XP_HOST_EJABBERD),
-	                    "the stream did not authenticate within "
-	                    "auth_timeout");
-	assert_string_equal(xp_reason_text_host((xp_reason)999,
-	                                        XP_HOST_EJABBERD),
-	                    "unknown reason");
+	assert_string_equal(
+	        xp_reason_text_host(XP_R_AUTH_TIMEOUT, XP_HOST_EJABBERD),
+	        "the stream did not authenticate within "
+	        "auth_timeout");
+	assert_string_equal(
+	        xp_reason_text_host((xp_reason)999, XP_HOST_EJABBERD),
+	        "unknown reason");
 	xp_format_refusal_host(buf, sizeof(buf), XP_INCOMING, "a.test",
 	                       XP_R_PREAUTH_BYTES, XP_HOST_EJABBERD);
 	assert_string_equal(buf, "refused incoming s2s from a.test: the stream "

@@ -31,14 +31,14 @@ static void test_fabrikam(void **state)
 	(void)state;
 	assert_non_null(o);
 	assert_int_equal(xp_overlay_set_file(o, S("/etc/p.lua")), XP_OK);
-	assert_int_equal(xp_overlay_add(o, XP_SOURCE_FILE, S("Fabrikam.com"), 0),
-	                 XP_OK);
-	assert_int_equal(xp_overlay_add(o, XP_SOURCE_FILE, S("only-file.test"),
-	                                1),
-	                 XP_OK);
-	assert_int_equal(xp_overlay_add(o, XP_SOURCE_CONFIG, S("fabrikam.com"),
-	                                2),
-	                 XP_OK);
+	assert_int_equal(
+	        xp_overlay_add(o, XP_SOURCE_FILE, S("Fabrikam.com"), 0), XP_OK);
+	assert_int_equal(
+	        xp_overlay_add(o, XP_SOURCE_FILE, S("only-file.test"), 1),
+	        XP_OK);
+	assert_int_equal(
+	        xp_overlay_add(o, XP_SOURCE_CONFIG, S("fabrikam.com"), 2),
+	        XP_OK);
 	assert_int_equal(xp_overlay_finish(o), XP_OK);
 	assert_int_equal(xp_overlay_count(o), 2);
 	assert_null(entry(o, "Fabrikam.com"));
@@ -68,15 +68,18 @@ static void test_runtime_and_removals(void **state)
 
 	(void)state;
 	assert_int_equal(xp_overlay_add(o, XP_SOURCE_FILE, S("f.test"), 0), 0);
-	assert_int_equal(xp_overlay_add(o, XP_SOURCE_CONFIG, S("C.test"), 1), 0);
-	assert_int_equal(xp_overlay_add(o, XP_SOURCE_CONFIG, S("gone.test."), 2),
+	assert_int_equal(xp_overlay_add(o, XP_SOURCE_CONFIG, S("C.test"), 1),
 	                 0);
+	assert_int_equal(
+	        xp_overlay_add(o, XP_SOURCE_CONFIG, S("gone.test."), 2), 0);
 	assert_int_equal(xp_overlay_add(o, XP_SOURCE_FILE, S("Zgone.test"), 3),
 	                 0);
 	assert_int_equal(xp_overlay_add(o, XP_SOURCE_CONFIG, S("kept.test"), 4),
 	                 0);
-	assert_int_equal(xp_overlay_add(o, XP_SOURCE_RUNTIME, S("f.test"), 5), 0);
-	assert_int_equal(xp_overlay_add(o, XP_SOURCE_RUNTIME, S("c.test"), 6), 0);
+	assert_int_equal(xp_overlay_add(o, XP_SOURCE_RUNTIME, S("f.test"), 5),
+	                 0);
+	assert_int_equal(xp_overlay_add(o, XP_SOURCE_RUNTIME, S("c.test"), 6),
+	                 0);
 	assert_int_equal(xp_overlay_add(o, XP_SOURCE_RUNTIME, S("new.test"), 7),
 	                 0);
 	assert_int_equal(xp_overlay_hide(o, S("GONE.test")), XP_OK);
@@ -110,11 +113,15 @@ static void test_same_source_and_bad_keys(void **state)
 	xp_overlay *o = xp_overlay_new(ctx);
 
 	(void)state;
-	assert_int_equal(xp_overlay_add(o, XP_SOURCE_CONFIG, S("a.test"), 0), 0);
-	assert_int_equal(xp_overlay_add(o, XP_SOURCE_CONFIG, S("A.TEST"), 1), 0);
+	assert_int_equal(xp_overlay_add(o, XP_SOURCE_CONFIG, S("a.test"), 0),
+	                 0);
+	assert_int_equal(xp_overlay_add(o, XP_SOURCE_CONFIG, S("A.TEST"), 1),
+	                 0);
 	assert_int_equal(xp_overlay_add(o, XP_SOURCE_FILE, S("bad key"), 2), 0);
-	assert_int_equal(xp_overlay_add(o, XP_SOURCE_CONFIG, S("r.test"), 3), 0);
-	assert_int_equal(xp_overlay_add(o, XP_SOURCE_RUNTIME, S("r.test"), 4), 0);
+	assert_int_equal(xp_overlay_add(o, XP_SOURCE_CONFIG, S("r.test"), 3),
+	                 0);
+	assert_int_equal(xp_overlay_add(o, XP_SOURCE_RUNTIME, S("r.test"), 4),
+	                 0);
 	assert_int_equal(xp_overlay_hide(o, S("r.test")), 0);
 	assert_int_equal(xp_overlay_finish(o), XP_OK);
 	assert_int_equal(xp_overlay_count(o), 4);
@@ -186,10 +193,10 @@ static int run_mixed(xp_ctx *ctx, char *summary, size_t size)
 		rc = xp_overlay_finish(o);
 	if (rc == XP_OK)
 		for (k = 0; k < xp_overlay_count(o); k++)
-			n += (size_t)snprintf(
-			        summary + n, n < size ? size - n : 0, "%s=%s;",
-			        xp_overlay_at(o, k)->key,
-			        xp_overlay_at(o, k)->label);
+			n += (size_t)snprintf(summary + n,
+			                      n < size ? size - n : 0, "%s=%s;",
+			                      xp_overlay_at(o, k)->key,
+			                      xp_overlay_at(o, k)->label);
 out:
 	xp_overlay_free(o);
 	return rc;

@@ -27,8 +27,8 @@ static void test_diag_line(void **state)
 
 	(void)state;
 	assert_int_equal(xp_diag_text(ctx, &diags[0], &x), XP_OK);
-	assert_string_equal(text(x),
-	                    "warning: partner 'z.test': row nine [matrix row 9]");
+	assert_string_equal(
+	        text(x), "warning: partner 'z.test': row nine [matrix row 9]");
 	xp_text_free(x);
 	/* the suggestion only when the message does not name it */
 	assert_int_equal(xp_diag_text(ctx, &diags[1], &x), XP_OK);
@@ -49,15 +49,16 @@ static void test_check_text(void **state)
 	xp_text *x = NULL;
 
 	(void)state;
-	assert_int_equal(xp_check_text(ctx, diags, 1, 1, 3, XP_HOST_PROSODY, &x),
-	                 XP_OK);
-	assert_string_equal(text(x),
-	                    "warning: partner 'z.test': row nine [matrix row 9]\n"
-	                    "partner table valid: 3 partner(s), 1 warning(s)\n");
+	assert_int_equal(
+	        xp_check_text(ctx, diags, 1, 1, 3, XP_HOST_PROSODY, &x), XP_OK);
+	assert_string_equal(
+	        text(x), "warning: partner 'z.test': row nine [matrix row 9]\n"
+	                 "partner table valid: 3 partner(s), 1 warning(s)\n");
 	xp_text_free(x);
 	/* global first, then by partner, whatever order the host gave */
 	assert_int_equal(
-	        xp_check_text(ctx, diags, 3, 0, 0, XP_HOST_EJABBERD, &x), XP_OK);
+	        xp_check_text(ctx, diags, 3, 0, 0, XP_HOST_EJABBERD, &x),
+	        XP_OK);
 	assert_string_equal(
 	        text(x), "error: option 'default' is odd (deny)\n"
 	                 "error: partner 'a.test': unknown key 'tsl'; did you "
@@ -67,14 +68,14 @@ static void test_check_text(void **state)
 	                 "them in the configuration or with ejabberdctl "
 	                 "partners_set/partners_remove\n");
 	xp_text_free(x);
-	assert_int_equal(xp_check_text(ctx, diags, 3, 0, 0, XP_HOST_PROSODY, &x),
-	                 XP_OK);
+	assert_int_equal(
+	        xp_check_text(ctx, diags, 3, 0, 0, XP_HOST_PROSODY, &x), XP_OK);
 	assert_non_null(strstr(text(x), "or with partners:set/remove\n"));
 	xp_text_free(x);
 	assert_int_equal(xp_check_text(ctx, NULL, 0, 1, 0, XP_HOST_PROSODY, &x),
 	                 XP_OK);
-	assert_string_equal(text(x),
-	                    "partner table valid: 0 partner(s), 0 warning(s)\n");
+	assert_string_equal(
+	        text(x), "partner table valid: 0 partner(s), 0 warning(s)\n");
 	xp_text_free(x);
 	assert_int_equal(xp_check_text(ctx, NULL, 2, 1, 0, XP_HOST_PROSODY, &x),
 	                 XP_EINVAL);
@@ -117,16 +118,21 @@ static void test_show(void **state)
 {
 	xp_ctx *ctx = test_ctx(NULL, NULL);
 	static const test_partner ps[] = {
-	        {"fab.test", "federated", "optional", "optional", 1,
-	         {"corp.fab.test", "x.fab.test", NULL}, 7},
+	        {"fab.test",
+	         "federated",
+	         "optional",
+	         "optional",
+	         1,
+	         {"corp.fab.test", "x.fab.test", NULL},
+	         7},
 	};
 	xp_table *t = NULL;
 	xp_text *x = NULL;
 
 	(void)state;
 	assert_int_equal(test_build(ctx, ps, 1, NULL, &t, NULL), XP_OK);
-	assert_int_equal(xp_show_text(ctx, t, "Corp.Fab.Test", 13, "config", &x),
-	                 XP_OK);
+	assert_int_equal(
+	        xp_show_text(ctx, t, "Corp.Fab.Test", 13, "config", &x), XP_OK);
 	assert_string_equal(
 	        xp_text_str(x),
 	        "domain               fab.test  (corp.fab.test is one of its "
@@ -144,7 +150,8 @@ static void test_show(void **state)
 	        "fingerprints         -\n"
 	        "matrix row           9 (warn)\n"
 	        "methods              sasl_tls,dialback_tls,dialback_tcp\n"
-	        "reason               SASL requires TLS: a peer that skips TLS can "
+	        "reason               SASL requires TLS: a peer that skips TLS "
+	        "can "
 	        "only use dialback over plain TCP\n");
 	xp_text_free(x);
 	x = NULL;
@@ -168,8 +175,13 @@ static void test_list(void **state)
 	xp_ctx *ctx = test_ctx(NULL, NULL);
 	static const test_partner ps[] = {
 	        {"a.test", "federated", NULL, NULL, -1, {"x.a.test", NULL}, 0},
-	        {"longer-name.test", "public_unverified", "optional", "optional",
-	         1, {NULL}, 0},
+	        {"longer-name.test",
+	         "public_unverified",
+	         "optional",
+	         "optional",
+	         1,
+	         {NULL},
+	         0},
 	};
 	static const xp_list_row rows[] = {{"a.test", "config", 2},
 	                                   {"longer-name.test", NULL, 0}};
@@ -195,13 +207,16 @@ static void test_list(void **state)
 	xp_text_free(x);
 	/* one row of two matching "test", two removals */
 	assert_int_equal(
-	        xp_list_text(ctx, t, rows, 1, 2, "test", removed, 2, &x), XP_OK);
-	assert_non_null(strstr(xp_text_str(x),
-	                       "\n... and 1 more: partners:list(PATTERN) lists"));
-	assert_non_null(strstr(xp_text_str(x),
-	                       "\n2 partner(s), 2 with 'test' in the domain; "
-	                       "unlisted domains refused\nremoved at runtime "
-	                       "(config entries hidden): gone.test, old.test\n"));
+	        xp_list_text(ctx, t, rows, 1, 2, "test", removed, 2, &x),
+	        XP_OK);
+	assert_non_null(
+	        strstr(xp_text_str(x),
+	               "\n... and 1 more: partners:list(PATTERN) lists"));
+	assert_non_null(
+	        strstr(xp_text_str(x),
+	               "\n2 partner(s), 2 with 'test' in the domain; "
+	               "unlisted domains refused\nremoved at runtime "
+	               "(config entries hidden): gone.test, old.test\n"));
 	xp_text_free(x);
 	assert_int_equal(xp_list_text(ctx, t, NULL, 1, 1, NULL, NULL, 0, &x),
 	                 XP_EINVAL);

@@ -23,7 +23,8 @@ static void test_kinds(void **state)
 	(void)state;
 	assert_int_equal(xp_record_key_kind("dialback"), XP_KEY_BOOLEAN);
 	assert_int_equal(xp_record_key_kind("fingerprints"), XP_KEY_LIST);
-	assert_int_equal(xp_record_key_kind("connection_limit"), XP_KEY_INTEGER);
+	assert_int_equal(xp_record_key_kind("connection_limit"),
+	                 XP_KEY_INTEGER);
 	assert_int_equal(xp_record_key_kind("tls"), XP_KEY_ENUM);
 	assert_int_equal(xp_record_key_kind("proxy"), XP_KEY_STRING);
 	assert_int_equal(xp_record_key_kind("tsl"), XP_KEY_UNKNOWN);
@@ -129,8 +130,8 @@ static void test_alloc_failure(void **state)
 	for (i = 1; i < 20; i++) {
 		v = NULL;
 		a.fail_at = a.calls + i;
-		rc = xp_value_parse(ctx, "additional_domains", S("a.test, b.test"),
-		                    &v);
+		rc = xp_value_parse(ctx, "additional_domains",
+		                    S("a.test, b.test"), &v);
 		a.fail_at = 0;
 		if (rc == XP_OK) {
 			assert_int_equal(xp_value_count(v), 2);
