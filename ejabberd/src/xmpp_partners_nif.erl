@@ -9,7 +9,8 @@
 %%% xmpp_partners-VERSION/priv/lib), and code:priv_dir(xmpp_partners).
 -module(xmpp_partners_nif).
 
--export([build/2, check/3, closed/0, resolve/2, lookup/2, tls/3,
+-export([build/2, check/3, closed/0, resolve/2, lookup/2, explain/2, overlay/5, parse_value/2, diag_line/1, check_text/2, show/3, list_text/5,
+         tls/3,
          sasl_external/7, dialback/7, stanzas/7, auth/8, connection/4,
          subscribe/5, message/3, strip_status/2, keepalive/2, proxy/2,
          pin_matches/3, partners/1, info/1, warnings/1, matrix/1, matrix/3,
@@ -57,6 +58,13 @@ check(_Domain, _Record, _Options) -> ?NIF.
 closed() -> ?NIF.
 resolve(_T, _D) -> ?NIF.
 lookup(_T, _D) -> ?NIF.
+explain(_T, _D) -> ?NIF.
+overlay(_File, _Config, _Runtime, _Removed, _FilePath) -> ?NIF.
+parse_value(_Key, _Text) -> ?NIF.
+diag_line(_Diag) -> ?NIF.
+check_text(_Diags, _Count) -> ?NIF.
+show(_T, _D, _Source) -> ?NIF.
+list_text(_T, _Rows, _Matched, _Pattern, _Removed) -> ?NIF.
 tls(_T, _D, _Dir) -> ?NIF.
 sasl_external(_T, _D, _Dir, _Enc, _Chain, _Id, _Pin) -> ?NIF.
 dialback(_T, _D, _Dir, _Enc, _Chain, _Id, _Pin) -> ?NIF.
