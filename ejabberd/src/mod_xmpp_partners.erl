@@ -40,7 +40,7 @@
          status_data/1]).
 %% cluster: xmpp_partners_runtime rebuilds through runtime_changed/0,
 %% partners_check on another node reads table_view/0
--export([runtime_changed/0, table_view/0]).
+-export([runtime_changed/0, runtime_changed/1, table_view/0]).
 
 %% for the stream callback modules, xmpp_partners_adhoc and
 %% xmpp_partners_export
@@ -77,6 +77,9 @@ start(Host, Opts) ->
     start_runtime_sync(Host, Opts),
     ok = xmpp_partners_pending:start(),
     ok = xmpp_partners_backoff:start(),
+    %% persistent_term outlives a module restart: rows recorded before it
+    %% say nothing of the table about to be built
+    persistent_term:erase({?MODULE, runtime_rows}),
     install(Host, load_table(Host, Opts, "loaded")),
     lists:foreach(fun({Hook, Fun, Seq}) ->
                           ejabberd_hooks:add(Hook, Host, ?MODULE, Fun, Seq)
@@ -89,9 +92,23 @@ start(Host, Opts) ->
     ok = xmpp_partners_adhoc:start(Host),
     ok = xmpp_partners_webadmin:start(),
     adopt_existing(Host),
+    start_sync(),
+    ok.
+
+%% The table above was built from the rows read then; a change another
+%% node made meanwhile may have been installed by xmpp_partners_runtime's
+%% process before it: rebuild from the newest rows (through that process,
+%% the one that installs runtime changes; directly when it is not running).
+start_sync() ->
+    case whereis(xmpp_partners_runtime) of
+        undefined -> runtime_changed(true);
+        _ -> xmpp_partners_runtime:sync()
+    end,
     ok.
 
 stop(Host) ->
+    %% first: a rebuild running now (xmpp_partners_runtime) skips this host
+    persistent_term:erase({?MODULE, Host, file}),
     lists:foreach(fun({Hook, Fun, Seq}) ->
                           ejabberd_hooks:delete(Hook, Host, ?MODULE, Fun, Seq)
                   end, hooks()),
@@ -110,7 +127,7 @@ stop(Host) ->
     end,
     persistent_term:erase({?MODULE, Host}),
     persistent_term:erase({?MODULE, Host, sources}),
-    persistent_term:erase({?MODULE, Host, file}),
+    persistent_term:erase({?MODULE, runtime_rows}),
     ok.
 
 %% The config_reloaded hook rebuilds the table (also when only the
@@ -514,39 +531,61 @@ store_runtime(Base, Rows) ->
 %% The runtime rows changed (a change made here or on another node of the
 %% cluster, seen through Mnesia): rebuild every host's table from the
 %% node's own copy and close the streams it no longer allows.  Runs in
-%% xmpp_partners_runtime's process only.  Nothing is done when the rows
-%% are the ones already in force (the Mnesia event of a change that
-%% sync/0 already applied).  A table with errors here (this
-%% node's configuration differs from the node where the change was made)
-%% keeps the previous one; partners_check names the difference.
+%% xmpp_partners_runtime's process only.  Force is false for a Mnesia
+%% event: nothing is done when the rows are the ones last installed from
+%% here (the event of a change that sync/0 already applied).  A sync
+%% (Force true) always rebuilds: the tables in force may have been built
+%% elsewhere (start/1, a configuration reload) from other rows.  A table
+%% with errors here (this node's configuration differs from the node
+%% where the change was made) keeps the previous one: -> {error, {kept,
+%% [{Host, Text}]}}, Text in the core's words, for the node that made the
+%% change to print.  A host being stopped (its file key already erased
+%% by stop/1) is skipped, so a rebuild cannot reinstall its table.
 runtime_changed() ->
+    runtime_changed(true).
+
+runtime_changed(Force) ->
     Rows = lists:sort(runtime_rows()),
-    case persistent_term:get({?MODULE, runtime_rows}, undefined) of
-        Rows -> ok;
-        _ ->
-            lists:foreach(
-              fun(Host) ->
-                      Opts = gen_mod:get_module_opts(Host, ?MODULE),
-                      File = persistent_term:get({?MODULE, Host, file},
-                                                 {[], []}),
-                      case build_effective(Opts, File, Rows) of
-                          {ok, Table, _Warnings, Sources} ->
-                              install(Host, Table, Sources),
-                              ?INFO_MSG("Partner policy for ~ts changed on the "
-                                        "cluster: ~B partners",
-                                        [Host,
-                                         maps:get(count, ?NIF:info(Table))]);
-                          {error, Diags} ->
-                              log_diagnostics(Host, Diags),
-                              ?ERROR_MSG("Partner table for ~ts: a runtime "
-                                         "change made on another node has "
-                                         "errors here: keeping the previous "
-                                         "policy (see partners_check)",
-                                         [Host])
-                      end
-              end, loaded_hosts()),
-            persistent_term:put({?MODULE, runtime_rows}, Rows),
-            enforce_existing()
+    case (not Force) andalso
+        persistent_term:get({?MODULE, runtime_rows}, undefined) == Rows of
+        true -> ok;
+        false ->
+            Kept = lists:append(
+                     [rebuild_host(Host, File, Rows)
+                      || Host <- loaded_hosts(),
+                         File <- [persistent_term:get({?MODULE, Host, file},
+                                                      undefined)],
+                         File /= undefined]),
+            enforce_existing(),
+            case Kept of
+                [] ->
+                    persistent_term:put({?MODULE, runtime_rows}, Rows),
+                    ok;
+                _ ->
+                    %% not recorded: the next event tries again
+                    persistent_term:erase({?MODULE, runtime_rows}),
+                    {error, {kept, Kept}}
+            end
+    end.
+
+%% -> [] | [{Host, Text}] (the table with errors, the previous one kept)
+rebuild_host(Host, File, Rows) ->
+    Opts = gen_mod:get_module_opts(Host, ?MODULE),
+    case build_effective(Opts, File, Rows) of
+        {ok, Table, _Warnings, Sources} ->
+            install(Host, Table, Sources),
+            ?INFO_MSG("Partner policy for ~ts changed on the cluster: ~B "
+                      "partners", [Host, maps:get(count, ?NIF:info(Table))]),
+            [];
+        {error, Diags} ->
+            log_diagnostics(Host, Diags),
+            ?ERROR_MSG("Partner table for ~ts: a runtime change made on "
+                       "another node has errors here: keeping the previous "
+                       "policy (see partners_check)", [Host]),
+            [{Host, lists:flatten(
+                      lists:join("; ", [diag_text(D)
+                                        || #{severity := error} = D
+                                               <- Diags]))}]
     end.
 
 %%% ---- live streams ----------------------------------------------------------------
@@ -1336,23 +1375,38 @@ apply_change(Rows, What) ->
                     %% any other node's made meanwhile), the one process
                     %% that installs runtime changes on this node: two
                     %% changes racing cannot leave the older table in force.
-                    case xmpp_partners_runtime:sync() of
-                        ok -> ok;
-                        {error, _} ->
-                            [install(H, T, Sources)
-                             || {H, {ok, T, _, Sources}} <- Builds],
-                            enforce_existing()
-                    end,
-                    lists:foreach(
-                      fun({N, Why}) ->
-                              ?WARNING_MSG("Partner table: node ~ts did not "
-                                           "confirm the change (~p); it "
-                                           "applies it from its Mnesia copy",
-                                           [N, Why])
-                      end, xmpp_partners_runtime:sync_others()),
-                    {ok, lists:join("\n", Warnings)}
+                    Here = case xmpp_partners_runtime:sync() of
+                               ok -> [];
+                               {error, {kept, _} = Kept} -> [{node(), Kept}];
+                               {error, _} ->
+                                   [install(H, T, Sources)
+                                    || {H, {ok, T, _, Sources}} <- Builds],
+                                   enforce_existing(),
+                                   []
+                           end,
+                    case [node_problem(N, Why)
+                          || {N, Why} <- Here ++
+                                 xmpp_partners_runtime:sync_others()] of
+                        [] -> {ok, lists:join("\n", Warnings)};
+                        Problems ->
+                            %% stored: the nodes that kept their table
+                            %% differ until fixed (partners_check names it)
+                            ?ERROR_MSG("Partner table: ~ts stored, but:~n~ts",
+                                       [What, lists:join("\n", Problems)]),
+                            {error, lists:flatten(
+                                      [What, " stored, but:\n",
+                                       lists:join("\n", Problems)])}
+                    end
             end
     end.
+
+%% One line of a change's output for a node that did not rebuild.
+node_problem(N, {kept, HostTexts}) ->
+    lists:join("\n", [fmt("node ~ts kept its previous table: ~ts (host ~ts)",
+                          [N, Text, H]) || {H, Text} <- HostTexts]);
+node_problem(N, Why) ->
+    fmt("node ~ts did not confirm the change (~p); it applies it from its "
+        "Mnesia copy when it can", [N, Why]).
 
 diag_text(#{severity := S, message := M} = D) ->
     Row = case maps:get(row, D, undefined) of

@@ -80,7 +80,7 @@ init([_Host, _Opts]) ->
 
 handle_call(sync, _From, State) ->
     drain(),
-    {reply, rebuild(), State};
+    {reply, rebuild(true), State};
 handle_call(_Request, _From, State) ->
     {reply, {error, badarg}, State}.
 
@@ -89,7 +89,7 @@ handle_cast(_Msg, State) ->
 
 handle_info({mnesia_table_event, _}, State) ->
     drain(),
-    rebuild(),
+    rebuild(false),
     {noreply, State};
 handle_info(_Info, State) ->
     {noreply, State}.
@@ -107,8 +107,11 @@ drain() ->
     after 0 -> ok
     end.
 
-rebuild() ->
-    try mod_xmpp_partners:runtime_changed()
+%% Force: rebuild even when the rows are the ones last installed (a sync;
+%% an event passes false).  -> ok | {error, {kept, [{Host, Text}]}} |
+%% {error, Why}
+rebuild(Force) ->
+    try mod_xmpp_partners:runtime_changed(Force)
     catch Class:Why:St ->
             ?ERROR_MSG("Partner table: applying a runtime change from the "
                        "cluster failed: ~p", [{Class, Why, St}]),
