@@ -1740,8 +1740,14 @@ sessions_text(Primary) ->
                               "tls", "method", "certificate", "node"],
                     format_table(Header, Rows)
             end,
-    [Table | [fmt("~nnode ~ts did not answer (~p): its streams are not "
-                  "listed", [N, Why]) || {N, Why} <- Silent]].
+    [Table | [case Why of
+                  not_running ->
+                      fmt("~nnode ~ts: mod_xmpp_partners is not running "
+                          "there: its streams are not listed", [N]);
+                  _ ->
+                      fmt("~nnode ~ts did not answer (~p): its streams are "
+                          "not listed", [N, Why])
+              end || {N, Why} <- Silent]].
 
 format_table(Header, Rows) ->
     Str = fun(C) -> lists:flatten(io_lib:format("~ts", [C])) end,
@@ -1757,26 +1763,20 @@ format_table(Header, Rows) ->
     lists:flatten(lists:join("\n", [Line(H), Line(Sep) | [Line(R) || R <- Body]])).
 
 %% The configuration as it reads now, then the tables in force on the other
-%% nodes of the cluster compared with this node's.  Exit status 1 when the
-%% configuration has errors or a node's table differs (or cannot be read).
+%% nodes of the cluster compared with this node's, every host running the
+%% module host by host.  Exit status 1 when the configuration has errors
+%% or a node's table differs (or cannot be read).
 partners_check() ->
-    case command_host() of
-        undefined -> {1, "mod_xmpp_partners is not running on any host"};
-        Host ->
-            {Valid, Text} =
-                case build(gen_mod:get_module_opts(Host, ?MODULE)) of
-                    {ok, T, []} ->
-                        {true, fmt("ok: ~B partners, no warnings",
-                                   [maps:get(count, ?NIF:info(T))])};
-                    {ok, T, Warnings} ->
-                        {true, [fmt("ok: ~B partners, ~B warnings~n",
-                                    [maps:get(count, ?NIF:info(T)),
-                                     length(Warnings)]),
-                                [diag_line(D) || D <- Warnings]]};
-                    {error, Diags} ->
-                        {false, ["errors (the table is refused):\n",
-                                 [diag_line(D) || D <- Diags]]}
-                end,
+    case loaded_hosts() of
+        [] -> {1, "mod_xmpp_partners is not running on any host"};
+        Hosts ->
+            Checks = [check_config(H) || H <- Hosts],
+            Text = case Checks of
+                       [{_, T}] -> T;
+                       _ -> [[fmt("host ~ts: ", [H]), T, "\n"]
+                             || {H, {_, T}} <- lists:zip(Hosts, Checks)]
+                   end,
+            Valid = lists:all(fun({V, _}) -> V end, Checks),
             Diffs = cluster_differences(),
             Cluster = case Diffs of
                           [] -> "";
@@ -1793,34 +1793,79 @@ partners_check() ->
             {Code, string:trim(lists:flatten([Text, Cluster]), trailing)}
     end.
 
-%% What partners_check compares between nodes: the first host's table in
-%% force, its global options and every partner's effective record.
--spec table_view() -> {binary(), map(), #{binary() => map()}} | undefined.
-table_view() ->
-    case command_host() of
-        undefined -> undefined;
-        Host ->
-            T = table(Host),
-            {Host, ?NIF:info(T),
-             maps:from_list([{D, element(2, ?NIF:lookup(T, D))}
-                             || D <- ?NIF:partners(T)])}
+%% -> {Valid, Text}: Host's configuration as it reads now
+check_config(Host) ->
+    case build(gen_mod:get_module_opts(Host, ?MODULE)) of
+        {ok, T, []} ->
+            {true, fmt("ok: ~B partners, no warnings",
+                       [maps:get(count, ?NIF:info(T))])};
+        {ok, T, Warnings} ->
+            {true, [fmt("ok: ~B partners, ~B warnings~n",
+                        [maps:get(count, ?NIF:info(T)), length(Warnings)]),
+                    [diag_line(D) || D <- Warnings]]};
+        {error, Diags} ->
+            {false, ["errors (the table is refused):\n",
+                     [diag_line(D) || D <- Diags]]}
     end.
 
-%% One line per difference, each naming the other node.
+%% What partners_check compares between nodes: for every local host
+%% running the module, the table in force: its global options and every
+%% partner's effective record.  undefined: the module runs on no host.
+-spec table_view() -> #{binary() => {map(), #{binary() => map()}}} |
+                      undefined.
+table_view() ->
+    case loaded_hosts() of
+        [] -> undefined;
+        Hosts ->
+            maps:from_list(
+              [{H, {?NIF:info(T),
+                    maps:from_list([{D, element(2, ?NIF:lookup(T, D))}
+                                    || D <- ?NIF:partners(T)])}}
+               || H <- Hosts, T <- [table(H)]])
+    end.
+
+%% One line per difference, each naming the other node and the host.  A
+%% node of the Mnesia database that is not running (stopped, or cut off by
+%% a network partition) is named too: its table cannot be compared, and
+%% after a partition Mnesia does not merge (README-ejabberd, Clustering).
 cluster_differences() ->
     Others = ejabberd_cluster:get_nodes() -- [node()],
     Mine = table_view(),
     Answers = erpc:multicall(Others, ?MODULE, table_view, [], 5000),
+    Down = [fmt("node ~ts: a node of the cluster's Mnesia database that is "
+                "not running or not reachable from here: its table cannot "
+                "be compared", [N])
+            || N <- lists:sort(mnesia:system_info(db_nodes) --
+                                   mnesia:system_info(running_db_nodes))],
     lists:append(
       [case A of
-           {ok, View} -> view_differences(N, Mine, View);
+           {ok, undefined} ->
+               [fmt("node ~ts: mod_xmpp_partners is not running there",
+                    [N])];
+           {ok, View} when is_map(View) -> host_differences(N, Mine, View);
+           {ok, Other} ->
+               [fmt("node ~ts: its table could not be read (~p)",
+                    [N, Other])];
            {_Class, Why} ->
                [fmt("node ~ts: its table could not be read (~p)", [N, Why])]
-       end || {N, A} <- lists:zip(Others, Answers)]).
+       end || {N, A} <- lists:zip(Others, Answers)]) ++ Down.
 
-view_differences(N, _Mine, undefined) ->
-    [fmt("node ~ts: mod_xmpp_partners is not running there", [N])];
-view_differences(N, {_, InfoA, PA}, {_, InfoB, PB}) ->
+%% Host by host; each line ends with the host it is about.
+host_differences(N, Mine, Theirs) ->
+    lists:append(
+      [case {maps:find(H, Mine), maps:find(H, Theirs)} of
+           {{ok, A}, {ok, B}} ->
+               [[L, fmt(" (host ~ts)", [H])]
+                || L <- view_differences(N, A, B)];
+           {{ok, _}, error} ->
+               [fmt("node ~ts: mod_xmpp_partners is not running there for "
+                    "host ~ts", [N, H])];
+           {error, {ok, _}} ->
+               [fmt("node ~ts: mod_xmpp_partners runs there for host ~ts, "
+                    "not here", [N, H])]
+       end || H <- lists:usort(maps:keys(Mine) ++ maps:keys(Theirs))]).
+
+view_differences(N, {InfoA, PA}, {InfoB, PB}) ->
     Options = [fmt("node ~ts: option ~s is ~ts there, ~ts here",
                    [N, K, value_text(maps:get(K, InfoB, none)),
                     value_text(V)])

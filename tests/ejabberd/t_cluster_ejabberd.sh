@@ -25,7 +25,7 @@
 ej_require
 
 xp_init
-tap_plan 58
+tap_plan 65
 T0=$(date +%s.%N)
 since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'; }
 ok_if() { if [ "$2" = 0 ]; then tap_ok "$1"; else tap_fail "$1" "$3"; fi; }
@@ -169,6 +169,8 @@ ejc_use 1
 out=$(ejctl partners_check)
 like "partners_check on ej1: exit 1, names ej2 and zz.test" "$?:$out" \
 	"1:*differ between the nodes*node $N2: partner zz.test is there, not here*"
+like "partners_check on ej1 names the host the difference is on" "$out" \
+	"*node $N2: partner zz.test is there, not here (host e.test)*"
 ejc_use 2
 out=$(ejctl partners_check)
 like "partners_check on ej2: exit 1, names ej1 and zz.test" "$?:$out" \
@@ -177,6 +179,23 @@ write_config
 ejctl reload_config >/dev/null
 out=$(ejctl partners_check)
 like "partners_check once ej2's configuration is restored: exit 0" "$?:$out" "0:ok: 3 partners*"
+
+# ---- a node where the module is not running -------------------------------------------
+out=$(ejc_eval 2 'gen_mod:stop_module_keep_config(<<"e.test">>, mod_xmpp_partners)')
+grep -qx ok <<<"$out"
+ok_if "mod_xmpp_partners stopped on ej2 (configuration kept)" $? "$out"
+ejc_use 1
+out=$(ejctl partners_sessions all)
+like "partners_sessions on ej1 names ej2 as not running the module" "$out" \
+	"*node $N2: mod_xmpp_partners is not running there: its streams are not listed*"
+out=$(ejctl partners_check)
+like "partners_check on ej1: exit 1, the module is not running on ej2" "$?:$out" \
+	"1:*node $N2: mod_xmpp_partners is not running there*"
+out=$(ejc_eval 2 'gen_mod:start_module(<<"e.test">>, mod_xmpp_partners)')
+grep -qx ok <<<"$out"
+ok_if "mod_xmpp_partners started again on ej2" $? "$out"
+out=$(ejctl partners_check)
+like "partners_check on ej1 with the module back on ej2: exit 0" "$?:$out" "0:ok: 3 partners*"
 
 # ---- a change seen only through Mnesia ----------------------------------------------------
 # Written straight into ej1's copy, as if the node that made a change died
@@ -253,6 +272,9 @@ like "partners_check on ej2 once its configuration is restored: exit 0" "$?:$out
 ejc_use 2
 ej_stop
 ejc_use 1
+out=$(ejctl partners_check)
+like "partners_check on ej1 while ej2 is stopped: exit 1, names ej2 as not running" "$?:$out" \
+	"1:*node $N2: a node of the cluster's Mnesia database that is not running*"
 out=$(ejctl partners_add xc.test "{type: public_verified}")
 like "partners_add xc.test on ej1 while ej2 is stopped" "$out" "xc.test added (runtime, stored)*"
 ejc_use 2
