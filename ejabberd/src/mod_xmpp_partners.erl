@@ -72,7 +72,7 @@ start(Host, Opts) ->
     %% wrappers now.
     {module, _} = code:ensure_loaded(xmpp_partners_s2s_out),
     {module, _} = code:ensure_loaded(xmpp_partners_s2s_in),
-    ok = init_runtime(),
+    Runtime = init_runtime(),
     ok = xmpp_partners_sessions:start(Host, Opts),
     start_runtime_sync(Host, Opts),
     ok = xmpp_partners_pending:start(),
@@ -80,7 +80,19 @@ start(Host, Opts) ->
     %% persistent_term outlives a module restart: rows recorded before it
     %% say nothing of the table about to be built
     persistent_term:erase({?MODULE, runtime_rows}),
-    install(Host, load_table(Host, Opts, "loaded")),
+    case Runtime of
+        ok -> install(Host, load_table(Host, Opts, "loaded"));
+        {error, Why} ->
+            %% Without every runtime row a removal could be missing and
+            %% re-admit the removed partner: closed.  No file key: the
+            %% rebuilds skip this host until the module starts again.
+            ?ERROR_MSG("Partner table for ~ts: ~ts; refusing all "
+                       "server-to-server traffic until the module is "
+                       "restarted with the table loaded (ejabberdctl "
+                       "restart_module ~ts mod_xmpp_partners, or restart "
+                       "ejabberd)", [Host, Why, Host]),
+            install(Host, ?NIF:closed())
+    end,
     lists:foreach(fun({Hook, Fun, Seq}) ->
                           ejabberd_hooks:add(Hook, Host, ?MODULE, Fun, Seq)
                   end, hooks()),
@@ -464,18 +476,17 @@ init_runtime() ->
                                   record_info(fields, xmpp_partners_runtime)}])
     of
         {aborted, Why} ->
-            ?ERROR_MSG("Cannot create the Mnesia table ~ts: ~p; runtime "
-                       "partner changes cannot be stored", [?RUNTIME, Why]);
+            {error, fmt("the Mnesia table ~ts of the runtime changes cannot "
+                        "be created (~p)", [?RUNTIME, Why])};
         _ ->
             case mnesia:wait_for_tables([?RUNTIME], 30000) of
                 ok -> ok;
                 Other ->
-                    ?ERROR_MSG("The Mnesia table ~ts did not load: ~p; the "
-                               "runtime partner changes are not applied",
-                               [?RUNTIME, Other])
+                    {error, fmt("the Mnesia table ~ts of the runtime "
+                                "changes did not load in 30 s (~p)",
+                                [?RUNTIME, Other])}
             end
-    end,
-    ok.
+    end.
 
 %% The process that applies changes made on other nodes (see
 %% xmpp_partners_runtime for why a Mnesia subscription).  Without it this
@@ -1336,14 +1347,15 @@ partners_show(Domain) ->
 
 %%% ---- runtime changes -------------------------------------------------------------
 
-%% Build every host's table with the runtime rows Rows; only when all build
+%% Build every host's table with the runtime rows Rows, computed by the
+%% caller from Base (the rows it read: only the domains that differ are
+%% stored, see store_runtime/2); only when all build
 %% are the rows stored and the tables installed (then the streams they no
 %% longer allow are closed).  Otherwise nothing changes.  In a cluster the
 %% other running nodes have committed the rows when they are stored, and
 %% have rebuilt and closed their streams when this returns (or do so on
 %% their Mnesia event: xmpp_partners_runtime).
-apply_change(Rows, What) ->
-    Base = runtime_rows(),
+apply_change(Base, Rows, What) ->
     Hosts = loaded_hosts(),
     Builds = [{H, build_effective(gen_mod:get_module_opts(H, ?MODULE),
                                   persistent_term:get({?MODULE, H, file},
@@ -1532,10 +1544,10 @@ do_partners_add(Domain, Record) ->
                                          "with partners_set ~ts KEY VALUE or "
                                          "remove it first", [D, D]))};
                                    undefined ->
-                                       Rows = set_rows(runtime_rows(), D,
+                                       Rows = set_rows(Base = runtime_rows(), D,
                                                        {partner, R}),
                                        What = io_lib:format("adding ~ts", [D]),
-                                       case apply_change(Rows, What) of
+                                       case apply_change(Base, Rows, What) of
                                            {ok, W} ->
                                                with_warnings(io_lib:format(
                                                  "~ts added (runtime, stored)",
@@ -1565,12 +1577,12 @@ do_partners_set(Domain, Key, Value) ->
                                                remove -> R1;
                                                _ -> R1 ++ [{Key, V}]
                                            end,
-                                       Rows = set_rows(runtime_rows(),
+                                       Rows = set_rows(Base = runtime_rows(),
                                                        key_bin(K),
                                                        {partner, R}),
                                        What = io_lib:format(
                                                 "setting ~ts of ~ts", [Key, D]),
-                                       case apply_change(Rows, What) of
+                                       case apply_change(Base, Rows, What) of
                                            {ok, W} ->
                                                with_warnings(io_lib:format(
                                                  "~ts: ~ts = ~ts (runtime, "
@@ -1609,7 +1621,8 @@ do_partners_remove(Domain) ->
                                          "partners_list)", [D]))};
                                    {K, _} ->
                                        Conf = configured(Host, D),
-                                       Rows0 = [R || {RK, _} = R <- runtime_rows(),
+                                       Base = runtime_rows(),
+                                       Rows0 = [R || {RK, _} = R <- Base,
                                                      norm(RK) /= D],
                                        Rows = case Conf of
                                                   true -> [{key_bin(K), removed}
@@ -1617,7 +1630,7 @@ do_partners_remove(Domain) ->
                                                   false -> Rows0
                                               end,
                                        What = io_lib:format("removing ~ts", [D]),
-                                       case apply_change(Rows, What) of
+                                       case apply_change(Base, Rows, What) of
                                            {ok, _} when Conf ->
                                                {ok, lists:flatten(io_lib:format(
                                                  "~ts removed (its configured "
@@ -1640,7 +1653,7 @@ do_partners_reset(Domain) ->
       fun(_Host) ->
               maybe_do([fun() -> domain_arg(Domain) end],
                        fun([D]) ->
-                               Rows0 = runtime_rows(),
+                               Base = Rows0 = runtime_rows(),
                                Rows = [R || {K, _} = R <- Rows0, norm(K) /= D],
                                case length(Rows) == length(Rows0) of
                                    true ->
@@ -1649,7 +1662,7 @@ do_partners_reset(Domain) ->
                                          "to reset", [D]))};
                                    false ->
                                        What = io_lib:format("resetting ~ts", [D]),
-                                       case apply_change(Rows, What) of
+                                       case apply_change(Base, Rows, What) of
                                            {ok, _} ->
                                                {ok, lists:flatten(io_lib:format(
                                                  "~ts: runtime entry cleared, "
@@ -2184,8 +2197,8 @@ adhoc_replace(Domain, Record) ->
       end).
 
 runtime_record(Key, Record, What, Done) ->
-    Rows = set_rows(runtime_rows(), Key, {partner, Record}),
-    case apply_change(Rows, What) of
+    Rows = set_rows(Base = runtime_rows(), Key, {partner, Record}),
+    case apply_change(Base, Rows, What) of
         {ok, W} -> with_warnings(io_lib:format(Done, [Key]), W);
         E -> E
     end.

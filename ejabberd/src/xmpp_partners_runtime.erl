@@ -73,6 +73,9 @@ sync_others() ->
 %%% ---- gen_server ----------------------------------------------------------------
 
 init([_Host, _Opts]) ->
+    %% system events: a network partition seen by Mnesia, which does not
+    %% merge the two sides when they meet again
+    _ = mnesia:subscribe(system),
     case mnesia:subscribe({table, ?RUNTIME, simple}) of
         {ok, _} -> {ok, #{}};
         {error, Why} -> {stop, {cannot_subscribe, ?RUNTIME, Why}}
@@ -91,11 +94,21 @@ handle_info({mnesia_table_event, _}, State) ->
     drain(),
     rebuild(false),
     {noreply, State};
+handle_info({mnesia_system_event,
+             {inconsistent_database, Context, Node}}, State) ->
+    ?ERROR_MSG("Partner table: Mnesia reports an inconsistent database with "
+               "node ~ts (~p, a network partition): runtime partner changes "
+               "made on either side while they were apart are not merged; "
+               "compare the tables with `ejabberdctl partners_check` and "
+               "restart the node whose side is to be dropped (README-ejabberd,"
+               " Clustering)", [Node, Context]),
+    {noreply, State};
 handle_info(_Info, State) ->
     {noreply, State}.
 
 terminate(_Reason, _State) ->
     catch mnesia:unsubscribe({table, ?RUNTIME, simple}),
+    catch mnesia:unsubscribe(system),
     ok.
 
 code_change(_OldVsn, State, _Extra) ->

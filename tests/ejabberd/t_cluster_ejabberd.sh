@@ -25,7 +25,7 @@
 ej_require
 
 xp_init
-tap_plan 65
+tap_plan 68
 T0=$(date +%s.%N)
 since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'; }
 ok_if() { if [ "$2" = 0 ]; then tap_ok "$1"; else tap_fail "$1" "$3"; fi; }
@@ -267,6 +267,24 @@ write_config
 ejctl reload_config >/dev/null
 out=$(ejctl partners_check)
 like "partners_check on ej2 once its configuration is restored: exit 0" "$?:$out" "0:ok:*"
+
+# ---- two changes at the same time on two nodes ----------------------------------------------
+# different domains: both stay, on both nodes
+ejc_use 1
+ejctl partners_add xs.test "{type: public_verified}" >"$XP_WORK/add-xs.out" 2>&1 &
+padd=$!
+ejc_use 2
+out2=$(ejctl partners_add xt.test "{type: public_verified}")
+wait "$padd"
+out1=$(cat "$XP_WORK/add-xs.out")
+like "partners_add xs.test on ej1 and xt.test on ej2 at the same time" "$out1|$out2" \
+	"xs.test added (runtime, stored)*|xt.test added (runtime, stored)*"
+for n in 1 2; do
+	ejc_use "$n"
+	out=$(ejctl partners_list)
+	grep -q '^xs\.test ' <<<"$out" && grep -q '^xt\.test ' <<<"$out"
+	ok_if "ej$n has both xs.test and xt.test in force" $? "$out"
+done
 
 # ---- a node down during a change ------------------------------------------------------------
 ejc_use 2
