@@ -73,6 +73,9 @@ sync_others() ->
 %%% ---- gen_server ----------------------------------------------------------------
 
 init([_Host, _Opts]) ->
+    %% system events: a network partition seen by Mnesia, which does not
+    %% merge the two sides when they meet again
+    _ = mnesia:subscribe(system),
     case mnesia:subscribe({table, ?RUNTIME, simple}) of
         {ok, _} -> {ok, #{}};
         {error, Why} -> {stop, {cannot_subscribe, ?RUNTIME, Why}}
@@ -80,7 +83,7 @@ init([_Host, _Opts]) ->
 
 handle_call(sync, _From, State) ->
     drain(),
-    {reply, rebuild(), State};
+    {reply, rebuild(true), State};
 handle_call(_Request, _From, State) ->
     {reply, {error, badarg}, State}.
 
@@ -89,13 +92,23 @@ handle_cast(_Msg, State) ->
 
 handle_info({mnesia_table_event, _}, State) ->
     drain(),
-    rebuild(),
+    rebuild(false),
+    {noreply, State};
+handle_info({mnesia_system_event,
+             {inconsistent_database, Context, Node}}, State) ->
+    ?ERROR_MSG("Partner table: Mnesia reports an inconsistent database with "
+               "node ~ts (~p, a network partition): runtime partner changes "
+               "made on either side while they were apart are not merged; "
+               "compare the tables with `ejabberdctl partners_check` and "
+               "restart the node whose side is to be dropped (README-ejabberd,"
+               " Clustering)", [Node, Context]),
     {noreply, State};
 handle_info(_Info, State) ->
     {noreply, State}.
 
 terminate(_Reason, _State) ->
     catch mnesia:unsubscribe({table, ?RUNTIME, simple}),
+    catch mnesia:unsubscribe(system),
     ok.
 
 code_change(_OldVsn, State, _Extra) ->
@@ -107,8 +120,11 @@ drain() ->
     after 0 -> ok
     end.
 
-rebuild() ->
-    try mod_xmpp_partners:runtime_changed()
+%% Force: rebuild even when the rows are the ones last installed (a sync;
+%% an event passes false).  -> ok | {error, {kept, [{Host, Text}]}} |
+%% {error, Why}
+rebuild(Force) ->
+    try mod_xmpp_partners:runtime_changed(Force)
     catch Class:Why:St ->
             ?ERROR_MSG("Partner table: applying a runtime change from the "
                        "cluster failed: ~p", [{Class, Why, St}]),
