@@ -27,7 +27,8 @@ EJABBERD_TESTS = \
 	tests/ejabberd/t_ejabberd_preexisting.sh \
 	tests/ejabberd/t_hostile_ejabberd.sh \
 	tests/ejabberd/t_backoff_ejabberd.sh \
-	tests/ejabberd/t_webadmin_ejabberd.sh
+	tests/ejabberd/t_webadmin_ejabberd.sh \
+	tests/ejabberd/t_stream_callbacks.sh
 EXTRA_DIST += $(EJABBERD_SRCS) $(EJABBERD_TESTS) \
 	ejabberd/README-ejabberd.md tests/ejabberd/nif_test.erl \
 	tests/ejabberd/ejlib.sh \
@@ -82,6 +83,7 @@ tests/ejabberd/t_ejabberd.log tests/ejabberd/t_ejabberd_admin.log \
 tests/ejabberd/t_hostile_ejabberd.log \
 tests/ejabberd/t_backoff_ejabberd.log \
 tests/ejabberd/t_webadmin_ejabberd.log: $(check_PROGRAMS)
+tests/ejabberd/t_stream_callbacks.log: $(erlnif_LTLIBRARIES) $(erlbeam_DATA) $(check_PROGRAMS)
 
 check-ejabberd:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(EJABBERD_TESTS)'

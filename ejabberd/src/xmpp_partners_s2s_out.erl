@@ -11,8 +11,18 @@
 %%% unchanged.  The verdicts come
 %%% from the core through mod_xmpp_partners; no policy lives here.
 %%%
-%%% This relies on an internal interface of ejabberd 23.01 (the callback
-%%% swap); README-ejabberd.md says what to check on upgrades.
+%%% xmpp_stream_out calls an optional callback only where the module in
+%%% 'mod' exports it, so every callback ejabberd_s2s_out implements must be
+%%% exported here too, or ejabberd's own step is silently skipped on partner
+%%% streams.  Callbacks that only newer ejabberd_s2s_out versions implement
+%%% (handle_unauthenticated_features/2 since 24.x, which runs the
+%%% s2s_out_unauthenticated_features hook of mod_s2s_bidi) go through
+%%% delegate/3: ejabberd_s2s_out's if it has one, else xmpp_stream_out's
+%%% default.  tests/ejabberd/t_stream_callbacks.sh checks the list against
+%%% the ejabberd under test.
+%%%
+%%% This relies on an internal interface of ejabberd 23.01 and 24.12 (the
+%%% callback swap); README-ejabberd.md says what to check on upgrades.
 -module(xmpp_partners_s2s_out).
 
 -export([resolve/2, tls_enabled/1, tls_required/1, sasl_mechanisms/1,
@@ -25,6 +35,8 @@
          handle_cdata/2, handle_stream_established/1,
          handle_timeout/1, init/1, handle_call/3, handle_cast/2,
          terminate/2, code_change/3]).
+%% delegated where ejabberd_s2s_out has it (newer versions only)
+-export([handle_unauthenticated_features/2]).
 
 -define(OUT, ejabberd_s2s_out).
 
@@ -104,3 +116,18 @@ handle_call(R, F, S) -> ?OUT:handle_call(R, F, S).
 handle_cast(M, S) -> ?OUT:handle_cast(M, S).
 terminate(R, S) -> ?OUT:terminate(R, S).
 code_change(V, S, E) -> ?OUT:code_change(V, S, E).
+
+%% ejabberd 24.x: the s2s_out_unauthenticated_features hook (mod_s2s_bidi
+%% asks for a bidirectional stream there).  23.01 has no such callback:
+%% xmpp_stream_out's default then is the state unchanged.
+handle_unauthenticated_features(F, S) ->
+    delegate(handle_unauthenticated_features, [F, S], S).
+
+%% ejabberd_s2s_out:Fun(Args...) where this ejabberd's version exports it,
+%% else Default (what xmpp_stream_out does when the callback is missing).
+%% ejabberd_s2s_out is loaded: it started this stream.
+delegate(Fun, Args, Default) ->
+    case erlang:function_exported(?OUT, Fun, length(Args)) of
+        true -> apply(?OUT, Fun, Args);
+        false -> Default
+    end.
