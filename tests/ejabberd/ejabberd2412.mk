@@ -30,7 +30,7 @@ XP_EJABBERD2412_PREFIX ?= $(abs_top_srcdir)/build/ejabberd2412
 
 EJ2412_SUITES = $(filter-out tests/ejabberd/t_nif.sh,$(EJABBERD_TESTS)) $(CROSS_TESTS)
 EJ2412_TESTS = $(EJ2412_SUITES:.sh=_ej2412.sh)
-EXTRA_DIST += tests/ejabberd/ejabberd2412.mk
+EXTRA_DIST += tests/ejabberd/ejabberd2412.mk scripts/unpack-ejabberd.sh
 CLEANFILES += $(EJ2412_TESTS) tests/test-suite-ejabberd2412.log \
 	$(EJ2412_TESTS:.sh=.log) $(EJ2412_TESTS:.sh=.trs)
 
