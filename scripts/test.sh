@@ -13,7 +13,8 @@
 # suite runs on ejabberd 23.01 (the installed one) and on ejabberd 24.12
 # (unpacked into build/ejabberd2412 by scripts/unpack-ejabberd.sh; make
 # check runs it through tests/ejabberd/ejabberd2412.mk).  The line before
-# the summary counts the results per host version.
+# the summary counts the results per host version.  Erlang's xref and
+# dialyzer check the ejabberd module's beams for both versions.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -190,6 +191,16 @@ run_check sanitizers --enable-sanitizers || status=1
 
 step "unit tests under valgrind"
 make -C build/default check-valgrind || status=1
+
+step "Erlang static checks: -specs, xref, dialyzer (make check-erlang-static)"
+# On the beams built against 23.01 and against 24.12; each step prints its
+# time (the first PLT takes a minute or two, later runs reuse it).
+if make -C build/default check-erlang-static; then
+	summary_total=$((summary_total + 1))
+else
+	summary_fail=$((summary_fail + 1))
+	status=1
+fi
 
 step "make distcheck"
 # -j: its make check runs every suite again (both Prosody versions, ejabberd);
