@@ -36,7 +36,7 @@ app_version() {
 	local app
 	app=$(ls -d "$1"/usr/lib/*/ejabberd-*/ebin/ejabberd.app 2>/dev/null | sort -V | tail -n 1)
 	[ -n "$app" ] || return 0
-	sed -n 's/.*{vsn, *"\([^"]*\)"}.*/\1/p' "$app" | head -n 1
+	sed -n 's/.*{vsn, *"\([0-9][0-9.]*\).*/\1/p' "$app" | head -n 1
 }
 
 mkdir -p "$(dirname "$dest")"

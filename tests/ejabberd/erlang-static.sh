@@ -44,7 +44,7 @@ trap 'rm -rf "$tmp"' EXIT
 # Prints "SPEC M:F/A", "XREF KIND M:F/A -> M:F/A" or "XREF KIND M:F/A" per
 # finding and "PLTMOD PATH" per module the PLT needs.
 t0=$(now)
-ERL_LIBS=$libs timeout 300 erl -noshell -eval '
+ERL_CRASH_DUMP_SECONDS=0 ERL_LIBS=$libs timeout 300 erl -noshell -eval '
     [Dir] = init:get_plain_arguments(),
     Beams = filelib:wildcard(filename:join(Dir, "*.beam")),
     Ours = [list_to_atom(filename:basename(B, ".beam")) || B <- Beams],

@@ -32,7 +32,7 @@ tap_plan 4
 
 # ---- 1-2: the callback lists of the loaded modules ------------------------------------------
 # One line per behaviour: "BEHAVIOUR HOSTPATH missing: [F/A,...]".
-cbs=$(ERL_LIBS="$EJ_ERL_LIBS" timeout 60 erl -noshell -pa "$EJ_MOD_EBIN" -eval '
+cbs=$(ERL_CRASH_DUMP_SECONDS=0 ERL_LIBS="$EJ_ERL_LIBS" timeout 60 erl -noshell -pa "$EJ_MOD_EBIN" -eval '
     Check = fun(Beh, Host, Wrap) ->
         [{module, _} = code:ensure_loaded(M) || M <- [Beh, Host, Wrap]],
         HostExp = Host:module_info(exports),
