@@ -101,9 +101,11 @@ summary_total=0
 summary_fail=0
 declare -A host_pass=() host_fail=() host_skip=()
 # Count per host version: every test name of a Prosody suite carries its
-# "[prosody VERSION]" (or mixed-version) tag (tests/integration/lib.sh);
-# a result without one (a whole script skipped or bailed out) counts for
-# the version of its script.  Reads automake's logs (PASS: ... lines), or
+# "[prosody VERSION]" (or mixed-version) tag (tests/integration/lib.sh),
+# every one of an ejabberd suite its "[ejabberd VERSION]"
+# (tests/ejabberd/ejlib.sh); a result without one (a whole script skipped
+# or bailed out) counts for the version of its script (t_nif.sh, which runs
+# no ejabberd, for none).  Reads automake's logs (PASS: ... lines), or
 # with --tap HOST plain TAP output (ok / not ok lines; untagged: HOST's).
 count_hosts() {
 	local mode=automake dflt=""
