@@ -4,9 +4,10 @@
 # $(ERLANG_APPDIR) = LIBDIR/erlang/lib/xmpp_partners-VERSION by default:
 #   ebin/      xmpp_partners_nif.beam, mod_xmpp_partners.beam,
 #              xmpp_partners_pending.beam, xmpp_partners_backoff.beam,
-#              xmpp_partners_webadmin.beam,
+#              xmpp_partners_webadmin.beam, xmpp_partners_sessions.beam,
+#              xmpp_partners_runtime.beam,
 #              xmpp_partners_s2s_out.beam, xmpp_partners_s2s_in.beam
-#   priv/lib/  xmpp_partners_nif.so (the NIF over module/libxpcore.la)
+#   priv/lib/  xmpp_partners_nif.so (the NIF over module/core/libxpcore.la)
 # With --prefix=/usr that is /usr/lib/erlang/lib/xmpp_partners-VERSION, which
 # every Erlang node on Debian (ejabberd's included) has on its code path.
 # Run only these tests:  make check-ejabberd
@@ -19,7 +20,9 @@ EJABBERD_SRCS = \
 	ejabberd/src/xmpp_partners_s2s_in.erl \
 	ejabberd/src/xmpp_partners_pending.erl \
 	ejabberd/src/xmpp_partners_backoff.erl \
-	ejabberd/src/xmpp_partners_webadmin.erl
+	ejabberd/src/xmpp_partners_webadmin.erl \
+	ejabberd/src/xmpp_partners_sessions.erl \
+	ejabberd/src/xmpp_partners_runtime.erl
 EJABBERD_TESTS = \
 	tests/ejabberd/t_nif.sh \
 	tests/ejabberd/t_ejabberd.sh \
@@ -28,16 +31,18 @@ EJABBERD_TESTS = \
 	tests/ejabberd/t_hostile_ejabberd.sh \
 	tests/ejabberd/t_backoff_ejabberd.sh \
 	tests/ejabberd/t_webadmin_ejabberd.sh \
+	tests/ejabberd/t_cluster_ejabberd.sh \
 	tests/ejabberd/t_stream_callbacks.sh
 EXTRA_DIST += $(EJABBERD_SRCS) $(EJABBERD_TESTS) \
+	ejabberd/src/xmpp_partners_sessions.hrl \
 	ejabberd/README-ejabberd.md tests/ejabberd/nif_test.erl \
 	tests/ejabberd/ejlib.sh \
-	module/nif/xmpp_partners_nif.c
+	module/erlang/xmpp_partners_nif.c
 TESTS += $(EJABBERD_TESTS)
 
 if HAVE_ERLANG_NIF
 erlnifdir = $(ERLANG_APPDIR)/priv/lib
-erlnif_LTLIBRARIES = module/nif/xmpp_partners_nif.la
+erlnif_LTLIBRARIES = module/erlang/xmpp_partners_nif.la
 erlbeamdir = $(ERLANG_APPDIR)/ebin
 erlbeam_DATA = ejabberd/ebin/xmpp_partners_nif.beam
 if HAVE_EJABBERD
@@ -46,19 +51,21 @@ erlbeam_DATA += ejabberd/ebin/mod_xmpp_partners.beam \
 	ejabberd/ebin/xmpp_partners_s2s_in.beam \
 	ejabberd/ebin/xmpp_partners_pending.beam \
 	ejabberd/ebin/xmpp_partners_backoff.beam \
-	ejabberd/ebin/xmpp_partners_webadmin.beam
+	ejabberd/ebin/xmpp_partners_webadmin.beam \
+	ejabberd/ebin/xmpp_partners_sessions.beam \
+	ejabberd/ebin/xmpp_partners_runtime.beam
 endif
 CLEANFILES += $(erlbeam_DATA) tests/ejabberd/nif_test.beam
 endif
-module_nif_xmpp_partners_nif_la_SOURCES = module/nif/xmpp_partners_nif.c
-module_nif_xmpp_partners_nif_la_CFLAGS = $(AM_CFLAGS) $(ERL_NIF_CFLAGS) \
-	-I$(top_srcdir)/tools
+module_erlang_xmpp_partners_nif_la_SOURCES = module/erlang/xmpp_partners_nif.c
+module_erlang_xmpp_partners_nif_la_CFLAGS = $(AM_CFLAGS) $(ERL_NIF_CFLAGS) \
+	$(EVAL_CPPFLAGS)
 # The runtime provides the enif_* functions; only nif_init is exported.
-module_nif_xmpp_partners_nif_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version \
+module_erlang_xmpp_partners_nif_la_LDFLAGS = $(AM_LDFLAGS) -module -avoid-version \
 	-shared -rpath '$(erlnifdir)' -export-symbols-regex '^nif_init$$'
-# The sandbox (tools/libxptools.la) evaluates partners_file; it needs liblua,
-# which is fine here: the NIF runs inside Erlang, not inside a Lua host.
-module_nif_xmpp_partners_nif_la_LIBADD = tools/libxptools.la module/libxpcore.la \
+# The evaluator reads partners_file; its sandbox needs liblua, which is
+# fine here: the NIF runs inside Erlang, not inside a Lua host.
+module_erlang_xmpp_partners_nif_la_LIBADD = module/evaluator/libxpeval.la module/core/libxpcore.la \
 	$(LUA_LIB_LIBS) -lm
 
 # -I for include("xmpp.hrl") and include("logger.hrl"): Debian names the
@@ -69,7 +76,10 @@ ejabberd/ebin/%.beam: $(srcdir)/ejabberd/src/%.erl
 	@$(MKDIR_P) ejabberd/ebin
 	$(AM_V_GEN)$(ERLC) $(ERLCFLAGS) -o ejabberd/ebin $<
 # behaviours and the NIF wrapper first
-ejabberd/ebin/mod_xmpp_partners.beam: ejabberd/ebin/xmpp_partners_nif.beam
+ejabberd/ebin/mod_xmpp_partners.beam: ejabberd/ebin/xmpp_partners_nif.beam \
+	$(srcdir)/ejabberd/src/xmpp_partners_sessions.hrl
+ejabberd/ebin/xmpp_partners_sessions.beam: \
+	$(srcdir)/ejabberd/src/xmpp_partners_sessions.hrl
 
 # The tests load the uninstalled NIF and beams of this build tree; the
 # node tests drive xpclient, and t_hostile_ejabberd also xphostile
@@ -78,11 +88,13 @@ tests/ejabberd/t_nif.log tests/ejabberd/t_ejabberd.log \
 tests/ejabberd/t_ejabberd_admin.log \
 tests/ejabberd/t_hostile_ejabberd.log \
 tests/ejabberd/t_backoff_ejabberd.log \
-tests/ejabberd/t_webadmin_ejabberd.log: $(erlnif_LTLIBRARIES) $(erlbeam_DATA)
+tests/ejabberd/t_webadmin_ejabberd.log \
+tests/ejabberd/t_cluster_ejabberd.log: $(erlnif_LTLIBRARIES) $(erlbeam_DATA)
 tests/ejabberd/t_ejabberd.log tests/ejabberd/t_ejabberd_admin.log \
 tests/ejabberd/t_hostile_ejabberd.log \
 tests/ejabberd/t_backoff_ejabberd.log \
-tests/ejabberd/t_webadmin_ejabberd.log: $(check_PROGRAMS)
+tests/ejabberd/t_webadmin_ejabberd.log \
+tests/ejabberd/t_cluster_ejabberd.log: $(check_PROGRAMS)
 tests/ejabberd/t_stream_callbacks.log: $(erlnif_LTLIBRARIES) $(erlbeam_DATA) $(check_PROGRAMS)
 
 check-ejabberd:

@@ -9,8 +9,8 @@
 #   FUZZ_REPLAY=1       also build <target>-replay binaries with ${CC:-gcc}
 #                       (fuzz/replay.c as main, no sanitizers: for valgrind)
 #
-# The core (module/*.c) and, when present, tools/lync_csv.c and
-# tools/sandbox.c are compiled with -fsanitize=fuzzer-no-link,address,
+# The core (module/core/*.c) and, when present, tools/lync_csv.c and
+# module/evaluator/sandbox.c are compiled with -fsanitize=fuzzer-no-link,address,
 # undefined; each fuzz/fuzz_<target>.c is linked with -fsanitize=fuzzer.
 set -eu
 
@@ -36,16 +36,20 @@ for pc in lua5.4 lua-5.4 lua54 lua5.3 lua-5.3 lua53; do
 	if pkg-config --exists "$pc"; then lua_pc=$pc; break; fi
 done
 
+# The version is written once, in configure.ac's AC_INIT.
+version=$(sed -n 's/^AC_INIT(\[[^]]*\], *\[\([^]]*\)\].*/\1/p' "$top/configure.ac")
+VERSION_DEF="-DXP_VERSION=\"${version:-unknown}\""
+
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 CFLAGS="-std=c99 -D_POSIX_C_SOURCE=200809L -g -O1 -Wall -Wextra -Wno-unused-parameter -Wno-unused-function $SAN"
-INC="-I$top/module -I$top/tools -I$here"
+INC="$VERSION_DEF -I$top/module/core -I$top/module/evaluator -I$top/tools -I$here"
 
 compile() { # src obj extra-flags
 	"$cc" $CFLAGS -fsanitize=fuzzer-no-link $3 $INC -c "$1" -o "$2"
 }
 
 core_objs=
-for src in "$top"/module/*.c; do
+for src in "$top"/module/core/*.c; do
 	o="$out/obj/$(basename "$src" .c).o"
 	compile "$src" "$o" "$core_cflags"
 	core_objs="$core_objs $o"
@@ -56,9 +60,9 @@ if [ -f "$top/tools/lync_csv.h" ] && [ -f "$top/tools/lync_csv.c" ]; then
 	all="$all lync"
 	compile "$top/tools/lync_csv.c" "$out/obj/tool_lync_csv.o" ""
 fi
-if [ -f "$top/tools/sandbox.h" ] && [ -f "$top/tools/sandbox.c" ] && [ -n "$lua_pc" ]; then
+if [ -f "$top/module/evaluator/sandbox.h" ] && [ -f "$top/module/evaluator/sandbox.c" ] && [ -n "$lua_pc" ]; then
 	all="$all sandbox"
-	compile "$top/tools/sandbox.c" "$out/obj/tool_sandbox.o" "$(pkg-config --cflags $lua_pc)"
+	compile "$top/module/evaluator/sandbox.c" "$out/obj/tool_sandbox.o" "$(pkg-config --cflags $lua_pc)"
 fi
 targets=${FUZZ_TARGETS:-$all}
 
@@ -70,7 +74,7 @@ for t in $targets; do
 	esac
 	compile "$here/fuzz_$t.c" "$out/obj/fuzz_$t.o" ""
 	"$cc" $CFLAGS -fsanitize=fuzzer "$out/obj/fuzz_$t.o" $core_objs $extra_objs \
-		$core_libs $extra_libs -lpthread -o "$out/fuzz_$t"
+		$core_libs $extra_libs -o "$out/fuzz_$t"
 	echo "built $out/fuzz_$t"
 done
 
@@ -78,7 +82,7 @@ if [ "${FUZZ_REPLAY:-0}" = 1 ]; then
 	rcc=${CC:-gcc}
 	RFLAGS="-std=c99 -D_POSIX_C_SOURCE=200809L -g -O0 -Wall -Wextra -Wno-unused-parameter -Wno-unused-function"
 	robjs=
-	for src in "$top"/module/*.c; do
+	for src in "$top"/module/core/*.c; do
 		o="$out/replay-obj/$(basename "$src" .c).o"
 		$rcc $RFLAGS $core_cflags $INC -c "$src" -o "$o"
 		robjs="$robjs $o"
@@ -89,12 +93,12 @@ if [ "${FUZZ_REPLAY:-0}" = 1 ]; then
 		case $t in
 		lync) $rcc $RFLAGS $INC -c "$top/tools/lync_csv.c" -o "$out/replay-obj/lync_csv.o"
 		      extra_objs="$out/replay-obj/lync_csv.o" ;;
-		sandbox) $rcc $RFLAGS $INC $(pkg-config --cflags $lua_pc) -c "$top/tools/sandbox.c" -o "$out/replay-obj/sandbox.o"
+		sandbox) $rcc $RFLAGS $INC $(pkg-config --cflags $lua_pc) -c "$top/module/evaluator/sandbox.c" -o "$out/replay-obj/sandbox.o"
 		      extra_objs="$out/replay-obj/sandbox.o"; extra_libs="$(pkg-config --libs $lua_pc) -lm" ;;
 		esac
 		$rcc $RFLAGS $INC -c "$here/fuzz_$t.c" -o "$out/replay-obj/fuzz_$t.o"
 		$rcc "$out/replay-obj/fuzz_$t.o" "$out/replay-obj/replay.o" $robjs $extra_objs \
-			$core_libs $extra_libs -lpthread -o "$out/$t-replay"
+			$core_libs $extra_libs -o "$out/$t-replay"
 		echo "built $out/$t-replay"
 	done
 fi

@@ -1,8 +1,9 @@
 /*
- * fuzz_sandbox.c: the sandboxed partner-file evaluator (tools/sandbox.c) on
- * arbitrary Lua text, with small limits so runaway chunks stop fast.  Every
- * setting assigned is copied out with xps_get and walked.  Checks: no crash
- * or leak; a failure has a message; copied values are well-formed.
+ * fuzz_sandbox.c: the sandboxed partner-file evaluator
+ * (module/evaluator/sandbox.c) on arbitrary Lua text, with small limits so
+ * runaway chunks stop fast.  Every setting assigned is copied out with
+ * xps_get and walked.  Checks: no crash or leak; a failure has a message;
+ * copied values are well-formed.
  * (Liblua itself is not instrumented: coverage guidance sees only the
  * sandbox's own code.)
  */

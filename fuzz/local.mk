@@ -18,19 +18,19 @@ TESTS += $(FUZZ_REPLAY_PROGS)
 FUZZ_COMMON = fuzz/replay.c fuzz/fuzz_common.h
 fuzz_replay_domain_SOURCES = $(FUZZ_COMMON) fuzz/fuzz_domain.c
 fuzz_replay_domain_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_TARGET='"domain"'
-fuzz_replay_domain_LDADD = module/libxpcore.la
+fuzz_replay_domain_LDADD = module/core/libxpcore.la
 fuzz_replay_builder_SOURCES = $(FUZZ_COMMON) fuzz/fuzz_prog.h fuzz/fuzz_builder.c
 fuzz_replay_builder_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_TARGET='"builder"'
-fuzz_replay_builder_LDADD = module/libxpcore.la
+fuzz_replay_builder_LDADD = module/core/libxpcore.la
 fuzz_replay_table_SOURCES = $(FUZZ_COMMON) fuzz/fuzz_prog.h fuzz/fuzz_table.c
 fuzz_replay_table_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_TARGET='"table"'
-fuzz_replay_table_LDADD = module/libxpcore.la
+fuzz_replay_table_LDADD = module/core/libxpcore.la
 fuzz_replay_cert_SOURCES = $(FUZZ_COMMON) fuzz/fuzz_cert.c
 fuzz_replay_cert_CPPFLAGS = $(AM_CPPFLAGS) -DFUZZ_TARGET='"cert"'
-fuzz_replay_cert_LDADD = module/libxpcore.la
+fuzz_replay_cert_LDADD = module/core/libxpcore.la
 
 # The Lync CSV and sandbox targets need tools/libxptools.la; fuzz/build.sh
-# builds them (it compiles tools/lync_csv.c and tools/sandbox.c itself).
+# builds them (it compiles tools/lync_csv.c and module/evaluator/sandbox.c itself).
 EXTRA_DIST += fuzz/build.sh fuzz/run.sh fuzz/fuzz_lync.c fuzz/fuzz_sandbox.c \
 	fuzz/corpus fuzz/regressions
 

@@ -1,8 +1,9 @@
 #!/bin/sh
 # fuzz/run.sh [SECONDS]: build every fuzz target (fuzz/build.sh) and run
 # each for SECONDS (default 60) on a copy of its committed corpus
-# (fuzz/corpus/<target>) plus its regression inputs (fuzz/regressions/
-# <target>, replayed first, read-only).  Nothing is written into the tree.
+# (fuzz/corpus/<target>; for lync and sandbox, the sample files of
+# tests/cli/data) plus its regression inputs (fuzz/regressions/<target>,
+# replayed first, read-only).  Nothing is written into the tree.
 #
 # Prints TAP, one line per target.  Exits non-zero on any crash, leak,
 # timeout, out-of-memory or sanitizer report; the input is printed in hex
@@ -57,6 +58,12 @@ for t in $targets; do
 	art=$tmp/artifacts/$t
 	mkdir -p "$work" "$art"
 	[ -d "$here/corpus/$t" ] && cp "$here/corpus/$t"/* "$work"/ 2>/dev/null
+	# The lync and sandbox seeds are the tool's sample files, kept once,
+	# with its tests.
+	case $t in
+	lync) cp "$here"/../tests/cli/data/*.csv "$work"/ ;;
+	sandbox) cp "$here"/../tests/cli/data/*.cfg.lua "$work"/ ;;
+	esac
 	dirs=$work
 	if [ -d "$here/regressions/$t" ] && [ -n "$(ls "$here/regressions/$t" 2>/dev/null)" ]; then
 		dirs="$dirs $here/regressions/$t"

@@ -1,12 +1,11 @@
 /*
  * cli.h: what the parts of the xmpp-partners command-line tool share.
  *
- * Two Lua states take part in every command.  The partner file runs in
- * the sandbox (sandbox.h), which hands back plain C values; those are
- * copied into a trusted state that has the core's Lua binding
- * (xmpp_partners.core, compiled in from module/lua/core.c), and the
- * binding's core.build and verdict functions decide everything.  The tool
- * only formats what they return.
+ * The partner file runs in the evaluator's sandbox (sandbox.h), which
+ * hands back plain C values; the evaluator walks those into the core's
+ * builder (walk.h), and the core's table and verdict functions decide
+ * everything.  The tool only formats what they return; no Lua state but
+ * the sandbox's takes part.
  *
  * Only main() decides the exit status: commands return one of XPT_EXIT_*.
  */
@@ -16,9 +15,8 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include <lua.h>
-
 #include "sandbox.h"
+#include "xmpp_partners.h"
 
 #define XPT_PROGRAM "xmpp-partners"
 
@@ -32,7 +30,7 @@ typedef struct xpt_options {
 	xps_limits limits; /* for the sandbox; zero fields take defaults */
 } xpt_options;
 
-/* The global options of a partner file, in core.build's names. */
+/* The global options of a partner file, in the builder's names. */
 enum {
 	XPT_OPT_DEFAULT,
 	XPT_OPT_KEEPALIVE,
@@ -83,23 +81,25 @@ size_t xpt_file_print_notes(xpt_file *f, FILE *out);
 /* The line of a diagnostic (partner and key may be NULL), 0 if unknown. */
 int xpt_file_line(xpt_file *f, const char *partner, const char *key);
 
-/* ---- the trusted state (all of these may throw: call them protected) --- */
+/* ---- the table --------------------------------------------------------- */
 
-/* Push the core module table. */
-void xpt_push_core(lua_State *T);
-/* Call core.build on the file's values: pushes tbl (or nil), diagnostics. */
-void xpt_build(lua_State *T, const xpt_file *f);
-/* Print diagnostics (the table at idx) as "path:line: severity: text";
- * counts go to *errors and *warnings. */
-void xpt_print_diags(lua_State *T, int idx, xpt_file *f, FILE *out,
+/* A file's values built into a table by the core. */
+typedef struct xpt_built {
+	xp_ctx *ctx;
+	xp_builder *builder; /* its diagnostics */
+	xp_table *table;     /* NULL when the file's table has errors */
+} xpt_built;
+
+/* Build f's xmpp_partners and options.  Returns XPT_EXIT_OK (look at
+ * b->table) or XPT_EXIT_FAILURE when memory runs out (said on stderr).
+ * Free with xpt_built_free either way. */
+int xpt_build(xpt_built *b, const xpt_file *f);
+void xpt_built_free(xpt_built *b);
+
+/* Print the builder's diagnostics as "path:line: severity: text", in line
+ * order; counts go to *errors and *warnings. */
+void xpt_print_diags(const xp_builder *b, xpt_file *f, FILE *out,
                      size_t *errors, size_t *warnings);
-
-/* A trusted state, or NULL when memory runs out. */
-lua_State *xpt_trusted_new(void);
-/* Run fn(T) protected with ud as its only argument (a light userdata);
- * a Lua error is reported on stderr and gives XPT_EXIT_FAILURE, else fn's
- * integer result is returned. */
-int xpt_protected(lua_State *T, lua_CFunction fn, void *ud);
 
 /* Read a whole file (at most max bytes); 0 or an errno value. */
 int xpt_read_file(const char *path, size_t max, char **out, size_t *len);
@@ -114,7 +114,5 @@ int xpt_cmd_check(const char *path, const xpt_options *o);
 int xpt_cmd_explain(const char *path, const char *domain, const xpt_options *o);
 int xpt_cmd_import_lync(const char *path, const xpt_options *o);
 int xpt_cmd_pin(const char *path);
-
-int luaopen_xmpp_partners_core(lua_State *L);
 
 #endif /* XPT_CLI_H */

@@ -3,14 +3,14 @@
  * to and what will be offered, accepted and enforced on its streams in each
  * direction, and what its users may do to local contact lists.
  *
- * Every statement comes from a verdict function of the binding (tbl:tls,
- * tbl:sasl_external, tbl:dialback, tbl:auth, tbl:stanzas, tbl:connection,
- * tbl:subscribe, ...), asked about a set of typical stream states; this
- * file only words the answers.  No policy is decided here.
+ * Every statement comes from a verdict function of the core (xp_verdict_tls,
+ * xp_verdict_sasl_external, xp_verdict_dialback, xp_verdict_auth,
+ * xp_verdict_stanzas, xp_verdict_connection, xp_contact_subscribe, ...),
+ * asked about a set of typical stream states; this file only words the
+ * answers.  No policy is decided here.
  */
+#include <stdlib.h>
 #include <string.h>
-
-#include <lauxlib.h>
 
 #include "cli.h"
 
@@ -44,8 +44,8 @@ static const stream plain_streams[] = {
 typedef struct explain_ctx {
 	xpt_file *f;
 	const char *domain;
-	int tbl;        /* stack index of the table */
-	const char *as; /* the domain as the table knows it */
+	const xp_table *t;
+	const xp_partner *p; /* what the domain resolves to */
 } explain_ctx;
 
 static const char *const directions[] = {"incoming", "outgoing"};
@@ -53,63 +53,43 @@ static const char *const directions[] = {"incoming", "outgoing"};
 /* Width of the situation column of the verdict tables. */
 #define LABEL_WIDTH 56
 
-/* ---- calling the binding ------------------------------------------------ */
+/* ---- asking the core -------------------------------------------------- */
 
-/* tbl:method(domain, ...) with the arguments already pushed; leaves nres
- * results. */
-static void call(lua_State *T, explain_ctx *c, const char *method, int nargs,
-                 int nres)
+static xp_cert_status cert_status(const char *s)
 {
-	lua_getfield(T, c->tbl, method);
-	lua_pushvalue(T, c->tbl);
-	lua_pushstring(T, c->domain);
-	lua_rotate(T, -3 - nargs, 3);
-	lua_call(T, nargs + 2, nres);
+	if (s == NULL)
+		return XP_CERT_NONE;
+	return strcmp(s, "valid") == 0 ? XP_CERT_VALID : XP_CERT_INVALID;
 }
 
-static void push_stream(lua_State *T, const stream *s)
+static xp_stream_state stream_state(const stream *s)
 {
-	lua_pushboolean(T, s->encrypted);
-	if (s->chain)
-		lua_pushstring(T, s->chain);
-	else
-		lua_pushnil(T);
-	if (s->identity)
-		lua_pushstring(T, s->identity);
-	else
-		lua_pushnil(T);
-	lua_pushboolean(T, s->pin);
+	xp_stream_state st;
+
+	st.encrypted = s->encrypted;
+	st.chain = cert_status(s->chain);
+	st.identity = cert_status(s->identity);
+	st.pin_match = s->pin;
+	return st;
 }
 
-/* Print "yes" or "no: <text>" for a verdict (true | false, token, text)
- * at the top three slots; pops them. */
-static void print_verdict(lua_State *T)
+/* Print "yes" or "no: <text>" for a verdict. */
+static void print_verdict(int ok, xp_reason reason)
 {
-	if (lua_toboolean(T, -3))
+	if (ok)
 		printf("yes\n");
 	else
-		printf("no: %s\n", lua_tostring(T, -1));
-	lua_pop(T, 3);
+		printf("no: %s\n", xp_reason_text(reason));
 }
 
 /* One situation and the verdict for it. */
 typedef struct answer {
 	char label[96];
 	int ok;
-	const char *why; /* a string kept on the Lua stack until printed */
+	const char *why; /* the core's reason text (static) */
 } answer;
 
 #define MAX_ANSWERS 8
-
-/* Take the verdict at the top (true | false, token, text): the text stays
- * on the stack, so why stays valid until the caller's lua_settop. */
-static void take_answer(lua_State *T, answer *a)
-{
-	a->ok = lua_toboolean(T, -3);
-	a->why = lua_tostring(T, -1);
-	lua_remove(T, -2);
-	lua_remove(T, -2);
-}
 
 /* The answers, one per line, or one line when they are all the same. */
 static void print_answers(const answer *a, size_t n, const char *every)
@@ -130,54 +110,39 @@ static void print_answers(const answer *a, size_t n, const char *every)
 	}
 }
 
-/* tbl:<verdict>(domain, direction, stream...) for each stream. */
-static void stream_table(lua_State *T, explain_ctx *c, const char *verdict,
-                         const char *direction, const stream *streams, size_t n)
+typedef int (*stream_verdict_fn)(const xp_partner *, xp_direction,
+                                 const xp_stream_state *, xp_reason *);
+
+/* A stream verdict for each stream. */
+static void stream_table(explain_ctx *c, stream_verdict_fn verdict,
+                         xp_direction d, const stream *streams, size_t n)
 {
 	answer a[MAX_ANSWERS];
-	int top = lua_gettop(T);
 	size_t i;
 
 	for (i = 0; i < n && i < MAX_ANSWERS; i++) {
-		lua_pushstring(T, direction);
-		push_stream(T, &streams[i]);
-		call(T, c, verdict, 5, 3);
+		xp_stream_state st = stream_state(&streams[i]);
+		xp_reason reason = XP_R_NONE;
 		snprintf(a[i].label, sizeof(a[i].label), "%s",
 		         streams[i].label);
-		take_answer(T, &a[i]);
+		a[i].ok = verdict(c->p, d, &st, &reason);
+		a[i].why = a[i].ok ? NULL : xp_reason_text(reason);
 	}
 	print_answers(a, i, "in every situation");
-	lua_settop(T, top);
 }
 
-/* ---- the record -----------------------------------------------------------
- */
+/* ---- the record ---------------------------------------------------------- */
 
-static const char *field_string(lua_State *T, int rec, const char *key)
+static void print_list(size_t n, const char *(*get)(const xp_partner *, size_t),
+                       const xp_partner *p, const char *none)
 {
-	const char *s;
+	size_t i;
 
-	lua_getfield(T, rec, key);
-	s = lua_tostring(T, -1);
-	lua_pop(T, 1); /* held by the record table */
-	return s;
-}
-
-static void print_list(lua_State *T, int rec, const char *key, const char *none)
-{
-	int n, i;
-
-	lua_getfield(T, rec, key);
-	n = (int)luaL_len(T, -1);
 	if (n == 0)
 		printf("%s", none);
-	for (i = 1; i <= n; i++) {
-		lua_rawgeti(T, -1, i);
-		printf("%s%s", i > 1 ? ", " : "", lua_tostring(T, -1));
-		lua_pop(T, 1);
-	}
+	for (i = 0; i < n; i++)
+		printf("%s%s", i > 0 ? ", " : "", get(p, i));
 	printf("\n");
-	lua_pop(T, 1);
 }
 
 static const char *method_words(const char *m)
@@ -191,94 +156,102 @@ static const char *method_words(const char *m)
 	return m;
 }
 
-static void print_methods(lua_State *T, int rec)
+static void print_methods(const xp_matrix_row *row)
 {
-	int n, i;
+	static const xp_method all[] = {XP_METHOD_SASL_TLS,
+	                                XP_METHOD_DIALBACK_TLS,
+	                                XP_METHOD_DIALBACK_TCP};
+	size_t i, k = 0;
 
-	lua_getfield(T, rec, "methods");
-	n = (int)luaL_len(T, -1);
-	if (n == 0)
-		printf("none");
-	for (i = 1; i <= n; i++) {
-		lua_rawgeti(T, -1, i);
-		printf("%s%s (%s)", i > 1 ? ", " : "", lua_tostring(T, -1),
-		       method_words(lua_tostring(T, -1)));
-		lua_pop(T, 1);
+	for (i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+		const char *m;
+		if (row == NULL || !(row->methods & (unsigned)all[i]))
+			continue;
+		m = xp_method_name(all[i]);
+		printf("%s%s (%s)", k++ > 0 ? ", " : "", m, method_words(m));
 	}
+	if (k == 0)
+		printf("none");
 	printf("\n");
-	lua_pop(T, 1);
+}
+
+/* The domain as the core normalises it; 0 when it is not valid. */
+static int normalized(const char *in, char *out)
+{
+	size_t len = 0;
+
+	if (xp_domain_normalize(in, strlen(in), out, &len, NULL) != XP_OK)
+		return 0;
+	out[len] = '\0';
+	return 1;
 }
 
 /* How the asked domain relates to the partner found. */
-static void print_mapping(lua_State *T, explain_ctx *c, int rec)
+static void print_mapping(explain_ctx *c)
 {
-	const char *primary = field_string(T, rec, "domain");
-	int same;
+	const char *primary = xp_partner_domain(c->p);
+	char a[XP_DOMAIN_MAX + 1], b[XP_DOMAIN_MAX + 1];
+	int same = normalized(c->domain, a) && normalized(primary, b) &&
+	           strcmp(a, b) == 0;
 
-	xpt_push_core(T);
-	lua_getfield(T, -1, "normalize");
-	lua_pushstring(T, c->domain);
-	lua_call(T, 1, 1);
-	lua_getfield(T, -2, "normalize");
-	lua_pushstring(T, primary);
-	lua_call(T, 1, 1);
-	same = lua_rawequal(T, -1, -2);
-	lua_pop(T, 3);
 	printf("  partner        %s (%s)\n", primary,
 	       same ? "its primary domain"
 	            : "the domain is one of its additional_domains");
 }
 
-static void print_record(lua_State *T, explain_ctx *c, int rec)
+static void print_record(explain_ctx *c)
 {
-	const char *desc = field_string(T, rec, "description");
-	const char *reason = field_string(T, rec, "reason");
+	const xp_partner *p = c->p;
+	const char *desc = xp_partner_description(p);
+	const xp_matrix_row *row = xp_partner_row(p);
+	const char *reason =
+	        row != NULL && row->reason != NULL && row->reason[0] != '\0'
+	                ? row->reason
+	                : NULL;
 
-	lua_getfield(T, rec, "default");
-	if (lua_toboolean(T, -1))
+	if (xp_partner_is_default(p))
 		printf("  partner        none: %s is not listed, and "
 		       "xmpp_partners_default = \"allow\" lets it federate "
 		       "with the built-in default record\n",
 		       c->domain);
 	else
-		print_mapping(T, c, rec);
-	lua_pop(T, 1);
+		print_mapping(c);
 	if (desc != NULL && desc[0] != '\0') {
 		char one[1024];
 		printf("  description    %s\n",
 		       xpt_one_line(desc, one, sizeof(one)));
 	}
-	printf("  type           %s\n", field_string(T, rec, "type"));
-	lua_getfield(T, rec, "dialback");
-	lua_getfield(T, rec, "row");
+	printf("  type           %s\n",
+	       xp_partner_type_name(xp_partner_get_type(p)));
 	printf("  negotiation    tls = \"%s\", sasl = \"%s\", dialback = %s: "
 	       "matrix row %d (%s)%s%s\n",
-	       field_string(T, rec, "tls"), field_string(T, rec, "sasl"),
-	       lua_toboolean(T, -2) ? "true" : "false",
-	       (int)lua_tointeger(T, -1), field_string(T, rec, "verdict"),
+	       xp_tls_name(xp_partner_tls(p)), xp_sasl_name(xp_partner_sasl(p)),
+	       xp_partner_dialback(p) ? "true" : "false",
+	       row != NULL ? row->row : 0,
+	       row != NULL ? xp_verdict_name(row->verdict) : "?",
 	       reason != NULL ? ": " : "", reason != NULL ? reason : "");
-	lua_pop(T, 2);
 	printf("  methods        ");
-	print_methods(T, rec);
+	print_methods(row);
 	printf("  other domains  ");
-	print_list(T, rec, "additional_domains", "none");
+	print_list(xp_partner_additional_count(p), xp_partner_additional, p,
+	           "none");
 	printf("  pinned keys    ");
-	print_list(T, rec, "fingerprints", "none");
+	print_list(xp_partner_fingerprint_count(p), xp_partner_fingerprint, p,
+	           "none");
 }
 
-/* ---- directions ------------------------------------------------------------
- */
+/* ---- directions ---------------------------------------------------------- */
 
-static const char *tls_words(const char *action, int outgoing)
+static const char *tls_words(xp_tls_action action, int outgoing)
 {
-	if (strcmp(action, "require") == 0)
+	if (action == XP_TLS_REQUIRE)
 		return outgoing
 		               ? "required: the stream is closed rather than "
 		                 "continue in the clear"
 		               : "offered as required (<starttls><required/>); "
 		                 "a stream that authenticates or sends stanzas "
 		                 "before TLS is closed (policy-violation)";
-	if (strcmp(action, "offer") == 0)
+	if (action == XP_TLS_OFFER)
 		return outgoing ? "used when the partner offers it"
 		                : "offered (not required)";
 	return outgoing ? "never started"
@@ -286,11 +259,12 @@ static const char *tls_words(const char *action, int outgoing)
 	                  "with <failure/>";
 }
 
-static void print_direction(lua_State *T, explain_ctx *c, int outgoing)
+static void print_direction(explain_ctx *c, int outgoing)
 {
-	const char *dir = directions[outgoing];
-	static const char *const methods[] = {"sasl_tls", "dialback_tls",
-	                                      "dialback_tcp"};
+	xp_direction d = outgoing ? XP_OUTGOING : XP_INCOMING;
+	static const xp_method methods[] = {XP_METHOD_SASL_TLS,
+	                                    XP_METHOD_DIALBACK_TLS,
+	                                    XP_METHOD_DIALBACK_TCP};
 	size_t i;
 
 	if (outgoing)
@@ -299,27 +273,31 @@ static void print_direction(lua_State *T, explain_ctx *c, int outgoing)
 		printf("\nIncoming streams (a server of %s connects to us)\n",
 		       c->domain);
 	if (outgoing) {
-		call(T, c, "proxy", 0, 2);
-		if (lua_isnil(T, -2))
+		unsigned port = 0;
+		const char *host = xp_partner_proxy(c->p, &port);
+		size_t len = host != NULL ? strlen(host) : 0;
+		if (host == NULL)
 			printf("  connect to     the servers DNS gives for the "
 			       "domain (no proxy is set)\n");
+		else if (len >= 2 && host[0] == '[' && host[len - 1] == ']')
+			/* an IPv6 literal, shown without its brackets */
+			printf("  connect to     %.*s port %d (proxy), instead "
+			       "of the servers found in DNS\n",
+			       (int)(len - 2), host + 1, (int)port);
 		else
 			printf("  connect to     %s port %d (proxy), instead "
 			       "of the servers found in DNS\n",
-			       lua_tostring(T, -2), (int)lua_tointeger(T, -1));
-		lua_pop(T, 2);
+			       host, (int)port);
 	}
-	lua_pushstring(T, dir);
-	call(T, c, "tls", 1, 1);
 	printf("  STARTTLS       %s\n",
-	       tls_words(lua_tostring(T, -1), outgoing));
-	lua_pop(T, 1);
+	       tls_words(xp_verdict_tls(c->p, d), outgoing));
 
 	printf("  SASL EXTERNAL  %s when the partner's certificate is:\n",
 	       outgoing ? "tried" : "offered");
-	stream_table(T, c, "sasl_external", dir, tls_streams, N_TLS_STREAMS);
+	stream_table(c, xp_verdict_sasl_external, d, tls_streams,
+	             N_TLS_STREAMS);
 	printf("  dialback       %s:\n", outgoing ? "started" : "advertised");
-	stream_table(T, c, "dialback", dir, plain_streams, 2);
+	stream_table(c, xp_verdict_dialback, d, plain_streams, 2);
 
 	printf("  the partner is authenticated by:\n");
 	for (i = 0; i < 3; i++) {
@@ -328,77 +306,69 @@ static void print_direction(lua_State *T, explain_ctx *c, int outgoing)
 		                              : &plain_streams[1];
 		size_t n = i == 0 ? N_TLS_STREAMS - 1 : 1, k;
 		answer a[MAX_ANSWERS];
-		int top = lua_gettop(T);
 		for (k = 0; k < n; k++) {
+			xp_stream_state st = stream_state(&list[k]);
+			xp_reason reason = XP_R_NONE;
 			snprintf(a[k].label, sizeof(a[k].label), "%s, %s",
-			         methods[i],
+			         xp_method_name(methods[i]),
 			         i == 0 ? list[k].label + 5 : list[k].label);
-			lua_pushstring(T, dir);
-			lua_pushstring(T, methods[i]);
-			push_stream(T, &list[k]);
-			call(T, c, "auth", 6, 3);
-			take_answer(T, &a[k]);
+			a[k].ok = xp_verdict_auth(c->p, d, methods[i], &st,
+			                          &reason);
+			a[k].why = a[k].ok ? NULL : xp_reason_text(reason);
 		}
 		print_answers(a, n, "sasl_tls, in every situation");
-		lua_settop(T, top);
 	}
 	printf("  stanzas flow:\n");
-	stream_table(T, c, "stanzas", dir, plain_streams, 2);
+	stream_table(c, xp_verdict_stanzas, d, plain_streams, 2);
 }
 
 /* ---- limits and contact policy ------------------------------------------- */
 
-static void print_limits(lua_State *T, explain_ctx *c, int rec, int info)
+static void print_limits(explain_ctx *c)
 {
-	lua_Integer mine, all;
+	unsigned mine = xp_partner_connection_limit(c->p);
+	unsigned all = xp_table_connection_limit(c->t);
+	xp_reason reason = XP_R_NONE;
+	int ok;
 
-	lua_getfield(T, rec, "connection_limit");
-	mine = lua_tointeger(T, -1);
-	lua_getfield(T, info, "connection_limit");
-	all = lua_tointeger(T, -1);
-	lua_pop(T, 2);
 	printf("\nLimits\n");
 	printf("  connections    at most %d with this partner and %d with "
 	       "all partners together\n",
 	       (int)mine, (int)all);
-	lua_pushinteger(T, mine);
-	lua_pushinteger(T, 0);
-	call(T, c, "connection", 2, 3);
+	ok = xp_verdict_connection(c->t, c->p, mine, 0, &reason);
 	printf("      with %d open to this partner, one more: ", (int)mine);
-	print_verdict(T);
-	lua_pushinteger(T, 0);
-	lua_pushinteger(T, all);
-	call(T, c, "connection", 2, 3);
+	print_verdict(ok, reason);
+	reason = XP_R_NONE;
+	ok = xp_verdict_connection(c->t, c->p, 0, all, &reason);
 	printf("      with %d open to all partners, one more: ", (int)all);
-	print_verdict(T);
-	call(T, c, "keepalive", 0, 2);
-	if (lua_toboolean(T, -2))
+	print_verdict(ok, reason);
+	if (xp_partner_keepalive(c->p))
 		printf("  keepalive      a whitespace keepalive after %d s of "
 		       "idle time\n",
-		       (int)lua_tointeger(T, -1));
+		       (int)xp_table_keepalive_interval(c->t));
 	else
 		printf("  keepalive      none: idle streams get no whitespace "
 		       "keepalive\n");
-	lua_pop(T, 2);
 }
 
-static const char *subscribe_words(const char *action)
+static const char *subscribe_words(xp_subscribe_action action)
 {
-	if (strcmp(action, "approve") == 0)
+	if (action == XP_SUBSCRIBE_AUTO_APPROVE)
 		return "approved automatically (answered with subscribed)";
-	if (strcmp(action, "deliver") == 0)
+	if (action == XP_SUBSCRIBE_DELIVER)
 		return "handled as usual (the user decides; a block applies)";
 	return "refused: answered with unsubscribed, nothing is stored";
 }
 
-static const char *message_words(const char *action)
+static const char *message_words(xp_message_action action)
 {
-	return strcmp(action, "deliver") == 0
+	return action == XP_MESSAGE_DELIVER
 	               ? "delivered"
 	               : "bounced with service-unavailable";
 }
 
-static void print_contacts(lua_State *T, explain_ctx *c)
+/* p is NULL for a refused domain: the core then denies, bounces, strips. */
+static void print_contacts(const xp_partner *p)
 {
 	static const struct {
 		const char *label;
@@ -415,125 +385,109 @@ static void print_contacts(lua_State *T, explain_ctx *c)
 	printf("\nContact policy (for local users)\n");
 	printf("  subscription requests:\n");
 	for (i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
-		lua_pushboolean(T, subs[i].in_roster);
-		lua_pushboolean(T, subs[i].subscribed_from);
-		lua_pushboolean(T, subs[i].blocked);
-		call(T, c, "subscribe", 3, 1);
+		xp_contact_state cs;
+		cs.in_roster = subs[i].in_roster;
+		cs.subscribed_from = subs[i].subscribed_from;
+		cs.blocked = subs[i].blocked;
 		printf("      %-52s %s\n", subs[i].label,
-		       subscribe_words(lua_tostring(T, -1)));
-		lua_pop(T, 1);
+		       subscribe_words(xp_contact_subscribe(p, &cs)));
 	}
 	printf("  messages:\n");
 	for (i = 0; i < 2; i++) {
-		lua_pushboolean(T, (int)i);
-		call(T, c, "message", 1, 1);
+		xp_contact_state cs;
+		cs.in_roster = (int)i;
+		cs.subscribed_from = 0;
+		cs.blocked = 0;
 		printf("      %-52s %s\n",
 		       i ? "from a user in the roster"
 		         : "from a user not in the roster",
-		       message_words(lua_tostring(T, -1)));
-		lua_pop(T, 1);
+		       message_words(xp_contact_message(p, &cs)));
 	}
-	call(T, c, "strip_status", 0, 1);
 	printf("  presence sent to its users: the <status/> text is %s\n",
-	       lua_toboolean(T, -1) ? "removed" : "sent");
-	lua_pop(T, 1);
+	       xp_contact_strip_status(p) ? "removed" : "sent");
 }
 
-/* ---- refused domains -------------------------------------------------------
- */
+/* ---- refused domains ----------------------------------------------------- */
 
-static void print_refused(lua_State *T, explain_ctx *c, int info)
+static int print_refused(explain_ctx *c, xp_reason reason)
 {
-	const char *token = lua_tostring(T, -2), *text = lua_tostring(T, -1);
 	int d;
 
-	printf("%s\n  refused: %s", c->domain, text);
-	if (strcmp(token, "not_partner") == 0) {
-		lua_getfield(T, info, "default");
+	printf("%s\n  refused: %s", c->domain, xp_reason_text(reason));
+	if (reason == XP_R_NOT_PARTNER)
 		printf(" (no partner lists it, and xmpp_partners_default = "
 		       "\"%s\")",
-		       lua_tostring(T, -1));
-		lua_pop(T, 1);
-	}
+		       xp_table_default_policy(c->t) == XP_DEFAULT_ALLOW
+		               ? "allow"
+		               : "deny");
 	printf("\n");
 	for (d = 0; d < 2; d++) {
-		xpt_push_core(T);
-		lua_getfield(T, -1, "refusal");
-		lua_pushstring(T, directions[d]);
-		lua_pushstring(T, c->domain);
-		lua_pushstring(T, token);
-		lua_call(T, 3, 1);
-		printf("  %s: %s; %s\n", directions[d], lua_tostring(T, -1),
+		size_t n = xp_format_refusal(NULL, 0, (xp_direction)d,
+		                             c->domain, reason);
+		char *line = malloc(n + 1);
+		if (line == NULL) {
+			fprintf(stderr, "%s: out of memory\n", XPT_PROGRAM);
+			return XPT_EXIT_FAILURE;
+		}
+		xp_format_refusal(line, n + 1, (xp_direction)d, c->domain,
+		                  reason);
+		printf("  %s: %s; %s\n", directions[d], line,
 		       d == 0 ? "the stream is closed"
 		              : "no connection is made");
-		lua_pop(T, 2);
+		free(line);
 	}
-	print_contacts(T, c);
+	print_contacts(NULL);
+	return XPT_EXIT_OK;
 }
 
-/* ---- the command ------------------------------------------------------------
- */
+/* ---- the command --------------------------------------------------------- */
 
-static int explain_protected(lua_State *T)
+static int explain_built(explain_ctx *c, const xpt_built *b)
 {
-	explain_ctx *c = lua_touserdata(T, 1);
 	size_t errors = 0, warnings = 0;
-	int info, rec;
+	xp_reason reason = XP_R_NONE;
 
-	xpt_build(T, c->f);
-	if (lua_isnil(T, -2)) {
-		xpt_print_diags(T, -1, c->f, stdout, &errors, &warnings);
+	if (b->table == NULL) {
+		xpt_print_diags(b->builder, c->f, stdout, &errors, &warnings);
 		printf("%s: %lu error%s: a server would not load this table "
 		       "(on reload it keeps the policy in force; at start-up "
 		       "it refuses every domain until the file is fixed), so "
 		       "there is nothing to explain\n",
 		       c->f->path, (unsigned long)errors,
 		       errors == 1 ? "" : "s");
-		lua_pushinteger(T, XPT_EXIT_ERRORS);
-		return 1;
+		return XPT_EXIT_ERRORS;
 	}
-	lua_pop(T, 1);
-	c->tbl = lua_gettop(T);
-	lua_getfield(T, c->tbl, "info");
-	lua_pushvalue(T, c->tbl);
-	lua_call(T, 1, 1);
-	info = lua_gettop(T);
-
-	call(T, c, "resolve", 0, 3);
-	if (lua_isnil(T, -3)) {
-		if (strcmp(lua_tostring(T, -2), "bad_domain") == 0) {
-			xpt_push_core(T);
-			lua_getfield(T, -1, "normalize");
-			lua_pushstring(T, c->domain);
-			lua_call(T, 1, 2);
+	c->t = b->table;
+	c->p = xp_table_resolve(c->t, c->domain, strlen(c->domain), &reason);
+	if (c->p == NULL) {
+		if (reason == XP_R_BAD_DOMAIN) {
+			char out[XP_DOMAIN_MAX + 1];
+			const char *why = NULL;
+			size_t len = 0;
+			xp_domain_normalize(c->domain, strlen(c->domain), out,
+			                    &len, &why);
 			fprintf(stderr,
 			        "%s: explain: '%s' is not a valid domain: %s\n",
-			        XPT_PROGRAM, c->domain, lua_tostring(T, -1));
-			lua_pushinteger(T, XPT_EXIT_FAILURE);
-			return 1;
+			        XPT_PROGRAM, c->domain,
+			        why != NULL ? why : "not a valid domain");
+			return XPT_EXIT_FAILURE;
 		}
-		print_refused(T, c, info);
-		lua_pushinteger(T, XPT_EXIT_OK);
-		return 1;
+		return print_refused(c, reason);
 	}
-	lua_pop(T, 3);
-	call(T, c, "lookup", 0, 1);
-	rec = lua_gettop(T);
 	printf("%s\n", c->domain);
-	print_record(T, c, rec);
-	print_direction(T, c, 0);
-	print_direction(T, c, 1);
-	print_limits(T, c, rec, info);
-	print_contacts(T, c);
-	lua_pushinteger(T, XPT_EXIT_OK);
-	return 1;
+	print_record(c);
+	print_direction(c, 0);
+	print_direction(c, 1);
+	print_limits(c);
+	print_contacts(c->p);
+	return XPT_EXIT_OK;
 }
 
 int xpt_cmd_explain(const char *path, const char *domain, const xpt_options *o)
 {
 	xpt_file f;
+	xpt_built b;
 	explain_ctx c;
-	lua_State *T;
 	int rc = xpt_file_load(&f, path, o);
 
 	if (rc != XPT_EXIT_OK) {
@@ -543,14 +497,10 @@ int xpt_cmd_explain(const char *path, const char *domain, const xpt_options *o)
 	memset(&c, 0, sizeof(c));
 	c.f = &f;
 	c.domain = domain;
-	T = xpt_trusted_new();
-	if (T == NULL) {
-		fprintf(stderr, "%s: out of memory\n", XPT_PROGRAM);
-		xpt_file_free(&f);
-		return XPT_EXIT_FAILURE;
-	}
-	rc = xpt_protected(T, explain_protected, &c);
-	lua_close(T);
+	rc = xpt_build(&b, &f);
+	if (rc == XPT_EXIT_OK)
+		rc = explain_built(&c, &b);
+	xpt_built_free(&b);
 	xpt_file_free(&f);
 	return rc;
 }

@@ -4,7 +4,7 @@
  *
  * lync_csv.c reads the CSV and maps every attribute to our keys without
  * judging.  Here the rows become Lua text, and that very text goes through
- * the same path as `check` (sandbox, core.build): rows the core rejects
+ * the same path as `check` (sandbox, walk, builder): rows the core rejects
  * are taken out and the rest checked again until the table loads, so the
  * file printed is one a server accepts.  Rejected rows stay in the output
  * as comments with the reasons, next to the CSV line they came from.
@@ -13,8 +13,6 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <lauxlib.h>
 
 #include "cli.h"
 #include "lync_csv.h"
@@ -169,8 +167,7 @@ static void text_comment(text *t, const char *indent, const char *msg)
 	}
 }
 
-/* ---- per-row state --------------------------------------------------------
- */
+/* ---- per-row state ------------------------------------------------------- */
 
 typedef struct row_state {
 	int rejected;
@@ -202,8 +199,7 @@ static int append_line(char **dst, const char *line)
 	return 0;
 }
 
-/* ---- rendering ------------------------------------------------------------
- */
+/* ---- rendering ----------------------------------------------------------- */
 
 static void render_value(text *t, const lync_value *v)
 {
@@ -274,8 +270,7 @@ static void render_accepted(text *t, const import_ctx *c)
 	text_add(t, "}\n", 2);
 }
 
-/* ---- validation ------------------------------------------------------------
- */
+/* ---- validation ---------------------------------------------------------- */
 
 /* The accepted row of a partner, by its name as the core reports it. */
 static long row_of(const import_ctx *c, const char *partner)
@@ -331,107 +326,76 @@ static void column_context(char *buf, size_t size, const lync_partner *p,
 		snprintf(buf, size, "column %s: ", lync_column_name(col));
 }
 
-static const char *diag_string(lua_State *T, const char *key)
+/* Build the rendered table; reject the rows with errors, or note the
+ * warnings of the rows when it loads. */
+static int validate_built(import_ctx *c, xpt_file *f)
 {
-	const char *s;
+	xpt_built b;
+	size_t n, i;
+	int loaded, rc = xpt_build(&b, f);
 
-	lua_getfield(T, -1, key);
-	s = lua_tostring(T, -1);
-	lua_pop(T, 1); /* held by the diagnostic */
-	return s;
-}
-
-/* Protected: build the rendered table; reject the rows with errors, or
- * note the warnings of the rows when it loads. */
-static int validate_protected(lua_State *T)
-{
-	import_ctx *c = lua_touserdata(T, 1);
-	xpt_file *f = lua_touserdata(T, 2);
-	int n, i, loaded;
-
-	xpt_build(T, f);
-	loaded = !lua_isnil(T, -2);
-	n = (int)luaL_len(T, -1);
+	if (rc != XPT_EXIT_OK)
+		return rc;
+	loaded = b.table != NULL;
+	n = xp_builder_diag_count(b.builder);
 	c->changed = 0;
-	for (i = 1; i <= n; i++) {
-		const char *sev, *partner, *key, *msg;
+	for (i = 0; i < n; i++) {
+		const xp_diag *d = xp_builder_diag(b.builder, i);
+		const char *msg = d->message != NULL ? d->message : "?";
+		int error = d->severity == XP_SEV_ERROR;
 		char context[512], *line;
-		lua_Integer matrix_row;
 		long r;
 		row_state *rs;
 		size_t need;
 
-		lua_rawgeti(T, -1, i);
-		sev = diag_string(T, "severity");
-		partner = diag_string(T, "partner");
-		key = diag_string(T, "key");
-		msg = diag_string(T, "message");
-		lua_getfield(T, -1, "row");
-		matrix_row = lua_tointeger(T, -1);
-		lua_pop(T, 1);
-		r = row_of(c, partner);
+		r = row_of(c, d->partner);
 		if (r < 0) {
-			if (sev != NULL && strcmp(sev, "error") == 0 &&
-			    !c->unattributed) {
+			if (error && !c->unattributed) {
 				c->unattributed = 1;
 				c->unattributed_message =
-				        malloc(strlen(msg ? msg : "?") + 1);
+				        malloc(strlen(msg) + 1);
 				if (c->unattributed_message != NULL)
-					strcpy(c->unattributed_message,
-					       msg ? msg : "?");
+					strcpy(c->unattributed_message, msg);
 			}
-			lua_pop(T, 1);
 			continue;
 		}
 		rs = &c->rows[r];
 		column_context(context, sizeof(context), &c->im->partners[r],
-		               key, (int)matrix_row);
-		need = strlen(context) + strlen(msg ? msg : "?") + 1;
-		/* scratch as a userdata: a Lua error cannot leak it */
-		line = lua_newuserdatauv(T, need, 0);
-		snprintf(line, need, "%s%s", context, msg ? msg : "?");
-		if (sev != NULL && strcmp(sev, "error") == 0) {
+		               d->key, d->row);
+		need = strlen(context) + strlen(msg) + 1;
+		line = malloc(need);
+		if (line == NULL)
+			goto nomem;
+		snprintf(line, need, "%s%s", context, msg);
+		if (error) {
 			/* (a table with errors never loads) */
-			if (append_line(&rs->reasons, line) != 0)
-				return luaL_error(T, "not enough memory");
+			rc = append_line(&rs->reasons, line);
 			rs->rejected = 2; /* counted below */
 		} else if (loaded) {
-			if (append_line(&rs->warnings, line) != 0)
-				return luaL_error(T, "not enough memory");
-			if (matrix_row == 1)
+			rc = append_line(&rs->warnings, line);
+			if (d->row == 1)
 				rs->row1 = 1;
 		}
-		lua_pop(T, 2);
+		free(line);
+		if (rc != 0)
+			goto nomem;
 	}
-	for (i = 0; (size_t)i < c->im->npartners; i++) {
+	for (i = 0; i < c->im->npartners; i++) {
 		if (c->rows[i].rejected == 2) {
 			c->rows[i].rejected = 1;
 			c->changed = 1;
 		}
 	}
-	lua_pushinteger(T, loaded ? XPT_EXIT_OK : XPT_EXIT_ERRORS);
-	return 1;
-}
-
-typedef struct validate_args {
-	import_ctx *c;
-	xpt_file *f;
-} validate_args;
-
-static int validate_trampoline(lua_State *T)
-{
-	validate_args *a = lua_touserdata(T, 1);
-
-	lua_settop(T, 0);
-	lua_pushcfunction(T, validate_protected);
-	lua_pushlightuserdata(T, a->c);
-	lua_pushlightuserdata(T, a->f);
-	lua_call(T, 2, 1);
-	return 1;
+	xpt_built_free(&b);
+	return loaded ? XPT_EXIT_OK : XPT_EXIT_ERRORS;
+nomem:
+	xpt_built_free(&b);
+	fprintf(stderr, "%s: out of memory\n", XPT_PROGRAM);
+	return XPT_EXIT_FAILURE;
 }
 
 /* Check the accepted rows again and again until the table loads. */
-static int validate(import_ctx *c, lua_State *T, const xpt_options *o)
+static int validate(import_ctx *c, const xpt_options *o)
 {
 	text t = {NULL, 0, 0, 0};
 	size_t round;
@@ -439,7 +403,6 @@ static int validate(import_ctx *c, lua_State *T, const xpt_options *o)
 
 	for (round = 0; round <= c->im->npartners + 1; round++) {
 		xpt_file f;
-		validate_args a;
 		render_accepted(&t, c);
 		if (t.oom) {
 			fprintf(stderr, "%s: out of memory\n", XPT_PROGRAM);
@@ -457,9 +420,7 @@ static int validate(import_ctx *c, lua_State *T, const xpt_options *o)
 			rc = XPT_EXIT_FAILURE;
 			break;
 		}
-		a.c = c;
-		a.f = &f;
-		rc = xpt_protected(T, validate_trampoline, &a);
+		rc = validate_built(c, &f);
 		xpt_file_free(&f);
 		if (rc == XPT_EXIT_OK || rc == XPT_EXIT_FAILURE)
 			break;
@@ -478,8 +439,7 @@ static int validate(import_ctx *c, lua_State *T, const xpt_options *o)
 	return rc;
 }
 
-/* ---- checks of the rows themselves ----------------------------------------
- */
+/* ---- checks of the rows themselves --------------------------------------- */
 
 static void reject(import_ctx *c, size_t i, const char *why)
 {
@@ -519,8 +479,7 @@ static void pre_checks(import_ctx *c)
 	}
 }
 
-/* ---- output ----------------------------------------------------------------
- */
+/* ---- output -------------------------------------------------------------- */
 
 static size_t count_rejected(const import_ctx *c)
 {
@@ -718,8 +677,7 @@ static void report(const import_ctx *c)
 	        (unsigned long)rejected, rejected == 1 ? "" : "s");
 }
 
-/* ---- the command -----------------------------------------------------------
- */
+/* ---- the command --------------------------------------------------------- */
 
 static void free_rows(import_ctx *c)
 {
@@ -736,7 +694,6 @@ static void free_rows(import_ctx *c)
 
 static int import_rows(import_ctx *c, const xpt_options *o)
 {
-	lua_State *T;
 	text out = {NULL, 0, 0, 0};
 	int rc = XPT_EXIT_OK;
 
@@ -748,13 +705,7 @@ static int import_rows(import_ctx *c, const xpt_options *o)
 	}
 	pre_checks(c);
 	if (c->im->npartners > 0) {
-		T = xpt_trusted_new();
-		if (T == NULL) {
-			fprintf(stderr, "%s: out of memory\n", XPT_PROGRAM);
-			return XPT_EXIT_FAILURE;
-		}
-		rc = validate(c, T, o);
-		lua_close(T);
+		rc = validate(c, o);
 		if (rc == XPT_EXIT_FAILURE)
 			return rc;
 	}

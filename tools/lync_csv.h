@@ -101,8 +101,8 @@ typedef enum lync_kind {
 	LYNC_BOOLEAN,
 	LYNC_INTEGER,
 	LYNC_LIST,
-	LYNC_LOST /* Export-Csv wrote the list's .NET type name, not its items
-	           */
+	/* Export-Csv wrote the list's .NET type name, not its items */
+	LYNC_LOST
 } lync_kind;
 
 typedef struct lync_value {

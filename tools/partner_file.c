@@ -1,8 +1,8 @@
 /*
  * partner_file.c: a partner file from the disk to the core's verdict:
- * evaluation in the sandbox, the values copied into the trusted state,
- * core.build, and diagnostics printed with the file's line numbers.  Also
- * the `check` command, which is little more than that.
+ * evaluation in the sandbox, its values walked into the core's builder
+ * (module/evaluator/walk.h), and diagnostics printed with the file's line
+ * numbers.  Also the `check` command, which is little more than that.
  *
  * Line numbers: the core names the partner and the key of a finding, not
  * where it was written (the Lua table has no positions), so the file is
@@ -14,10 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <lauxlib.h>
-#include <lualib.h>
-
 #include "cli.h"
+#include "walk.h"
 #include "xmpp_partners.h"
 
 const char *const xpt_option_keys[XPT_OPT_COUNT] = {
@@ -721,95 +719,53 @@ size_t xpt_file_print_notes(xpt_file *f, FILE *out)
 	return warnings + section_checks(f, out);
 }
 
-/* ---- the trusted state --------------------------------------------------- */
+/* ---- building the table ------------------------------------------------ */
 
-lua_State *xpt_trusted_new(void)
+int xpt_build(xpt_built *out, const xpt_file *f)
 {
-	return luaL_newstate();
+	const xps_value *values[XPT_OPT_COUNT];
+	xp_table *t = NULL;
+	int i, rc;
+
+	memset(out, 0, sizeof(*out));
+	out->ctx = xp_ctx_new(NULL, NULL, NULL, NULL);
+	out->builder = out->ctx != NULL ? xp_builder_new(out->ctx) : NULL;
+	if (out->builder == NULL)
+		goto nomem;
+	for (i = 0; i < XPT_OPT_COUNT; i++)
+		values[i] = f->options[i];
+	rc = xpe_walk_options(out->builder, XPT_OPT_COUNT, xpt_option_keys,
+	                      values);
+	if (rc == XP_OK)
+		rc = xpe_walk_partners(out->builder, f->partners);
+	if (rc == XP_OK)
+		rc = xp_builder_finish(out->builder, &t);
+	if (rc == XP_OK)
+		out->table = t;
+	else if (rc != XP_ECONFIG)
+		goto nomem;
+	return XPT_EXIT_OK;
+nomem:
+	fflush(stdout);
+	fprintf(stderr, "%s: out of memory\n", XPT_PROGRAM);
+	xpt_built_free(out);
+	return XPT_EXIT_FAILURE;
 }
 
-typedef struct protected_call {
-	lua_CFunction fn;
-	void *ud;
-} protected_call;
-
-static int protected_trampoline(lua_State *T)
+void xpt_built_free(xpt_built *b)
 {
-	protected_call *pc = lua_touserdata(T, 1);
-
-	lua_settop(T, 0);
-	lua_pushlightuserdata(T, pc->ud);
-	lua_pushcfunction(T, pc->fn);
-	lua_insert(T, 1);
-	lua_call(T, 1, 1);
-	return 1;
-}
-
-int xpt_protected(lua_State *T, lua_CFunction fn, void *ud)
-{
-	protected_call pc;
-	int status, rc;
-
-	pc.fn = fn;
-	pc.ud = ud;
-	lua_settop(T, 0);
-	lua_pushcfunction(T, protected_trampoline);
-	lua_pushlightuserdata(T, &pc);
-	status = lua_pcall(T, 1, 1, 0);
-	if (status != LUA_OK) {
-		const char *msg = lua_type(T, -1) == LUA_TSTRING
-		                          ? lua_tostring(T, -1)
-		                          : "an error without a message";
-		fflush(stdout);
-		fprintf(stderr, "%s: %s\n", XPT_PROGRAM,
-		        status == LUA_ERRMEM ? "out of memory" : msg);
-		lua_settop(T, 0);
-		return XPT_EXIT_FAILURE;
-	}
-	rc = (int)lua_tointeger(T, -1);
-	lua_settop(T, 0);
-	return rc;
-}
-
-void xpt_push_core(lua_State *T)
-{
-	luaL_requiref(T, "xmpp_partners.core", luaopen_xmpp_partners_core, 0);
-}
-
-void xpt_build(lua_State *T, const xpt_file *f)
-{
-	int i;
-
-	xpt_push_core(T);
-	lua_getfield(T, -1, "build");
-	lua_remove(T, -2);
-	if (f->partners != NULL)
-		xps_push(T, f->partners);
-	else
-		lua_newtable(T); /* Prosody's default: {} */
-	lua_createtable(T, 0, XPT_OPT_COUNT);
-	for (i = 0; i < XPT_OPT_COUNT; i++) {
-		if (f->options[i] == NULL)
-			continue;
-		xps_push(T, f->options[i]);
-		lua_setfield(T, -2, xpt_option_keys[i]);
-	}
-	lua_call(T, 2, 2);
-}
-
-static const char *opt_field(lua_State *T, int idx, const char *key)
-{
-	const char *s;
-
-	lua_getfield(T, idx, key);
-	s = lua_tostring(T, -1);
-	lua_pop(T, 1); /* the string stays alive in the diagnostic table */
-	return s;
+	if (b->table != NULL)
+		xp_table_unref(b->table);
+	if (b->builder != NULL)
+		xp_builder_free(b->builder);
+	if (b->ctx != NULL)
+		xp_ctx_free(b->ctx);
+	memset(b, 0, sizeof(*b));
 }
 
 typedef struct diag_ref {
 	int line;
-	int index;
+	size_t index;
 } diag_ref;
 
 static int diag_ref_cmp(const void *a, const void *b)
@@ -821,72 +777,57 @@ static int diag_ref_cmp(const void *a, const void *b)
 	return x->index < y->index ? -1 : x->index > y->index;
 }
 
-void xpt_print_diags(lua_State *T, int idx, xpt_file *f, FILE *out,
+void xpt_print_diags(const xp_builder *b, xpt_file *f, FILE *out,
                      size_t *errors, size_t *warnings)
 {
-	int n, i;
-	diag_ref *refs;
+	size_t n = xp_builder_diag_count(b), i;
+	diag_ref *refs = malloc((n > 0 ? n : 1) * sizeof(*refs));
 
-	idx = lua_absindex(T, idx);
-	n = (int)luaL_len(T, idx);
-	/* Scratch memory as a userdata: a Lua error cannot leak it. */
-	refs = lua_newuserdatauv(T, (size_t)(n > 0 ? n : 1) * sizeof(*refs), 0);
-	for (i = 0; i < n; i++) {
-		lua_rawgeti(T, idx, i + 1);
-		refs[i].index = i + 1;
-		refs[i].line = xpt_file_line(f, opt_field(T, -1, "partner"),
-		                             opt_field(T, -1, "key"));
-		lua_pop(T, 1);
+	if (refs == NULL) {
+		fprintf(stderr, "%s: out of memory\n", XPT_PROGRAM);
+		*errors += n;
+		return;
 	}
-	qsort(refs, (size_t)n, sizeof(*refs), diag_ref_cmp);
 	for (i = 0; i < n; i++) {
-		const char *sev, *msg;
-		lua_Integer row;
+		const xp_diag *d = xp_builder_diag(b, i);
+		refs[i].index = i;
+		refs[i].line = xpt_file_line(f, d->partner, d->key);
+	}
+	qsort(refs, n, sizeof(*refs), diag_ref_cmp);
+	for (i = 0; i < n; i++) {
+		const xp_diag *d = xp_builder_diag(b, refs[i].index);
+		const char *msg = d->message != NULL ? d->message : "";
 		char text[2048];
-		lua_rawgeti(T, idx, refs[i].index);
-		sev = opt_field(T, -1, "severity");
-		msg = opt_field(T, -1, "message");
-		lua_getfield(T, -1, "row");
-		row = lua_tointeger(T, -1);
-		lua_pop(T, 1);
-		if (row > 0 && msg != NULL && strstr(msg, "matrix row") == NULL)
+		if (d->row > 0 && strstr(msg, "matrix row") == NULL)
 			snprintf(text, sizeof(text), "%s [matrix row %d]", msg,
-			         (int)row);
+			         d->row);
 		else
-			snprintf(text, sizeof(text), "%s", msg ? msg : "?");
-		if (sev != NULL && strcmp(sev, "error") == 0)
+			snprintf(text, sizeof(text), "%s", msg);
+		if (d->severity == XP_SEV_ERROR)
 			(*errors)++;
 		else
 			(*warnings)++;
 		print_where(out, f->path, refs[i].line,
-		            sev != NULL ? sev : "error", text);
-		lua_pop(T, 1);
+		            d->severity == XP_SEV_ERROR ? "error" : "warning",
+		            text);
 	}
-	lua_pop(T, 1);
+	free(refs);
 }
 
-/* ---- check ----------------------------------------------------------------
- */
-
-typedef struct check_ctx {
-	xpt_file *f;
-	size_t warnings;
-} check_ctx;
+/* ---- check --------------------------------------------------------------- */
 
 static const char *plural(size_t n, const char *one, const char *many)
 {
 	return n == 1 ? one : many;
 }
 
-static int check_protected(lua_State *T)
+static int check_built(xpt_file *f, const xpt_built *b, size_t warnings)
 {
-	check_ctx *c = lua_touserdata(T, 1);
-	xpt_file *f = c->f;
-	size_t errors = 0, warnings = c->warnings;
+	size_t errors = 0, count;
+	const char *policy;
 
-	xpt_build(T, f);
-	xpt_print_diags(T, -1, f, stdout, &errors, &warnings);
-	if (lua_isnil(T, -2)) {
+	xpt_print_diags(b->builder, f, stdout, &errors, &warnings);
+	if (b->table == NULL) {
 		printf("%s: %lu %s, %lu %s: a server would not load this table "
 		       "(on reload it keeps the policy in force; at start-up "
 		       "it refuses all federation until the file is fixed)\n",
@@ -894,40 +835,35 @@ static int check_protected(lua_State *T)
 		       plural(errors, "error", "errors"),
 		       (unsigned long)warnings,
 		       plural(warnings, "warning", "warnings"));
-		lua_pushinteger(T, XPT_EXIT_ERRORS);
-		return 1;
+		return XPT_EXIT_ERRORS;
 	}
-	lua_getfield(T, -2, "info");
-	lua_pushvalue(T, -3);
-	lua_call(T, 1, 1);
-	lua_getfield(T, -1, "count");
-	lua_getfield(T, -2, "default");
+	count = xp_table_count(b->table);
+	policy = xp_table_default_policy(b->table) == XP_DEFAULT_ALLOW ? "allow"
+	                                                               : "deny";
 	if (f->partners == NULL) {
 		printf("%s: warning: xmpp_partners is not set in the global "
 		       "section, so no partner is listed\n",
 		       f->path);
 		warnings++;
-	} else if (lua_tointeger(T, -2) == 0) {
+	} else if (count == 0) {
 		printf("%s: note: xmpp_partners lists no partner\n", f->path);
 	}
 	printf("%s: OK: %d %s, xmpp_partners_default = \"%s\"%s; %lu %s\n",
-	       f->path, (int)lua_tointeger(T, -2),
-	       plural((size_t)lua_tointeger(T, -2), "partner", "partners"),
-	       lua_tostring(T, -1),
-	       strcmp(lua_tostring(T, -1), "deny") == 0
+	       f->path, (int)count, plural(count, "partner", "partners"),
+	       policy,
+	       strcmp(policy, "deny") == 0
 	               ? " (unlisted domains cannot federate)"
 	               : " (unlisted domains federate with the defaults)",
 	       (unsigned long)warnings,
 	       plural(warnings, "warning", "warnings"));
-	lua_pushinteger(T, XPT_EXIT_OK);
-	return 1;
+	return XPT_EXIT_OK;
 }
 
 int xpt_cmd_check(const char *path, const xpt_options *o)
 {
 	xpt_file f;
-	check_ctx c;
-	lua_State *T;
+	xpt_built b;
+	size_t warnings;
 	int rc = xpt_file_load(&f, path, o);
 
 	if (rc != XPT_EXIT_OK) {
@@ -938,16 +874,11 @@ int xpt_cmd_check(const char *path, const xpt_options *o)
 		xpt_file_free(&f);
 		return rc;
 	}
-	c.f = &f;
-	c.warnings = xpt_file_print_notes(&f, stdout);
-	T = xpt_trusted_new();
-	if (T == NULL) {
-		fprintf(stderr, "%s: out of memory\n", XPT_PROGRAM);
-		xpt_file_free(&f);
-		return XPT_EXIT_FAILURE;
-	}
-	rc = xpt_protected(T, check_protected, &c);
-	lua_close(T);
+	warnings = xpt_file_print_notes(&f, stdout);
+	rc = xpt_build(&b, &f);
+	if (rc == XPT_EXIT_OK)
+		rc = check_built(&f, &b, warnings);
+	xpt_built_free(&b);
 	xpt_file_free(&f);
 	return rc;
 }

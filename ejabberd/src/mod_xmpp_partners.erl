@@ -38,14 +38,18 @@
 -export([table/1, build/1, loaded_table/1, in_verdicts/1, keepalive/2,
          keepalive_arm/1, pinned_peer/1, adopt/3, at_header/1,
          status_data/1]).
+%% cluster: xmpp_partners_runtime rebuilds through runtime_changed/0,
+%% partners_check on another node reads table_view/0
+-export([runtime_changed/0, table_view/0]).
 
 -include("xmpp.hrl").
 -include("logger.hrl").
 -include("ejabberd_commands.hrl").
-%% mnesia and ETS match patterns put '_' in record fields whose declared
+-include("xmpp_partners_sessions.hrl").
+%% A mnesia match pattern puts '_' in record fields whose declared
 %% types do not include it (dialyzer: "record construction violates the
 %% declared type"); the patterns are right, the warning is not.
--dialyzer({nowarn_function, [runtime_rows/0, adopt_domains/6]}).
+-dialyzer({nowarn_function, [runtime_rows/0]}).
 
 -define(NIF, xmpp_partners_nif).
 %% Runtime changes (partners_add/set/remove), kept in Mnesia (disc_copies,
@@ -55,14 +59,9 @@
 -define(RUNTIME, xmpp_partners_runtime).
 -record(xmpp_partners_runtime, {domain :: binary(),
                                 value :: {partner, term()} | removed}).
-%% Live s2s streams this module admitted (an ETS table owned by a small
-%% holder process): for partners_sessions, connection limits and closing
-%% the streams of a removed partner.
--define(SESSIONS, xmpp_partners_sessions).
--record(xp_session, {key :: {pid(), binary()}, dir :: incoming | outgoing,
-                     local :: binary(), remote :: binary(),
-                     primary :: binary(), encrypted :: boolean(),
-                     method :: 'EXTERNAL' | dialback, since :: integer()}).
+%% Live s2s streams this module admitted: xmpp_partners_sessions (for
+%% partners_sessions, connection limits and closing the streams of a
+%% removed partner).
 
 %%% ---- gen_mod ----------------------------------------------------------------
 
@@ -74,7 +73,8 @@ start(Host, Opts) ->
     {module, _} = code:ensure_loaded(xmpp_partners_s2s_out),
     {module, _} = code:ensure_loaded(xmpp_partners_s2s_in),
     ok = init_runtime(),
-    ok = init_sessions(),
+    ok = xmpp_partners_sessions:start(Host, Opts),
+    start_runtime_sync(Host, Opts),
     ok = xmpp_partners_pending:start(),
     ok = xmpp_partners_backoff:start(),
     install(Host, load_table(Host, Opts, "loaded")),
@@ -101,6 +101,7 @@ stop(Host) ->
                                                         Seq)
                           end, global_hooks()),
             ejabberd_commands:unregister_commands(commands()),
+            xmpp_partners_runtime:stop(),
             xmpp_partners_webadmin:stop();
         true -> ok
     end,
@@ -430,6 +431,13 @@ sources(Host) ->
 
 %%% ---- runtime changes: Mnesia ---------------------------------------------------
 
+%% A disc copy on every node of a cluster: ejabberd_mnesia:create creates
+%% the table on the first node and, on a node where the table exists in
+%% the cluster's schema but has no copy here (a node that joined before
+%% the module was loaded), adds this node's disc copy; join_cluster itself
+%% copies every table of the node joined.  The copy is loaded (from disc,
+%% or from a running node when this one was down) before the table in
+%% force is built from it.
 init_runtime() ->
     case ejabberd_mnesia:create(?MODULE, ?RUNTIME,
                                 [{disc_copies, [node()]},
@@ -439,9 +447,28 @@ init_runtime() ->
         {aborted, Why} ->
             ?ERROR_MSG("Cannot create the Mnesia table ~ts: ~p; runtime "
                        "partner changes cannot be stored", [?RUNTIME, Why]);
-        _ -> ok
+        _ ->
+            case mnesia:wait_for_tables([?RUNTIME], 30000) of
+                ok -> ok;
+                Other ->
+                    ?ERROR_MSG("The Mnesia table ~ts did not load: ~p; the "
+                               "runtime partner changes are not applied",
+                               [?RUNTIME, Other])
+            end
     end,
     ok.
+
+%% The process that applies changes made on other nodes (see
+%% xmpp_partners_runtime for why a Mnesia subscription).  Without it this
+%% node still applies its own changes and rebuilds at start.
+start_runtime_sync(Host, Opts) ->
+    case xmpp_partners_runtime:start(Host, Opts) of
+        ok -> ok;
+        {error, Why} ->
+            ?ERROR_MSG("Partner table: cannot follow the changes made on "
+                       "other cluster nodes (~p); they apply here at the "
+                       "next restart", [Why])
+    end.
 
 %% [{Domain, {partner, Record} | removed}]
 runtime_rows() ->
@@ -457,84 +484,88 @@ runtime_rows() ->
             end
     end.
 
-store_runtime(Rows) ->
+%% Store the change from Base (the rows the change was computed from) to
+%% Rows: only the domains that differ are written or deleted, so two
+%% administrators changing different domains on two nodes at the same
+%% time both keep their change (the same domain: the last one wins).  A
+%% sync_transaction returns once every node holding a copy has committed
+%% and logged it: a node killed right after the command returned cannot
+%% take the change with it.
+store_runtime(Base, Rows) ->
+    Old = maps:from_list(Base),
+    New = maps:from_list(Rows),
+    Deleted = [D || D <- maps:keys(Old), not maps:is_key(D, New)],
+    Written = [{D, V} || {D, V} <- Rows, maps:get(D, Old, none) /= V],
     F = fun() ->
-                lists:foreach(fun(K) -> mnesia:delete({?RUNTIME, K}) end,
-                              mnesia:all_keys(?RUNTIME)),
+                lists:foreach(fun(D) -> mnesia:delete({?RUNTIME, D}) end,
+                              Deleted),
                 lists:foreach(fun({D, V}) ->
                                       mnesia:write(#xmpp_partners_runtime{
                                                       domain = D, value = V})
-                              end, Rows)
+                              end, Written)
         end,
-    case mnesia:transaction(F) of
+    case mnesia:sync_transaction(F) of
         {atomic, _} -> ok;
         {aborted, Why} -> {error, io_lib:format("~p", [Why])}
     end.
 
+%% The runtime rows changed (a change made here or on another node of the
+%% cluster, seen through Mnesia): rebuild every host's table from the
+%% node's own copy and close the streams it no longer allows.  Runs in
+%% xmpp_partners_runtime's process only.  Nothing is done when the rows
+%% are the ones already in force (the Mnesia event of a change that
+%% sync/0 already applied).  A table with errors here (this
+%% node's configuration differs from the node where the change was made)
+%% keeps the previous one; partners_check names the difference.
+runtime_changed() ->
+    Rows = lists:sort(runtime_rows()),
+    case persistent_term:get({?MODULE, runtime_rows}, undefined) of
+        Rows -> ok;
+        _ ->
+            lists:foreach(
+              fun(Host) ->
+                      Opts = gen_mod:get_module_opts(Host, ?MODULE),
+                      File = persistent_term:get({?MODULE, Host, file},
+                                                 {[], []}),
+                      case build_effective(Opts, File, Rows) of
+                          {ok, Table, _Warnings, Sources} ->
+                              install(Host, Table, Sources),
+                              ?INFO_MSG("Partner policy for ~ts changed on the "
+                                        "cluster: ~B partners",
+                                        [Host,
+                                         maps:get(count, ?NIF:info(Table))]);
+                          {error, Diags} ->
+                              log_diagnostics(Host, Diags),
+                              ?ERROR_MSG("Partner table for ~ts: a runtime "
+                                         "change made on another node has "
+                                         "errors here: keeping the previous "
+                                         "policy (see partners_check)",
+                                         [Host])
+                      end
+              end, loaded_hosts()),
+            persistent_term:put({?MODULE, runtime_rows}, Rows),
+            enforce_existing()
+    end.
+
 %%% ---- live streams ----------------------------------------------------------------
 
-init_sessions() ->
-    case ets:info(?SESSIONS, name) of
-        ?SESSIONS -> ok;
-        undefined ->
-            Self = self(),
-            Pid = spawn(fun() -> sessions_holder(Self) end),
-            receive {Pid, ready} -> ok after 5000 -> ok end
-    end.
-
-%% Owns the table for the node's lifetime (a module restart keeps it).
-sessions_holder(Parent) ->
-    Ok = try
-             register(?SESSIONS, self()),
-             ets:new(?SESSIONS, [named_table, public, set,
-                                 {keypos, #xp_session.key},
-                                 {read_concurrency, true}]),
-             true
-         catch _:_ -> false
-         end,
-    Parent ! {self(), ready},
-    case Ok of
-        true -> receive stop -> ok end;
-        false -> ok
-    end.
-
 register_session(Dir, Local, Remote, Primary, Enc, Method) ->
-    catch ets:insert(?SESSIONS, #xp_session{
-                                   key = {self(), Remote}, dir = Dir,
-                                   local = Local, remote = Remote,
-                                   primary = Primary, encrypted = Enc,
-                                   method = Method,
-                                   since = erlang:system_time(second)}).
+    xmpp_partners_sessions:register(Dir, Local, Remote, Primary, Enc, Method).
 
-%% The live ones; entries of streams that are gone are dropped.
+%% This node's live streams.  Connection limits count them per node (see
+%% README-ejabberd.md, "Clustering"): admitting a stream never waits for
+%% another node.
 live_sessions() ->
-    All = try ets:tab2list(?SESSIONS) catch _:_ -> [] end,
-    lists:filter(fun(#xp_session{key = {Pid, _} = K}) ->
-                         case is_process_alive(Pid) of
-                             true -> true;
-                             false -> catch ets:delete(?SESSIONS, K), false
-                         end
-                 end, All).
-
-%% Connections (streams) with Primary's partner and with all partners,
-%% not counting the calling stream.
-connection_counts(Primary) ->
-    Me = self(),
-    Live = [S || #xp_session{key = {P, _}} = S <- live_sessions(), P /= Me],
-    Pids = fun(L) -> length(lists:usort([P || #xp_session{key = {P, _}} <- L]))
-           end,
-    {Pids([S || #xp_session{primary = Pr} = S <- Live, Pr == Primary]),
-     Pids(Live)}.
+    xmpp_partners_sessions:live().
 
 %% Admit one more stream with Domain's partner (connection_limit, global
-%% limit); a stream already counted (piggybacked domain) always is.
+%% limit: the core's verdict on this node's counts); a stream already
+%% counted (piggybacked domain) always is.
 admit(T, Domain, Primary) ->
-    Me = self(),
-    case [x || #xp_session{key = {P, _}, primary = Pr} <- live_sessions(),
-               P == Me, Pr == Primary] of
-        [_ | _] -> true;
-        [] ->
-            {Mine, Total} = connection_counts(Primary),
+    case xmpp_partners_sessions:counted(self(), Primary) of
+        true -> true;
+        false ->
+            {Mine, Total} = xmpp_partners_sessions:counts(self(), Primary),
             ?NIF:connection(T, Domain, Mine, Total)
     end.
 
@@ -563,7 +594,7 @@ enforce_existing() ->
                   true -> ok;
                   {false, Token, Text} ->
                       refused(Dir, Remote, Token),
-                      catch ets:delete(?SESSIONS, K),
+                      xmpp_partners_sessions:forget(K),
                       Err = policy_violation(
                               <<"The partner policy changed: ", Text/binary>>),
                       case Dir of
@@ -635,17 +666,15 @@ adopt_domains(State, Host, Dir, Local, [Remote | Rest], Method) ->
     case Verdict of
         true ->
             %% (a stream counted before a module restart keeps its entry)
-            case catch ets:member(?SESSIONS, {self(), Remote}) of
+            case xmpp_partners_sessions:member({self(), Remote}) of
                 true -> ok;
-                _ -> register_session(Dir, Local, Remote, primary(T, Remote),
-                                      Enc, Method)
+                false -> register_session(Dir, Local, Remote,
+                                          primary(T, Remote), Enc, Method)
             end,
             adopt_domains(State, Host, Dir, Local, Rest, Method);
         {false, Token, Text} ->
             refused(Dir, Remote, Token),
-            Me = self(),
-            catch ets:match_delete(?SESSIONS, #xp_session{key = {Me, '_'},
-                                                          _ = '_'}),
+            xmpp_partners_sessions:forget_process(self()),
             Err = policy_violation(Text),
             case Dir of
                 incoming -> ejabberd_s2s_in:send(State, Err);
@@ -1136,7 +1165,7 @@ commands() ->
      #ejabberd_commands{name = partners_check, tags = [s2s],
                         desc = "Validate the partner table in force",
                         module = ?MODULE, function = partners_check,
-                        args = [], result = {check, string}},
+                        args = [], result = {res, restuple}},
      #ejabberd_commands{name = partners_explain, tags = [s2s],
                         desc = "Explain the policy for a remote domain",
                         module = ?MODULE, function = partners_explain,
@@ -1285,8 +1314,12 @@ partners_show(Domain) ->
 
 %% Build every host's table with the runtime rows Rows; only when all build
 %% are the rows stored and the tables installed (then the streams they no
-%% longer allow are closed).  Otherwise nothing changes.
+%% longer allow are closed).  Otherwise nothing changes.  In a cluster the
+%% other running nodes have committed the rows when they are stored, and
+%% have rebuilt and closed their streams when this returns (or do so on
+%% their Mnesia event: xmpp_partners_runtime).
 apply_change(Rows, What) ->
+    Base = runtime_rows(),
     Hosts = loaded_hosts(),
     Builds = [{H, build_effective(gen_mod:get_module_opts(H, ?MODULE),
                                   persistent_term:get({?MODULE, H, file},
@@ -1301,7 +1334,7 @@ apply_change(Rows, What) ->
         [] when Hosts == [] ->
             {error, "mod_xmpp_partners is not running on any host"};
         [] ->
-            case store_runtime(Rows) of
+            case store_runtime(Base, Rows) of
                 {error, Why} ->
                     {error, lists:flatten(
                               [What, " refused, nothing changed: the change "
@@ -1310,11 +1343,28 @@ apply_change(Rows, What) ->
                     Warnings = lists:usort(
                                  lists:append(
                                    [[diag_text(W) || W <- Ws]
-                                    || {H, {ok, T, Ws, Sources}} <- Builds,
-                                       install(H, T, Sources) == ok])),
+                                    || {_, {ok, _, Ws, _}} <- Builds])),
                     ?INFO_MSG("Partner policy changed by an administrator "
                               "(~ts)", [What]),
-                    enforce_existing(),
+                    %% The tables are installed by xmpp_partners_runtime's
+                    %% process from what Mnesia now holds (this change and
+                    %% any other node's made meanwhile), the one process
+                    %% that installs runtime changes on this node: two
+                    %% changes racing cannot leave the older table in force.
+                    case xmpp_partners_runtime:sync() of
+                        ok -> ok;
+                        {error, _} ->
+                            [install(H, T, Sources)
+                             || {H, {ok, T, _, Sources}} <- Builds],
+                            enforce_existing()
+                    end,
+                    lists:foreach(
+                      fun({N, Why}) ->
+                              ?WARNING_MSG("Partner table: node ~ts did not "
+                                           "confirm the change (~p); it "
+                                           "applies it from its Mnesia copy",
+                                           [N, Why])
+                      end, xmpp_partners_runtime:sync_others()),
                     {ok, lists:join("\n", Warnings)}
             end
     end.
@@ -1609,6 +1659,9 @@ maybe_do([Step | Rest], Acc, Last) ->
 
 -spec partners_sessions(binary()) -> string().
 partners_sessions(Domain) ->
+    lists:flatten(partners_sessions_text(Domain)).
+
+partners_sessions_text(Domain) ->
     case Domain of
         D when D == <<"all">>; D == <<"*">>; D == <<>> -> sessions_text(all);
         _ ->
@@ -1623,7 +1676,10 @@ partners_sessions(Domain) ->
             end
     end.
 
+%% The streams of every running node of the cluster, each with its node
+%% (a node that did not answer is named below the table).
 sessions_text(Primary) ->
+    {Sessions, Silent} = xmpp_partners_sessions:cluster(),
     Rows = lists:sort(
              [[case Dir of incoming -> "in"; outgoing -> "out" end,
                Local, Remote, Pr, "established",
@@ -1636,19 +1692,22 @@ sessions_text(Primary) ->
                case {Dir, M} of
                    {incoming, 'EXTERNAL'} -> "chain valid, identity valid";
                    _ -> "-"
-               end]
-              || #xp_session{dir = Dir, local = Local, remote = Remote,
-                             primary = Pr, encrypted = Enc, method = M}
-                     <- live_sessions(),
+               end,
+               atom_to_list(Node)]
+              || {Node, #xp_session{dir = Dir, local = Local, remote = Remote,
+                                    primary = Pr, encrypted = Enc, method = M}}
+                     <- Sessions,
                  Primary == all orelse Pr == Primary]),
-    case Rows of
-        [] when Primary == all -> "no live s2s sessions";
-        [] -> fmt("no live s2s sessions with ~ts", [Primary]);
-        _ ->
-            Header = ["dir", "local", "remote", "partner", "state", "tls",
-                      "method", "certificate"],
-            format_table(Header, Rows)
-    end.
+    Table = case Rows of
+                [] when Primary == all -> "no live s2s sessions";
+                [] -> fmt("no live s2s sessions with ~ts", [Primary]);
+                _ ->
+                    Header = ["dir", "local", "remote", "partner", "state",
+                              "tls", "method", "certificate", "node"],
+                    format_table(Header, Rows)
+            end,
+    [Table | [fmt("~nnode ~ts did not answer (~p): its streams are not "
+                  "listed", [N, Why]) || {N, Why} <- Silent]].
 
 format_table(Header, Rows) ->
     Str = fun(C) -> lists:flatten(io_lib:format("~ts", [C])) end,
@@ -1663,23 +1722,96 @@ format_table(Header, Rows) ->
     Sep = [lists:duplicate(X, $-) || X <- Widths],
     lists:flatten(lists:join("\n", [Line(H), Line(Sep) | [Line(R) || R <- Body]])).
 
--spec partners_check() -> string().
+%% The configuration as it reads now, then the tables in force on the other
+%% nodes of the cluster compared with this node's.  Exit status 1 when the
+%% configuration has errors or a node's table differs (or cannot be read).
+-spec partners_check() -> {ok | 1, string()}.
 partners_check() ->
-    with_table(
-      fun(Host, _T) ->
-              case build(gen_mod:get_module_opts(Host, ?MODULE)) of
-                  {ok, T, []} ->
-                      fmt("ok: ~B partners, no warnings",
-                          [maps:get(count, ?NIF:info(T))]);
-                  {ok, T, Warnings} ->
-                      [fmt("ok: ~B partners, ~B warnings~n",
-                           [maps:get(count, ?NIF:info(T)), length(Warnings)]),
-                       [diag_line(D) || D <- Warnings]];
-                  {error, Diags} ->
-                      ["errors (the table is refused):\n",
-                       [diag_line(D) || D <- Diags]]
-              end
-      end).
+    case command_host() of
+        undefined -> {1, "mod_xmpp_partners is not running on any host"};
+        Host ->
+            {Valid, Text} =
+                case build(gen_mod:get_module_opts(Host, ?MODULE)) of
+                    {ok, T, []} ->
+                        {true, fmt("ok: ~B partners, no warnings",
+                                   [maps:get(count, ?NIF:info(T))])};
+                    {ok, T, Warnings} ->
+                        {true, [fmt("ok: ~B partners, ~B warnings~n",
+                                    [maps:get(count, ?NIF:info(T)),
+                                     length(Warnings)]),
+                                [diag_line(D) || D <- Warnings]]};
+                    {error, Diags} ->
+                        {false, ["errors (the table is refused):\n",
+                                 [diag_line(D) || D <- Diags]]}
+                end,
+            Diffs = cluster_differences(),
+            Cluster = case Diffs of
+                          [] -> "";
+                          _ -> [fmt("~nthe partner tables in force differ "
+                                    "between the nodes of the cluster "
+                                    "(compared with this node, ~ts):~n",
+                                    [node()]),
+                                lists:join("\n", Diffs)]
+                      end,
+            Code = case Valid andalso Diffs == [] of
+                       true -> ok;
+                       false -> 1
+                   end,
+            {Code, string:trim(lists:flatten([Text, Cluster]), trailing)}
+    end.
+
+%% What partners_check compares between nodes: the first host's table in
+%% force, its global options and every partner's effective record.
+-spec table_view() -> {binary(), map(), #{binary() => map()}} | undefined.
+table_view() ->
+    case command_host() of
+        undefined -> undefined;
+        Host ->
+            T = table(Host),
+            {Host, ?NIF:info(T),
+             maps:from_list([{D, element(2, ?NIF:lookup(T, D))}
+                             || D <- ?NIF:partners(T)])}
+    end.
+
+%% One line per difference, each naming the other node.
+cluster_differences() ->
+    Others = ejabberd_cluster:get_nodes() -- [node()],
+    Mine = table_view(),
+    Answers = erpc:multicall(Others, ?MODULE, table_view, [], 5000),
+    lists:append(
+      [case A of
+           {ok, View} -> view_differences(N, Mine, View);
+           {_Class, Why} ->
+               [fmt("node ~ts: its table could not be read (~p)", [N, Why])]
+       end || {N, A} <- lists:zip(Others, Answers)]).
+
+view_differences(N, _Mine, undefined) ->
+    [fmt("node ~ts: mod_xmpp_partners is not running there", [N])];
+view_differences(N, {_, InfoA, PA}, {_, InfoB, PB}) ->
+    Options = [fmt("node ~ts: option ~s is ~ts there, ~ts here",
+                   [N, K, value_text(maps:get(K, InfoB, none)),
+                    value_text(V)])
+               || {K, V} <- lists:sort(maps:to_list(InfoA)), K /= count,
+                  maps:get(K, InfoB, none) /= V],
+    Domains = lists:usort(maps:keys(PA) ++ maps:keys(PB)),
+    Partners = lists:append(
+                 [case {maps:find(D, PA), maps:find(D, PB)} of
+                      {{ok, R}, {ok, R}} -> [];
+                      {{ok, _}, error} ->
+                          [fmt("node ~ts: partner ~ts is missing there",
+                               [N, D])];
+                      {error, {ok, _}} ->
+                          [fmt("node ~ts: partner ~ts is there, not here",
+                               [N, D])];
+                      {{ok, RA}, {ok, RB}} ->
+                          [fmt("node ~ts: partner ~ts: ~s is ~ts there, ~ts "
+                               "here", [N, D, K, value_text(maps:get(K, RB,
+                                                                    none)),
+                                        value_text(V)])
+                           || {K, V} <- lists:sort(maps:to_list(RA)),
+                              maps:get(K, RB, none) /= V]
+                  end || D <- Domains]),
+    Options ++ Partners.
 
 diag_line(#{severity := S, message := M, row := Row}) ->
     case Row of

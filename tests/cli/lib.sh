@@ -24,8 +24,11 @@ DATA=$top_srcdir/tests/cli/data
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/xp-cli.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 
-TAP_N=0
-TAP_FAILED=0
+# The TAP functions (tap_ok, tap_fail, tap_done, ...); tap_fail returns 0
+# here, as the expect_* helpers end with it.
+# shellcheck source=../tap.sh
+. "$CLI_LIB_DIR/../tap.sh"
+XP_TAP_FAIL_RC=0
 OUT=""
 ERR=""
 RC=0
@@ -34,32 +37,6 @@ if [ ! -x "$XP_TOOL" ]; then
 	echo "Bail out! $XP_TOOL is not built"
 	exit 1
 fi
-
-tap_diag() {
-	local line
-	while IFS= read -r line; do printf '# %s\n' "$line"; done <<<"$*"
-}
-
-tap_ok() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - ${1//#/\\#}"; }
-
-tap_fail() {
-	TAP_N=$((TAP_N + 1))
-	TAP_FAILED=$((TAP_FAILED + 1))
-	echo "not ok $TAP_N - ${1//#/\\#}"
-	[ -n "${2:-}" ] && tap_diag "$2"
-	return 0
-}
-
-tap_skip() { TAP_N=$((TAP_N + 1)); echo "ok $TAP_N - ${1//#/\\#} # SKIP ${2:-}"; }
-
-tap_done() {
-	echo "1..$TAP_N"
-	if [ "$TAP_FAILED" -gt 0 ]; then
-		tap_diag "$TAP_FAILED of $TAP_N tests failed"
-		exit 1
-	fi
-	exit 0
-}
 
 # What the last run printed, for failure reports.
 last_run() {

@@ -53,10 +53,10 @@ enum ev_kind { EV_MESSAGE, EV_PRESENCE, EV_ERROR, EV_IQ_RESULT };
 struct event {
 	enum ev_kind kind;
 	char *from; /* as received ("" when absent) */
-	char *type; /* message/presence type; presence without type: "available"
-	             */
-	char *body; /* message body or presence status ("" when absent) */
-	char *condition;   /* error condition */
+	/* message/presence type; presence without type: "available" */
+	char *type;
+	char *body;      /* message body or presence status ("" when absent) */
+	char *condition; /* error condition */
 	char *stanza_name; /* message / presence / iq */
 	char *id;
 	xmpp_stanza_t *stanza; /* a reference to the whole stanza */
@@ -92,10 +92,11 @@ struct cmd_def {
 	int nargs;
 	const char *args;
 	const char *help;
-	cmd_fn start;     /* runs once; may return STEP_PENDING */
-	cmd_fn poll;      /* called while pending */
-	int duration_arg; /* >= 0: argv index holding the duration in seconds;
-	                     reaching it completes the command successfully */
+	cmd_fn start; /* runs once; may return STEP_PENDING */
+	cmd_fn poll;  /* called while pending */
+	/* >= 0: argv index holding the duration in seconds; reaching it
+	 * completes the command successfully */
+	int duration_arg;
 };
 
 struct cmd {
@@ -203,8 +204,7 @@ static int value_match(const char *pattern, const char *value)
 	       strcmp(pattern, value ? value : "") == 0;
 }
 
-/* ---- stanza helpers ---------------------------------------------------------
- */
+/* ---- stanza helpers ------------------------------------------------------ */
 
 static char *child_text(xmpp_stanza_t *st, const char *name)
 {
@@ -363,8 +363,7 @@ static void record_error(struct client *c, xmpp_stanza_t *st)
 	free(etype);
 }
 
-/* ---- stanza handlers --------------------------------------------------------
- */
+/* ---- stanza handlers ----------------------------------------------------- */
 
 static int on_message(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 {
@@ -444,8 +443,8 @@ static int on_iq(xmpp_conn_t *conn, xmpp_stanza_t *st, void *ud)
 		struct event *e;
 		const char *id = xmpp_stanza_get_id(st);
 		if (id && strncmp(id, "_xmpp_", 6) == 0)
-			return 1; /* libstrophe's own (resource binding,
-			             session) */
+			/* libstrophe's own (resource binding, session) */
+			return 1;
 		e = push_event(c, EV_IQ_RESULT, st);
 		e->type = xstrdup(type);
 		e->body = xstrdup("");
@@ -1296,8 +1295,8 @@ static void disconnect(struct client *c)
 	double end = now_s() + 2.0;
 	if (!c->disconnected &&
 	    (c->connected || xmpp_conn_is_connecting(c->conn))) {
-		c->disconnected =
-		        1; /* do not print the expected disconnection */
+		/* do not print the expected disconnection */
+		c->disconnected = 1;
 		xmpp_disconnect(c->conn);
 		while (!xmpp_conn_is_disconnected(c->conn) && now_s() < end)
 			xmpp_run_once(c->ctx, POLL_MS);

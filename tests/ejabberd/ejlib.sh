@@ -69,7 +69,7 @@ ej_require() {
 	command -v erl >/dev/null 2>&1 && [ -x /usr/sbin/ejabberdctl ] && [ -n "$EJ_EBIN_SYS" ] ||
 		tap_skip_all "ejabberd not installed (Debian: apt-get install ejabberd erlang-nox)"
 	[ -f "$top_builddir/ejabberd/ebin/mod_xmpp_partners.beam" ] &&
-		[ -f "$top_builddir/module/nif/.libs/xmpp_partners_nif.so" ] ||
+		[ -f "$top_builddir/module/erlang/.libs/xmpp_partners_nif.so" ] ||
 		tap_skip_all "mod_xmpp_partners was not built (configure found no ejabberd headers)"
 	id ejabberd >/dev/null 2>&1 || tap_skip_all "no ejabberd user (ejabberdctl runs as it)"
 	[ "$(id -u)" = 0 ] || tap_skip_all "needs root (ejabberdctl switches to the ejabberd user)"
@@ -175,7 +175,7 @@ ej_start() {
 	env EJABBERD_CONFIG_PATH="$EJ_DIR/ejabberd.yml" EJABBERD_LOG_PATH="$EJ_LOG" \
 		ERL_LIBS="$EJ_ERL_LIBS" ERL_INETRC="$EJ_DIR/inetrc" \
 		ERL_CRASH_DUMP="$EJ_DIR/log/erl_crash.dump" \
-		XMPP_PARTNERS_NIF="$top_builddir/module/nif/.libs/xmpp_partners_nif" \
+		XMPP_PARTNERS_NIF="$top_builddir/module/erlang/.libs/xmpp_partners_nif" \
 		erl -name "$EJ_NODE" -setcookie "$EJ_COOKIE" -erl_epmd_port "$EJ_DIST_PORT" -start_epmd false \
 		-kernel inet_dist_use_interface "{${EJ_ADDR//./,}}" \
 		-pa "$EJ_MOD_EBIN" -mnesia dir "\"$EJ_DIR/spool\"" \
@@ -269,7 +269,7 @@ ej__prefix_require() {
 	command -v erl >/dev/null 2>&1 || tap_skip_all "erl not found (Debian: apt-get install erlang-nox)"
 	EJ_CTL=$p/usr/sbin/ejabberdctl
 	[ -f "$EJ_MOD_EBIN/mod_xmpp_partners.beam" ] &&
-		[ -f "$top_builddir/module/nif/.libs/xmpp_partners_nif.so" ] ||
+		[ -f "$top_builddir/module/erlang/.libs/xmpp_partners_nif.so" ] ||
 		tap_skip_all "mod_xmpp_partners was not built in $EJ_MOD_EBIN"
 	id ejabberd >/dev/null 2>&1 || tap_skip_all "no ejabberd user (ejabberdctl runs as it)"
 	[ "$(id -u)" = 0 ] || tap_skip_all "needs root (ejabberdctl switches to the ejabberd user)"
@@ -293,4 +293,136 @@ ej__host_version() {
 	esac
 	: "${XP_TAP_TAG=ejabberd $EJ_VERSION}"
 	tap_diag "host: ejabberd $EJ_VERSION ($EJ_EBIN_SYS; module beams from $EJ_MOD_EBIN)"
+}
+
+# ---- a cluster of ejabberd nodes ----------------------------------------------------
+#
+#   ejc_init e.test 2                 # instead of ej_init: nodes 1 and 2
+#   ejc_use 1; ej_config <<EOF ... EOF; ej_start
+#   ejc_use 2; ej_config <<EOF ... EOF; ej_start
+#   ejc_join 2 1                      # node 2 joins node 1's cluster
+#   ejc_use 1; ejctl partners_list    # every ej_* function acts on the node
+#                                     # ejc_use selected
+#   ejc_kill 1                        # SIGKILL by PID (a crash)
+#
+# Node I: address 127.72.X.(10+I), node name xpejI@that address, its own
+# directory $XP_WORK/ejI (config, spool, log), all with one cookie and one
+# distribution port (each node listens on its own address, so one port
+# serves them all and each finds the others without epmd).  DOMAIN maps to
+# node 1's address in the test hosts file; a Prosody server that must reach
+# another node gets its own hosts file (ejc_hosts_file).  Every node is
+# stopped by its PID at exit, also on failure.
+
+declare -gA EJC_ADDR=() EJC_DIR=() EJC_NODE=() EJC_PID=() EJC_MARK=()
+EJC_N=0
+EJC_CUR=
+
+# ejc_init DOMAIN N: like ej_init for N nodes (after xp_init, before the
+# first server starts); node 1 is selected.
+ejc_init() {
+	local i
+	ej_init "$1"
+	trap 'ejc_stop_all; xp__on_exit' EXIT
+	EJC_N=$2
+	for i in $(seq 1 "$EJC_N"); do
+		EJC_ADDR[$i]=127.72.${XP_NET##*.}.$((10 + i))
+		EJC_DIR[$i]=$XP_WORK/ej$i
+		EJC_NODE[$i]=xpej$i@${EJC_ADDR[$i]}
+		EJC_PID[$i]=
+		EJC_MARK[$i]=0
+		mkdir -p "${EJC_DIR[$i]}/spool" "${EJC_DIR[$i]}/log" || xp_bail "mkdir ${EJC_DIR[$i]}"
+		cp "$EJ_DIR/$EJ_DOMAIN.pem" "$EJ_DIR/inetrc" "${EJC_DIR[$i]}/" || xp_bail "cannot set up ${EJC_DIR[$i]}"
+	done
+	# ej_init mapped DOMAIN to the single-node address: node 1 instead
+	sed -i "s/^$EJ_ADDR $EJ_DOMAIN\$/${EJC_ADDR[1]} $EJ_DOMAIN/" "$XP_HOSTS"
+	# shellcheck disable=SC2004 # an associative array (lib.sh)
+	XP_HOST_ADDR[$EJ_DOMAIN]=${EJC_ADDR[1]}
+	ejc_use 1
+}
+
+# ejc_use I: select node I for ej_config, ej_start, ej_stop, ejctl,
+# ej_register, ej_log_mark, ej_wait_log, ej_dump_log.
+ejc_use() {
+	if [ -n "$EJC_CUR" ]; then
+		EJC_PID[$EJC_CUR]=$EJ_PID
+		EJC_MARK[$EJC_CUR]=${EJ_LOG_MARK[x]:-0}
+	fi
+	EJC_CUR=$1
+	EJ_ADDR=${EJC_ADDR[$1]}
+	EJ_DIR=${EJC_DIR[$1]}
+	EJ_NODE=${EJC_NODE[$1]}
+	EJ_LOG=$EJ_DIR/log/ejabberd.log
+	EJ_PID=${EJC_PID[$1]}
+	EJ_LOG_MARK[x]=${EJC_MARK[$1]}
+}
+
+# ejc_join I J: node I joins node J's cluster (ejabberdctl join_cluster
+# restarts ejabberd on node I); waits (XP_EJ_TIMEOUT) until node I says it
+# started again and listens.  Returns 1 on failure, the output as comments.
+ejc_join() {
+	local cur=$EJC_CUR out n i rc=1
+	ejc_use "$1"
+	n=$(ej__starts)
+	out=$(ejctl join_cluster "${EJC_NODE[$2]}") || {
+		tap_diag "join_cluster: $out"
+		ejc_use "$cur"
+		return 1
+	}
+	for i in $(seq 1 $((EJ_TIMEOUT * 10))); do
+		if [ "$(ej__starts)" -gt "$n" ] &&
+			ss -Hltnp 2>/dev/null | grep -F "$EJ_ADDR:5269" | grep -q "pid=$EJ_PID,"; then
+			rc=0
+			break
+		fi
+		sleep 0.1
+	done
+	[ "$rc" = 0 ] || tap_diag "node $1 did not restart after join_cluster: $out"
+	ejc_use "$cur"
+	return "$rc"
+}
+
+# ejc_kill I: SIGKILL node I by its PID (a crashed node) and reap it.
+ejc_kill() {
+	local cur=$EJC_CUR
+	ejc_use "$1"
+	if [ -n "$EJ_PID" ]; then
+		kill -KILL "$EJ_PID" 2>/dev/null
+		wait "$EJ_PID" 2>/dev/null
+		EJ_PID=
+	fi
+	ejc_use "$cur"
+}
+
+# ejc_stop_all: stop every node by PID (the EXIT trap).
+ejc_stop_all() {
+	local i
+	[ "$EJC_N" -gt 0 ] || return 0
+	for i in $(seq 1 "$EJC_N"); do
+		ejc_use "$i"
+		ej_stop
+	done
+}
+
+# ejc_eval I EXPR: evaluate the Erlang expression EXPR on node I (through
+# a hidden probe node on 127.72.X.9; bounded: 30 s) and print the result
+# with ~p.
+ejc_eval() {
+	local probe=127.72.${XP_NET##*.}.9
+	timeout 30 erl -noshell -hidden -name "xpprobe$$@$probe" -setcookie "$EJ_COOKIE" \
+		-erl_epmd_port "$EJ_DIST_PORT" -start_epmd false -dist_listen false \
+		-eval "io:format(\"~p~n\", [rpc:call('${EJC_NODE[$1]}', erlang, apply,
+			[fun() -> $2 end, []], 20000)]), halt()." </dev/null 2>&1
+}
+
+# ejc_hosts_file I FILE: write FILE, a copy of the test hosts file where
+# the cluster's domain maps to node I's address (for a Prosody server that
+# must reach node I: --extra-lua "$(ejc_unbound FILE)").
+ejc_hosts_file() {
+	sed "s/^[^ ]* $EJ_DOMAIN\$/${EJC_ADDR[$1]} $EJ_DOMAIN/" "$XP_HOSTS" >"$2"
+}
+
+# ejc_unbound FILE: Prosody's unbound setting reading hosts file FILE (set
+# after lib.sh's own, it replaces it).
+ejc_unbound() {
+	echo "unbound = { resolvconf = false; hoststxt = $(xp__lua_str "$1"); forward = \"127.0.0.1\"; options = { [\"local-zone:\"] = \"test. static\" } }"
 }

@@ -2,7 +2,7 @@
 # tests/ejabberd/t_nif.sh: the NIF in a plain Erlang node (TAP; no ejabberd
 # needed).  Skips when Erlang or the NIF was not built.
 : "${top_srcdir:=.}" "${top_builddir:=.}"
-nif=$top_builddir/module/nif/.libs/xmpp_partners_nif.so
+nif=$top_builddir/module/erlang/.libs/xmpp_partners_nif.so
 if [ "${XP_SANITIZERS:-no}" = yes ]; then
 	echo "1..0 # SKIP sanitizer build: the NIF cannot load into an uninstrumented erl"
 	exit 0

@@ -132,8 +132,7 @@ static void on_deadline(int sig)
 	_exit(EXIT_DEADLINE);
 }
 
-/* ---- received text ---------------------------------------------------------
- */
+/* ---- received text ------------------------------------------------------- */
 
 /* Copy the value of attribute name from the start tag [tag, tag + n). */
 static int get_attr(const char *tag, size_t n, const char *name, char *val,

@@ -82,88 +82,21 @@ XP_WORK=""
 XP_NET=""
 XP_NET_LOCK=""
 XP_NEXT_HOST=1
-XP_TAP_N=0
-XP_TAP_FAILED=0
-XP_TAP_PLAN=""
 
 # ---- TAP -------------------------------------------------------------------
 
-# tap_plan N: announce N test cases.
-tap_plan() { XP_TAP_PLAN=$1; echo "1..$1"; }
-
-# tap_diag TEXT...: print TEXT as TAP comments, one "# " line per line.
-tap_diag() {
-	local line
-	while IFS= read -r line; do printf '# %s\n' "$line"; done <<<"$*"
-}
-
-# tap_ok NAME: a passing case.
-tap_ok() { XP_TAP_N=$((XP_TAP_N + 1)); echo "ok $XP_TAP_N - ${XP_TAP_TAG:+[$XP_TAP_TAG] }${1//#/\\#}"; }
-
-# tap_fail NAME [WHY]: a failing case; WHY and the servers' log tails follow.
-tap_fail() {
-	XP_TAP_N=$((XP_TAP_N + 1))
-	XP_TAP_FAILED=$((XP_TAP_FAILED + 1))
-	echo "not ok $XP_TAP_N - ${XP_TAP_TAG:+[$XP_TAP_TAG] }${1//#/\\#}"
-	if [ -n "${2:-}" ]; then tap_diag "$2"; fi
-	xp_dump_logs
-	return 1
-}
-
-# tap_is ACTUAL EXPECTED NAME: passes when the strings are equal.
-# (tap_fail, tap_is and tap_check return 1 on failure: do not use set -e.)
-tap_is() {
-	if [ "$1" = "$2" ]; then
-		tap_ok "$3"
-	else
-		tap_fail "$3" "got:      '$1'
-expected: '$2'"
-	fi
-}
-
-# tap_check NAME COMMAND...: passes when COMMAND exits 0; else shows its output.
-tap_check() {
-	local name=$1 out rc
-	shift
-	out=$("$@" 2>&1)
-	rc=$?
-	if [ "$rc" -eq 0 ]; then
-		tap_ok "$name"
-	else
-		tap_fail "$name" "command failed (exit $rc): $*
-$out"
-	fi
-	return "$rc"
-}
-
-# tap_skip NAME REASON: a skipped case.
-tap_skip() { XP_TAP_N=$((XP_TAP_N + 1)); echo "ok $XP_TAP_N - ${XP_TAP_TAG:+[$XP_TAP_TAG] }${1//#/\\#} # SKIP ${2:-}"; }
-
-# tap_skip_all REASON: skip the whole script (prints "1..0 # SKIP", exits 0).
-tap_skip_all() { echo "1..0 # SKIP $1"; exit 0; }
+# tap_plan, tap_ok, tap_fail, tap_is, tap_check, tap_skip, tap_skip_all,
+# tap_diag and tap_done come from tests/tap.sh; a failing case here also
+# shows the servers' log tails.
+# shellcheck source=../tap.sh
+. "$XP_LIB_DIR/../tap.sh"
+tap_on_fail() { xp_dump_logs; }
 
 # xp_bail REASON: abort the whole script ("Bail out!"); cleanup still runs.
 xp_bail() {
 	xp_dump_logs
 	echo "Bail out! $1"
 	exit 1
-}
-
-# tap_done: end of the script; exits non-zero if a case failed or the plan
-# was not followed.
-tap_done() {
-	local rc=0
-	if [ -z "$XP_TAP_PLAN" ]; then
-		echo "1..$XP_TAP_N"
-	elif [ "$XP_TAP_PLAN" -ne "$XP_TAP_N" ]; then
-		tap_diag "planned $XP_TAP_PLAN tests but ran $XP_TAP_N"
-		rc=1
-	fi
-	if [ "$XP_TAP_FAILED" -gt 0 ]; then
-		tap_diag "$XP_TAP_FAILED of $XP_TAP_N tests failed"
-		rc=1
-	fi
-	exit "$rc"
 }
 
 # xp_dump_logs: the last XP_LOG_LINES lines of each server's log, as comments.

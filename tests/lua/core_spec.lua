@@ -7,7 +7,8 @@ local find, error_of = helpers.find, helpers.error_of
 
 describe("xmpp_partners.core module", function()
 	it("has the version of the core", function()
-		assert.are.equal("0.1.0", core.version)
+		-- the version of configure.ac's AC_INIT (AM_TESTS_ENVIRONMENT)
+		assert.are.equal(os.getenv("PACKAGE_VERSION"), core.version)
 	end)
 
 	it("exports exactly the documented functions", function()

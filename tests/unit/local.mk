@@ -1,33 +1,27 @@
-# tests/unit/local.mk: cmocka unit tests of the core (TAP output).
+# tests/unit/local.mk: cmocka unit tests of the core (TAP output).  Without
+# cmocka (configure says so) they are not built, and skip-cmocka.sh reports
+# the skip in their place.
 UNIT_TESTS = \
 	tests/unit/test_domain tests/unit/test_matrix tests/unit/test_builder \
 	tests/unit/test_table tests/unit/test_verdict tests/unit/test_contact \
 	tests/unit/test_cert tests/unit/test_names
+EXTRA_DIST += tests/unit/skip-cmocka.sh
+if HAVE_CMOCKA
 check_PROGRAMS += $(UNIT_TESTS)
 TESTS += $(UNIT_TESTS)
-
-UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(OPENSSL_CFLAGS)
-UNIT_LDADD = tests/unit/libtestutil.la module/libxpcore.la $(CMOCKA_LIBS) $(OPENSSL_LIBS)
 check_LTLIBRARIES = tests/unit/libtestutil.la
-tests_unit_libtestutil_la_SOURCES = tests/unit/testutil.c tests/unit/testutil.h
-tests_unit_libtestutil_la_CFLAGS = $(UNIT_CFLAGS)
+else
+TESTS += tests/unit/skip-cmocka.sh
+endif
 
-tests_unit_test_domain_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_domain_LDADD = $(UNIT_LDADD)
-tests_unit_test_matrix_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_matrix_LDADD = $(UNIT_LDADD)
-tests_unit_test_builder_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_builder_LDADD = $(UNIT_LDADD)
-tests_unit_test_table_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_table_LDADD = $(UNIT_LDADD)
-tests_unit_test_verdict_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_verdict_LDADD = $(UNIT_LDADD)
-tests_unit_test_contact_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_contact_LDADD = $(UNIT_LDADD)
-tests_unit_test_cert_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_cert_LDADD = $(UNIT_LDADD)
-tests_unit_test_names_CFLAGS = $(UNIT_CFLAGS)
-tests_unit_test_names_LDADD = $(UNIT_LDADD)
+# Every unit test is one test_NAME.c with the same flags.  Automake has no
+# per-directory variables, so they are the defaults, which every other
+# program of the tree overrides with its own _LDADD: the cmocka and OpenSSL
+# include paths in AM_CPPFLAGS, and LDADD.
+AM_CPPFLAGS += $(CMOCKA_CFLAGS) $(OPENSSL_CFLAGS)
+UNIT_LDADD = tests/unit/libtestutil.la module/core/libxpcore.la $(CMOCKA_LIBS) $(OPENSSL_LIBS)
+LDADD = $(UNIT_LDADD)
+tests_unit_libtestutil_la_SOURCES = tests/unit/testutil.c tests/unit/testutil.h
 
 # Every unit test under valgrind; fails on any error or leak.
 check-valgrind: $(UNIT_TESTS)

@@ -378,8 +378,7 @@ static xp_cert_status ident(fixture *f, const char *cn, const char *sans,
 #define INVALID(cn, sans, dom, fl)                                             \
 	assert_int_equal(ident(f, cn, sans, dom, fl), XP_CERT_INVALID)
 
-/* ---- parsing --------------------------------------------------------------
- */
+/* ---- parsing ------------------------------------------------------------- */
 
 static void test_parse_der_and_pem(void **state)
 {
@@ -664,8 +663,7 @@ static void test_parse_openssl_alloc_failure(void **state)
 	X509_free(x);
 }
 
-/* ---- identity: DNS-ID -----------------------------------------------------
- */
+/* ---- identity: DNS-ID ---------------------------------------------------- */
 
 static void test_dns_id_exact(void **state)
 {
@@ -769,8 +767,7 @@ static void test_wildcard_rejected_forms(void **state)
 	INVALID(NULL, "XMPP:*.example.test", "a.example.test", 0);
 }
 
-/* ---- identity: SRV-ID, xmppAddr ---------------------------------------------
- */
+/* ---- identity: SRV-ID, xmppAddr ------------------------------------------ */
 
 static void test_srv_id(void **state)
 {
@@ -819,8 +816,7 @@ static void test_xmpp_addr(void **state)
 	VALID(NULL, "DNS:other.test,XMPP:fabrikam.com", "fabrikam.com", 0);
 }
 
-/* ---- identity: CN, NULs, arguments ------------------------------------------
- */
+/* ---- identity: CN, NULs, arguments --------------------------------------- */
 
 static void test_legacy_cn(void **state)
 {
@@ -958,8 +954,7 @@ static void test_identity_ignores_dates(void **state)
 	X509_free(x);
 }
 
-/* ---- chain ------------------------------------------------------------------
- */
+/* ---- chain --------------------------------------------------------------- */
 
 static xp_cert_status verify(fixture *f, X509 *leaf, X509 *inter,
                              const char *cafile, long long now,
@@ -1176,8 +1171,7 @@ static void test_chain_bad_cafile(void **state)
 	assert_int_equal(ERR_peek_error(), 0);
 }
 
-/* ---- pins -------------------------------------------------------------------
- */
+/* ---- pins ---------------------------------------------------------------- */
 
 /* SHA-256 of the key's SubjectPublicKeyInfo, by a different route than
  * cert.c: from the EVP_PKEY, not from the certificate. */

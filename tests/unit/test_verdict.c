@@ -18,22 +18,12 @@ static const test_partner parts[] = {
         {"strict.test", NULL, "required", "required", 0, {NULL}, 2}, /* row 2 */
         {"mixed.test", NULL, "required", "optional", 1, {NULL}, 0},  /* row 7 */
         {"loose.test", NULL, "optional", "optional", 1, {NULL}, 0},  /* row 9 */
-        {"dbonly.test",
-         NULL,
-         "required",
-         "not_supported",
-         1,
-         {NULL},
-         0}, /* row 13 */
-        {"plain.test",
-         NULL,
-         "not_supported",
-         "not_supported",
-         1,
-         {NULL},
-         0}, /* row 17 */
-        {"saslopt.test", NULL, "optional", "required", 0, {NULL}, 0}, /* row 4
-                                                                       */
+        /* row 13 */
+        {"dbonly.test", NULL, "required", "not_supported", 1, {NULL}, 0},
+        /* row 17 */
+        {"plain.test", NULL, "not_supported", "not_supported", 1, {NULL}, 0},
+        /* row 4 */
+        {"saslopt.test", NULL, "optional", "required", 0, {NULL}, 0},
 };
 
 static int setup(void **state)

@@ -15,10 +15,10 @@
 #include "xmpp_partners.h"
 
 typedef struct test_alloc {
-	long fail_at; /* fail the allocation with this 1-based number; 0 never
-	               */
-	long calls;   /* allocations (not frees) so far */
-	long live;    /* blocks currently allocated */
+	/* fail the allocation with this 1-based number; 0 never */
+	long fail_at;
+	long calls; /* allocations (not frees) so far */
+	long live;  /* blocks currently allocated */
 	size_t live_bytes;
 	size_t peak_bytes;
 } test_alloc;

@@ -14,8 +14,8 @@ void xp_partner_defaults(struct xp_partner *p)
 	p->type = XP_TYPE_PUBLIC_UNVERIFIED;
 	p->tls = XP_TLS_REQUIRED;
 	p->sasl = XP_SASL_REQUIRED;
-	p->dialback =
-	        0; /* Lync said true; row 2 behaves the same, no warning */
+	/* Lync said true; row 2 behaves the same, no warning */
+	p->dialback = 0;
 	p->connection_limit = 20;
 	p->keepalive = 1;
 	p->row = xp_matrix_lookup(XP_TLS_REQUIRED, XP_SASL_REQUIRED, 0);

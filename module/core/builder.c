@@ -90,8 +90,7 @@ struct xp_builder {
 	size_t cap_written;
 };
 
-/* ---- diagnostics ----------------------------------------------------------
- */
+/* ---- diagnostics --------------------------------------------------------- */
 
 static int add_diag(xp_builder *b, xp_severity sev, const char *key, int row,
                     const char *suggestion, const char *fmt, ...)
@@ -165,8 +164,7 @@ size_t xp_builder_error_count(const xp_builder *b)
 	return b->n_errors;
 }
 
-/* ---- life cycle ------------------------------------------------------------
- */
+/* ---- life cycle ---------------------------------------------------------- */
 
 xp_builder *xp_builder_new(xp_ctx *ctx)
 {
@@ -200,8 +198,7 @@ void xp_builder_free(xp_builder *b)
 	xp_free(b->ctx, b, sizeof(*b));
 }
 
-/* ---- global options -------------------------------------------------------
- */
+/* ---- global options ------------------------------------------------------ */
 
 /* Prosody writes xmpp_partners_default, ejabberd's module option is just
  * default: messages use the admin's own names. */

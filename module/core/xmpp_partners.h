@@ -25,7 +25,11 @@
 extern "C" {
 #endif
 
-#define XP_VERSION "0.1.0"
+/* The version is written once, in configure.ac's AC_INIT; the build passes
+ * it as -DXP_VERSION='"x.y.z"'. */
+#ifndef XP_VERSION
+#error "XP_VERSION is set by the build from AC_INIT in configure.ac"
+#endif
 
 /* ---- status codes -------------------------------------------------------- */
 
@@ -310,8 +314,7 @@ const xp_diag *xp_table_warning(const xp_table *t, size_t i);
 const xp_partner *xp_table_lookup(const xp_table *t, const char *domain,
                                   size_t len);
 
-/* ---- verdicts (SPEC sections 2, 3, 6) -------------------------------------
- */
+/* ---- verdicts (SPEC sections 2, 3, 6) ------------------------------------ */
 
 typedef enum xp_direction { XP_INCOMING = 0, XP_OUTGOING = 1 } xp_direction;
 const char *xp_direction_name(xp_direction d); /* "incoming", "outgoing" */
@@ -368,14 +371,15 @@ typedef struct xp_stream_state {
 
 /* STARTTLS: incoming, what to offer; outgoing, what to do. */
 typedef enum xp_tls_action {
-	XP_TLS_WITHHOLD = 0, /* in: offer nothing, answer <failure/>; out: never
-	                        start TLS */
-	XP_TLS_OFFER = 1,    /* in: offer STARTTLS; out: use it when offered */
-	XP_TLS_REQUIRE =
-	        2 /* in: offer with <required/>; out: close unless offered */
+	/* in: offer nothing, answer <failure/>; out: never start TLS */
+	XP_TLS_WITHHOLD = 0,
+	/* in: offer STARTTLS; out: use it when offered */
+	XP_TLS_OFFER = 1,
+	/* in: offer with <required/>; out: close unless offered */
+	XP_TLS_REQUIRE = 2
 } xp_tls_action;
-const char *
-xp_tls_action_name(xp_tls_action a); /* "withhold", "offer", "require" */
+/* "withhold", "offer", "require" */
+const char *xp_tls_action_name(xp_tls_action a);
 
 xp_tls_action xp_verdict_tls(const xp_partner *p, xp_direction d);
 
@@ -450,10 +454,10 @@ typedef enum xp_message_action {
 	XP_MESSAGE_BOUNCE = 1 /* service-unavailable */
 } xp_message_action;
 
-const char *xp_subscribe_action_name(
-        xp_subscribe_action a); /* "deliver", "approve", "deny" */
-const char *
-xp_message_action_name(xp_message_action a); /* "deliver", "bounce" */
+/* "deliver", "approve", "deny" */
+const char *xp_subscribe_action_name(xp_subscribe_action a);
+/* "deliver", "bounce" */
+const char *xp_message_action_name(xp_message_action a);
 
 /* p NULL (refused domain) gives DENY / BOUNCE / strip. */
 xp_subscribe_action xp_contact_subscribe(const xp_partner *p,
@@ -462,8 +466,7 @@ xp_message_action xp_contact_message(const xp_partner *p,
                                      const xp_contact_state *c);
 int xp_contact_strip_status(const xp_partner *p);
 
-/* ---- certificates (RFC 6125 / RFC 9525 for XMPP) --------------------------
- */
+/* ---- certificates (RFC 6125 / RFC 9525 for XMPP) ------------------------- */
 
 #define XP_CERT_LEGACY_CN 1u /* accept the subject CN when there is no SAN */
 

@@ -1,5 +1,5 @@
 /*
- * core.c: the Lua binding of the xmpp-partners policy core, loaded into
+ * binding.c: the Lua binding of the xmpp-partners policy core, loaded into
  * Prosody as require "xmpp_partners.core" (file xmpp_partners/core.so).
  *
  * The binding only translates: Lua values into builder calls and stream
@@ -7,7 +7,7 @@
  *
  * API ("tbl" is a partner table, "cert" a parsed certificate):
  *
- *   core.version                      -> "0.1.0"
+ *   core.version                      -> the version, AC_INIT in configure.ac
  *   core.build(partners [, options])  -> tbl, warnings | nil, diagnostics
  *       partners is the xmpp_partners config value; options may hold
  *       default, keepalive_interval, connection_limit (also with the
@@ -41,10 +41,11 @@
  *   core.read_file(path)              -> partners, options, notes
  *                                        | nil, message
  *       evaluates a partner file (Prosody configuration syntax) in the
- *       sandbox of tools/sandbox.c, in a Lua state of its own, and copies
- *       out its global xmpp_partners value (an empty table when unset)
- *       and the xmpp_partners_* options it assigns (options holds them
- *       by their short names).  notes are "path:line: text" strings (an
+ *       evaluator's sandbox (module/evaluator/sandbox.c), in a Lua state
+ *       of its own, and copies out its global xmpp_partners value (an
+ *       empty table when unset) and the xmpp_partners_* options it
+ *       assigns (options holds them by their short names).  notes are
+ *       "path:line: text" strings (an
  *       Include not followed, a name read that is not defined).  A
  *       function in the file comes back as a function that cannot be
  *       called (core.build then reports its type).  The message names the

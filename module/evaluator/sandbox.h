@@ -65,8 +65,9 @@ typedef struct xps_limits {
 	size_t file_size;           /* bytes of one file */
 	size_t values;              /* values one xps_get may copy */
 	unsigned depth;             /* table nesting one xps_get may copy */
-	double seconds; /* run time per evaluation: the instruction limit does
-	                   not see time spent inside library functions */
+	/* run time per evaluation: the instruction limit does not see time
+	 * spent inside library functions */
+	double seconds;
 } xps_limits;
 
 /* Sized for a server's partner table: a 100,000-partner file is about 12 MiB
@@ -120,8 +121,9 @@ typedef struct xps_sandbox xps_sandbox;
 
 typedef enum xps_note_kind {
 	XPS_NOTE_STANDIN = 0, /* Include not followed, ENV_ taken as unset... */
-	XPS_NOTE_UNDEFINED = 1 /* a name read that is not defined: it reads as
-	                          nil, which may be a missing pair of quotes */
+	/* a name read that is not defined: it reads as nil, which may be a
+	 * missing pair of quotes */
+	XPS_NOTE_UNDEFINED = 1
 } xps_note_kind;
 
 typedef struct xps_note {

@@ -2,7 +2,7 @@
  * xmpp_partners_nif.c: the Erlang NIF over the xmpp-partners policy core,
  * loaded by ejabberd's module xmpp_partners_nif (file xmpp_partners_nif.so).
  *
- * Like the Lua binding (module/lua/core.c) this file only translates:
+ * Like the Lua binding (module/lua/binding.c) this file only translates:
  * Erlang terms into builder calls and stream facts, core verdicts back into
  * terms.  It holds no policy of its own, and walks configuration the same
  * way the Lua binding does, so both hosts report the same diagnostics.
@@ -23,18 +23,23 @@
  *   closed()                  -> T refusing every domain
  *   resolve(T, D)             -> {ok, Primary | <<"*">>} | {error, Token, Text}
  *   lookup(T, D)              -> {ok, #{...}} | {error, Token, Text}
- *   tls(T, D, Dir)            -> withhold | offer | require | {error, Token,
- * Text} sasl_external(T, D, Dir, Encrypted, Chain, Identity, Pin) dialback(T,
- * D, Dir, Encrypted, Chain, Identity, Pin) stanzas(T, D, Dir, Encrypted, Chain,
- * Identity, Pin) auth(T, D, Dir, Method, Encrypted, Chain, Identity, Pin)
+ *   tls(T, D, Dir)            -> withhold | offer | require
+ *                                | {error, Token, Text}
+ *   sasl_external(T, D, Dir, Encrypted, Chain, Identity, Pin)
+ *   dialback(T, D, Dir, Encrypted, Chain, Identity, Pin)
+ *   stanzas(T, D, Dir, Encrypted, Chain, Identity, Pin)
+ *   auth(T, D, Dir, Method, Encrypted, Chain, Identity, Pin)
  *       -> true | {false, Token, Text}; Method: sasl_tls, dialback_tls,
  *          dialback_tcp, or ejabberd's <<"EXTERNAL">> / dialback
  *   connection(T, D, PartnerCount, TotalCount) -> true | {false, Token, Text}
- *   subscribe(T, D, InRoster, SubscribedFrom, Blocked) -> approve | deliver |
- * deny message(T, D, InRoster)   -> deliver | bounce strip_status(T, D) ->
- * boolean() keepalive(T, D)           -> {boolean(), IntervalSeconds} proxy(T,
- * D)               -> {HostBinary, Port} | none pin_matches(T, D, Pin)    ->
- * boolean()   (Pin: <<"sha256:hex">>) partners(T)               -> [Primary]
+ *   subscribe(T, D, InRoster, SubscribedFrom, Blocked)
+ *                             -> approve | deliver | deny
+ *   message(T, D, InRoster)   -> deliver | bounce
+ *   strip_status(T, D)        -> boolean()
+ *   keepalive(T, D)           -> {boolean(), IntervalSeconds}
+ *   proxy(T, D)               -> {HostBinary, Port} | none
+ *   pin_matches(T, D, Pin)    -> boolean()   (Pin: <<"sha256:hex">>)
+ *   partners(T)               -> [Primary]
  *   info(T)                   -> #{count, default, keepalive_interval,
  *                                  connection_limit, pre-authentication
  *                                  bounds, refusal_backoff, closed}
@@ -52,6 +57,7 @@
  *       Cert is DER or PEM.
  *   partner_file(Path)        -> {ok, Partners, Options, Notes} | {error, Why}
  *       the shared Lua partner file, evaluated in the sandbox (dirty I/O)
+ *   version()                 -> binary()  (the core's version)
  *
  * A diagnostic is #{severity => error | warning, partner, key, row,
  * message, suggestion}; absent fields are undefined.  Tokens are atoms
@@ -162,8 +168,7 @@ static void make_atoms(ErlNifEnv *env)
 	am_suggestion = enif_make_atom(env, "suggestion");
 }
 
-/* ---- load, upgrade, unload ------------------------------------------------
- */
+/* ---- load, upgrade, unload ----------------------------------------------- */
 
 static priv_data *priv_new(ErlNifEnv *env)
 {
@@ -406,8 +411,8 @@ static int term_text(ErlNifEnv *env, ERL_NIF_TERM t, scratch *s, int want_nul,
 		if (c == NULL)
 			return 0;
 		if (enif_get_string(env, t, c, n + 1, ERL_NIF_LATIN1) <= 0)
-			return 0; /* not a list of bytes: the block stays in s
-			           */
+			/* not a list of bytes: the block stays in s */
+			return 0;
 		*out = c;
 		*len = n;
 		return 1;
@@ -907,8 +912,7 @@ static int walk_options(ErlNifEnv *env, xp_builder *b, scratch *s,
 	return XP_OK;
 }
 
-/* ---- build and check -------------------------------------------------------
- */
+/* ---- build and check ----------------------------------------------------- */
 
 static ERL_NIF_TERM nif_build(ErlNifEnv *env, int argc,
                               const ERL_NIF_TERM argv[])
@@ -1009,8 +1013,7 @@ static ERL_NIF_TERM nif_closed(ErlNifEnv *env, int argc,
 	return ok ? term : raise_status(env, XP_ENOMEM);
 }
 
-/* ---- table queries ---------------------------------------------------------
- */
+/* ---- table queries ------------------------------------------------------- */
 
 /* The table and the partner for argv[0], argv[1]: NULL partner with
  * *reason when refused.  Returns 0 on misuse (badarg). */
@@ -1766,9 +1769,10 @@ static ERL_NIF_TERM nif_cert_pin(ErlNifEnv *env, int argc,
 /* ---- the shared partner file (partners_file) ------------------------------
  *
  * partner_file(Path) -> {ok, Partners, Options, Notes} | {error, Message}
- *   Evaluates the Lua partner file in the sandbox of tools/sandbox.c (no
- *   library access, bounded memory, instructions and time) on a dirty I/O
- *   scheduler.  Partners is the xmpp_partners value as terms build/2 takes
+ *   Evaluates the Lua partner file in the evaluator's sandbox
+ *   (module/evaluator/sandbox.c: no library access, bounded memory,
+ *   instructions and time) on a dirty I/O scheduler.  Partners is the
+ *   xmpp_partners value as terms build/2 takes
  *   (a list of {Key, Value}; a Lua sequence becomes a list); Options holds
  *   {default | keepalive_interval | connection_limit, Value} for each
  *   xmpp_partners_* global the file assigns; Notes are the sandbox's notes

@@ -115,8 +115,7 @@ void xp_table_unref(xp_table *t)
 		xp_table_destroy(t);
 }
 
-/* ---- indexing --------------------------------------------------------------
- */
+/* ---- indexing ------------------------------------------------------------ */
 
 /* Find the slot holding name, or the empty slot where it would go. */
 static size_t probe(const xp_table *t, const char *name, size_t len, uint64_t h,
@@ -201,8 +200,7 @@ int xp_table_index(xp_table *t, xp_dup_fn dup, void *ud)
 	return dups ? XP_ECONFIG : XP_OK;
 }
 
-/* ---- queries ---------------------------------------------------------------
- */
+/* ---- queries ------------------------------------------------------------- */
 
 static const struct xp_partner *find(const xp_table *t, const char *norm,
                                      size_t len)
