@@ -517,6 +517,7 @@ store_runtime(Base, Rows) ->
 %% sync/0 already applied).  A table with errors here (this
 %% node's configuration differs from the node where the change was made)
 %% keeps the previous one; partners_check names the difference.
+-spec runtime_changed() -> ok.
 runtime_changed() ->
     Rows = lists:sort(runtime_rows()),
     case persistent_term:get({?MODULE, runtime_rows}, undefined) of
