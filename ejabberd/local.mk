@@ -5,7 +5,8 @@
 #   ebin/      xmpp_partners_nif.beam, mod_xmpp_partners.beam,
 #              xmpp_partners_pending.beam, xmpp_partners_backoff.beam,
 #              xmpp_partners_webadmin.beam, xmpp_partners_sessions.beam,
-#              xmpp_partners_runtime.beam,
+#              xmpp_partners_runtime.beam, xmpp_partners_adhoc.beam,
+#              xmpp_partners_export.beam,
 #              xmpp_partners_s2s_out.beam, xmpp_partners_s2s_in.beam
 #   priv/lib/  xmpp_partners_nif.so (the NIF over module/core/libxpcore.la)
 # With --prefix=/usr that is /usr/lib/erlang/lib/xmpp_partners-VERSION, which
@@ -22,7 +23,9 @@ EJABBERD_SRCS = \
 	ejabberd/src/xmpp_partners_backoff.erl \
 	ejabberd/src/xmpp_partners_webadmin.erl \
 	ejabberd/src/xmpp_partners_sessions.erl \
-	ejabberd/src/xmpp_partners_runtime.erl
+	ejabberd/src/xmpp_partners_runtime.erl \
+	ejabberd/src/xmpp_partners_adhoc.erl \
+	ejabberd/src/xmpp_partners_export.erl
 EJABBERD_TESTS = \
 	tests/ejabberd/t_nif.sh \
 	tests/ejabberd/t_ejabberd.sh \
@@ -32,6 +35,8 @@ EJABBERD_TESTS = \
 	tests/ejabberd/t_backoff_ejabberd.sh \
 	tests/ejabberd/t_webadmin_ejabberd.sh \
 	tests/ejabberd/t_cluster_ejabberd.sh \
+	tests/ejabberd/t_parity_ejabberd.sh \
+	tests/ejabberd/t_adhoc_ejabberd.sh \
 	tests/ejabberd/t_stream_callbacks.sh
 EXTRA_DIST += $(EJABBERD_SRCS) $(EJABBERD_TESTS) \
 	ejabberd/src/xmpp_partners_sessions.hrl \
@@ -53,7 +58,9 @@ erlbeam_DATA += ejabberd/ebin/mod_xmpp_partners.beam \
 	ejabberd/ebin/xmpp_partners_backoff.beam \
 	ejabberd/ebin/xmpp_partners_webadmin.beam \
 	ejabberd/ebin/xmpp_partners_sessions.beam \
-	ejabberd/ebin/xmpp_partners_runtime.beam
+	ejabberd/ebin/xmpp_partners_runtime.beam \
+	ejabberd/ebin/xmpp_partners_adhoc.beam \
+	ejabberd/ebin/xmpp_partners_export.beam
 endif
 CLEANFILES += $(erlbeam_DATA) tests/ejabberd/nif_test.beam
 endif
@@ -89,12 +96,16 @@ tests/ejabberd/t_ejabberd_admin.log \
 tests/ejabberd/t_hostile_ejabberd.log \
 tests/ejabberd/t_backoff_ejabberd.log \
 tests/ejabberd/t_webadmin_ejabberd.log \
-tests/ejabberd/t_cluster_ejabberd.log: $(erlnif_LTLIBRARIES) $(erlbeam_DATA)
+tests/ejabberd/t_cluster_ejabberd.log \
+tests/ejabberd/t_parity_ejabberd.log \
+tests/ejabberd/t_adhoc_ejabberd.log: $(erlnif_LTLIBRARIES) $(erlbeam_DATA)
 tests/ejabberd/t_ejabberd.log tests/ejabberd/t_ejabberd_admin.log \
 tests/ejabberd/t_hostile_ejabberd.log \
 tests/ejabberd/t_backoff_ejabberd.log \
 tests/ejabberd/t_webadmin_ejabberd.log \
-tests/ejabberd/t_cluster_ejabberd.log: $(check_PROGRAMS)
+tests/ejabberd/t_cluster_ejabberd.log \
+tests/ejabberd/t_parity_ejabberd.log \
+tests/ejabberd/t_adhoc_ejabberd.log: $(check_PROGRAMS)
 tests/ejabberd/t_stream_callbacks.log: $(erlnif_LTLIBRARIES) $(erlbeam_DATA) $(check_PROGRAMS)
 
 check-ejabberd:

@@ -42,6 +42,11 @@
 %% partners_check on another node reads table_view/0
 -export([runtime_changed/0, table_view/0]).
 
+%% for the stream callback modules, xmpp_partners_adhoc and
+%% xmpp_partners_export
+-export([out_refused/2, in_refused/2, adhoc_add/2, adhoc_replace/2,
+         adhoc_remove/1, adhoc_list/0, export_data/0]).
+
 -include("xmpp.hrl").
 -include("logger.hrl").
 -include("ejabberd_commands.hrl").
@@ -85,6 +90,8 @@ start(Host, Opts) ->
                           ejabberd_hooks:add(Hook, ?MODULE, Fun, Seq)
                   end, global_hooks()),
     ejabberd_commands:register_commands(?MODULE, commands()),
+    ok = xmpp_partners_export:start(),
+    ok = xmpp_partners_adhoc:start(Host),
     ok = xmpp_partners_webadmin:start(),
     adopt_existing(Host),
     ok.
@@ -94,6 +101,7 @@ stop(Host) ->
     lists:foreach(fun({Hook, Fun, Seq}) ->
                           ejabberd_hooks:delete(Hook, Host, ?MODULE, Fun, Seq)
                   end, hooks()),
+    ok = xmpp_partners_adhoc:stop(Host),
     case gen_mod:is_loaded_elsewhere(Host, ?MODULE) of
         false ->
             lists:foreach(fun({Hook, Fun, Seq}) ->
@@ -102,6 +110,7 @@ stop(Host) ->
                           end, global_hooks()),
             ejabberd_commands:unregister_commands(commands()),
             xmpp_partners_runtime:stop(),
+            ok = xmpp_partners_export:stop(),
             xmpp_partners_webadmin:stop();
         true -> ok
     end,
@@ -230,7 +239,7 @@ check_partners(Partners) ->
                      || #{severity := error} = D <- Diags],
             lists:foreach(fun(T) -> ?ERROR_MSG("mod_xmpp_partners: ~ts", [T]) end,
                           Texts),
-            econf:fail(lists:flatten(lists:join("; ", Texts)))
+            fail_with_core_text(lists:flatten(lists:join("; ", Texts)))
     end.
 
 %% The shared partner file: evaluated (sandbox) and its partners built on
@@ -246,14 +255,23 @@ check_file(Path) ->
                     lists:foreach(fun(T) -> ?ERROR_MSG("mod_xmpp_partners: "
                                                        "~ts: ~ts", [Path, T])
                                   end, Texts),
-                    econf:fail(lists:flatten(
+                    fail_with_core_text(lists:flatten(
                                  [binary_to_list(Path), ": ",
                                   lists:join("; ", Texts)]))
             end;
         {error, Text} ->
             ?ERROR_MSG("mod_xmpp_partners: ~ts", [Text]),
-            econf:fail(binary_to_list(Text))
+            fail_with_core_text(binary_to_list(Text))
     end.
+
+%% econf:fail/1 with a plain string comes out of `ejabberdctl
+%% reload_config` as "Unexpected error reason: \"...\"" (yconf's words for
+%% a reason it does not know, the text quoted and escaped).  econf formats
+%% {invalid_syntax, Text} as Text itself; ejabberd still puts its option
+%% path first ("Invalid value of option modules->mod_xmpp_partners->
+%% partners: "), which no validator can remove (econf:format_error/2).
+fail_with_core_text(Text) ->
+    econf:fail({invalid_syntax, unicode:characters_to_binary(Text)}).
 
 %%% ---- the table in force ----------------------------------------------------
 
@@ -2004,3 +2022,261 @@ status_data(Explain) ->
 
 null_if_undefined(undefined) -> null;
 null_if_undefined(V) -> V.
+
+%%% ---- outgoing refusals that xmpp_stream_out makes (issue 18) -------------------
+
+%% An outgoing partner stream that xmpp_stream_out gives up on before
+%% authentication (xmpp_partners_s2s_out: SASL impossible or failed with
+%% no dialback to follow, or its own STARTTLS stream errors): the
+%% partner's rules refused it, so it is logged and counted like every
+%% refusal, with the core's reason.  What: auth_failure (the rule is why
+%% dialback may not follow, or why EXTERNAL was not tried when that is
+%% what the rules withheld, as on Prosody), tls_missing (tls = required,
+%% the peer offered no STARTTLS), tls_refused (tls = not_supported, the
+%% peer requires STARTTLS), {pkix, Why} (ejabberd rejected the peer's
+%% certificate).
+-spec out_refused(map(), auth_failure | tls_missing | tls_refused
+                         | {pkix, atom()}) -> ok.
+out_refused(#{server_host := Host, remote_server := R} = State, What) ->
+    case loaded_table(Host) of
+        undefined -> ok;
+        T ->
+            case out_refusal_token(T, R, State, What) of
+                undefined -> ok;
+                Token -> _ = refused(outgoing, R, Token), ok
+            end
+    end;
+out_refused(_State, _What) ->
+    ok.
+
+out_refusal_token(T, R, State, {pkix, Why}) ->
+    %% ejabberd verified the certificate because the core allows no
+    %% dialback (or mod_s2s_dialback is not loaded): the rule is why
+    %% EXTERNAL may not use this certificate
+    cert_refusal_token(T, R, outgoing, Why, State);
+out_refusal_token(_T, _R, _State, tls_missing) -> tls_required;
+out_refusal_token(_T, _R, _State, tls_refused) -> tls_not_supported;
+out_refusal_token(T, R, State, auth_failure) ->
+    Enc = maps:get(stream_encrypted, State, false),
+    case ?NIF:dialback(T, R, outgoing, Enc, undefined, undefined, false) of
+        {false, DbToken, _} ->
+            Ext = case maps:get(xp_external, State, true) of
+                      false when Enc ->
+                          ?NIF:sasl_external(T, R, outgoing, Enc, valid, valid,
+                                             false);
+                      _ -> true
+                  end,
+            case Ext of
+                {false, ExtToken, _} -> ExtToken;
+                _ -> DbToken
+            end;
+        %% dialback allowed but not loaded (mod_s2s_dialback): ejabberd's
+        %% failure, not the partner's rules
+        _ -> undefined
+    end.
+
+%%% ---- for the ad-hoc commands and partners_export (issue 18) ---------------------
+
+%% The partner list as partners_list prints it.
+-spec adhoc_list() -> string().
+adhoc_list() ->
+    partners_list().
+
+%% Add Domain with the record Record ([{KeyBin, Value}], checked by the
+%% core like partners_add's): {ok, Text} | {error, Text}.
+-spec adhoc_add(binary(), [{binary(), term()}]) -> {ok, string()}
+                                                     | {error, string()}.
+adhoc_add(Domain, Record) ->
+    with_host(
+      fun(Host) ->
+              case domain_arg(Domain) of
+                  {error, _} = E -> E;
+                  {ok, D} ->
+                      case effective_record(Host, D) of
+                          {_, _} ->
+                              {error, lists:flatten(io_lib:format(
+                                        "~ts is already a partner; edit it or "
+                                        "remove it first", [D]))};
+                          undefined ->
+                              runtime_record(D, Record,
+                                             io_lib:format("adding ~ts", [D]),
+                                             "~ts added (runtime, stored)")
+                      end
+              end
+      end).
+
+%% Replace the whole record of the partner Domain (the edit form):
+%% {ok, Text} | {error, Text}.
+-spec adhoc_replace(binary(), [{binary(), term()}]) -> {ok, string()}
+                                                         | {error, string()}.
+adhoc_replace(Domain, Record) ->
+    with_host(
+      fun(Host) ->
+              case domain_arg(Domain) of
+                  {error, _} = E -> E;
+                  {ok, D} ->
+                      case effective_record(Host, D) of
+                          undefined -> not_partner(Host, D);
+                          {K, _} ->
+                              runtime_record(key_bin(K), Record,
+                                             io_lib:format("editing ~ts", [D]),
+                                             "~ts changed (runtime, stored)")
+                      end
+              end
+      end).
+
+runtime_record(Key, Record, What, Done) ->
+    Rows = set_rows(runtime_rows(), Key, {partner, Record}),
+    case apply_change(Rows, What) of
+        {ok, W} -> with_warnings(io_lib:format(Done, [Key]), W);
+        E -> E
+    end.
+
+-spec adhoc_remove(binary()) -> {ok, string()} | {error, string()}.
+adhoc_remove(Domain) ->
+    do_partners_remove(Domain).
+
+%% The effective table's parts for partners_export: {ok, Options,
+%% [{KeyBin, Record, Source}]} | {error, Text}.
+-spec export_data() -> {ok, [{atom(), term()}], [{binary(), list(), binary()}]}
+                           | {error, string()}.
+export_data() ->
+    with_host(
+      fun(Host) ->
+              Opts = gen_mod:get_module_opts(Host, ?MODULE),
+              {FileP, FileO} = persistent_term:get({?MODULE, Host, file},
+                                                   {[], []}),
+              case build_effective(Opts, {FileP, FileO}, runtime_rows()) of
+                  {error, Diags} ->
+                      {error, lists:flatten(
+                                ["the effective partner table has errors; fix "
+                                 "them first (partners_check):\n",
+                                 lists:join("\n", [diag_text(D)
+                                                   || D <- Diags])])};
+                  {ok, _T, _W, Sources} ->
+                      {Merged, _} = merge(FileP, pairs(proplists_or_map(
+                                                         partners, Opts)),
+                                          runtime_rows()),
+                      Options = [{K, V} || K <- [default, keepalive_interval,
+                                                 connection_limit,
+                                                 refusal_backoff,
+                                                 pending_per_address,
+                                                 pending_limit, auth_timeout,
+                                                 preauth_bytes, preauth_depth],
+                                           V <- [case proplists_or_map(K, Opts) of
+                                                     undefined -> proplists:get_value(K, FileO);
+                                                     OV -> OV
+                                                 end],
+                                           V /= undefined],
+                      {ok, Options,
+                       [{key_bin(K), [{key_bin(RK), RV} || {RK, RV} <- pairs(R)],
+                         maps:get(norm(K), Sources, <<"?">>)}
+                        || {K, R} <- Merged]}
+              end
+      end).
+
+%% The certificate facts behind an xmpp_stream_pkix error and the core's
+%% rule for SASL EXTERNAL with them, or undefined when the core would
+%% accept them (then it was not the partner's rules).  The chain: trusted
+%% when ejabberd got as far as the host name, absent without a
+%% certificate, else not trusted; the identity: the core checks the
+%% peer's certificate itself (ejabberd stops at the chain).
+cert_refusal_token(T, R, Dir, Why, State) ->
+    Der = case catch xmpp_socket:get_peer_certificate(maps:get(socket, State),
+                                                     der) of
+              {ok, D} when is_binary(D) -> D;
+              %% an outgoing stream's socket is closed by now:
+              %% xmpp_partners_s2s_out:tls_verify/1 kept the certificate
+              _ -> get(xp_peer_cert)
+          end,
+    {Chain, Id} = case {Why, Der} of
+                      {_, undefined} -> {undefined, undefined};
+                      {hostname_mismatch, _} -> {valid, invalid};
+                      {idna_failed, _} -> {valid, invalid};
+                      _ -> {invalid, case ?NIF:cert_identity(Der, R, false) of
+                                         valid -> valid;
+                                         _ -> invalid
+                                     end}
+                  end,
+    case ?NIF:sasl_external(T, R, Dir, true, Chain, Id, false) of
+        {false, Token, _} -> Token;
+        _ -> undefined
+    end.
+
+%%% ---- incoming refusals that xmpp_stream_in makes (issue 18) --------------------
+
+%% An incoming stream that xmpp_stream_in refuses on its own, for a domain
+%% the module judges (xmpp_partners_s2s_in: handle_auth_failure/4,
+%% handle_stream_end/2): logged with the core's rule, once per back-off
+%% window like every incoming refusal.  What: {auth_failure, Mech,
+%% ReasonText} (SASL failed: EXTERNAL the rules withhold, or a
+%% certificate EXTERNAL may not use), tls_missing (tls = required, the
+%% peer went on without STARTTLS), tls_refused (tls = not_supported, the
+%% peer asked for STARTTLS).
+-spec in_refused(map(), {auth_failure, binary(), binary()} | tls_missing
+                        | tls_refused) -> ok.
+in_refused(#{server_host := Host, remote_server := R} = State, What)
+  when is_binary(R) ->
+    case loaded_table(Host) of
+        undefined -> ok;
+        T ->
+            case in_refusal_token(T, R, State, What) of
+                undefined -> ok;
+                Token -> _ = refused(incoming, R, Token), ok
+            end
+    end;
+in_refused(_State, _What) ->
+    ok.
+
+in_refusal_token(_T, _R, _State, tls_missing) -> tls_required;
+in_refusal_token(_T, _R, _State, tls_refused) -> tls_not_supported;
+in_refusal_token(T, R, State, {auth_failure, <<"EXTERNAL">>, Text}) ->
+    Enc = maps:get(stream_encrypted, State, false),
+    %% first the rule itself (sasl = not_supported, no TLS), whatever the
+    %% certificate; then the certificate xmpp_stream_pkix refused
+    case ?NIF:sasl_external(T, R, incoming, Enc, valid, valid, false) of
+        {false, Token, _} -> Token;
+        _ ->
+            Why = case Text of
+                      <<"Certificate host name mismatch">> -> hostname_mismatch;
+                      <<"Remote domain is not an IDN hostname">> -> idna_failed;
+                      <<"Failed to get peer certificate">> -> get_cert_failed;
+                      _ -> chain
+                  end,
+            pinned_but_untrusted(T, R, Why, State),
+            cert_refusal_token(T, R, incoming, Why, State)
+    end;
+in_refusal_token(_T, _R, _State, _What) ->
+    undefined.
+
+%% Incoming pins cannot be honoured on ejabberd 23.01 (README-ejabberd.md,
+%% "Incoming certificate pins"): xmpp_stream_in decides SASL EXTERNAL in
+%% xmpp_stream_pkix from fast_tls's verify result, with no callback in
+%% between.  When a partner's pinned key on a certificate valid for its
+%% domain is what ejabberd just refused, say so, with the fix, next to the
+%% refusal line.
+pinned_but_untrusted(T, R, Why, #{socket := Socket})
+  when Why /= hostname_mismatch, Why /= idna_failed ->
+    case catch xmpp_socket:get_peer_certificate(Socket, der) of
+        {ok, Der} when is_binary(Der) ->
+            case ?NIF:cert_pin(Der) of
+                {ok, Pin} ->
+                    case ?NIF:pin_matches(T, R, Pin) andalso
+                        ?NIF:cert_identity(Der, R, false) == valid of
+                        true ->
+                            ?WARNING_MSG(
+                               "partner policy: ~ts presents the pinned key "
+                               "~ts on a certificate without a trusted chain; "
+                               "ejabberd verifies incoming certificates "
+                               "itself and accepts no pinned key in their "
+                               "place: add ~ts's certificate to s2s_cafile "
+                               "(or ca_file), or allow it dialback",
+                               [R, Pin, R]);
+                        false -> ok
+                    end;
+                _ -> ok
+            end;
+        _ -> ok
+    end;
+pinned_but_untrusted(_T, _R, _Why, _State) ->
+    ok.

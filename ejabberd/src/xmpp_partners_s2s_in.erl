@@ -14,6 +14,9 @@
 %%%                     (sasl: not_supported)
 %%%   unauthenticated_stream_features/1
 %%%                     no dialback feature where the core refuses dialback
+%%% logs the refusals xmpp_stream_in makes for such a domain on its own
+%%% (handle_auth_failure/4, handle_stream_end/2: the rule from the core
+%%% through mod_xmpp_partners:in_refused/2),
 %%% refuses at the stream header the origins in a refusal back-off window
 %%% (handle_stream_start/2), closes unauthenticated streams past the bounds of xmpp_partners_pending
 %%% (handle_info/2, handle_recv/3), and sends whitespace keepalives on idle partner streams (handle_info/2,
@@ -121,13 +124,38 @@ handle_stream_start(P, S) ->
 handle_stream_end(R, #{xp_backoff := true} = S) ->
     xmpp_stream_in:stop_async(self()),
     S#{stop_reason => R};
+%% xmpp_stream_in's own refusals of a stream whose domain the module
+%% judges (its texts tell them from the module's refusals, logged where
+%% they are made): the peer went on without the STARTTLS the partner's
+%% rules require, or asked for the STARTTLS they withhold.
+handle_stream_end({stream, {out, #stream_error{reason = 'policy-violation',
+                                               text = Text}}} = R,
+                  #{stream_encrypted := false,
+                    stream_authenticated := false} = S) ->
+    case {[D || #text{data = D} <- Text], ?POLICY:in_verdicts(S)} of
+        {[<<"Use of STARTTLS required">>], #{tls := require}} ->
+            ?POLICY:in_refused(S, tls_missing);
+        _ -> ok
+    end,
+    ?IN:handle_stream_end(R, S);
+handle_stream_end({tls, starttls_unsupported} = R, S) ->
+    case ?POLICY:in_verdicts(S) of
+        #{tls := withhold} -> ?POLICY:in_refused(S, tls_refused);
+        _ -> ok
+    end,
+    ?IN:handle_stream_end(R, S);
 handle_stream_end(R, S) -> ?IN:handle_stream_end(R, S).
 -spec handle_stream_established(state()) -> state().
 handle_stream_established(S) -> ?IN:handle_stream_established(S).
 -spec handle_auth_success(binary(), binary(), term(), state()) -> state().
 handle_auth_success(R, M, A, S) -> ?IN:handle_auth_success(R, M, A, S).
+%% SASL failed before <failure/> is sent: EXTERNAL that the partner's
+%% rules withhold (not offered, asked for anyway), or a certificate
+%% xmpp_stream_pkix refused; logged with the core's rule.
 -spec handle_auth_failure(binary(), binary(), binary(), state()) -> state().
-handle_auth_failure(R, M, T, S) -> ?IN:handle_auth_failure(R, M, T, S).
+handle_auth_failure(R, M, T, S) ->
+    ?POLICY:in_refused(S, {auth_failure, M, T}),
+    ?IN:handle_auth_failure(R, M, T, S).
 -spec handle_unauthenticated_packet(term(), state()) -> state().
 handle_unauthenticated_packet(P, S) -> ?IN:handle_unauthenticated_packet(P, S).
 -spec handle_authenticated_packet(term(), state()) -> state().

@@ -7,8 +7,13 @@
 %%% sasl_mechanisms/1 (EXTERNAL only where the core allows it) and
 %%% tls_verify/1 (a pinned key instead of a trusted chain), sends
 %%% whitespace keepalives on idle partner streams (handle_info/2,
-%%% handle_send/3), and passes everything else to ejabberd_s2s_out
-%%% unchanged.  The verdicts come
+%%% handle_send/3), logs the refusals xmpp_stream_out makes on a partner
+%%% stream whose rules leave no way to authenticate (handle_auth_failure/3
+%%% without a dialback fallback, handle_stream_end/2 after its own
+%%% STARTTLS stream errors; the rule from the core through
+%%% mod_xmpp_partners:out_refused/2; a certificate rejected by
+%%% xmpp_stream_pkix too), and passes everything else to
+%%% ejabberd_s2s_out unchanged.  The verdicts come
 %%% from the core through mod_xmpp_partners; no policy lives here.
 %%%
 %%% xmpp_stream_out calls an optional callback only where the module in
@@ -37,6 +42,8 @@
          terminate/2, code_change/3]).
 %% delegated where ejabberd_s2s_out has it (newer versions only)
 -export([handle_unauthenticated_features/2]).
+
+-include("xmpp.hrl").
 
 -define(OUT, ejabberd_s2s_out).
 
@@ -76,9 +83,23 @@ sasl_mechanisms(_) -> [].
 -spec tls_verify(state()) -> boolean().
 tls_verify(State) ->
     case ?OUT:tls_verify(State) of
-        true -> not mod_xmpp_partners:pinned_peer(State);
+        true ->
+            keep_peer_cert(State),
+            not mod_xmpp_partners:pinned_peer(State);
         false -> false
     end.
+
+%% If ejabberd rejects the certificate, the stream ends and its socket is
+%% closed before handle_stream_end/2 can name the rule: keep the
+%% certificate for mod_xmpp_partners:out_refused/2 (this process is this
+%% one stream).
+keep_peer_cert(#{socket := Socket}) ->
+    case catch xmpp_socket:get_peer_certificate(Socket, der) of
+        {ok, Der} when is_binary(Der) -> put(xp_peer_cert, Der);
+        _ -> ok
+    end;
+keep_peer_cert(_State) ->
+    ok.
 
 %% xmpp_stream_out drops sasl_mech from the state before this callback,
 %% which runs the s2s_out_auth_result hook: keep the mechanism for
@@ -122,11 +143,40 @@ default_port(S) -> ?OUT:default_port(S).
 dns_retries(S) -> ?OUT:dns_retries(S).
 -spec dns_timeout(state()) -> timeout().
 dns_timeout(S) -> ?OUT:dns_timeout(S).
+%% SASL failed (or was impossible: no TLS, no mechanism the peer offers)
+%% on a partner stream without db_enabled (out_init removed it where the
+%% core allows no dialback): nothing follows, the partner's rules refused
+%% the stream; ejabberd only logs its own line.  With db_enabled,
+%% mod_s2s_dialback tries dialback next: no refusal yet.
 -spec handle_auth_failure(binary(), term(), state()) -> state().
+handle_auth_failure(M, R, #{xp_tls := _} = S) when not is_map_key(db_enabled, S) ->
+    mod_xmpp_partners:out_refused(S, auth_failure),
+    ?OUT:handle_auth_failure(M, R, S);
 handle_auth_failure(M, R, S) -> ?OUT:handle_auth_failure(M, R, S).
 -spec handle_packet(term(), state()) -> state().
 handle_packet(P, S) -> ?OUT:handle_packet(P, S).
+%% xmpp_stream_out's own stream errors before authentication on a partner
+%% stream (its texts tell them from the module's own refusals, which are
+%% logged where they are made): policy-violation when STARTTLS is required
+%% (tls_required/1) and not offered, unsupported-feature when the peer
+%% requires the STARTTLS the partner's rules withhold (tls_enabled/1).
+%% And a certificate ejabberd verified (tls_verify/1) and rejected.
 -spec handle_stream_end(term(), state()) -> state().
+handle_stream_end({stream, {out, #stream_error{reason = Why, text = Text}}} = R,
+                  #{xp_tls := Tls, stream_encrypted := false,
+                    stream_authenticated := false} = S) ->
+    case {Tls, Why, [D || #text{data = D} <- Text]} of
+        {require, 'policy-violation', [<<"Use of STARTTLS required">>]} ->
+            mod_xmpp_partners:out_refused(S, tls_missing);
+        {withhold, 'unsupported-feature',
+         [<<"STARTTLS is disabled in local configuration">>]} ->
+            mod_xmpp_partners:out_refused(S, tls_refused);
+        _ -> ok
+    end,
+    ?OUT:handle_stream_end(R, S);
+handle_stream_end({pkix, Why} = R, #{xp_tls := _} = S) ->
+    mod_xmpp_partners:out_refused(S, {pkix, Why}),
+    ?OUT:handle_stream_end(R, S);
 handle_stream_end(R, S) -> ?OUT:handle_stream_end(R, S).
 -spec handle_stream_downgraded(term(), state()) -> state().
 handle_stream_downgraded(H, S) -> ?OUT:handle_stream_downgraded(H, S).

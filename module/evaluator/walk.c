@@ -180,6 +180,14 @@ static int list_items(const xps_value *t, const char ***items, size_t **lens,
 			ln[at] = 0;
 		}
 	}
+	/* Keys come from lua_next and are unique, so every slot is filled;
+	 * a slot still marked would be a repeated key: not a list then. */
+	for (i = 0; i < n; i++) {
+		if (it[i] == (const char *)t) {
+			free(it);
+			return 0;
+		}
+	}
 	*items = it;
 	*lens = ln;
 	*count = n;
