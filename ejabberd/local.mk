@@ -36,7 +36,8 @@ EJABBERD_TESTS = \
 	tests/ejabberd/t_webadmin_ejabberd.sh \
 	tests/ejabberd/t_cluster_ejabberd.sh \
 	tests/ejabberd/t_parity_ejabberd.sh \
-	tests/ejabberd/t_adhoc_ejabberd.sh
+	tests/ejabberd/t_adhoc_ejabberd.sh \
+	tests/ejabberd/t_stream_callbacks.sh
 EXTRA_DIST += $(EJABBERD_SRCS) $(EJABBERD_TESTS) \
 	ejabberd/src/xmpp_partners_sessions.hrl \
 	ejabberd/README-ejabberd.md tests/ejabberd/nif_test.erl \
@@ -105,6 +106,7 @@ tests/ejabberd/t_webadmin_ejabberd.log \
 tests/ejabberd/t_cluster_ejabberd.log \
 tests/ejabberd/t_parity_ejabberd.log \
 tests/ejabberd/t_adhoc_ejabberd.log: $(check_PROGRAMS)
+tests/ejabberd/t_stream_callbacks.log: $(erlnif_LTLIBRARIES) $(erlbeam_DATA) $(check_PROGRAMS)
 
 check-ejabberd:
 	$(MAKE) $(AM_MAKEFLAGS) check TESTS='$(EJABBERD_TESTS)'

@@ -23,8 +23,9 @@ packages=(
 	chromium curl                                           # the status page, in a real browser
 )
 
-# bookworm-backports holds Prosody 13, which the tests run beside the
-# installed 0.12.3 (unpacked, never installed: scripts/unpack-prosody.sh).
+# bookworm-backports holds Prosody 13 and ejabberd 24.12, which the tests
+# run beside the installed 0.12.3 and 23.01 (unpacked, never installed:
+# scripts/unpack-prosody.sh, scripts/unpack-ejabberd.sh).
 # Its packages have priority 100 (the archive is NotAutomatic), below the
 # installed ones, so this source alone never upgrades the system prosody or
 # ejabberd; nothing here installs with -t bookworm-backports (checked below).
@@ -66,3 +67,8 @@ fi
 # here is reported by the tests (they fail with XP_REQUIRE=1, else skip).
 bash "$top/scripts/unpack-prosody.sh" "$top/build/prosody13" ||
 	echo "scripts/deps.sh: Prosody 13 is not available; its test runs will skip (or fail with XP_REQUIRE=1)" >&2
+
+# ejabberd 24.12 and the newer Erlang libraries it needs, likewise unpacked
+# beside the installed 23.01 (build/ejabberd2412, never installed).
+bash "$top/scripts/unpack-ejabberd.sh" "$top/build/ejabberd2412" ||
+	echo "scripts/deps.sh: ejabberd 24.12 is not available; its test runs will skip (or fail with XP_REQUIRE=1)" >&2

@@ -9,8 +9,12 @@
 # and the clang-format check, then prints one summary line.  Every Prosody
 # suite, the package smoke test and the demo run on Prosody 0.12.3 (the
 # installed one) and on Prosody 13 (unpacked into build/prosody13 by
-# scripts/unpack-prosody.sh), plus the mixed-version suite; the line before
-# the summary counts the results per host version.
+# scripts/unpack-prosody.sh), plus the mixed-version suite.  Every ejabberd
+# suite runs on ejabberd 23.01 (the installed one) and on ejabberd 24.12
+# (unpacked into build/ejabberd2412 by scripts/unpack-ejabberd.sh; make
+# check runs it through tests/ejabberd/ejabberd2412.mk).  The line before
+# the summary counts the results per host version.  Erlang's xref and
+# dialyzer check the ejabberd module's beams for both versions.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -62,6 +66,32 @@ case $V13 in
 	;;
 esac
 
+# ejabberd 24.12 beside the installed 23.01, the same way (never installed:
+# it would replace 23.01).  make check runs every ejabberd suite on it too
+# (tests/ejabberd/ejabberd2412.mk); without it, a failure with
+# XP_REQUIRE=1, else one skip line.
+export XP_EJABBERD2412_PREFIX=${XP_EJABBERD2412_PREFIX:-$top/build/ejabberd2412}
+bash scripts/unpack-ejabberd.sh "$XP_EJABBERD2412_PREFIX" || true
+ejvsn() { sed -n 's/.*{vsn, *"\([0-9][0-9.]*\).*/\1/p' "$@" 2>/dev/null | head -n 1; }
+# shellcheck disable=SC2012
+EJ23=$(ejvsn "$(ls -d /usr/lib/*/ejabberd-*/ebin 2>/dev/null | sort -V | tail -n 1)/ejabberd.app")
+# shellcheck disable=SC2012
+EJ24=$(ejvsn "$(ls -d "$XP_EJABBERD2412_PREFIX"/usr/lib/*/ejabberd-*/ebin 2>/dev/null | sort -V | tail -n 1)/ejabberd.app")
+have2412=1
+case $EJ24 in
+24.12*) ;;
+*)
+	have2412=0
+	why="no ejabberd 24.12 in $XP_EJABBERD2412_PREFIX (scripts/unpack-ejabberd.sh makes it)"
+	if [ "$XP_REQUIRE" = 1 ]; then
+		echo "scripts/test.sh: FAIL: $why (XP_REQUIRE=1)"
+		status=1
+	else
+		echo "scripts/test.sh: ejabberd 24.12 runs skipped: $why"
+	fi
+	;;
+esac
+
 step() { printf '\n=== %s\n' "$*"; }
 
 step "autoreconf"
@@ -71,9 +101,11 @@ summary_total=0
 summary_fail=0
 declare -A host_pass=() host_fail=() host_skip=()
 # Count per host version: every test name of a Prosody suite carries its
-# "[prosody VERSION]" (or mixed-version) tag (tests/integration/lib.sh);
-# a result without one (a whole script skipped or bailed out) counts for
-# the version of its script.  Reads automake's logs (PASS: ... lines), or
+# "[prosody VERSION]" (or mixed-version) tag (tests/integration/lib.sh),
+# every one of an ejabberd suite its "[ejabberd VERSION]"
+# (tests/ejabberd/ejlib.sh); a result without one (a whole script skipped
+# or bailed out) counts for the version of its script (t_nif.sh, which runs
+# no ejabberd, for none).  Reads automake's logs (PASS: ... lines), or
 # with --tap HOST plain TAP output (ok / not ok lines; untagged: HOST's).
 count_hosts() {
 	local mode=automake dflt=""
@@ -83,7 +115,8 @@ count_hosts() {
 		host_pass[$tag]=$((${host_pass[$tag]:-0} + p))
 		host_fail[$tag]=$((${host_fail[$tag]:-0} + f))
 		host_skip[$tag]=$((${host_skip[$tag]:-0} + k))
-	done < <(awk -v mode="$mode" -v dflt="$dflt" -v v12="prosody ${V12:-0.12}" -v v13="prosody ${V13:-13}" '
+	done < <(awk -v mode="$mode" -v dflt="$dflt" -v v12="prosody ${V12:-0.12}" -v v13="prosody ${V13:-13}" \
+		-v ej23="ejabberd ${EJ23:-23.01}" -v ej24="ejabberd ${EJ24:-24.12}" '
 		FNR == 1 { file = FILENAME }
 		mode == "automake" && /^(PASS|XFAIL|SKIP|FAIL|XPASS|ERROR): / { res = substr($1, 1, length($1) - 1); name = $2 }
 		mode == "automake" && !/^(PASS|XFAIL|SKIP|FAIL|XPASS|ERROR): / { next }
@@ -93,6 +126,9 @@ count_hosts() {
 		{
 			if (match($0, / - \[[^]]+\]/)) tag = substr($0, RSTART + 4, RLENGTH - 5)
 			else if (name ~ /_p13\.sh$/) tag = v13
+			else if (name ~ /tests\/ejabberd\/.*_ej2412\.sh$/) tag = ej24
+			else if (name ~ /tests\/ejabberd\/t_nif\.sh$/) next
+			else if (name ~ /tests\/ejabberd\//) tag = ej23
 			else if (name ~ /t_mixed\.sh$/) tag = "mixed " v13 " + " v12
 			else if (name ~ /tests\/integration\//) tag = v12
 			else if (dflt != "") tag = dflt
@@ -157,6 +193,16 @@ run_check sanitizers --enable-sanitizers || status=1
 
 step "unit tests under valgrind"
 make -C build/default check-valgrind || status=1
+
+step "Erlang static checks: -specs, xref, dialyzer (make check-erlang-static)"
+# On the beams built against 23.01 and against 24.12; each step prints its
+# time (the first PLT takes a minute or two, later runs reuse it).
+if make -C build/default check-erlang-static; then
+	summary_total=$((summary_total + 1))
+else
+	summary_fail=$((summary_fail + 1))
+	status=1
+fi
 
 step "make distcheck"
 # -j: its make check runs every suite again (both Prosody versions, ejabberd);
@@ -251,6 +297,10 @@ done < <(printf '%s\n' "${!host_pass[@]}" "${!host_fail[@]}" "${!host_skip[@]}" 
 if [ "$have13" = 0 ]; then
 	per_host="$per_host${per_host:+; }prosody 13: not run"
 	# with XP_REQUIRE=1, that is one failure
+	[ "$XP_REQUIRE" != 1 ] || summary_fail=$((summary_fail + 1))
+fi
+if [ "$have2412" = 0 ]; then
+	per_host="$per_host${per_host:+; }ejabberd 24.12: not run"
 	[ "$XP_REQUIRE" != 1 ] || summary_fail=$((summary_fail + 1))
 fi
 echo "per host version: ${per_host:-no Prosody suite ran}"

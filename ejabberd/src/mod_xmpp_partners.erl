@@ -51,6 +51,10 @@
 -include("logger.hrl").
 -include("ejabberd_commands.hrl").
 -include("xmpp_partners_sessions.hrl").
+%% A mnesia match pattern puts '_' in record fields whose declared
+%% types do not include it (dialyzer: "record construction violates the
+%% declared type"); the patterns are right, the warning is not.
+-dialyzer({nowarn_function, [runtime_rows/0]}).
 
 -define(NIF, xmpp_partners_nif).
 %% Runtime changes (partners_add/set/remove), kept in Mnesia (disc_copies,
@@ -66,6 +70,7 @@
 
 %%% ---- gen_mod ----------------------------------------------------------------
 
+-spec start(binary(), gen_mod:opts()) -> ok.
 start(Host, Opts) ->
     %% xmpp_stream_in/out ask erlang:function_exported/3 before each
     %% callback, which is false for a module not loaded yet: load the
@@ -118,6 +123,7 @@ start_sync() ->
     end,
     ok.
 
+-spec stop(binary()) -> ok.
 stop(Host) ->
     %% first: a rebuild running now (xmpp_partners_runtime) skips this host
     persistent_term:erase({?MODULE, Host, file}),
@@ -144,12 +150,14 @@ stop(Host) ->
 
 %% The config_reloaded hook rebuilds the table (also when only the
 %% partners_file changed, which gen_mod does not see as a change).
+-spec reload(binary(), gen_mod:opts(), gen_mod:opts()) -> ok.
 reload(_Host, _NewOpts, _OldOpts) ->
     ok.
 
 %% After `ejabberdctl reload_config` (gen_mod has applied the new module
 %% options): configuration, partner file and runtime changes are built
 %% again; a table with errors leaves the previous one in force.
+-spec config_reloaded() -> ok.
 config_reloaded() ->
     lists:foreach(
       fun(Host) ->
@@ -176,6 +184,7 @@ config_reloaded() ->
       end, loaded_hosts()),
     enforce_existing().
 
+-spec depends(binary(), gen_mod:opts()) -> [].
 depends(_Host, _Opts) -> [].
 
 %% Hook priorities: dialback (mod_s2s_dialback) handles db:result at 50 and
@@ -204,6 +213,7 @@ global_hooks() ->
     [{s2s_in_init, in_init, 50},
      {config_reloaded, config_reloaded, 70}].
 
+-spec mod_opt_type(atom()) -> econf:validator().
 mod_opt_type(partners) ->
     econf:and_then(econf:any(), fun check_partners/1);
 mod_opt_type(default) ->
@@ -228,6 +238,7 @@ mod_opt_type(partners_file) ->
 %% default, keepalive_interval and connection_limit: undefined means "not
 %% set here", so a partners_file's xmpp_partners_* value (or else the core's
 %% default: deny, 300, 1000) applies.
+-spec mod_options(binary()) -> [{atom(), term()}].
 mod_options(_Host) ->
     [{partners, []},
      {default, undefined},
@@ -241,10 +252,11 @@ mod_options(_Host) ->
      {refusal_backoff, undefined},
      {partners_file, undefined}].
 
+-spec mod_doc() -> #{desc => [binary()]}.
 mod_doc() ->
-    #{desc => ["Per-partner XMPP federation policy (allow list, TLS, "
-               "SASL EXTERNAL and dialback per partner, contact policy), "
-               "decided by the xmpp-partners policy core."]}.
+    #{desc => [<<"Per-partner XMPP federation policy (allow list, TLS, "
+                 "SASL EXTERNAL and dialback per partner, contact policy), "
+                 "decided by the xmpp-partners policy core.">>]}.
 
 %% The partner table as the core reports it: errors fail the config load
 %% with the core's own texts (the same as Prosody prints).
@@ -300,6 +312,8 @@ fail_with_core_text(Text) ->
 %%      removal hides it.
 %% Global options: the module option when set, else the file's
 %% xmpp_partners_* value, else the core's default.
+-spec build(gen_mod:opts()) ->
+          {ok, xmpp_partners_nif:table(), [xmpp_partners_nif:diagnostic()]} | {error, term()}.
 build(Opts) ->
     case read_file(Opts) of
         {ok, File} ->
@@ -431,6 +445,7 @@ install(Host, Table, Sources) ->
 
 %% The table for a local host; a closed one when the module is not running
 %% there (a hook that outlives stop/1 must not open anything).
+-spec table(binary()) -> xmpp_partners_nif:table().
 table(Host) ->
     case persistent_term:get({?MODULE, Host}, undefined) of
         undefined -> ?NIF:closed();
@@ -439,6 +454,7 @@ table(Host) ->
 
 %% The table, or undefined when the module does not run on Host (the
 %% stream callback modules then leave ejabberd's own answers alone).
+-spec loaded_table(binary()) -> xmpp_partners_nif:table() | undefined.
 loaded_table(Host) ->
     persistent_term:get({?MODULE, Host}, undefined).
 
@@ -540,6 +556,7 @@ store_runtime(Base, Rows) ->
 %% [{Host, Text}]}}, Text in the core's words, for the node that made the
 %% change to print.  A host being stopped (its file key already erased
 %% by stop/1) is skipped, so a rebuild cannot reinstall its table.
+-spec runtime_changed() -> ok | {error, {kept, [{binary(), string()}]}}.
 runtime_changed() ->
     runtime_changed(true).
 
@@ -668,6 +685,7 @@ adopt_existing(Host) ->
 %% authenticated domain in 'user' (dialback leaves it empty); an outgoing
 %% stream keeps db_enabled unless dialback authenticated it (where
 %% mod_s2s_dialback is not loaded only SASL EXTERNAL can have).
+-spec adopt(map(), binary(), incoming | outgoing) -> map().
 adopt(#{lserver := Local, auth_domains := Domains} = State, Host, incoming) ->
     case ejabberd_router:host_of_route(Local) == Host andalso
         sets:size(Domains) > 0 of
@@ -735,6 +753,7 @@ adopt_domains(State, _Host, _Dir, _, [], _) ->
 
 %% In an outgoing stream after STARTTLS: does the peer present a key the
 %% partner pins (fingerprints), on a certificate valid for its domain?
+-spec pinned_peer(map()) -> boolean().
 pinned_peer(#{server_host := Host, remote_server := Remote,
               socket := Socket}) ->
     case loaded_table(Host) of
@@ -768,6 +787,7 @@ pinned_peer(_State) ->
 %% In a stream process whose callback module is one of ours: whitespace
 %% keepalives after keepalive_interval seconds without output, when the
 %% partner's keepalive is on.
+-spec keepalive_arm(map()) -> map().
 keepalive_arm(#{xp_keepalive := _} = State) ->
     State;
 keepalive_arm(#{server_host := Host, remote_server := Remote} = State) ->
@@ -787,6 +807,7 @@ keepalive_arm(State) ->
 
 %% The timer fired: Send(State) writes the whitespace when the stream was
 %% idle long enough; the timer is armed again for the rest of the interval.
+-spec keepalive(map(), fun((map()) -> map())) -> map().
 keepalive(#{server_host := Host, remote_server := Remote} = State, Send) ->
     Now = erlang:monotonic_time(second),
     case loaded_table(Host) of
@@ -879,6 +900,7 @@ policy_violation(Text) ->
 %% local user's stanza is that user's ejabberd_c2s, itself an
 %% xmpp_stream_in), inbound authentication and dialback checks (in the
 %% s2s_in process, marked by in_init/2); which one is only for the log line.
+-spec allow_host(allow | deny, binary(), binary()) -> allow | deny | {stop, deny}.
 allow_host(Acc, MyHost, RemoteHost) ->
     case ?NIF:resolve(table(MyHost), RemoteHost) of
         {ok, _} -> Acc;
@@ -897,6 +919,7 @@ direction_of_process() ->
 
 %% Runs before <success/> (SASL) or the dialback verdict is sent, once per
 %% authenticated domain (piggybacked dialback domains included).
+-spec in_auth_result(map(), boolean(), binary()) -> map() | {stop, map()}.
 in_auth_result(#{server_host := Host} = State, true, RServer) ->
     Enc = maps:get(stream_encrypted, State, false),
     {Method, Chain, Id} = case maps:get(sasl_mech, State, undefined) of
@@ -949,6 +972,7 @@ keepalive_arm_if_ours(State, _) ->
 
 %% Every incoming stream gets xmpp_partners_s2s_in as its callback module
 %% (it delegates to ejabberd_s2s_in; see that module).
+-spec in_init({ok, map()} | term(), list()) -> {ok, map()} | term().
 in_init({ok, #{mod := ejabberd_s2s_in} = State}, _Opts) ->
     %% marks the process for direction_of_process/0
     put(xp_s2s_in, true),
@@ -965,6 +989,7 @@ in_init(Acc, _Opts) ->
 %% domain: what to offer it, or undefined (not a stream we judge: no
 %% 'from', the module not running on the local host, a refused domain,
 %% which the allow list closes later with its own log line).
+-spec in_verdicts(map()) -> map() | undefined.
 in_verdicts(#{server_host := Host, remote_server := Remote} = State) ->
     case loaded_table(Host) of
         undefined -> undefined;
@@ -988,6 +1013,7 @@ in_verdicts(_State) ->
 %% <db:result/> requests, judged for the domain they name before
 %% mod_s2s_dialback (50) acts on them.  The first domain of a stream closes
 %% it; a further (piggybacked) domain is refused alone.
+-spec in_packet(map(), term()) -> map() | {stop, map()}.
 in_packet(#{server_host := Host} = State,
           #db_result{type = undefined, from = From, to = To}) ->
     Enc = maps:get(stream_encrypted, State, false),
@@ -1012,6 +1038,7 @@ in_packet(State, _Pkt) ->
 
 %% Stanzas from partner users (after ejabberd checked that the 'from'
 %% domain is authenticated on this stream): the message policy.
+-spec receive_packet({stanza(), map()}) -> {stanza() | drop, map()}.
 receive_packet({#message{type = Type, from = From, to = To} = Pkt, State} = Acc)
   when Type /= error, Type /= groupchat ->
     #jid{luser = LUser, lserver = LServer} = To,
@@ -1038,6 +1065,7 @@ receive_packet(Acc) ->
 %% Before the connection is made: per-partner answers for ejabberd's
 %% callback questions (xmpp_partners_s2s_out), no dialback where the core
 %% allows none.
+-spec out_init({ok, map()} | term(), list()) -> {ok, map()} | term().
 out_init({ok, #{server_host := Host, remote_server := RServer} = State},
          _Opts) ->
     T = table(Host),
@@ -1066,6 +1094,7 @@ out_init(Acc, _Opts) ->
     Acc.
 
 %% After the peer accepted us, before the stream is marked established.
+-spec out_auth_result(map(), true | {false, term()}) -> map() | {stop, map()}.
 out_auth_result(#{server_host := Host, remote_server := RServer} = State,
                 true) ->
     Enc = maps:get(stream_encrypted, State, false),
@@ -1094,6 +1123,7 @@ out_auth_result(State, _) ->
     State.
 
 %% Presence to partner users: status text only for federated partners.
+-spec send_packet(T) -> T.
 send_packet(#presence{type = available, status = [_ | _],
                       from = From, to = To} = Pkt) ->
     case ?NIF:strip_status(table(From#jid.lserver), To#jid.lserver) of
@@ -1144,6 +1174,7 @@ subscribe_action(#presence{from = From, to = #jid{luser = U, lserver = S}}) ->
     %% The blocklist (XEP-0191) was applied by ejabberd_sm before this hook.
     ?NIF:subscribe(table(S), From#jid.lserver, InRoster, SubFrom, false).
 
+-spec in_subscription(boolean(), presence()) -> boolean() | {stop, false}.
 in_subscription(Acc, #presence{from = From, to = To} = Pres) ->
     case remote_subscribe(Pres) andalso subscribe_action(Pres) of
         deny ->
@@ -1157,6 +1188,7 @@ in_subscription(Acc, #presence{from = From, to = To} = Pres) ->
         _ -> Acc
     end.
 
+-spec in_subscription_approve(boolean(), presence()) -> boolean() | {stop, false}.
 in_subscription_approve(Acc, #presence{from = From, to = To} = Pres) ->
     case remote_subscribe(Pres) andalso subscribe_action(Pres) of
         approve ->
@@ -1276,6 +1308,7 @@ with_table(Fun) ->
 
 fmt(F, A) -> io_lib:format(F, A).
 
+-spec partners_list() -> string().
 partners_list() ->
     with_table(
       fun(Host, T) ->
@@ -1292,6 +1325,7 @@ partner_row(Host, D, Sources) ->
     {D, maps:get(D, Sources, <<"?">>),
      length(ejabberd_s2s:get_connections_pids({Host, D}))}.
 
+-spec partners_show(binary()) -> string().
 partners_show(Domain) ->
     with_table(
       fun(Host, T) ->
@@ -1461,6 +1495,7 @@ set_rows(Rows, Key, Value) ->
     lists:keystore(Key, 1, [R || {K, _} = R <- Rows, norm(K) /= norm(Key)],
                    {Key, Value}).
 
+-spec partners_add(binary(), binary()) -> {ok, string()} | {1, string()}.
 partners_add(Domain, Record) ->
     cli_result(do_partners_add(Domain, Record)).
 
@@ -1491,6 +1526,7 @@ do_partners_add(Domain, Record) ->
                        end)
       end).
 
+-spec partners_set(binary(), binary(), binary()) -> {ok, string()} | {1, string()}.
 partners_set(Domain, Key, Value) ->
     cli_result(do_partners_set(Domain, Key, Value)).
 
@@ -1539,6 +1575,7 @@ not_partner(Host, D) ->
                                     "partners_add ~ts RECORD", [D, D]))}
     end.
 
+-spec partners_remove(binary()) -> {ok, string()} | {1, string()}.
 partners_remove(Domain) ->
     cli_result(do_partners_remove(Domain)).
 
@@ -1578,6 +1615,7 @@ do_partners_remove(Domain) ->
                        end)
       end).
 
+-spec partners_reset(binary()) -> {ok, string()} | {1, string()}.
 partners_reset(Domain) ->
     cli_result(do_partners_reset(Domain)).
 
@@ -1638,6 +1676,7 @@ maybe_do([Step | Rest], Acc, Last) ->
 
 %%% ---- sessions --------------------------------------------------------------------
 
+-spec partners_sessions(binary()) -> string().
 partners_sessions(Domain) ->
     lists:flatten(partners_sessions_text(Domain)).
 
@@ -1712,6 +1751,7 @@ format_table(Header, Rows) ->
 %% nodes of the cluster compared with this node's, every host running the
 %% module host by host.  Exit status 1 when the configuration has errors
 %% or a node's table differs (or cannot be read).
+-spec partners_check() -> {ok | 1, string()}.
 partners_check() ->
     case loaded_hosts() of
         [] -> {1, "mod_xmpp_partners is not running on any host"};
@@ -1832,6 +1872,7 @@ view_differences(N, {InfoA, PA}, {InfoB, PB}) ->
                   end || D <- Domains]),
     Options ++ Partners.
 
+-spec partners_explain(binary()) -> string().
 partners_explain(Domain) ->
     with_table(fun(_Host, T) -> explain(T, Domain) end).
 

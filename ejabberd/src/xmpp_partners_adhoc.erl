@@ -57,6 +57,7 @@ is_admin(#jid{lserver = Host}, From) ->
 
 %%% ---- disco#items of the commands node -----------------------------------------
 
+-spec items(term(), jid(), jid(), binary()) -> term().
 items(Acc, From, #jid{lserver = Host, luser = <<>>} = To, _Lang) ->
     case is_admin(To, From) of
         false -> Acc;
@@ -79,6 +80,7 @@ items(Acc, _From, _To, _Lang) ->
 
 %%% ---- execution ------------------------------------------------------------------
 
+-spec commands(term(), jid(), jid(), #adhoc_command{}) -> term().
 commands(_Acc, From, #jid{luser = <<>>} = To,
          #adhoc_command{node = Node} = Req)
   when Node == ?NODE_LIST; Node == ?NODE_ADD; Node == ?NODE_EDIT;

@@ -22,6 +22,19 @@
 
 -define(LIB, "xmpp_partners_nif").
 
+%% the types of the API above (module/nif/xmpp_partners_nif.c)
+-type table() :: reference().              % a table resource
+-type domain() :: binary() | string().
+-type dir() :: incoming | outgoing.
+-type flag() :: boolean() | undefined.     % undefined counts as false
+-type check() :: valid | invalid | undefined.
+-type pin() :: binary() | false | undefined.  % false: no pin
+-type refusal() :: {error, atom(), binary()}.
+-type verdict() :: true | {false, atom(), binary()}.
+-type diagnostic() :: #{atom() => term()}.
+-export_type([table/0, diagnostic/0]).
+
+-spec init() -> ok | {error, term()}.
 init() ->
     load(candidates(), []).
 
@@ -53,41 +66,85 @@ candidates() ->
 
 -define(NIF, erlang:nif_error({nif_not_loaded, ?MODULE})).
 
+-spec build(map() | [{domain(), term()}], map() | list()) ->
+          {ok, table(), [diagnostic()]} | {error, [diagnostic()]}.
 build(_Partners, _Options) -> ?NIF.
+-spec check(domain(), map() | list(), map() | list()) -> {ok | error, [diagnostic()]}.
 check(_Domain, _Record, _Options) -> ?NIF.
+-spec closed() -> table().
 closed() -> ?NIF.
+-spec resolve(table(), domain()) -> {ok, binary()} | refusal().
 resolve(_T, _D) -> ?NIF.
+-spec lookup(table(), domain()) -> {ok, map()} | refusal().
 lookup(_T, _D) -> ?NIF.
+-spec explain(table(), domain()) -> {ok, binary()} | {error, binary()}.
 explain(_T, _D) -> ?NIF.
+-spec overlay([{term(), term()}], [{term(), term()}], [{term(), term()}],
+              [term()], binary() | string() | undefined) ->
+          {[{term(), term()}], #{binary() => binary()}, [term()]}.
 overlay(_File, _Config, _Runtime, _Removed, _FilePath) -> ?NIF.
+-spec parse_value(binary() | string(), binary() | string()) ->
+          remove | {ok, term()} | {error, binary()}.
 parse_value(_Key, _Text) -> ?NIF.
+-spec diag_line(diagnostic()) -> binary().
 diag_line(_Diag) -> ?NIF.
+-spec check_text([diagnostic()], non_neg_integer() | undefined) -> binary().
 check_text(_Diags, _Count) -> ?NIF.
+-spec show(table(), domain(), binary() | string()) ->
+          {ok, binary()} | {error, binary()}.
 show(_T, _D, _Source) -> ?NIF.
+-spec list_text(table(), [{binary(), binary(), term()}], non_neg_integer(),
+                binary() | string() | undefined, [binary()]) -> binary().
 list_text(_T, _Rows, _Matched, _Pattern, _Removed) -> ?NIF.
+-spec tls(table(), domain(), dir()) -> withhold | offer | require | refusal().
 tls(_T, _D, _Dir) -> ?NIF.
+-spec sasl_external(table(), domain(), dir(), flag(), check(), check(), pin()) -> verdict().
 sasl_external(_T, _D, _Dir, _Enc, _Chain, _Id, _Pin) -> ?NIF.
+-spec dialback(table(), domain(), dir(), flag(), check(), check(), pin()) -> verdict().
 dialback(_T, _D, _Dir, _Enc, _Chain, _Id, _Pin) -> ?NIF.
+-spec stanzas(table(), domain(), dir(), flag(), check(), check(), pin()) -> verdict().
 stanzas(_T, _D, _Dir, _Enc, _Chain, _Id, _Pin) -> ?NIF.
+-spec auth(table(), domain(), dir(), atom() | binary(), flag(), check(), check(), pin()) ->
+          verdict().
 auth(_T, _D, _Dir, _Method, _Enc, _Chain, _Id, _Pin) -> ?NIF.
+-spec connection(table(), domain(), non_neg_integer(), non_neg_integer()) -> verdict().
 connection(_T, _D, _Mine, _Total) -> ?NIF.
+-spec subscribe(table(), domain(), flag(), flag(), flag()) -> approve | deliver | deny.
 subscribe(_T, _D, _InRoster, _SubscribedFrom, _Blocked) -> ?NIF.
+-spec message(table(), domain(), flag()) -> deliver | bounce.
 message(_T, _D, _InRoster) -> ?NIF.
+-spec strip_status(table(), domain()) -> boolean().
 strip_status(_T, _D) -> ?NIF.
+-spec keepalive(table(), domain()) -> {boolean(), non_neg_integer()}.
 keepalive(_T, _D) -> ?NIF.
+-spec proxy(table(), domain()) -> {binary(), inet:port_number()} | none.
 proxy(_T, _D) -> ?NIF.
+-spec pin_matches(table(), domain(), binary()) -> boolean().
 pin_matches(_T, _D, _Pin) -> ?NIF.
+-spec partners(table()) -> [binary()].
 partners(_T) -> ?NIF.
+-spec info(table()) -> map().
 info(_T) -> ?NIF.
+-spec warnings(table()) -> [diagnostic()].
 warnings(_T) -> ?NIF.
+-spec matrix(pos_integer()) -> {ok, map()} | {error, term()}.
 matrix(_Row) -> ?NIF.
+-spec matrix(term(), term(), term()) -> {ok, map()} | {error, term()}.
 matrix(_Tls, _Sasl, _Dialback) -> ?NIF.
+-spec normalize(domain()) -> {ok, binary()} | {error, term()}.
 normalize(_D) -> ?NIF.
+-spec reason_text(atom()) -> binary().
 reason_text(_Token) -> ?NIF.
+-spec refusal(dir(), domain(), atom()) -> binary().
 refusal(_Dir, _D, _Token) -> ?NIF.
+-spec cert_identity(binary(), domain(), boolean()) -> valid | invalid | {error, term()}.
 cert_identity(_Cert, _D, _LegacyCN) -> ?NIF.
+-spec cert_pin(binary()) -> {ok, binary()} | {error, term()}.
 cert_pin(_Cert) -> ?NIF.
+-spec version() -> term().
 version() -> ?NIF.
+-spec partner_file(file:filename_all()) ->
+          {ok, term(), term(), term()} | {error, term()}.
 partner_file(_Path) -> ?NIF.
 -spec reason_is_final(atom()) -> boolean().
 reason_is_final(_Token) -> ?NIF.

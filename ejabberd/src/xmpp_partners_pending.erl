@@ -47,6 +47,7 @@
 -define(E_PROGRESS, 5).
 -define(E_AUTH_AT, 6).
 
+-spec start() -> ok.
 start() ->
     case ets:info(?TAB, name) of
         ?TAB -> ok;
@@ -95,6 +96,7 @@ now_ms() -> erlang:monotonic_time(millisecond).
 
 %%% ---- admission (in the new stream's process, from s2s_in_init) ----------------
 
+-spec admit(map()) -> map().
 admit(#{ip := {Ip, _}} = State) ->
     case ets:info(?TAB, name) of
         undefined -> State;
@@ -187,6 +189,7 @@ evict({Pid, _, _, _, _, _}, Token) ->
     ets:delete(?TAB, Pid),
     Pid ! {xp_evict, Token}.
 
+-spec authenticated() -> ok.
 authenticated() ->
     catch ets:delete(?TAB, self()),
     ok.
@@ -197,6 +200,7 @@ is_authenticated(State) ->
     maps:get(stream_authenticated, State, false) == true orelse
         sets:size(maps:get(auth_domains, State, sets:new())) > 0.
 
+-spec handle_info({xp_evict, atom()} | xp_auth_deadline, map()) -> map().
 handle_info({xp_evict, Token}, State) ->
     close(State, Token, policy_violation);
 handle_info(xp_auth_deadline, State) ->
@@ -225,6 +229,7 @@ close(State, Token, Condition) ->
 
 %% Every element before authentication: the byte budget, the nesting, and
 %% progress marks for victim/2.
+-spec recv(term(), term(), map()) -> map().
 recv(El, Pkt, #{xp_pending := true} = State) ->
     case is_authenticated(State) of
         true ->

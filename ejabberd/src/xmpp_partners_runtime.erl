@@ -72,6 +72,7 @@ sync_others() ->
 
 %%% ---- gen_server ----------------------------------------------------------------
 
+-spec init([binary() | gen_mod:opts()]) -> {ok, map()} | {stop, term()}.
 init([_Host, _Opts]) ->
     %% system events: a network partition seen by Mnesia, which does not
     %% merge the two sides when they meet again
@@ -81,15 +82,18 @@ init([_Host, _Opts]) ->
         {error, Why} -> {stop, {cannot_subscribe, ?RUNTIME, Why}}
     end.
 
+-spec handle_call(term(), {pid(), term()}, map()) -> {reply, term(), map()}.
 handle_call(sync, _From, State) ->
     drain(),
     {reply, rebuild(true), State};
 handle_call(_Request, _From, State) ->
     {reply, {error, badarg}, State}.
 
+-spec handle_cast(term(), map()) -> {noreply, map()}.
 handle_cast(_Msg, State) ->
     {noreply, State}.
 
+-spec handle_info(term(), map()) -> {noreply, map()}.
 handle_info({mnesia_table_event, _}, State) ->
     drain(),
     rebuild(false),
@@ -106,11 +110,13 @@ handle_info({mnesia_system_event,
 handle_info(_Info, State) ->
     {noreply, State}.
 
+-spec terminate(term(), map()) -> ok.
 terminate(_Reason, _State) ->
     catch mnesia:unsubscribe({table, ?RUNTIME, simple}),
     catch mnesia:unsubscribe(system),
     ok.
 
+-spec code_change(term(), map(), term()) -> {ok, map()}.
 code_change(_OldVsn, State, _Extra) ->
     {ok, State}.
 

@@ -45,12 +45,18 @@
 -define(IN, ejabberd_s2s_in).
 -define(POLICY, mod_xmpp_partners).
 
+%% the stream state: the map xmpp_stream_out/in keep (this module adds
+%% xp_* keys)
+-type state() :: map().
+
+-spec tls_enabled(state()) -> boolean().
 tls_enabled(State) ->
     case ?POLICY:in_verdicts(State) of
         #{tls := withhold} -> false;
         _ -> ?IN:tls_enabled(State)
     end.
 
+-spec tls_required(state()) -> boolean().
 tls_required(State) ->
     case ?POLICY:in_verdicts(State) of
         #{tls := require} -> true;
@@ -60,12 +66,14 @@ tls_required(State) ->
 
 %% ejabberd_s2s_in has no sasl_mechanisms/2: xmpp_stream_in's list
 %% (EXTERNAL on encrypted streams) is the default.
+-spec sasl_mechanisms([binary()], state()) -> [binary()].
 sasl_mechanisms(Mechs, State) ->
     case ?POLICY:in_verdicts(State) of
         #{external := false} -> Mechs -- [<<"EXTERNAL">>];
         _ -> Mechs
     end.
 
+-spec unauthenticated_stream_features(state()) -> [term()].
 unauthenticated_stream_features(State) ->
     Features = ?IN:unauthenticated_stream_features(State),
     case ?POLICY:in_verdicts(State) of
@@ -74,6 +82,7 @@ unauthenticated_stream_features(State) ->
         _ -> Features
     end.
 
+-spec handle_info(term(), state()) -> state().
 handle_info({xp_evict, _} = Evict, State) ->
     xmpp_partners_pending:handle_info(Evict, State);
 handle_info(xp_auth_deadline, State) ->
@@ -83,6 +92,7 @@ handle_info(xp_keepalive, State) ->
 handle_info(Info, State) ->
     ?IN:handle_info(Info, State).
 
+-spec handle_send(term(), ok | {error, term()}, state()) -> state().
 handle_send(Pkt, Result, State) ->
     case ?IN:handle_send(Pkt, Result, State) of
         #{xp_keepalive := _} = S ->
@@ -90,11 +100,15 @@ handle_send(Pkt, Result, State) ->
         S -> S
     end.
 
+-spec tls_options(state()) -> list().
 tls_options(S) -> ?IN:tls_options(S).
+-spec compress_methods(state()) -> [binary()].
 compress_methods(S) -> ?IN:compress_methods(S).
+-spec authenticated_stream_features(state()) -> [term()].
 authenticated_stream_features(S) -> ?IN:authenticated_stream_features(S).
 %% A stream whose origin is in a refusal back-off window is refused at its
 %% header, before TLS, with its reason (mod_xmpp_partners:at_header/1).
+-spec handle_stream_start(term(), state()) -> state().
 handle_stream_start(P, S) ->
     case ?POLICY:at_header(S) of
         ok -> ?IN:handle_stream_start(P, S);
@@ -106,6 +120,7 @@ handle_stream_start(P, S) ->
 %% A stream refused by the back-off closes without ejabberd's "Closing
 %% inbound s2s connection" info line (s2s_in_closed): the summary line of
 %% the window is its log.
+-spec handle_stream_end(term(), state()) -> state().
 handle_stream_end(R, #{xp_backoff := true} = S) ->
     xmpp_stream_in:stop_async(self()),
     S#{stop_reason => R};
@@ -130,26 +145,38 @@ handle_stream_end({tls, starttls_unsupported} = R, S) ->
     end,
     ?IN:handle_stream_end(R, S);
 handle_stream_end(R, S) -> ?IN:handle_stream_end(R, S).
+-spec handle_stream_established(state()) -> state().
 handle_stream_established(S) -> ?IN:handle_stream_established(S).
+-spec handle_auth_success(binary(), binary(), term(), state()) -> state().
 handle_auth_success(R, M, A, S) -> ?IN:handle_auth_success(R, M, A, S).
 %% SASL failed before <failure/> is sent: EXTERNAL that the partner's
 %% rules withhold (not offered, asked for anyway), or a certificate
 %% xmpp_stream_pkix refused; logged with the core's rule.
+-spec handle_auth_failure(binary(), binary(), binary(), state()) -> state().
 handle_auth_failure(R, M, T, S) ->
     ?POLICY:in_refused(S, {auth_failure, M, T}),
     ?IN:handle_auth_failure(R, M, T, S).
+-spec handle_unauthenticated_packet(term(), state()) -> state().
 handle_unauthenticated_packet(P, S) -> ?IN:handle_unauthenticated_packet(P, S).
+-spec handle_authenticated_packet(term(), state()) -> state().
 handle_authenticated_packet(P, S) -> ?IN:handle_authenticated_packet(P, S).
+-spec handle_cdata(binary(), state()) -> state().
 handle_cdata(D, S) -> ?IN:handle_cdata(D, S).
 %% pre-authentication bounds first (xmpp_partners_pending)
+-spec handle_recv(term(), term(), state()) -> state().
 handle_recv(E, P, S) ->
     S1 = xmpp_partners_pending:recv(E, P, S),
     case S1 of
         #{stream_state := disconnected} -> S1;
         _ -> ?IN:handle_recv(E, P, S1)
     end.
+-spec init(list()) -> {ok, state()} | {error, term()} | ignore.
 init(A) -> ?IN:init(A).
+-spec handle_call(term(), term(), state()) -> state().
 handle_call(R, F, S) -> ?IN:handle_call(R, F, S).
+-spec handle_cast(term(), state()) -> state().
 handle_cast(M, S) -> ?IN:handle_cast(M, S).
+-spec terminate(term(), state()) -> any().
 terminate(R, S) -> ?IN:terminate(R, S).
+-spec code_change(term(), state(), term()) -> {ok, state()}.
 code_change(V, S, E) -> ?IN:code_change(V, S, E).

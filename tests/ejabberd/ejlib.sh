@@ -35,7 +35,14 @@
 # remote domain it must reach needs a `proxy` key in its partner record.
 #
 # Environment: XP_EJ_TIMEOUT (seconds for start and stop, default 30),
-# XP_EJ_LOGLEVEL (default info).
+# XP_EJ_LOGLEVEL (default info), XP_EJABBERD_PREFIX (run the ejabberd
+# unpacked in PREFIX, e.g. build/ejabberd2412 from scripts/unpack-ejabberd.sh,
+# instead of the installed one), XP_EJABBERD_EBIN (the folder of this build
+# tree's beams to load, default $top_builddir/ejabberd/ebin: the ones built
+# against the installed ejabberd's headers; tests/ejabberd/ejabberd2412.mk
+# builds ejabberd/ebin-2412 against 24.12's), XP_EJABBERD_EXPECT (the
+# version the node's ejabberd.app names must start with, e.g. "24.12";
+# else bail out).  Every test name starts with "[ejabberd VERSION]".
 #
 # ej_config may be called again while the node runs (then `ejctl
 # reload_config`); EJ_MODULES, EJ_EXTRA_YML and EJ_EXTRA_MODULES (below)
@@ -47,12 +54,17 @@
 
 EJ_PID=
 EJ_DOMAIN=
+# The ejabberd under test and this build tree's beams for it (ej_require
+# sets them from XP_EJABBERD_PREFIX / XP_EJABBERD_EBIN, below).
+EJ_CTL=/usr/sbin/ejabberdctl
+EJ_MOD_EBIN=${XP_EJABBERD_EBIN:-$top_builddir/ejabberd/ebin}
 EJ_TIMEOUT=${XP_EJ_TIMEOUT:-30}
 declare -gA EJ_LOG_MARK=()
 
 # ej_require: skip the whole script (tap_skip_all) unless ejabberd 23.01,
 # this build tree's NIF and beams, the ejabberd user and root are there.
 ej_require() {
+	if [ -n "${XP_EJABBERD_PREFIX:-}" ]; then ej__prefix_require; return; fi
 	EJ_EBIN_SYS=$(ls -d /usr/lib/*/ejabberd-*/ebin 2>/dev/null | sort -V | tail -n 1)
 	command -v erl >/dev/null 2>&1 && [ -x /usr/sbin/ejabberdctl ] && [ -n "$EJ_EBIN_SYS" ] ||
 		tap_skip_all "ejabberd not installed (Debian: apt-get install ejabberd erlang-nox)"
@@ -63,6 +75,7 @@ ej_require() {
 	[ "$(id -u)" = 0 ] || tap_skip_all "needs root (ejabberdctl switches to the ejabberd user)"
 	# ERL_LIBS: the directory holding ejabberd-VERSION/ (its applications)
 	EJ_ERL_LIBS=$(dirname "$(dirname "$EJ_EBIN_SYS")")
+	ej__host_version
 }
 
 # ej_init DOMAIN: after xp_init and before the first server starts: pick the
@@ -148,7 +161,7 @@ EOF
 # ejctl ARGS...: ejabberdctl against the node (bounded: 30 s); stdout and
 # stderr together.
 ejctl() {
-	timeout 30 /usr/sbin/ejabberdctl --config-dir "$EJ_DIR" --logs "$EJ_DIR/log" \
+	timeout 30 "$EJ_CTL" --config-dir "$EJ_DIR" --logs "$EJ_DIR/log" \
 		--spool "$EJ_DIR/spool" "$@" </dev/null 2>&1
 }
 
@@ -165,7 +178,7 @@ ej_start() {
 		XMPP_PARTNERS_NIF="$top_builddir/module/erlang/.libs/xmpp_partners_nif" \
 		erl -name "$EJ_NODE" -setcookie "$EJ_COOKIE" -erl_epmd_port "$EJ_DIST_PORT" -start_epmd false \
 		-kernel inet_dist_use_interface "{${EJ_ADDR//./,}}" \
-		-pa "$top_builddir/ejabberd/ebin" -mnesia dir "\"$EJ_DIR/spool\"" \
+		-pa "$EJ_MOD_EBIN" -mnesia dir "\"$EJ_DIR/spool\"" \
 		-noinput -s ejabberd >>"$EJ_DIR/log/console.log" 2>&1 </dev/null &
 	EJ_PID=$!
 	for i in $(seq 1 $((EJ_TIMEOUT * 10))); do
@@ -233,6 +246,53 @@ ej_wait_log() {
 ej_dump_log() {
 	tap_diag "---- ejabberd: $EJ_LOG (last ${1:-$XP_LOG_LINES} lines)"
 	tap_diag "$(tail -n "${1:-$XP_LOG_LINES}" "$EJ_LOG" 2>/dev/null)"
+}
+
+# ---- the ejabberd under test ------------------------------------------------
+
+# ej__prefix_require: ej_require for an ejabberd unpacked in
+# XP_EJABBERD_PREFIX (scripts/unpack-ejabberd.sh): its applications and the
+# newer libraries beside them come first in ERL_LIBS (ahead of the system's
+# /usr/lib/erlang/lib), and its own ejabberdctl (whose ERL_LIBS the unpack
+# script points into the prefix) drives the node.  A missing prefix is a
+# skip, or a failure with XP_REQUIRE=1.
+ej__prefix_require() {
+	local p=$XP_EJABBERD_PREFIX
+	EJ_EBIN_SYS=$(ls -d "$p"/usr/lib/*/ejabberd-*/ebin 2>/dev/null | sort -V | tail -n 1)
+	if [ -z "$EJ_EBIN_SYS" ] || ! [ -x "$p/usr/sbin/ejabberdctl" ]; then
+		if [ "${XP_REQUIRE:-0}" = 1 ]; then
+			echo "Bail out! no ejabberd unpacked in XP_EJABBERD_PREFIX=$p (XP_REQUIRE=1; scripts/unpack-ejabberd.sh makes one)"
+			exit 1
+		fi
+		tap_skip_all "no ejabberd unpacked in XP_EJABBERD_PREFIX=$p (scripts/unpack-ejabberd.sh makes one)"
+	fi
+	command -v erl >/dev/null 2>&1 || tap_skip_all "erl not found (Debian: apt-get install erlang-nox)"
+	EJ_CTL=$p/usr/sbin/ejabberdctl
+	[ -f "$EJ_MOD_EBIN/mod_xmpp_partners.beam" ] &&
+		[ -f "$top_builddir/module/erlang/.libs/xmpp_partners_nif.so" ] ||
+		tap_skip_all "mod_xmpp_partners was not built in $EJ_MOD_EBIN"
+	id ejabberd >/dev/null 2>&1 || tap_skip_all "no ejabberd user (ejabberdctl runs as it)"
+	[ "$(id -u)" = 0 ] || tap_skip_all "needs root (ejabberdctl switches to the ejabberd user)"
+	EJ_ERL_LIBS=$p/usr/lib/erlang/lib:$(dirname "$(dirname "$EJ_EBIN_SYS")")
+	ej__host_version
+}
+
+# ej__host_version: EJ_VERSION from the node's ejabberd.app ("23.01",
+# "24.12"; Debian's revision dropped), checked against XP_EJABBERD_EXPECT,
+# named in a diagnostic line and in every test name (XP_TAP_TAG), so that
+# the logs of the runs on each version tell them apart.
+ej__host_version() {
+	EJ_VERSION=$(sed -n 's/.*{vsn, *"\([0-9][0-9.]*\).*/\1/p' "$EJ_EBIN_SYS/ejabberd.app" 2>/dev/null | head -n 1)
+	[ -n "$EJ_VERSION" ] || EJ_VERSION=$(basename "$(dirname "$EJ_EBIN_SYS")" | sed 's/^ejabberd-//; s/-.*//')
+	case $EJ_VERSION in
+	"${XP_EJABBERD_EXPECT:-}"*) ;;
+	*)
+		echo "Bail out! $EJ_EBIN_SYS is ejabberd $EJ_VERSION, not the expected ${XP_EJABBERD_EXPECT}x"
+		exit 1
+		;;
+	esac
+	: "${XP_TAP_TAG=ejabberd $EJ_VERSION}"
+	tap_diag "host: ejabberd $EJ_VERSION ($EJ_EBIN_SYS; module beams from $EJ_MOD_EBIN)"
 }
 
 # ---- a cluster of ejabberd nodes ----------------------------------------------------
