@@ -560,6 +560,8 @@ store_runtime(Base, Rows) ->
 runtime_changed() ->
     runtime_changed(true).
 
+-spec runtime_changed(boolean()) ->
+          ok | {error, {kept, [{binary(), string()}]}}.
 runtime_changed(Force) ->
     Rows = lists:sort(runtime_rows()),
     case (not Force) andalso

@@ -90,7 +90,7 @@ parse_value(_Key, _Text) -> ?NIF.
 diag_line(_Diag) -> ?NIF.
 -spec check_text([diagnostic()], non_neg_integer() | undefined) -> binary().
 check_text(_Diags, _Count) -> ?NIF.
--spec show(table(), domain(), binary() | string()) ->
+-spec show(table(), domain(), binary() | string() | undefined) ->
           {ok, binary()} | {error, binary()}.
 show(_T, _D, _Source) -> ?NIF.
 -spec list_text(table(), [{binary(), binary(), term()}], non_neg_integer(),
