@@ -81,7 +81,7 @@ out=$(xp_client admin@ej.test adhoc ej.test urn:xmpp-partners:add \
 	'domain=e.test;type=federated;tls=optional;sasl=optional;dialback=1;additional_domains=x.e.test|y.e.test' 2>&1)
 rc=$?
 if [ "$rc" -eq 0 ] && grep -q '^adhoc-note type=info text=e\.test added (runtime, stored)' <<<"$out" &&
-	ejctl partners_list | grep -qE '^e\.test +federated +optional +optional +true .*x\.e\.test,y\.e\.test +runtime'; then
+	ejctl partners_list | grep -qE '^e\.test +federated +optional/optional/true +x\.e\.test,y\.e\.test +runtime '; then
 	tap_ok "ad-hoc add e.test by the admin: in partners_list (runtime)"
 else
 	tap_fail "ad-hoc add e.test" "exit $rc: $out
@@ -104,9 +104,9 @@ else
 step 1: $(grep -E 'actions|status=' <<<"$first")"
 fi
 out=$(ejctl partners_show e.test)
-if grep -qxF 'additional_domains: [<<"x.e.test">>,<<"y.e.test">>]' <<<"$out" && grep -qx 'dialback: false' <<<"$out" &&
-	grep -qx 'sasl: required' <<<"$out" && grep -qx 'tls: required' <<<"$out" &&
-	grep -qxF 'source: <<"runtime">>' <<<"$out"; then
+if grep -qE '^additional_domains +x\.e\.test,y\.e\.test$' <<<"$out" && grep -qE '^dialback +false$' <<<"$out" &&
+	grep -qE '^sasl +required$' <<<"$out" && grep -qE '^tls +required$' <<<"$out" &&
+	grep -qE '^source +runtime$' <<<"$out"; then
 	tap_ok "partners_show e.test after the ad-hoc edit: tls and sasl required, no dialback, domains kept, runtime"
 else
 	tap_fail "partners_show e.test after the ad-hoc edit" "$out"
