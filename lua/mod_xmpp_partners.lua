@@ -321,9 +321,9 @@ end
 -- With xmpp_partners_file, the file is evaluated by the core in a Lua state
 -- of its own, so a large table never lives in Prosody's configuration
 -- (where every garbage collection cycle would mark it); the config's own
--- xmpp_partners records are laid over the file's (same domain, however
--- spelled: the config wins), and a config option wins over the file's.  origin[key] names the
--- file for records from it.
+-- xmpp_partners records are laid over the file's by the core (same domain,
+-- however spelled: the config wins), and a config option wins over the
+-- file's.  origin[key] is the source label of each record.
 local function read_options(fresh)
 	local opts = {};
 	for _, key in ipairs({ "default", "keepalive_interval", "connection_limit", "refusal_backoff",
@@ -341,23 +341,10 @@ local function read_options(fresh)
 		if opts[key] == nil then opts[key] = v; end
 	end
 	-- One partner however each source spells it (["Fabrikam.com"] in the
-	-- file, ["fabrikam.com"] in the config): records meet by the core's
-	-- normalized domain, as on ejabberd.  Two spellings within one source
-	-- stay, for the builder to report with both.
-	local merged, origin, where = {}, {}, "file " .. file;
-	local file_key = {}; -- normalized domain -> the file's key
-	local function norm(k) return core and type(k) == "string" and core.normalize(k) or k; end
-	for key, record in pairs(from_file) do
-		merged[key] = record;
-		origin[key] = where;
-		file_key[norm(key)] = key;
-	end
-	for key, record in pairs(partners) do
-		local shadowed = file_key[norm(key)];
-		if shadowed ~= nil then merged[shadowed], origin[shadowed] = nil, nil; end
-		merged[key] = record;
-		origin[key] = nil;
-	end
+	-- file, ["fabrikam.com"] in the config): the core lays the sources over
+	-- each other (xp_overlay), the same way as on ejabberd.  origin[key]
+	-- is each record's source label.
+	local merged, origin = core.overlay(from_file, partners, nil, nil, file);
 	return merged, opts, origin;
 end
 

@@ -26,7 +26,6 @@
 
 local STORE = "xmpp_partners";
 local LIST_KEYS = { additional_domains = true, fingerprints = true };
-local BOOL_KEYS = { dialback = true, keepalive = true };
 local NUMBER_KEYS = { connection_limit = true };
 local RECORD_KEYS = { "description", "type", "tls", "sasl", "dialback", "additional_domains",
 	"proxy", "connection_limit", "keepalive", "fingerprints" };
@@ -75,23 +74,12 @@ return function (api)
 		return "{ " .. table.concat(parts, "; ") .. (#parts > 0 and " }" or "}");
 	end
 
-	-- A value typed at the shell or in a form: "true"/"false" for booleans,
-	-- numbers for numeric keys, comma or space separated lists for list
-	-- keys.  Anything else stays a string: the core judges it.
+	-- A value typed at the shell or in a form, read by the core
+	-- (core.parse_value: none/nil, lists, yes/1/true, integers, else the
+	-- text for the builder to judge); a Lua value given as such stays.
 	local function parse_value(key, value)
 		if type(value) ~= "string" then return value; end
-		if value == "nil" or value == "none" then return nil; end
-		if LIST_KEYS[key] then
-			local list = {};
-			for item in value:gmatch("[^,%s]+") do list[#list + 1] = item; end
-			return list;
-		end
-		if BOOL_KEYS[key] then
-			if value == "true" or value == "yes" or value == "1" then return true; end
-			if value == "false" or value == "no" or value == "0" then return false; end
-		end
-		if NUMBER_KEYS[key] and tonumber(value) then return tonumber(value); end
-		return value;
+		return core.parse_value(key, value);
 	end
 
 	-- A record given as Lua text: '{ type = "federated", tls = "optional" }'.
@@ -143,41 +131,23 @@ return function (api)
 		return true;
 	end
 
-	-- A record key as the core compares domains (Fabrikam.com and
-	-- fabrikam.com are one partner); a key that is no domain stays as
-	-- written, for the builder to report.
-	local function norm_key(k)
-		return core and type(k) == "string" and core.normalize(k) or k;
-	end
-
-	-- Config plus runtime: partners table, sources { [domain] = "config" |
+	-- Config plus runtime: partners table, sources { [key] = "config" |
 	-- "file PATH" | "runtime" | "runtime (overrides config)" | "runtime
-	-- (overrides file)" }, removed config domains.  Runtime entries and
-	-- removals are stored normalized; a config entry they cover is matched
-	-- by its normalized domain, however it is spelled.
+	-- (overrides file)" }, removed config domains.  The core lays the
+	-- sources over each other (xp_overlay: by normalised domain, however
+	-- each source spells it); origin (read_config's) says which of
+	-- config_partners came from the partner file.
 	local function merge(config_partners, state, origin)
-		local merged, sources, removed = {}, {}, {};
-		local gone, runtime, under = {}, {}, {};
-		for k in pairs(state.removed) do gone[norm_key(k)] = true; end
-		for k in pairs(state.partners) do runtime[norm_key(k)] = true; end
-		for domain, record in pairs(config_partners or {}) do
-			local n = norm_key(domain);
-			if gone[n] then
-				removed[#removed + 1] = domain;
-			elseif runtime[n] then
-				under[n] = (origin and origin[domain]) and "file" or "config";
+		local from_file, from_config = {}, {};
+		for k, record in pairs(config_partners or {}) do
+			if origin and origin[k] and origin[k] ~= "config" then
+				from_file[k] = record;
 			else
-				merged[domain] = record;
-				sources[domain] = origin and origin[domain] or "config";
+				from_config[k] = record;
 			end
 		end
-		for domain, record in pairs(state.partners) do
-			local u = under[norm_key(domain)];
-			sources[domain] = u and "runtime (overrides " .. u .. ")" or "runtime";
-			merged[domain] = record;
-		end
-		table.sort(removed);
-		return merged, sources, removed;
+		return core.overlay(from_file, from_config, state.partners, state.removed,
+			module:get_option_path("xmpp_partners_file", nil, "config"));
 	end
 
 	-- For load_policy: the effective partner table | nil, err.
@@ -201,13 +171,9 @@ return function (api)
 
 	-- ---- diagnostics ----------------------------------------------------------------
 
+	-- The one line every host prints for a diagnostic (the core's).
 	local function diag_line(d)
-		local s = (d.severity == "error" and "error: " or "warning: ") .. d.message;
-		if d.row then s = s .. " [matrix row " .. d.row .. "]"; end
-		if d.suggestion and not d.message:find(d.suggestion, 1, true) then
-			s = s .. " (" .. d.suggestion .. ")";
-		end
-		return s;
+		return core.diag_line(d);
 	end
 
 	local function diags_text(diags, only_errors)
@@ -428,11 +394,6 @@ return function (api)
 		return eff, tbl, diags;
 	end
 
-	local function join(list)
-		if type(list) ~= "table" or #list == 0 then return "-"; end
-		return table.concat(list, ",");
-	end
-
 	-- At most this many rows unless asked (partners:list(pattern, n)): a
 	-- listing of a large table would take the shell minutes to print.
 	local LIST_LIMIT = 100;
@@ -477,30 +438,14 @@ return function (api)
 			if not pattern or primary:find(pattern, 1, true) then
 				matched = matched + 1;
 				if matched <= limit then
-					local r = policy:lookup(primary);
 					local k = key_of(primary);
-					rows[#rows + 1] = { primary, r.type, r.tls .. "/" .. r.sasl .. "/" .. tostring(r.dialback),
-						join(r.additional_domains), k and eff.sources[k] or "?", live[primary] or 0 };
+					rows[#rows + 1] = { primary, k and eff.sources[k] or "?", live[primary] or 0 };
 				end
 			end
 		end
-		local text = format_table({ "domain", "type", "tls/sasl/dialback", "extra domains", "source", "live" }, rows);
-		if matched > #rows then
-			text = text .. string.format("\n... and %d more: partners:list(PATTERN) lists the partners whose "
-				.. "domain contains PATTERN, partners:list(PATTERN, N) up to N of them", matched - #rows);
-		end
-		local info = policy:info();
-		if info.closed then
-			text = text .. "\nThe table in force refuses every domain: the partner configuration is invalid "
-				.. "(see partners:check(), fix it, then reload the configuration)";
-		end
-		text = text .. "\n" .. info.count .. " partner(s)"
-			.. (pattern and (", " .. matched .. " with '" .. pattern .. "' in the domain") or "")
-			.. "; unlisted domains " .. (info.default == "deny" and "refused" or "allowed");
-		if #eff.removed > 0 then
-			text = text .. "\nremoved at runtime (config entries hidden): " .. table.concat(eff.removed, ", ");
-		end
-		return true, text, #rows;
+		-- the core's text, the same as ejabberdctl partners_list's
+		local text = policy:list(rows, matched, pattern, eff.removed);
+		return true, (text:gsub("\n$", "")), #rows;
 	end
 
 	-- The partners in force as records for the status page: domain, type,
@@ -526,27 +471,12 @@ return function (api)
 		if not policy then return nil, "the policy core xmpp_partners.core is not installed"; end
 		local d, err = normalize(domain);
 		if not d then return nil, err; end
-		local r, token, text = policy:lookup(d);
-		if not r then return nil, d .. " is not a partner: " .. tostring(text or token); end
+		local r = policy:lookup(d);
+		if not r then return policy:show(d); end -- nil, the core's message
 		local eff = effective_all() or { merged = {}, sources = {} };
 		local k = find_key(eff.merged, r.domain);
-		local lines = {};
-		local function add(key, value) lines[#lines + 1] = string.format("%-20s %s", key, tostring(value)); end
-		add("domain", r.domain .. (r.domain ~= d and ("  (" .. d .. " is one of its domains)") or ""));
-		add("source", r.default and "default record (xmpp_partners_default = \"allow\")" or (k and eff.sources[k] or "?"));
-		add("description", r.description ~= "" and r.description or "-");
-		add("type", r.type);
-		add("tls", r.tls);
-		add("sasl", r.sasl);
-		add("dialback", r.dialback);
-		add("additional_domains", join(r.additional_domains));
-		add("proxy", r.proxy or "-");
-		add("connection_limit", r.connection_limit);
-		add("keepalive", r.keepalive);
-		add("fingerprints", join(r.fingerprints));
-		add("matrix row", tostring(r.row) .. " (" .. r.verdict .. ")");
-		add("methods", join(r.methods));
-		if r.reason then add("reason", r.reason); end
+		-- the record as the core words it, the same as ejabberdctl's
+		local lines = { (policy:show(d, k and eff.sources[k] or "?"):gsub("\n$", "")) };
 		local srows = session_rows(r.domain, d);
 		lines[#lines + 1] = "";
 		if #srows == 0 then
@@ -561,86 +491,26 @@ return function (api)
 	function admin.check_text()
 		local eff, tbl, diags = build_effective();
 		if not eff then return nil, diags; end
-		local lines, errors, warnings = {}, 0, 0;
+		local errors = 0;
 		for _, dg in ipairs(diags or {}) do
-			if dg.severity == "error" then errors = errors + 1; else warnings = warnings + 1; end
-			lines[#lines + 1] = diag_line(dg);
+			if dg.severity == "error" then errors = errors + 1; end
 		end
-		if tbl then
-			lines[#lines + 1] = string.format("partner table valid: %d partner(s), %d warning(s)",
-				tbl:info().count, warnings);
-			tbl:close();
-		else
-			lines[#lines + 1] = string.format("partner table INVALID: %d error(s), %d warning(s); "
-				.. "fix them in the configuration or with partners:set/remove", errors, warnings);
-		end
-		return tbl ~= nil, table.concat(lines, "\n"), errors;
+		-- The core's text, the same as ejabberdctl partners_check's.
+		local text = core.check_text(diags or {}, tbl and tbl:info().count);
+		if tbl then tbl:close(); end
+		return tbl ~= nil, (text:gsub("\n$", "")), errors;
 	end
 
-	local function verdict(ok, token, text)
-		if ok == true then return "accepted"; end
-		if ok == false or ok == nil then return "refused: " .. tostring(text or (token and core.reason_text(token)) or "?"); end
-		return tostring(ok);
-	end
-
+	-- The core's explain (module/explain.c): the same text as the CLI's and
+	-- ejabberdctl's; the shell only prints it.
 	function admin.explain_text(domain)
 		local policy = api.policy();
 		if not policy then return nil, "the policy core xmpp_partners.core is not installed"; end
 		local d, err = normalize(domain);
 		if not d then return nil, err; end
-		local lines = {};
-		local function add(s) lines[#lines + 1] = s; end
-		local primary, token, text = policy:resolve(d);
-		if not primary then
-			local why = tostring(text or core.reason_text(token));
-			add(why == "not a partner" and (d .. " is not a partner") or (d .. " is refused: " .. why));
-			add("every stream and stanza with " .. d .. " is refused in both directions");
-			return true, table.concat(lines, "\n");
-		end
-		local r = policy:lookup(d);
-		if primary == "*" then
-			add(d .. " is not listed; the default record applies (xmpp_partners_default = \"allow\")");
-		elseif primary == d then
-			add(d .. " is the partner " .. primary);
-		else
-			add(d .. " is an additional domain of the partner " .. primary);
-		end
-		add(string.format("record: type %s, tls %s, sasl %s, dialback %s; matrix row %s (%s)%s",
-			r.type, r.tls, r.sasl, tostring(r.dialback), tostring(r.row), r.verdict,
-			r.reason and (": " .. r.reason) or ""));
-		for _, dir in ipairs({ "outgoing", "incoming" }) do
-			add("");
-			add(dir .. ":");
-			local tls, ttok, ttext = policy:tls(d, dir);
-			local tls_word = ({ withhold = dir == "outgoing" and "never started (TLS withheld)" or "not offered",
-				offer = dir == "outgoing" and "used when the peer offers it" or "offered, optional",
-				require = dir == "outgoing" and "required (no TLS, no stream)" or "offered and required" })[tls]
-				or ("refused: " .. tostring(ttext or ttok));
-			add("  STARTTLS            " .. tls_word);
-			-- Stream facts: a trusted certificate naming the domain, or none.
-			add("  SASL EXTERNAL       " .. verdict(policy:sasl_external(d, dir, true, "valid", "valid", false))
-				.. " (TLS, trusted certificate for " .. d .. ")");
-			add("  SASL EXTERNAL       " .. verdict(policy:sasl_external(d, dir, true, "invalid", "invalid", false))
-				.. " (TLS, untrusted certificate)");
-			add("  dialback over TLS   " .. verdict(policy:dialback(d, dir, true, "invalid", "invalid", false)));
-			add("  dialback, plain TCP " .. verdict(policy:dialback(d, dir, false, nil, nil, false)));
-			add("  authenticated by    sasl_tls: " .. verdict(policy:auth(d, dir, "sasl_tls", true, "valid", "valid", false))
-				.. "; dialback_tls: " .. verdict(policy:auth(d, dir, "dialback_tls", true, "invalid", "invalid", false))
-				.. "; dialback_tcp: " .. verdict(policy:auth(d, dir, "dialback_tcp", false, nil, nil, false)));
-		end
-		add("");
-		add("contact policy (type " .. r.type .. "):");
-		add("  subscription request, sender not in roster:   " .. policy:subscribe(d, false, false, false));
-		add("  subscription request, sender in roster:       " .. policy:subscribe(d, true, false, false));
-		add("  message, sender not in roster:                " .. policy:message(d, false));
-		add("  message, sender in roster:                    " .. policy:message(d, true));
-		add("  presence status text stripped:                " .. tostring(policy:strip_status(d)));
-		local ka, interval = policy:keepalive(d);
-		add("");
-		add("connections: at most " .. tostring(r.connection_limit) .. " with this partner"
-			.. "; keepalive " .. (ka and ("every " .. tostring(interval) .. " s idle") or "off")
-			.. "; proxy " .. (r.proxy or "none (DNS SRV)"));
-		return true, table.concat(lines, "\n");
+		local text, why = policy:explain(d);
+		if not text then return nil, why; end
+		return true, (text:gsub("\n$", ""));
 	end
 
 	function admin.sessions_text(domain)
@@ -815,19 +685,16 @@ return function (api)
 			return f;
 		end
 
-		-- A record from submitted fields (empty fields are left out).
+		-- A record from submitted fields (empty fields are left out); typed
+		-- text is read by the core (core.parse_value), as partners:set's.
 		local function record_from(fields)
 			local r = {};
 			for _, k in ipairs(RECORD_KEYS) do
 				local v = fields[k];
-				if LIST_KEYS[k] then
-					if type(v) == "string" and v:match("%S") then
-						local list = {};
-						for item in v:gmatch("[^%s,]+") do list[#list + 1] = item; end
-						r[k] = list;
-					end
-				elseif v ~= nil and v ~= "" then
-					r[k] = NUMBER_KEYS[k] and (tonumber(v) or v) or v;
+				if type(v) == "string" then
+					if v:match("%S") then r[k] = core.parse_value(k, v); end
+				elseif v ~= nil then
+					r[k] = v;
 				end
 			end
 			return r;

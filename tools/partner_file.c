@@ -782,6 +782,7 @@ void xpt_print_diags(const xp_builder *b, xpt_file *f, FILE *out,
 {
 	size_t n = xp_builder_diag_count(b), i;
 	diag_ref *refs = malloc((n > 0 ? n : 1) * sizeof(*refs));
+	xp_ctx *ctx;
 
 	if (refs == NULL) {
 		fprintf(stderr, "%s: out of memory\n", XPT_PROGRAM);
@@ -794,23 +795,30 @@ void xpt_print_diags(const xp_builder *b, xpt_file *f, FILE *out,
 		refs[i].line = xpt_file_line(f, d->partner, d->key);
 	}
 	qsort(refs, n, sizeof(*refs), diag_ref_cmp);
+	ctx = xp_ctx_new(NULL, NULL, NULL, NULL);
 	for (i = 0; i < n; i++) {
 		const xp_diag *d = xp_builder_diag(b, refs[i].index);
-		const char *msg = d->message != NULL ? d->message : "";
-		char text[2048];
-		if (d->row > 0 && strstr(msg, "matrix row") == NULL)
-			snprintf(text, sizeof(text), "%s [matrix row %d]", msg,
-			         d->row);
-		else
-			snprintf(text, sizeof(text), "%s", msg);
+		xp_text *text = NULL;
+		char one[4096];
+		const char *line;
 		if (d->severity == XP_SEV_ERROR)
 			(*errors)++;
 		else
 			(*warnings)++;
-		print_where(out, f->path, refs[i].line,
-		            d->severity == XP_SEV_ERROR ? "error" : "warning",
-		            text);
+		/* the core's line, the one the servers' admin commands print */
+		if (ctx == NULL || xp_diag_text(ctx, d, &text) != XP_OK) {
+			fprintf(stderr, "%s: out of memory\n", XPT_PROGRAM);
+			continue;
+		}
+		line = xpt_one_line(xp_text_str(text), one, sizeof(one));
+		if (refs[i].line > 0)
+			fprintf(out, "%s:%d: %s\n", f->path, refs[i].line, line);
+		else
+			fprintf(out, "%s: %s\n", f->path, line);
+		xp_text_free(text);
 	}
+	if (ctx != NULL)
+		xp_ctx_free(ctx);
 	free(refs);
 }
 

@@ -324,7 +324,8 @@ file_options(Options) ->
 %% -> {ok, Table, Warnings, Sources} | {error, Diags}
 build_effective(Opts, {FilePartners, FileOptions}, Rows) ->
     {Merged, Sources} = merge(FilePartners,
-                              pairs(proplists_or_map(partners, Opts)), Rows),
+                              pairs(proplists_or_map(partners, Opts)), Rows,
+                              proplists_or_map(partners_file, Opts)),
     Options = [{K, case proplists_or_map(K, Opts) of
                        undefined -> proplists:get_value(K, FileOptions);
                        V -> V
@@ -359,28 +360,15 @@ norm(K) ->
         _ -> B
     end.
 
+%% The core lays the sources over each other (xp_overlay: file < config <
+%% runtime, by normalised domain, removals hiding file and config records)
 %% -> {[{Key, Record}], #{NormDomain => Source}}
-merge(FileP, ConfP, Rows) ->
-    Add = fun(Src) ->
-                  fun({K, R}, Acc) -> Acc#{norm(K) => {K, R, Src}};
-                     (_, Acc) -> Acc
-                  end
-          end,
-    M1 = lists:foldl(Add(<<"file">>), #{}, pairs(FileP)),
-    M2 = lists:foldl(Add(<<"config">>), M1, ConfP),
-    M3 = lists:foldl(
-           fun({D, removed}, Acc) -> maps:remove(norm(D), Acc);
-              ({D, {partner, R}}, Acc) ->
-                   N = norm(D),
-                   Src = case maps:find(N, Acc) of
-                             {ok, {_, _, Old}} when Old /= <<"runtime">> ->
-                                 <<"runtime (overrides ", Old/binary, ")">>;
-                             _ -> <<"runtime">>
-                         end,
-                   Acc#{N => {D, R, Src}}
-           end, M2, lists:sort(Rows)),
-    {[{K, R} || {K, R, _} <- maps:values(M3)],
-     maps:map(fun(_, {_, _, Src}) -> Src end, M3)}.
+merge(FileP, ConfP, Rows, FilePath) ->
+    {Merged, Sources, _Hidden} =
+        ?NIF:overlay(pairs(FileP), ConfP,
+                     [{D, R} || {D, {partner, R}} <- lists:sort(Rows)],
+                     [D || {D, removed} <- Rows], FilePath),
+    {Merged, Sources}.
 
 load_table(Host, Opts, Why) ->
     File = case read_file(Opts) of
@@ -1275,56 +1263,34 @@ partners_list() ->
     with_table(
       fun(Host, T) ->
               Sources = sources(Host),
-              Rows = [partner_row(Host, T, D, Sources) || D <- ?NIF:partners(T)],
-              Info = ?NIF:info(T),
+              Rows = [partner_row(Host, D, Sources) || D <- ?NIF:partners(T)],
               Removed = lists:sort([D || {D, removed} <- runtime_rows()]),
-              [fmt("~-30s ~-18s ~-13s ~-13s ~-8s ~-6s ~-20s ~s~n",
-                   ["domain", "type", "tls", "sasl", "dialback", "out",
-                    "additional", "source"]),
-               Rows,
-               case maps:get(closed, Info, false) of
-                   true -> "The table in force refuses every domain: the "
-                           "partner configuration is invalid (see "
-                           "partners_check)\n";
-                   false -> ""
-               end,
-               fmt("(~B partners; unlisted domains: ~s)",
-                   [maps:get(count, Info), maps:get(default, Info)]),
-               case Removed of
-                   [] -> "";
-                   _ -> fmt("~nremoved at runtime (configured entries "
-                            "hidden): ~ts", [lists:join(", ", Removed)])
-               end]
+              %% the core's text, the same as the Prosody shell's
+              Text = ?NIF:list_text(T, Rows, length(Rows), undefined, Removed),
+              string:trim(unicode:characters_to_list(Text), trailing, "\n")
       end).
 
-partner_row(Host, T, D, Sources) ->
-    {ok, P} = ?NIF:lookup(T, D),
-    Out = length(ejabberd_s2s:get_connections_pids({Host, D})),
-    Add = case maps:get(additional_domains, P) of
-              [] -> "-";
-              L -> lists:join(",", L)
-          end,
-    fmt("~-30ts ~-18s ~-13s ~-13s ~-8s ~-6B ~-20ts ~ts~n",
-        [D, maps:get(type, P), maps:get(tls, P), maps:get(sasl, P),
-         maps:get(dialback, P), Out, Add, maps:get(D, Sources, <<"?">>)]).
+%% {Domain, Source, Live}: what only this host knows of a partner's row
+partner_row(Host, D, Sources) ->
+    {D, maps:get(D, Sources, <<"?">>),
+     length(ejabberd_s2s:get_connections_pids({Host, D}))}.
 
 -spec partners_show(binary()) -> string().
 partners_show(Domain) ->
     with_table(
       fun(Host, T) ->
               case ?NIF:lookup(T, Domain) of
-                  {error, _Token, Text} ->
-                      fmt("~ts: ~ts", [Domain, Text]);
+                  {error, _Token, _} ->
+                      {error, Text} = ?NIF:show(T, Domain, undefined),
+                      unicode:characters_to_list(Text);
                   {ok, P} ->
                       Primary = maps:get(domain, P),
-                      Src = case maps:get(default, P, false) of
-                                true -> <<"default record (default: allow)">>;
-                                false -> maps:get(Primary, sources(Host),
-                                                  <<"?">>)
-                            end,
-                      [[fmt("~s: ~tp~n", [K, V])
-                        || {K, V} <- lists:sort(maps:to_list(P#{source => Src}))],
-                       "\n",
+                      %% the record as the core words it, the same as the
+                      %% Prosody shell's; the sessions are this host's
+                      {ok, Text} = ?NIF:show(T, Domain,
+                                             maps:get(Primary, sources(Host),
+                                                      <<"?">>)),
+                      [unicode:characters_to_list(Text), "\n",
                        sessions_text(Primary)]
               end
       end).
@@ -1388,12 +1354,9 @@ apply_change(Rows, What) ->
             end
     end.
 
-diag_text(#{severity := S, message := M} = D) ->
-    Row = case maps:get(row, D, undefined) of
-              undefined -> "";
-              R -> io_lib:format(" [matrix row ~B]", [R])
-          end,
-    lists:flatten(io_lib:format("~s: ~ts~s", [S, M, Row])).
+%% The one line every host prints for a diagnostic (the core's).
+diag_text(D) ->
+    unicode:characters_to_list(?NIF:diag_line(D)).
 
 with_warnings(Text, []) -> {ok, lists:flatten(Text)};
 with_warnings(Text, W) -> {ok, lists:flatten([Text, "\n", W])}.
@@ -1412,17 +1375,12 @@ domain_arg(Domain) ->
 effective_record(Host, D) ->
     Opts = gen_mod:get_module_opts(Host, ?MODULE),
     {FileP, _} = persistent_term:get({?MODULE, Host, file}, {[], []}),
-    Rows = runtime_rows(),
-    Removed = [norm(K) || {K, removed} <- Rows],
-    Runtime = [{K, R} || {K, {partner, R}} <- Rows],
-    Find = fun(L) -> [{K, R} || {K, R} <- pairs(L), norm(K) == D] end,
-    case {Find(Runtime), lists:member(D, Removed), Find(proplists_or_map(partners, Opts)),
-          Find(FileP)} of
-        {[KR | _], _, _, _} -> KR;
-        {[], true, _, _} -> undefined;
-        {[], false, [KR | _], _} -> KR;
-        {[], false, [], [KR | _]} -> KR;
-        _ -> undefined
+    %% the sources laid over each other by the core, as for the table
+    {Merged, _} = merge(FileP, pairs(proplists_or_map(partners, Opts)),
+                        runtime_rows(), undefined),
+    case [{K, R} || {K, R} <- Merged, norm(K) == D] of
+        [KR | _] -> KR;
+        [] -> undefined
     end.
 
 configured(Host, D) ->
@@ -1455,36 +1413,11 @@ parse_record(Text) ->
         {error, Why} -> {error, "the record is not YAML: " ++ Why}
     end.
 
-%% A value typed at the command line, the way the Prosody shell reads
-%% it: none/nil removes the key; a, b or [a, b] for the list keys;
-%% true/yes/1, false/no/0 for the boolean keys; numbers for
-%% connection_limit.  Anything else stays a string for the core to judge.
+%% A value typed at the command line, read by the core the way the
+%% Prosody shell reads it (xp_value_parse): none/nil removes the key.
+%% -> remove | {ok, Value}
 parse_value(Key, Value) ->
-    V = string:trim(Value),
-    case {Key, V} of
-        {_, <<"none">>} -> remove;
-        {_, <<"nil">>} -> remove;
-        {K, <<"[", _/binary>>} when K == <<"additional_domains">>;
-                                     K == <<"fingerprints">> ->
-            case yaml(V) of
-                {ok, L} when is_list(L) -> {ok, [key_bin(X) || X <- L]};
-                _ -> {ok, V}
-            end;
-        {K, _} when K == <<"additional_domains">>; K == <<"fingerprints">> ->
-            {ok, [X || X <- re:split(V, "[,\\s]+", [{return, binary}]),
-                       X /= <<>>]};
-        {K, _} when K == <<"dialback">>; K == <<"keepalive">> ->
-            case V of
-                _ when V == <<"true">>; V == <<"yes">>; V == <<"1">> ->
-                    {ok, true};
-                _ when V == <<"false">>; V == <<"no">>; V == <<"0">> ->
-                    {ok, false};
-                _ -> {ok, V}
-            end;
-        {<<"connection_limit">>, _} ->
-            try {ok, binary_to_integer(V)} catch _:_ -> {ok, V} end;
-        _ -> {ok, V}
-    end.
+    ?NIF:parse_value(Key, Value).
 
 value_text(remove) -> "none";
 value_text(L) when is_list(L) ->
@@ -1749,19 +1682,14 @@ partners_check() ->
     case command_host() of
         undefined -> {1, "mod_xmpp_partners is not running on any host"};
         Host ->
+            %% the core's text, the same as the Prosody shell's
             {Valid, Text} =
                 case build(gen_mod:get_module_opts(Host, ?MODULE)) of
-                    {ok, T, []} ->
-                        {true, fmt("ok: ~B partners, no warnings",
-                                   [maps:get(count, ?NIF:info(T))])};
                     {ok, T, Warnings} ->
-                        {true, [fmt("ok: ~B partners, ~B warnings~n",
-                                    [maps:get(count, ?NIF:info(T)),
-                                     length(Warnings)]),
-                                [diag_line(D) || D <- Warnings]]};
+                        {true, ?NIF:check_text(Warnings,
+                                               maps:get(count, ?NIF:info(T)))};
                     {error, Diags} ->
-                        {false, ["errors (the table is refused):\n",
-                                 [diag_line(D) || D <- Diags]]}
+                        {false, ?NIF:check_text(Diags, undefined)}
                 end,
             Diffs = cluster_differences(),
             Cluster = case Diffs of
@@ -1776,7 +1704,7 @@ partners_check() ->
                        true -> ok;
                        false -> 1
                    end,
-            {Code, string:trim(lists:flatten([Text, Cluster]), trailing)}
+            {Code, string:trim(unicode:characters_to_list([Text, Cluster]), trailing, "\n")}
     end.
 
 %% What partners_check compares between nodes: the first host's table in
@@ -1832,58 +1760,19 @@ view_differences(N, {_, InfoA, PA}, {_, InfoB, PB}) ->
                   end || D <- Domains]),
     Options ++ Partners.
 
-diag_line(#{severity := S, message := M, row := Row}) ->
-    case Row of
-        undefined -> fmt("~s: ~ts~n", [S, M]);
-        _ -> fmt("~s (matrix row ~B): ~ts~n", [S, Row, M])
-    end.
-
 -spec partners_explain(binary()) -> string().
 partners_explain(Domain) ->
     with_table(fun(_Host, T) -> explain(T, Domain) end).
 
+%% The core's explain text (module/explain.c), the same the CLI and the
+%% Prosody shell print; this module only prints it.
 explain(T, Domain) ->
-    case ?NIF:resolve(T, Domain) of
-        {error, _Token, Text} ->
-            fmt("~ts: refused in both directions: ~ts", [Domain, Text]);
-        {ok, Primary} ->
-            {ok, P} = ?NIF:lookup(T, Domain),
-            Who = case Primary of
-                      <<"*">> -> "the default record (allow mode)";
-                      _ -> io_lib:format("partner ~ts", [Primary])
-                  end,
-            [fmt("~ts: ~s, type ~s, matrix row ~B (~s)~n",
-                 [Domain, Who, maps:get(type, P), maps:get(row, P),
-                  maps:get(verdict, P)]),
-             [explain_direction(T, Domain, Dir) || Dir <- [incoming, outgoing]],
-             fmt("contact: subscribe from a user not in the roster: ~s; "
-                 "message from a user not in the roster: ~s; status text "
-                 "sent: ~s~n",
-                 [?NIF:subscribe(T, Domain, false, false, false),
-                  ?NIF:message(T, Domain, false),
-                  case ?NIF:strip_status(T, Domain) of
-                      true -> "no";
-                      false -> "yes"
-                  end])]
+    case ?NIF:explain(T, Domain) of
+        {ok, Text} ->
+            string:trim(unicode:characters_to_list(Text), trailing, "\n");
+        {error, Why} ->
+            fmt("~ts: not a valid domain: ~ts", [Domain, Why])
     end.
-
-explain_direction(T, D, Dir) ->
-    V = fun(true) -> "accepted";
-           ({false, _, Text}) -> io_lib:format("refused (~ts)", [Text])
-        end,
-    fmt("~s: STARTTLS ~s~s; SASL EXTERNAL over TLS: ~s; dialback over "
-        "TLS: ~s; dialback over plain TCP: ~s~n",
-        [Dir, ?NIF:tls(T, D, Dir),
-         case Dir of
-             incoming -> " (before the fact when the peer's stream header "
-                         "names it, else at authentication)";
-             outgoing -> ""
-         end,
-         V(?NIF:auth(T, D, Dir, sasl_tls, true, valid, valid, false)),
-         V(?NIF:auth(T, D, Dir, dialback_tls, true, undefined, undefined,
-                     false)),
-         V(?NIF:auth(T, D, Dir, dialback_tcp, false, undefined, undefined,
-                     false))]).
 
 %%% ---- monitoring: back-off and metrics ---------------------------------------------
 
@@ -2156,7 +2045,9 @@ export_data() ->
                   {ok, _T, _W, Sources} ->
                       {Merged, _} = merge(FileP, pairs(proplists_or_map(
                                                          partners, Opts)),
-                                          runtime_rows()),
+                                          runtime_rows(),
+                                          proplists_or_map(partners_file,
+                                                           Opts)),
                       Options = [{K, V} || K <- [default, keepalive_interval,
                                                  connection_limit,
                                                  refusal_backoff,

@@ -9,7 +9,8 @@
 %%% xmpp_partners-VERSION/priv/lib), and code:priv_dir(xmpp_partners).
 -module(xmpp_partners_nif).
 
--export([build/2, check/3, closed/0, resolve/2, lookup/2, tls/3,
+-export([build/2, check/3, closed/0, resolve/2, lookup/2, explain/2, overlay/5, parse_value/2, diag_line/1, check_text/2, show/3, list_text/5,
+         tls/3,
          sasl_external/7, dialback/7, stanzas/7, auth/8, connection/4,
          subscribe/5, message/3, strip_status/2, keepalive/2, proxy/2,
          pin_matches/3, partners/1, info/1, warnings/1, matrix/1, matrix/3,
@@ -76,6 +77,23 @@ closed() -> ?NIF.
 resolve(_T, _D) -> ?NIF.
 -spec lookup(table(), domain()) -> {ok, map()} | refusal().
 lookup(_T, _D) -> ?NIF.
+-spec explain(table(), domain()) -> {ok, binary()} | {error, term()}.
+explain(_T, _D) -> ?NIF.
+-spec overlay([{domain(), term()}], [{domain(), term()}], [{domain(), term()}],
+              [domain()], binary() | string() | undefined) ->
+          {[{binary(), term()}], #{binary() => term()}, [binary()]}.
+overlay(_File, _Config, _Runtime, _Removed, _FilePath) -> ?NIF.
+-spec parse_value(binary() | string(), binary() | string()) -> remove | {ok, term()}.
+parse_value(_Key, _Text) -> ?NIF.
+-spec diag_line(diagnostic()) -> binary().
+diag_line(_Diag) -> ?NIF.
+-spec check_text([diagnostic()], non_neg_integer() | undefined) -> binary().
+check_text(_Diags, _Count) -> ?NIF.
+-spec show(table(), domain(), term()) -> {ok | error, binary()}.
+show(_T, _D, _Source) -> ?NIF.
+-spec list_text(table(), [{domain(), term(), non_neg_integer()}], non_neg_integer(),
+                binary() | string() | undefined, [domain()]) -> binary().
+list_text(_T, _Rows, _Matched, _Pattern, _Removed) -> ?NIF.
 -spec tls(table(), domain(), dir()) -> withhold | offer | require | refusal().
 tls(_T, _D, _Dir) -> ?NIF.
 -spec sasl_external(table(), domain(), dir(), flag(), check(), check(), pin()) -> verdict().

@@ -46,6 +46,31 @@ static const struct key_info {
         {"keepalive", K_BOOL, NULL},     {"fingerprints", K_LIST, NULL},
 };
 
+xp_key_kind xp_record_key_kind(const char *key)
+{
+	size_t i;
+
+	for (i = 0; key != NULL && i < KEY_COUNT; i++) {
+		if (strcmp(key, keys[i].name) != 0)
+			continue;
+		switch (keys[i].kind) {
+		case K_LIST:
+			return XP_KEY_LIST;
+		case K_BOOL:
+			return XP_KEY_BOOLEAN;
+		case K_INT:
+			return XP_KEY_INTEGER;
+		case K_ENUM:
+			return XP_KEY_ENUM;
+		case K_STRING:
+		case K_OTHER:
+		default:
+			return XP_KEY_STRING;
+		}
+	}
+	return XP_KEY_UNKNOWN;
+}
+
 /* Lync / Skype for Business attribute names admins may carry over. */
 static const struct {
 	const char *lync;
@@ -1100,6 +1125,7 @@ int xp_builder_finish(xp_builder *b, xp_table **out)
 		return XP_ECONFIG;
 	if (copy_warnings(b) != XP_OK)
 		return XP_ENOMEM;
+	b->t->style = b->style;
 	*out = b->t;
 	b->t = NULL;
 	return XP_OK;

@@ -108,6 +108,7 @@ struct xp_table {
 	unsigned refusal_backoff;
 	unsigned preauth[XP_PREAUTH_COUNT]; /* by xp_preauth_option */
 	int closed;
+	xp_host_style style; /* the builder's: option names in texts */
 	xp_diag *warnings;
 	size_t n_warnings, cap_warnings;
 };
@@ -132,5 +133,23 @@ size_t xp_edit_distance(const char *a, const char *b, size_t cap);
 /* Hex helpers (partner.c). */
 int xp_hex_decode(const char *hex, size_t len, unsigned char *out,
                   size_t outlen);
+
+/* Texts for hosts (texts.c): a growing buffer.  Appends after a failed
+ * allocation do nothing; the formatter checks xp_text_failed once. */
+struct xp_text {
+	xp_ctx *ctx;
+	char *s;
+	size_t len, cap;
+	int failed;
+};
+xp_text *xp_text_new(xp_ctx *ctx);
+void xp_text_add(xp_text *x, const char *s, size_t len);
+void xp_text_printf(xp_text *x, const char *fmt, ...) XP_PRINTF(2, 3);
+void xp_text_one_line(xp_text *x, const char *s);
+int xp_text_failed(const xp_text *x);
+/* A global option as the host's configuration writes it: Prosody
+ * xmpp_partners_default = "deny", ejabberd default: deny. */
+const char *xp_option_setting(xp_host_style style, const char *name,
+                              const char *value, char *buf, size_t size);
 
 #endif /* XP_INTERNAL_H */

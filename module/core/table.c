@@ -313,3 +313,8 @@ const xp_diag *xp_table_warning(const xp_table *t, size_t i)
 {
 	return i < t->n_warnings ? &t->warnings[i] : NULL;
 }
+
+xp_host_style xp_table_host_style(const xp_table *t)
+{
+	return t->style;
+}

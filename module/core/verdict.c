@@ -93,9 +93,37 @@ static const struct {
 
 #define N_REASONS (sizeof(reasons) / sizeof(reasons[0]))
 
+/* The texts above that name a global option, as ejabberd's module options
+ * are called (no xmpp_partners_ prefix): an ejabberd admin is told the
+ * name to look for in ejabberd.yml.  NULL: the same text for both hosts. */
+static const char *const ejabberd_texts[N_REASONS] = {
+        [XP_R_GLOBAL_LIMIT] = "the module option connection_limit (all "
+                              "partners together) is reached",
+        [XP_R_PENDING_ADDRESS] = "too many unauthenticated streams from one "
+                                 "address (pending_per_address): the one "
+                                 "that made least progress was closed",
+        [XP_R_PENDING_LIMIT] = "too many unauthenticated streams in all "
+                               "(pending_limit): the one that made least "
+                               "progress was closed",
+        [XP_R_AUTH_TIMEOUT] = "the stream did not authenticate within "
+                              "auth_timeout",
+        [XP_R_PREAUTH_BYTES] = "the stream sent more than preauth_bytes "
+                               "before authenticating",
+        [XP_R_PREAUTH_DEPTH] = "elements nested deeper than preauth_depth "
+                               "before authenticating",
+};
+
 const char *xp_reason_text(xp_reason r)
 {
 	return (unsigned)r < N_REASONS ? reasons[r].text : "unknown reason";
+}
+
+const char *xp_reason_text_host(xp_reason r, xp_host_style style)
+{
+	if (style == XP_HOST_EJABBERD && (unsigned)r < N_REASONS &&
+	    ejabberd_texts[r] != NULL)
+		return ejabberd_texts[r];
+	return xp_reason_text(r);
 }
 
 const char *xp_reason_token(xp_reason r)
@@ -106,10 +134,17 @@ const char *xp_reason_token(xp_reason r)
 size_t xp_format_refusal(char *buf, size_t size, xp_direction d,
                          const char *domain, xp_reason r)
 {
+	return xp_format_refusal_host(buf, size, d, domain, r, XP_HOST_PROSODY);
+}
+
+size_t xp_format_refusal_host(char *buf, size_t size, xp_direction d,
+                              const char *domain, xp_reason r,
+                              xp_host_style style)
+{
 	int n = snprintf(buf, size, "refused %s s2s %s %s: %s",
 	                 xp_direction_name(d), d == XP_OUTGOING ? "to" : "from",
 	                 domain ? domain : "(unknown domain)",
-	                 xp_reason_text(r));
+	                 xp_reason_text_host(r, style));
 	return n < 0 ? 0 : (size_t)n;
 }
 
@@ -165,12 +200,22 @@ size_t xp_format_refusal_summary(char *buf, size_t size, xp_direction d,
                                  const char *domain, unsigned long count,
                                  unsigned seconds, xp_reason r)
 {
+	return xp_format_refusal_summary_host(buf, size, d, domain, count,
+	                                      seconds, r, XP_HOST_PROSODY);
+}
+
+size_t xp_format_refusal_summary_host(char *buf, size_t size, xp_direction d,
+                                      const char *domain, unsigned long count,
+                                      unsigned seconds, xp_reason r,
+                                      xp_host_style style)
+{
 	int n = snprintf(buf, size,
 	                 "refused %s s2s %s %s %lu more time%s in the last %u "
 	                 "s: %s",
 	                 xp_direction_name(d), d == XP_OUTGOING ? "to" : "from",
 	                 domain ? domain : "(unknown domain)", count,
-	                 count == 1 ? "" : "s", seconds, xp_reason_text(r));
+	                 count == 1 ? "" : "s", seconds,
+	                 xp_reason_text_host(r, style));
 	return n < 0 ? 0 : (size_t)n;
 }
 

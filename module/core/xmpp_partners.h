@@ -305,6 +305,9 @@ const char *xp_preauth_option_name(xp_preauth_option o);
 /* Longest refusal back-off window in seconds (0: no back-off). */
 unsigned xp_table_refusal_backoff(const xp_table *t);
 int xp_table_is_closed(const xp_table *t);
+/* The host style of the builder that made the table (texts name options
+ * the way that host's configuration writes them). */
+xp_host_style xp_table_host_style(const xp_table *t);
 /* Warnings kept from the build (for logging once, and admin 'check'). */
 size_t xp_table_warning_count(const xp_table *t);
 const xp_diag *xp_table_warning(const xp_table *t, size_t i);
@@ -345,6 +348,10 @@ typedef enum xp_reason {
 } xp_reason;
 
 const char *xp_reason_text(xp_reason r);
+/* The same, naming global options the way the host's configuration does
+ * (Prosody xmpp_partners_auth_timeout, ejabberd auth_timeout).
+ * xp_reason_text is the Prosody style. */
+const char *xp_reason_text_host(xp_reason r, xp_host_style style);
 /* A short token for metrics labels ("not_partner", "tls_required", ...). */
 const char *xp_reason_token(xp_reason r);
 
@@ -415,6 +422,10 @@ int xp_verdict_connection(const xp_table *t, const xp_partner *p,
  * "refused incoming s2s from evil.test: not a partner". */
 size_t xp_format_refusal(char *buf, size_t size, xp_direction d,
                          const char *domain, xp_reason r);
+/* The same with the reason in a host's style (xp_reason_text_host). */
+size_t xp_format_refusal_host(char *buf, size_t size, xp_direction d,
+                              const char *domain, xp_reason r,
+                              xp_host_style style);
 
 /*
  * Refusal back-off.  A refusal that a retry of the same peer cannot turn
@@ -434,6 +445,10 @@ unsigned xp_backoff_next(unsigned previous, unsigned max);
 size_t xp_format_refusal_summary(char *buf, size_t size, xp_direction d,
                                  const char *domain, unsigned long count,
                                  unsigned seconds, xp_reason r);
+size_t xp_format_refusal_summary_host(char *buf, size_t size, xp_direction d,
+                                      const char *domain, unsigned long count,
+                                      unsigned seconds, xp_reason r,
+                                      xp_host_style style);
 
 /* ---- contact policy (SPEC section 4) ------------------------------------- */
 
@@ -511,6 +526,252 @@ int xp_pin_parse(const char *s, size_t len, unsigned char out[32]);
 /* 1 when the partner pins this key. */
 int xp_partner_pin_matches(const xp_partner *p,
                            const unsigned char spki_sha256[32]);
+
+/* ---- values typed at an admin prompt (value.c) -------------------------- */
+
+/* The kind of value a record key takes, from the builder's schema. */
+typedef enum xp_key_kind {
+	XP_KEY_UNKNOWN = 0, /* not a record key */
+	XP_KEY_STRING,      /* description, proxy */
+	XP_KEY_ENUM,        /* type, tls, sasl */
+	XP_KEY_BOOLEAN,     /* dialback, keepalive */
+	XP_KEY_INTEGER,     /* connection_limit */
+	XP_KEY_LIST         /* additional_domains, fingerprints */
+} xp_key_kind;
+xp_key_kind xp_record_key_kind(const char *key);
+
+/*
+ * A value typed for a record key (partners:set, partners_set, a form),
+ * read the same on every host: "none" or "nil" unsets the key; a list key
+ * takes "a, b", "a b" or "[a, b]"; a boolean key true/yes/1 or
+ * false/no/0; an integer key decimal digits; anything else stays text
+ * (trimmed), for the builder to judge.  The value is allocated with the
+ * context's allocator and owns its strings; free it with xp_value_free.
+ */
+typedef enum xp_value_type {
+	XP_VALUE_UNSET = 0, /* remove the key */
+	XP_VALUE_STRING,
+	XP_VALUE_BOOLEAN,
+	XP_VALUE_INTEGER,
+	XP_VALUE_LIST
+} xp_value_type;
+typedef struct xp_value xp_value;
+
+/* XP_OK and *out, XP_ENOMEM, or XP_EINVAL (a NULL argument). */
+int xp_value_parse(xp_ctx *ctx, const char *key, const char *text, size_t len,
+                   xp_value **out);
+void xp_value_free(xp_value *v);
+xp_value_type xp_value_get_type(const xp_value *v);
+int xp_value_boolean(const xp_value *v);
+long long xp_value_integer(const xp_value *v);
+/* NUL-terminated, borrowed from v; NULL unless a string. */
+const char *xp_value_string(const xp_value *v, size_t *len);
+size_t xp_value_count(const xp_value *v); /* list items */
+const char *xp_value_item(const xp_value *v, size_t i, size_t *len);
+
+/* ---- the overlay of sources (overlay.c) --------------------------------- */
+
+/*
+ * The sources of a partner table, each over the one before: the partner
+ * file, the configuration, the runtime changes an admin stored.  Records
+ * meet by their normalised domain however each source spells the key, so
+ * ["Fabrikam.com"] in the file and ["fabrikam.com"] in the config are one
+ * partner, the config's.  A stored removal hides the file's and config's
+ * records of a domain.  Two spellings within one source both stay (the
+ * builder then reports the domain listed twice).  A key that is no domain
+ * stays as written.  Every host merges with this, so every host builds the
+ * same table from the same sources.
+ *
+ * Records stay with the host: it adds each key with a handle of its own
+ * (an index) and, after xp_overlay_finish, builds from the entries that
+ * survive.  The overlay is allocated with the context's allocator and owns
+ * every string it hands out; they live until xp_overlay_free.
+ */
+typedef enum xp_source {
+	XP_SOURCE_FILE = 0,   /* the partner file (Prosody xmpp_partners_file,
+	                         ejabberd partners_file) */
+	XP_SOURCE_CONFIG = 1, /* the host configuration */
+	XP_SOURCE_RUNTIME = 2 /* changes an admin stored at runtime */
+} xp_source;
+const char *xp_source_name(xp_source s); /* "file", "config", "runtime" */
+
+typedef struct xp_overlay xp_overlay;
+
+typedef struct xp_overlay_entry {
+	const char *key;    /* as the source wrote it */
+	const char *domain; /* normalised (the key when it is no domain) */
+	size_t handle;      /* the host's, as given to xp_overlay_add */
+	xp_source source;
+	/* "file PATH", "config", "runtime", "runtime (overrides config)",
+	 * "runtime (overrides file)": what admin views print as the source */
+	const char *label;
+} xp_overlay_entry;
+
+xp_overlay *xp_overlay_new(xp_ctx *ctx); /* NULL: out of memory */
+void xp_overlay_free(xp_overlay *o);
+/* The partner file's path, for its label "file PATH" ("file" without). */
+int xp_overlay_set_file(xp_overlay *o, const char *path, size_t len);
+/* A record of a source, under its key as written. */
+int xp_overlay_add(xp_overlay *o, xp_source source, const char *key, size_t len,
+                   size_t handle);
+/* A stored removal: the file's and config's records of the domain go. */
+int xp_overlay_hide(xp_overlay *o, const char *key, size_t len);
+/* Lay the sources over each other; after it only the getters below.
+ * XP_OK, XP_ENOMEM, or XP_EINVAL (called twice). */
+int xp_overlay_finish(xp_overlay *o);
+/* The surviving records, in the order they were added. */
+size_t xp_overlay_count(const xp_overlay *o);
+const xp_overlay_entry *xp_overlay_at(const xp_overlay *o, size_t i);
+/* Keys (as written) of file and config records a removal hid, sorted. */
+size_t xp_overlay_hidden_count(const xp_overlay *o);
+const char *xp_overlay_hidden(const xp_overlay *o, size_t i);
+
+/* ---- texts for hosts to print -------------------------------------------- */
+
+/*
+ * A text the core wrote (explain, ...): NUL-terminated, no NUL inside,
+ * lines ending in "\n".  Owned by the caller, who frees it with
+ * xp_text_free; it was allocated with the context's allocator.
+ */
+typedef struct xp_text xp_text;
+const char *xp_text_str(const xp_text *x); /* borrowed from x */
+size_t xp_text_len(const xp_text *x);
+void xp_text_free(xp_text *x);
+
+/* One line for a diagnostic, the same on every host (no "\n"):
+ * "error: MESSAGE [matrix row N] (SUGGESTION)", the row and the suggestion
+ * only when there are ones and the message does not name them already. */
+int xp_diag_text(xp_ctx *ctx, const xp_diag *d, xp_text **out);
+
+/* The text of an admin "check" of a whole table: a line per diagnostic,
+ * then the verdict: "partner table valid: N partner(s), W warning(s)", or
+ * "partner table INVALID: ..." naming the host's commands that change a
+ * partner (style).  partners counts when valid. */
+int xp_check_text(xp_ctx *ctx, const xp_diag *diags, size_t n, int valid,
+                  size_t partners, xp_host_style style, xp_text **out);
+
+/*
+ * The record of the partner that lists domain, as admin "show" commands
+ * print it: one "key  value" line per key, the matrix row, the methods;
+ * source is the host's label of the record (xp_overlay_entry.label).
+ * XP_OK and the text; XP_ENOTFOUND (the domain is refused) or XP_EINVAL
+ * (a malformed domain) with *out set to the message saying so; XP_ENOMEM.
+ * The caller frees *out in every case it is set.
+ */
+int xp_show_text(xp_ctx *ctx, const xp_table *t, const char *domain, size_t len,
+                 const char *source, xp_text **out);
+
+/* One row of an admin "list": a partner's primary domain, and what only
+ * the host knows: the source label of its record and its live streams. */
+typedef struct xp_list_row {
+	const char *domain;
+	const char *source;
+	unsigned long live;
+} xp_list_row;
+
+/*
+ * The partner list as admin "list" commands print it: an aligned table of
+ * the rows the host chose (its type and tls/sasl/dialback from t), then
+ * how many more matched (matched > n) and how to list them, the state of
+ * the table, the count ("N partner(s)[, M with 'PATTERN' in the
+ * domain]; unlisted domains refused") and the domains removed at runtime.
+ */
+int xp_list_text(xp_ctx *ctx, const xp_table *t, const xp_list_row *rows,
+                 size_t n, size_t matched, const char *pattern,
+                 const char *const *removed, size_t n_removed, xp_text **out);
+
+/* ---- explain (explain.c) ------------------------------------------------ */
+
+/*
+ * `explain DOMAIN`: which partner a domain maps to and what is offered,
+ * tried, accepted and refused on its streams each way, and why.  Computed
+ * once here from the verdict functions, over a fixed set of typical stream
+ * situations, so the CLI, the Prosody shell and ejabberdctl give the same
+ * answer in the same words: they call xp_explain_text and print.
+ */
+typedef enum xp_explain_situation {
+	XP_SIT_TRUSTED = 0, /* TLS, valid certificate, trusted chain */
+	XP_SIT_PINNED,      /* TLS, valid certificate, untrusted, pinned */
+	XP_SIT_UNTRUSTED,   /* TLS, valid certificate, untrusted, no pin */
+	XP_SIT_WRONG_NAME,  /* TLS, certificate not valid for the domain */
+	XP_SIT_NO_CERT,     /* TLS, no certificate */
+	XP_SIT_PLAIN,       /* plain stream (no TLS) */
+	XP_SIT_COUNT
+} xp_explain_situation;
+
+/* "TLS, valid certificate, trusted chain", ...; NULL when out of range. */
+const char *xp_explain_situation_label(xp_explain_situation s);
+/* The stream facts of a situation (for hosts that probe it themselves). */
+void xp_explain_situation_state(xp_explain_situation s, xp_stream_state *out);
+
+/* One verdict: ok, or refused for reason. */
+typedef struct xp_explain_answer {
+	int ok;
+	xp_reason reason; /* XP_R_NONE when ok */
+} xp_explain_answer;
+
+/* Indexes of xp_explain_direction.auth (method on a stream). */
+enum {
+	XP_EXPLAIN_AUTH_SASL = 0, /* sasl_tls: [0, XP_SIT_PLAIN) situations */
+	/* dialback_tls on a trusted TLS stream, dialback_tcp on a plain one */
+	XP_EXPLAIN_AUTH_DIALBACK_TLS = XP_SIT_PLAIN,
+	XP_EXPLAIN_AUTH_DIALBACK_TCP,
+	XP_EXPLAIN_AUTH_COUNT
+};
+
+typedef struct xp_explain_direction {
+	xp_direction direction;
+	xp_tls_action tls;
+	/* SASL EXTERNAL offered (incoming) / tried (outgoing), per situation */
+	xp_explain_answer sasl_external[XP_SIT_COUNT];
+	/* dialback advertised / started: [0] on TLS, [1] on a plain stream */
+	xp_explain_answer dialback[2];
+	/* authentication accepted: see XP_EXPLAIN_AUTH_* */
+	xp_explain_answer auth[XP_EXPLAIN_AUTH_COUNT];
+	/* stanzas flow: [0] on TLS, [1] on a plain stream */
+	xp_explain_answer stanzas[2];
+} xp_explain_direction;
+
+/* Contact situations of xp_explain.subscribe / message. */
+/* subscribe: from a stranger, a roster item, a subscribed user, a blocked
+ * user; message: from a stranger, a roster item */
+#define XP_EXPLAIN_SUBSCRIBE_COUNT 4
+#define XP_EXPLAIN_MESSAGE_COUNT   2
+
+typedef struct xp_explain {
+	char domain[XP_DOMAIN_MAX + 1]; /* normalised */
+	xp_host_style style;            /* the table's */
+	xp_default_policy default_policy;
+	/* XP_R_NONE when the domain federates; then partner is set */
+	xp_reason refused;
+	const xp_partner *partner; /* borrowed from the table */
+	int additional;            /* the domain is an additional domain */
+	unsigned connection_limit; /* all partners together */
+	xp_explain_answer at_partner_limit, at_global_limit;
+	unsigned keepalive;          /* seconds, 0: no keepalive */
+	xp_explain_direction dir[2]; /* by xp_direction */
+	xp_subscribe_action subscribe[XP_EXPLAIN_SUBSCRIBE_COUNT];
+	xp_message_action message[XP_EXPLAIN_MESSAGE_COUNT];
+	int strip_status;
+} xp_explain;
+
+/*
+ * Fill *out for domain (any case, trailing dot, U-labels).  XP_OK, or
+ * XP_EINVAL for a malformed domain (*why, when not NULL, says why) or a
+ * NULL argument.  No allocation: out borrows only from t, so it lives as
+ * long as t.
+ */
+int xp_explain_compute(const xp_table *t, const char *domain, size_t len,
+                       xp_explain *out, const char **why);
+
+/* The text of an explain result, the one wording every host prints.
+ * XP_OK and *out owned by the caller, or XP_ENOMEM / XP_EINVAL. */
+int xp_explain_format(xp_ctx *ctx, const xp_explain *e, xp_text **out);
+
+/* Both at once: compute and format.  XP_EINVAL with *why for a malformed
+ * domain. */
+int xp_explain_text(xp_ctx *ctx, const xp_table *t, const char *domain,
+                    size_t len, xp_text **out, const char **why);
 
 #ifdef __cplusplus
 }

@@ -23,6 +23,27 @@
  *   closed()                  -> T refusing every domain
  *   resolve(T, D)             -> {ok, Primary | <<"*">>} | {error, Token, Text}
  *   lookup(T, D)              -> {ok, #{...}} | {error, Token, Text}
+ *   explain(T, D)             -> {ok, Text} | {error, Why}: the core's
+ *                                explain text (one wording for every host)
+ *   overlay(File, Config, Runtime, Removed, FilePath)
+ *                             -> {[{Key, Record}], #{Domain => Source},
+ *                                 [HiddenKey]}: the sources of a partner
+ *                                table laid over each other by the core
+ *                                (xp_overlay: file < config < runtime by
+ *                                normalised domain); File, Config, Runtime
+ *                                are [{Key, Record}], Removed [Key],
+ *                                FilePath a text or undefined
+ *   parse_value(Key, Text)    -> remove | {ok, Value}: a value typed for a
+ *                                record key, read by the core (none/nil,
+ *                                lists, true/yes/1, integers, else text)
+ *   diag_line(Diag)           -> Text: the one line every host prints
+ *   show(T, D, Source)        -> {ok, Text} | {error, Text}: the record as
+ *                                the admin "show" commands print it
+ *   list_text(T, [{Domain, Source, Live}], Matched, Pattern | undefined,
+ *             [RemovedDomain]) -> Text: the partner list as the admin
+ *                                "list" commands print it
+ *   check_text(Diags, Count | undefined) -> Text: an admin check's text
+ *                                (valid when Count is given)
  *   tls(T, D, Dir)            -> withhold | offer | require
  *                                | {error, Token, Text}
  *   sasl_external(T, D, Dir, Encrypted, Chain, Identity, Pin)
@@ -516,8 +537,9 @@ static ERL_NIF_TERM make_token(ErlNifEnv *env, xp_reason r)
 static ERL_NIF_TERM make_refused(ErlNifEnv *env, ERL_NIF_TERM first,
                                  xp_reason r)
 {
-	return enif_make_tuple3(env, first, make_token(env, r),
-	                        make_text(env, xp_reason_text(r)));
+	return enif_make_tuple3(
+	        env, first, make_token(env, r),
+	        make_text(env, xp_reason_text_host(r, XP_HOST_EJABBERD)));
 }
 
 static ERL_NIF_TERM make_verdict(ErlNifEnv *env, int ok, xp_reason r)
@@ -1060,6 +1082,407 @@ static ERL_NIF_TERM nif_resolve(ErlNifEnv *env, int argc,
 	return enif_make_tuple2(env, am_ok, make_partner_name(env, p));
 }
 
+/* explain(T, Domain) -> {ok, Text} | {error, Why}: the core's explain
+ * text, the same the CLI and the Prosody shell print. */
+static ERL_NIF_TERM nif_explain(ErlNifEnv *env, int argc,
+                                const ERL_NIF_TERM argv[])
+{
+	table_res *r = get_table(env, argv[0]);
+	scratch s = {NULL, 0, 0, 0};
+	const char *domain, *why = NULL;
+	size_t len;
+	xp_text *text = NULL;
+	ERL_NIF_TERM term;
+	int rc;
+
+	(void)argc;
+	if (r == NULL || r->table == NULL)
+		return enif_make_badarg(env);
+	if (!get_domain(env, argv[1], &s, &domain, &len)) {
+		scratch_free(&s);
+		return enif_make_badarg(env);
+	}
+	rc = xp_explain_text(r->anchor->ctx, r->table, domain, len, &text,
+	                     &why);
+	scratch_free(&s);
+	if (rc == XP_EINVAL)
+		return enif_make_tuple2(
+		        env, am_error,
+		        make_text(env,
+		                  why != NULL ? why : "not a valid domain"));
+	if (rc != XP_OK)
+		return raise_status(env, rc);
+	term = make_bin(env, xp_text_str(text), xp_text_len(text));
+	xp_text_free(text);
+	return enif_make_tuple2(env, am_ok, term);
+}
+
+/* ---- the overlay of sources --------------------------------------------- */
+
+/* The {Key, Record} pairs of a list, added to the overlay as source src;
+ * kv collects every pair (handle = its index).  Pairs whose key is no text
+ * go to *through as they are (the builder reports them).  0 on badarg or
+ * out of memory (*nomem). */
+static int overlay_list(ErlNifEnv *env, ERL_NIF_TERM list, xp_source src,
+                        xp_overlay *o, scratch *s, ERL_NIF_TERM **kv, size_t *n,
+                        size_t *cap, ERL_NIF_TERM *through, int *nomem)
+{
+	ERL_NIF_TERM head;
+	const ERL_NIF_TERM *pair;
+	int arity;
+
+	if (!enif_is_list(env, list))
+		return 0;
+	while (enif_get_list_cell(env, list, &head, &list)) {
+		const char *key;
+		size_t len;
+		if (!enif_get_tuple(env, head, &arity, &pair) || arity != 2)
+			continue; /* not a record: as before, ignored */
+		if (!term_text(env, pair[0], s, 0, &key, &len)) {
+			if (s->failed) {
+				*nomem = 1;
+				return 0;
+			}
+			*through = enif_make_list_cell(env, head, *through);
+			continue;
+		}
+		if (*n == *cap) {
+			size_t ncap = *cap ? *cap * 2 : 64;
+			ERL_NIF_TERM *m =
+			        enif_realloc(*kv, ncap * sizeof(**kv));
+			if (m == NULL) {
+				*nomem = 1;
+				return 0;
+			}
+			*kv = m;
+			*cap = ncap;
+		}
+		(*kv)[*n] = head;
+		if (xp_overlay_add(o, src, key, len, *n) != XP_OK) {
+			*nomem = 1;
+			return 0;
+		}
+		++*n;
+	}
+	return 1;
+}
+
+/* overlay(File, Config, Runtime, Removed, FilePath)
+ *   -> {[{Key, Record}], #{Domain => Source}, [HiddenKey]} */
+static ERL_NIF_TERM nif_overlay(ErlNifEnv *env, int argc,
+                                const ERL_NIF_TERM argv[])
+{
+	priv_data *p = priv_get(env);
+	xp_overlay *o;
+	scratch s = {NULL, 0, 0, 0};
+	ERL_NIF_TERM *kv = NULL, merged, sources, hidden, head, list;
+	size_t n = 0, cap = 0, i;
+	const char *text;
+	size_t len;
+	int ok = 1, nomem = 0, src;
+
+	(void)argc;
+	if (p == NULL)
+		return enif_make_badarg(env);
+	o = xp_overlay_new(p->anchor->ctx);
+	if (o == NULL)
+		return raise_status(env, XP_ENOMEM);
+	merged = enif_make_list(env, 0);
+	if (!enif_is_identical(argv[4], am_undefined)) {
+		ok = term_text(env, argv[4], &s, 0, &text, &len) &&
+		     xp_overlay_set_file(o, text, len) == XP_OK;
+		nomem = s.failed;
+	}
+	for (src = 0; ok && src <= XP_SOURCE_RUNTIME; src++)
+		ok = overlay_list(env, argv[src], (xp_source)src, o, &s, &kv,
+		                  &n, &cap, &merged, &nomem);
+	list = argv[3];
+	if (ok && !enif_is_list(env, list))
+		ok = 0;
+	while (ok && enif_get_list_cell(env, list, &head, &list)) {
+		if (!term_text(env, head, &s, 0, &text, &len)) {
+			nomem = s.failed;
+			ok = !nomem;
+			continue;
+		}
+		if (xp_overlay_hide(o, text, len) != XP_OK)
+			ok = 0, nomem = 1;
+	}
+	if (ok && xp_overlay_finish(o) != XP_OK)
+		ok = 0, nomem = 1;
+	if (!ok) {
+		xp_overlay_free(o);
+		enif_free(kv);
+		scratch_free(&s);
+		return nomem ? raise_status(env, XP_ENOMEM)
+		             : enif_make_badarg(env);
+	}
+	sources = enif_make_new_map(env);
+	for (i = xp_overlay_count(o); i-- > 0;) {
+		const xp_overlay_entry *e = xp_overlay_at(o, i);
+		merged = enif_make_list_cell(env, kv[e->handle], merged);
+		enif_make_map_put(env, sources, make_text(env, e->domain),
+		                  make_text(env, e->label), &sources);
+	}
+	hidden = enif_make_list(env, 0);
+	for (i = xp_overlay_hidden_count(o); i-- > 0;)
+		hidden = enif_make_list_cell(
+		        env, make_text(env, xp_overlay_hidden(o, i)), hidden);
+	xp_overlay_free(o);
+	enif_free(kv);
+	scratch_free(&s);
+	return enif_make_tuple3(env, merged, sources, hidden);
+}
+
+/* parse_value(Key, Text) -> remove | {ok, Value}: a value typed for a
+ * record key, read by the core (xp_value_parse). */
+static ERL_NIF_TERM nif_parse_value(ErlNifEnv *env, int argc,
+                                    const ERL_NIF_TERM argv[])
+{
+	priv_data *p = priv_get(env);
+	scratch s = {NULL, 0, 0, 0};
+	const char *key, *text, *item;
+	size_t klen, len, i;
+	xp_value *v = NULL;
+	ERL_NIF_TERM result, list;
+	int rc;
+
+	(void)argc;
+	if (p == NULL || !term_text(env, argv[0], &s, 1, &key, &klen) ||
+	    !term_text(env, argv[1], &s, 0, &text, &len)) {
+		rc = s.failed;
+		scratch_free(&s);
+		return rc ? raise_status(env, XP_ENOMEM)
+		          : enif_make_badarg(env);
+	}
+	rc = xp_value_parse(p->anchor->ctx, key, text, len, &v);
+	scratch_free(&s);
+	if (rc != XP_OK)
+		return raise_status(env, rc);
+	switch (xp_value_get_type(v)) {
+	case XP_VALUE_UNSET:
+		xp_value_free(v);
+		return enif_make_atom(env, "remove");
+	case XP_VALUE_BOOLEAN:
+		result = make_bool(xp_value_boolean(v));
+		break;
+	case XP_VALUE_INTEGER:
+		result =
+		        enif_make_int64(env, (ErlNifSInt64)xp_value_integer(v));
+		break;
+	case XP_VALUE_LIST:
+		list = enif_make_list(env, 0);
+		for (i = xp_value_count(v); i-- > 0;) {
+			item = xp_value_item(v, i, &len);
+			list = enif_make_list_cell(
+			        env, make_bin(env, item, len), list);
+		}
+		result = list;
+		break;
+	case XP_VALUE_STRING:
+	default:
+		item = xp_value_string(v, &len);
+		result = make_bin(env, item, len);
+		break;
+	}
+	xp_value_free(v);
+	return enif_make_tuple2(env, am_ok, result);
+}
+
+/* A diagnostic map (as make_diag makes them) as an xp_diag; its strings
+ * are NUL-terminated copies in s.  0 when it is no such map. */
+static int diag_from_map(ErlNifEnv *env, ERL_NIF_TERM m, scratch *s, xp_diag *d)
+{
+	ERL_NIF_TERM v;
+	size_t len;
+	int row;
+
+	memset(d, 0, sizeof(*d));
+	if (!enif_is_map(env, m) ||
+	    !enif_get_map_value(env, m, am_severity, &v))
+		return 0;
+	d->severity =
+	        enif_is_identical(v, am_error) ? XP_SEV_ERROR : XP_SEV_WARNING;
+	if (!enif_get_map_value(env, m, am_message, &v) ||
+	    !term_text(env, v, s, 1, &d->message, &len))
+		return 0;
+	if (enif_get_map_value(env, m, am_row, &v) &&
+	    enif_get_int(env, v, &row))
+		d->row = row;
+	if (enif_get_map_value(env, m, am_suggestion, &v) &&
+	    !enif_is_identical(v, am_undefined) &&
+	    !term_text(env, v, s, 1, &d->suggestion, &len))
+		return 0;
+	if (enif_get_map_value(env, m, am_partner, &v) &&
+	    !enif_is_identical(v, am_undefined) &&
+	    !term_text(env, v, s, 1, &d->partner, &len))
+		return 0;
+	return 1;
+}
+
+static ERL_NIF_TERM text_term(ErlNifEnv *env, xp_text *x, int rc)
+{
+	ERL_NIF_TERM t;
+
+	if (rc != XP_OK)
+		return raise_status(env, rc);
+	t = make_bin(env, xp_text_str(x), xp_text_len(x));
+	xp_text_free(x);
+	return t;
+}
+
+/* diag_line(Diag) -> Text: the one line every host prints for it. */
+static ERL_NIF_TERM nif_diag_line(ErlNifEnv *env, int argc,
+                                  const ERL_NIF_TERM argv[])
+{
+	priv_data *p = priv_get(env);
+	scratch s = {NULL, 0, 0, 0};
+	xp_diag d;
+	xp_text *x = NULL;
+	int rc;
+
+	(void)argc;
+	if (p == NULL || !diag_from_map(env, argv[0], &s, &d)) {
+		rc = s.failed;
+		scratch_free(&s);
+		return rc ? raise_status(env, XP_ENOMEM)
+		          : enif_make_badarg(env);
+	}
+	rc = xp_diag_text(p->anchor->ctx, &d, &x);
+	scratch_free(&s);
+	return text_term(env, x, rc);
+}
+
+/* check_text(Diags, Count | undefined) -> Text: an admin check's text,
+ * valid when Count is given. */
+static ERL_NIF_TERM nif_check_text(ErlNifEnv *env, int argc,
+                                   const ERL_NIF_TERM argv[])
+{
+	priv_data *p = priv_get(env);
+	scratch s = {NULL, 0, 0, 0};
+	ERL_NIF_TERM list = argv[0], head;
+	unsigned n;
+	size_t i = 0;
+	xp_diag *d;
+	xp_text *x = NULL;
+	ErlNifUInt64 count = 0;
+	int valid = !enif_is_identical(argv[1], am_undefined), rc;
+
+	(void)argc;
+	if (p == NULL || !enif_get_list_length(env, list, &n) ||
+	    (valid && !enif_get_uint64(env, argv[1], &count)))
+		return enif_make_badarg(env);
+	d = scratch_alloc(&s, (n ? n : 1) * sizeof(*d));
+	if (d == NULL) {
+		scratch_free(&s);
+		return raise_status(env, XP_ENOMEM);
+	}
+	while (enif_get_list_cell(env, list, &head, &list)) {
+		if (!diag_from_map(env, head, &s, &d[i])) {
+			rc = s.failed;
+			scratch_free(&s);
+			return rc ? raise_status(env, XP_ENOMEM)
+			          : enif_make_badarg(env);
+		}
+		i++;
+	}
+	rc = xp_check_text(p->anchor->ctx, d, i, valid, (size_t)count,
+	                   XP_HOST_EJABBERD, &x);
+	scratch_free(&s);
+	return text_term(env, x, rc);
+}
+
+/* show(T, D, Source) -> {ok, Text} | {error, Text}: the record as the
+ * admin "show" commands print it (xp_show_text). */
+static ERL_NIF_TERM nif_show(ErlNifEnv *env, int argc,
+                             const ERL_NIF_TERM argv[])
+{
+	table_res *r = get_table(env, argv[0]);
+	scratch s = {NULL, 0, 0, 0};
+	const char *domain, *source = NULL;
+	size_t len, slen;
+	xp_text *x = NULL;
+	ERL_NIF_TERM term;
+	int rc;
+
+	(void)argc;
+	if (r == NULL || r->table == NULL ||
+	    !get_domain(env, argv[1], &s, &domain, &len) ||
+	    (!enif_is_identical(argv[2], am_undefined) &&
+	     !term_text(env, argv[2], &s, 1, &source, &slen))) {
+		rc = s.failed;
+		scratch_free(&s);
+		return rc ? raise_status(env, XP_ENOMEM)
+		          : enif_make_badarg(env);
+	}
+	rc = xp_show_text(r->anchor->ctx, r->table, domain, len, source, &x);
+	scratch_free(&s);
+	if (rc != XP_OK && rc != XP_ENOTFOUND && rc != XP_EINVAL)
+		return raise_status(env, rc);
+	term = make_bin(env, xp_text_str(x), xp_text_len(x));
+	xp_text_free(x);
+	return enif_make_tuple2(env, rc == XP_OK ? am_ok : am_error, term);
+}
+
+/* list_text(T, [{Domain, Source, Live}], Matched, Pattern | undefined,
+ * [Removed]) -> Text: the partner list as the admin "list" commands print
+ * it (xp_list_text). */
+static ERL_NIF_TERM nif_list_text(ErlNifEnv *env, int argc,
+                                  const ERL_NIF_TERM argv[])
+{
+	table_res *r = get_table(env, argv[0]);
+	scratch s = {NULL, 0, 0, 0};
+	ERL_NIF_TERM list, head;
+	const ERL_NIF_TERM *tuple;
+	unsigned n, n_removed;
+	size_t i = 0, len;
+	unsigned long matched;
+	const char *pattern = NULL, **removed;
+	xp_list_row *rows;
+	xp_text *x = NULL;
+	int arity, rc, ok = 1;
+
+	(void)argc;
+	if (r == NULL || r->table == NULL ||
+	    !enif_get_list_length(env, argv[1], &n) ||
+	    !enif_get_ulong(env, argv[2], &matched) ||
+	    !enif_get_list_length(env, argv[4], &n_removed))
+		return enif_make_badarg(env);
+	rows = scratch_alloc(&s, (n ? n : 1) * sizeof(*rows));
+	removed = scratch_alloc(&s,
+	                        (n_removed ? n_removed : 1) * sizeof(*removed));
+	if (rows == NULL || removed == NULL) {
+		scratch_free(&s);
+		return raise_status(env, XP_ENOMEM);
+	}
+	if (!enif_is_identical(argv[3], am_undefined))
+		ok = term_text(env, argv[3], &s, 1, &pattern, &len);
+	list = argv[1];
+	while (ok && enif_get_list_cell(env, list, &head, &list)) {
+		unsigned long live;
+		ok = enif_get_tuple(env, head, &arity, &tuple) && arity == 3 &&
+		     term_text(env, tuple[0], &s, 1, &rows[i].domain, &len) &&
+		     term_text(env, tuple[1], &s, 1, &rows[i].source, &len) &&
+		     enif_get_ulong(env, tuple[2], &live);
+		if (ok)
+			rows[i++].live = live;
+	}
+	list = argv[4];
+	n = 0;
+	while (ok && enif_get_list_cell(env, list, &head, &list))
+		ok = term_text(env, head, &s, 1, &removed[n++], &len);
+	if (!ok) {
+		rc = s.failed;
+		scratch_free(&s);
+		return rc ? raise_status(env, XP_ENOMEM)
+		          : enif_make_badarg(env);
+	}
+	rc = xp_list_text(r->anchor->ctx, r->table, rows, i, (size_t)matched,
+	                  pattern, removed, n, &x);
+	scratch_free(&s);
+	return text_term(env, x, rc);
+}
+
 static ERL_NIF_TERM make_methods(ErlNifEnv *env, unsigned methods)
 {
 	static const xp_method all[] = {XP_METHOD_DIALBACK_TCP,
@@ -1597,7 +2020,7 @@ static ERL_NIF_TERM nif_reason_text(ErlNifEnv *env, int argc,
 	(void)argc;
 	if (!get_token(env, argv[0], &r))
 		return enif_make_badarg(env);
-	return make_text(env, xp_reason_text(r));
+	return make_text(env, xp_reason_text_host(r, XP_HOST_EJABBERD));
 }
 
 static ERL_NIF_TERM nif_refusal(ErlNifEnv *env, int argc,
@@ -1617,7 +2040,8 @@ static ERL_NIF_TERM nif_refusal(ErlNifEnv *env, int argc,
 		scratch_free(&s);
 		return enif_make_badarg(env);
 	}
-	n = xp_format_refusal(buf, sizeof(buf), d, domain, r);
+	n = xp_format_refusal_host(buf, sizeof(buf), d, domain, r,
+	                           XP_HOST_EJABBERD);
 	if (n < sizeof(buf)) {
 		result = make_bin(env, buf, n);
 	} else {
@@ -1628,7 +2052,8 @@ static ERL_NIF_TERM nif_refusal(ErlNifEnv *env, int argc,
 			scratch_free(&s);
 			return raise_status(env, XP_ENOMEM);
 		}
-		n = xp_format_refusal(big, n + 1, d, domain, r);
+		n = xp_format_refusal_host(big, n + 1, d, domain, r,
+		                           XP_HOST_EJABBERD);
 		result = make_bin(env, big, n);
 	}
 	scratch_free(&s);
@@ -1685,8 +2110,8 @@ static ERL_NIF_TERM nif_refusal_summary(ErlNifEnv *env, int argc,
 		scratch_free(&s);
 		return enif_make_badarg(env);
 	}
-	n = xp_format_refusal_summary(buf, sizeof(buf), d, domain, count,
-	                              seconds, r);
+	n = xp_format_refusal_summary_host(buf, sizeof(buf), d, domain, count,
+	                                   seconds, r, XP_HOST_EJABBERD);
 	if (n < sizeof(buf)) {
 		result = make_bin(env, buf, n);
 	} else {
@@ -1695,8 +2120,9 @@ static ERL_NIF_TERM nif_refusal_summary(ErlNifEnv *env, int argc,
 			scratch_free(&s);
 			return raise_status(env, XP_ENOMEM);
 		}
-		n = xp_format_refusal_summary(big, n + 1, d, domain, count,
-		                              seconds, r);
+		n = xp_format_refusal_summary_host(big, n + 1, d, domain, count,
+		                                   seconds, r,
+		                                   XP_HOST_EJABBERD);
 		result = make_bin(env, big, n);
 	}
 	scratch_free(&s);
@@ -1973,6 +2399,13 @@ static ErlNifFunc nif_funcs[] = {
         {"closed", 0, nif_closed, 0},
         {"resolve", 2, nif_resolve, 0},
         {"lookup", 2, nif_lookup, 0},
+        {"explain", 2, nif_explain, 0},
+        {"overlay", 5, nif_overlay, 0},
+        {"parse_value", 2, nif_parse_value, 0},
+        {"diag_line", 1, nif_diag_line, 0},
+        {"check_text", 2, nif_check_text, 0},
+        {"show", 3, nif_show, 0},
+        {"list_text", 5, nif_list_text, 0},
         {"tls", 3, nif_tls, 0},
         {"sasl_external", 7, nif_sasl_external, 0},
         {"dialback", 7, nif_dialback, 0},

@@ -37,6 +37,25 @@
  *   core.backoff_next(previous, max)  -> next back-off window, seconds
  *   core.refusal_summary(direction, domain, count, seconds, token)
  *                                     -> one back-off window's summary line
+ *   core.overlay(file, config, runtime, removed [, file_path])
+ *                                     -> merged, sources, hidden
+ *       the sources of a partner table laid over each other by the core
+ *       (file < config < runtime, meeting by normalised domain; see
+ *       xp_overlay in xmpp_partners.h).  file, config and runtime map
+ *       keys to records (nil: none); removed's keys are stored removals.
+ *       merged maps each surviving key, as its source wrote it, to its
+ *       record; sources maps it to its label ("config", "file PATH",
+ *       "runtime", "runtime (overrides config)", ...); hidden lists the
+ *       file and config keys a removal hid, sorted.  A key that is no
+ *       string passes through (core.build reports it).
+ *   core.parse_value(key, text)       -> value: a value typed for a record
+ *       key at a prompt, read by the core (xp_value_parse): nil for
+ *       none/nil, a list, true/false, an integer, or the trimmed text
+ *   core.diag_line(diagnostic)        -> the one line every host prints for
+ *                                        a diagnostic (xp_diag_text)
+ *   core.check_text(diagnostics [, partner_count])
+ *                                     -> an admin check's text: a line per
+ *       diagnostic, then the verdict (valid when partner_count is given)
  *   core.cert(pem_or_der)             -> cert | nil, message
  *   core.read_file(path)              -> partners, options, notes
  *                                        | nil, message
@@ -97,6 +116,14 @@
  *   tbl:keepalive(domain)     -> boolean, interval_seconds (false for
  *                                refused domains)
  *   tbl:proxy(domain)         -> host (IPv6 without brackets), port | nil
+ *   tbl:explain(domain)       -> text | nil, why (a malformed domain):
+ *                                the core's explain, the one wording of
+ *                                the CLI, the Prosody shell and ejabberdctl
+ *   tbl:show(domain [, source]) -> text | nil, message: the record as the
+ *                                admin "show" commands print it
+ *   tbl:list(rows, matched [, pattern [, removed]]) -> text: the partner
+ *                                list as the admin "list" commands print
+ *                                it; rows { { domain, source, live }, ...}
  *   tbl:pin_matches(domain, pin) -> boolean (pin: "sha256:hex" or a cert;
  *                                a malformed pin string matches nothing)
  *   tbl:partners()            -> { primary domains, in table order }
@@ -158,6 +185,9 @@ static int number_is_whole(lua_State *L, int idx)
 #define CERT_MT    MODNAME ".cert"
 #define BUILDER_MT MODNAME ".builder"
 #define CONTEXT_MT MODNAME ".context"
+#define TEXT_MT    MODNAME ".text"
+#define OVERLAY_MT MODNAME ".overlay"
+#define VALUE_MT   MODNAME ".value"
 /* Registry key of the per-state context, so a second require shares it
  * (not CONTEXT_MT: the registry holds the metatable under that name). */
 #define CONTEXT_KEY MODNAME ".context instance"
@@ -1405,6 +1435,224 @@ static int table_proxy(lua_State *L)
 	return 2;
 }
 
+/* A text of the core on its way to a Lua string: it sits in a userdata
+ * whose __gc frees it, since pushing the string may throw (longjmp). */
+typedef struct text_ud {
+	xp_text *text;
+} text_ud;
+
+static int text_gc(lua_State *L)
+{
+	text_ud *u = luaL_checkudata(L, 1, TEXT_MT);
+
+	xp_text_free(u->text);
+	u->text = NULL;
+	return 0;
+}
+
+/* tbl:explain(domain) -> text | nil, why: the core's explain text. */
+static int table_explain(lua_State *L)
+{
+	table_ud *t = table_check(L);
+	size_t len;
+	const char *domain = luaL_checklstring(L, 2, &len), *why = NULL;
+	text_ud *u;
+	int rc;
+
+	table_open(L);
+	u = lua_newuserdatauv(L, sizeof(*u), 0);
+	u->text = NULL;
+	luaL_setmetatable(L, TEXT_MT);
+	rc = xp_explain_text(t->anchor->ctx, t->table, domain, len, &u->text,
+	                     &why);
+	if (rc == XP_EINVAL) {
+		lua_pushnil(L);
+		lua_pushstring(L, why != NULL ? why : "not a valid domain");
+		return 2;
+	}
+	if (rc != XP_OK)
+		return status_error(L, rc);
+	lua_pushlstring(L, xp_text_str(u->text), xp_text_len(u->text));
+	xp_text_free(u->text);
+	u->text = NULL;
+	return 1;
+}
+
+/* A diagnostic table (as push_builder_diags makes them) at idx as an
+ * xp_diag whose strings are borrowed from the table, which the caller
+ * keeps on the stack. */
+static void diag_from_table(lua_State *L, int idx, xp_diag *d)
+{
+	const char *sev;
+
+	idx = lua_absindex(L, idx);
+	luaL_checktype(L, idx, LUA_TTABLE);
+	memset(d, 0, sizeof(*d));
+	lua_getfield(L, idx, "severity");
+	sev = lua_tostring(L, -1);
+	d->severity = sev != NULL && strcmp(sev, "error") == 0 ? XP_SEV_ERROR
+	                                                       : XP_SEV_WARNING;
+	lua_pop(L, 1); /* held by the table */
+	lua_getfield(L, idx, "message");
+	d->message = lua_tostring(L, -1);
+	lua_pop(L, 1);
+	lua_getfield(L, idx, "suggestion");
+	d->suggestion = lua_tostring(L, -1);
+	lua_pop(L, 1);
+	lua_getfield(L, idx, "partner");
+	d->partner = lua_tostring(L, -1);
+	lua_pop(L, 1);
+	lua_getfield(L, idx, "row");
+	d->row = (int)lua_tointeger(L, -1);
+	lua_pop(L, 1);
+}
+
+/* A core text into a Lua string; the text sits in u until pushed. */
+static int push_text(lua_State *L, text_ud *u, int rc)
+{
+	if (rc != XP_OK)
+		return status_error(L, rc);
+	lua_pushlstring(L, xp_text_str(u->text), xp_text_len(u->text));
+	xp_text_free(u->text);
+	u->text = NULL;
+	return 1;
+}
+
+static text_ud *text_push(lua_State *L)
+{
+	text_ud *u = lua_newuserdatauv(L, sizeof(*u), 0);
+
+	u->text = NULL;
+	luaL_setmetatable(L, TEXT_MT);
+	return u;
+}
+
+/* core.diag_line(diagnostic) -> text */
+static int core_diag_line(lua_State *L)
+{
+	anchor *a = context_get(L);
+	xp_diag d;
+	text_ud *u;
+
+	lua_settop(L, 1);
+	diag_from_table(L, 1, &d);
+	u = text_push(L);
+	return push_text(L, u, xp_diag_text(a->ctx, &d, &u->text));
+}
+
+/* core.check_text(diagnostics, partner_count | nil) -> text: the admin
+ * check's text, valid when partner_count is given. */
+static int core_check_text(lua_State *L)
+{
+	anchor *a = context_get(L);
+	size_t n, i;
+	xp_diag *d;
+	text_ud *u;
+	int valid;
+	lua_Integer count;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	valid = !lua_isnoneornil(L, 2);
+	count = valid ? luaL_checkinteger(L, 2) : 0;
+	lua_settop(L, 2);
+	n = (size_t)lua_rawlen(L, 1);
+	/* (GC memory: nothing to free if a Lua call below throws) */
+	d = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*d), 0);
+	for (i = 0; i < n; i++) {
+		lua_rawgeti(L, 1, (lua_Integer)i + 1);
+		diag_from_table(L, -1, &d[i]);
+		lua_pop(L, 1); /* held by the list */
+	}
+	u = text_push(L);
+	return push_text(L, u,
+	                 xp_check_text(a->ctx, d, n, valid,
+	                               (size_t)(count > 0 ? count : 0),
+	                               XP_HOST_PROSODY, &u->text));
+}
+
+/* tbl:show(domain [, source]) -> text | nil, message: the record as the
+ * admin "show" commands print it (xp_show_text). */
+static int table_show(lua_State *L)
+{
+	table_ud *t = table_check(L);
+	size_t len;
+	const char *domain = luaL_checklstring(L, 2, &len);
+	const char *source = luaL_optstring(L, 3, NULL);
+	text_ud *u;
+	int rc;
+
+	table_open(L);
+	u = text_push(L);
+	rc = xp_show_text(t->anchor->ctx, t->table, domain, len, source,
+	                  &u->text);
+	if (rc == XP_ENOTFOUND || rc == XP_EINVAL) {
+		lua_pushnil(L);
+		push_text(L, u, XP_OK);
+		return 2;
+	}
+	return push_text(L, u, rc);
+}
+
+/* tbl:list(rows, matched [, pattern [, removed]]) -> text: the partner
+ * list as the admin "list" commands print it (xp_list_text); rows are
+ * { domain, source, live } (primary domains the host chose), removed a
+ * list of domains removed at runtime. */
+static int table_list(lua_State *L)
+{
+	table_ud *t = table_check(L);
+	size_t n, n_removed = 0, i;
+	lua_Integer matched;
+	const char *pattern;
+	xp_list_row *rows;
+	const char **removed;
+	text_ud *u;
+
+	table_open(L);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	matched = luaL_checkinteger(L, 3);
+	pattern = luaL_optstring(L, 4, NULL);
+	if (!lua_isnoneornil(L, 5)) {
+		luaL_checktype(L, 5, LUA_TTABLE);
+		n_removed = (size_t)lua_rawlen(L, 5);
+	}
+	lua_settop(L, 5);
+	n = (size_t)lua_rawlen(L, 2);
+	/* GC memory (nothing to free if a Lua call throws); the strings stay
+	 * in the argument tables, on the stack */
+	rows = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*rows), 0);
+	removed = lua_newuserdatauv(
+	        L, (n_removed ? n_removed : 1) * sizeof(*removed), 0);
+	for (i = 0; i < n; i++) {
+		lua_rawgeti(L, 2, (lua_Integer)i + 1);
+		luaL_checktype(L, -1, LUA_TTABLE);
+		lua_rawgeti(L, -1, 1);
+		rows[i].domain = lua_tostring(L, -1);
+		lua_rawgeti(L, -2, 2);
+		rows[i].source = lua_tostring(L, -1);
+		lua_rawgeti(L, -3, 3);
+		rows[i].live = (unsigned long)(lua_tointeger(L, -1) > 0
+		                                       ? lua_tointeger(L, -1)
+		                                       : 0);
+		lua_pop(L, 4); /* the strings are held by the row tables */
+		if (rows[i].domain == NULL)
+			return luaL_argerror(L, 2, "a row without a domain");
+	}
+	for (i = 0; i < n_removed; i++) {
+		lua_rawgeti(L, 5, (lua_Integer)i + 1);
+		removed[i] = lua_tostring(L, -1);
+		lua_pop(L, 1);
+		if (removed[i] == NULL)
+			return luaL_argerror(L, 5,
+			                     "a removed domain that is no "
+			                     "string");
+	}
+	u = text_push(L);
+	return push_text(L, u,
+	                 xp_list_text(t->anchor->ctx, t->table, rows, n,
+	                              (size_t)(matched > 0 ? matched : 0),
+	                              pattern, removed, n_removed, &u->text));
+}
+
 static xp_cert *cert_open_at(lua_State *L, int arg);
 
 static int table_pin_matches(lua_State *L)
@@ -2216,6 +2464,181 @@ static int core_refusal_summary(lua_State *L)
 
 /* ---- registration -------------------------------------------------------- */
 
+/* ---- values typed at a prompt ------------------------------------------- */
+
+typedef struct value_ud {
+	xp_value *v;
+} value_ud;
+
+static int value_gc(lua_State *L)
+{
+	value_ud *u = luaL_checkudata(L, 1, VALUE_MT);
+
+	xp_value_free(u->v);
+	u->v = NULL;
+	return 0;
+}
+
+/* core.parse_value(key, text) -> value (nil: unset the key) */
+static int core_parse_value(lua_State *L)
+{
+	anchor *a = context_get(L);
+	const char *key = luaL_checkstring(L, 1), *item;
+	size_t len, i;
+	value_ud *u;
+	const char *text = luaL_checklstring(L, 2, &len);
+
+	u = lua_newuserdatauv(L, sizeof(*u), 0);
+	u->v = NULL;
+	luaL_setmetatable(L, VALUE_MT);
+	check_status(L, xp_value_parse(a->ctx, key, text, len, &u->v));
+	switch (xp_value_get_type(u->v)) {
+	case XP_VALUE_UNSET:
+		lua_pushnil(L);
+		break;
+	case XP_VALUE_BOOLEAN:
+		lua_pushboolean(L, xp_value_boolean(u->v));
+		break;
+	case XP_VALUE_INTEGER:
+		lua_pushinteger(L, (lua_Integer)xp_value_integer(u->v));
+		break;
+	case XP_VALUE_LIST:
+		lua_createtable(L, (int)xp_value_count(u->v), 0);
+		for (i = 0; i < xp_value_count(u->v); i++) {
+			item = xp_value_item(u->v, i, &len);
+			lua_pushlstring(L, item, len);
+			lua_rawseti(L, -2, (lua_Integer)i + 1);
+		}
+		break;
+	case XP_VALUE_STRING:
+	default:
+		item = xp_value_string(u->v, &len);
+		lua_pushlstring(L, item, len);
+		break;
+	}
+	xp_value_free(u->v);
+	u->v = NULL;
+	return 1;
+}
+
+/* ---- the overlay of sources --------------------------------------------- */
+
+/* The overlay sits in a userdata whose __gc frees it: every Lua call below
+ * may throw (longjmp). */
+typedef struct overlay_ud {
+	xp_overlay *o;
+} overlay_ud;
+
+static int overlay_gc(lua_State *L)
+{
+	overlay_ud *u = luaL_checkudata(L, 1, OVERLAY_MT);
+
+	xp_overlay_free(u->o);
+	u->o = NULL;
+	return 0;
+}
+
+/* Stack slots of core_overlay. */
+enum { OV_UD = 6, OV_KEYS, OV_VALUES, OV_MERGED, OV_SOURCES };
+
+/* Add the records of the table at arg (nil: none) as source src. */
+static void overlay_walk(lua_State *L, xp_overlay *o, int arg, xp_source src,
+                         lua_Integer *n)
+{
+	if (lua_isnil(L, arg))
+		return;
+	lua_pushnil(L);
+	while (lua_next(L, arg) != 0) {
+		if (lua_type(L, -2) == LUA_TSTRING) {
+			size_t len;
+			const char *key = lua_tolstring(L, -2, &len);
+			++*n;
+			check_status(L, xp_overlay_add(o, src, key, len,
+			                               (size_t)*n));
+			lua_rawseti(L, OV_VALUES, *n); /* pops the value */
+			lua_pushvalue(L, -1);
+			lua_rawseti(L, OV_KEYS, *n);
+			continue;
+		}
+		/* A key that is no string is no domain: it goes through as
+		 * it is, for core.build to report. */
+		lua_pushvalue(L, -2);
+		lua_pushvalue(L, -2);
+		lua_rawset(L, OV_MERGED);
+		lua_pushvalue(L, -2);
+		lua_pushstring(L, xp_source_name(src));
+		lua_rawset(L, OV_SOURCES);
+		lua_pop(L, 1);
+	}
+}
+
+/* core.overlay(file, config, runtime, removed, file_path)
+ *   -> merged, sources, hidden */
+static int core_overlay(lua_State *L)
+{
+	anchor *a = context_get(L);
+	overlay_ud *u;
+	lua_Integer n = 0;
+	size_t i, len;
+	int arg;
+
+	lua_settop(L, 5);
+	for (arg = 1; arg <= 4; arg++)
+		if (!lua_isnil(L, arg))
+			luaL_checktype(L, arg, LUA_TTABLE);
+	luaL_optstring(L, 5, NULL);
+	u = lua_newuserdatauv(L, sizeof(*u), 0);
+	u->o = NULL;
+	luaL_setmetatable(L, OVERLAY_MT);
+	lua_newtable(L); /* OV_KEYS */
+	lua_newtable(L); /* OV_VALUES */
+	lua_newtable(L); /* OV_MERGED */
+	lua_newtable(L); /* OV_SOURCES */
+	u->o = xp_overlay_new(a->ctx);
+	if (u->o == NULL)
+		return status_error(L, XP_ENOMEM);
+	if (!lua_isnil(L, 5)) {
+		const char *path = lua_tolstring(L, 5, &len);
+		check_status(L, xp_overlay_set_file(u->o, path, len));
+	}
+	overlay_walk(L, u->o, 1, XP_SOURCE_FILE, &n);
+	overlay_walk(L, u->o, 2, XP_SOURCE_CONFIG, &n);
+	overlay_walk(L, u->o, 3, XP_SOURCE_RUNTIME, &n);
+	if (!lua_isnil(L, 4)) {
+		lua_pushnil(L);
+		while (lua_next(L, 4) != 0) {
+			lua_pop(L, 1);
+			if (lua_type(L, -1) == LUA_TSTRING) {
+				const char *key = lua_tolstring(L, -1, &len);
+				check_status(L,
+				             xp_overlay_hide(u->o, key, len));
+			}
+		}
+	}
+	check_status(L, xp_overlay_finish(u->o));
+	for (i = 0; i < xp_overlay_count(u->o); i++) {
+		const xp_overlay_entry *e = xp_overlay_at(u->o, i);
+		/* the key as the source wrote it, byte for byte */
+		lua_rawgeti(L, OV_KEYS, (lua_Integer)e->handle);
+		lua_rawgeti(L, OV_VALUES, (lua_Integer)e->handle);
+		lua_rawset(L, OV_MERGED);
+		lua_rawgeti(L, OV_KEYS, (lua_Integer)e->handle);
+		lua_pushstring(L, e->label);
+		lua_rawset(L, OV_SOURCES);
+	}
+	lua_createtable(L, (int)xp_overlay_hidden_count(u->o), 0);
+	for (i = 0; i < xp_overlay_hidden_count(u->o); i++) {
+		lua_pushstring(L, xp_overlay_hidden(u->o, i));
+		lua_rawseti(L, -2, (lua_Integer)i + 1);
+	}
+	xp_overlay_free(u->o);
+	u->o = NULL;
+	lua_pushvalue(L, OV_MERGED);
+	lua_pushvalue(L, OV_SOURCES);
+	lua_rotate(L, -3, 2);
+	return 3;
+}
+
 static const luaL_Reg core_functions[] = {
         {"build", core_build},
         {"closed", core_closed},
@@ -2232,6 +2655,10 @@ static const luaL_Reg core_functions[] = {
         {"reason_is_final", core_reason_is_final},
         {"backoff_next", core_backoff_next},
         {"refusal_summary", core_refusal_summary},
+        {"overlay", core_overlay},
+        {"parse_value", core_parse_value},
+        {"diag_line", core_diag_line},
+        {"check_text", core_check_text},
         {NULL, NULL}};
 
 static const luaL_Reg table_methods[] = {{"resolve", table_resolve},
@@ -2248,6 +2675,9 @@ static const luaL_Reg table_methods[] = {{"resolve", table_resolve},
                                          {"keepalive", table_keepalive},
                                          {"proxy", table_proxy},
                                          {"pin_matches", table_pin_matches},
+                                         {"explain", table_explain},
+                                         {"show", table_show},
+                                         {"list", table_list},
                                          {"partners", table_partners},
                                          {"info", table_info},
                                          {"warnings", table_warnings},
@@ -2309,6 +2739,18 @@ int luaopen_xmpp_partners_core(lua_State *L)
 	lua_pop(L, 1);
 	luaL_newmetatable(L, SANDBOX_MT);
 	lua_pushcfunction(L, sandbox_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_pop(L, 1);
+	luaL_newmetatable(L, VALUE_MT);
+	lua_pushcfunction(L, value_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_pop(L, 1);
+	luaL_newmetatable(L, OVERLAY_MT);
+	lua_pushcfunction(L, overlay_gc);
+	lua_setfield(L, -2, "__gc");
+	lua_pop(L, 1);
+	luaL_newmetatable(L, TEXT_MT);
+	lua_pushcfunction(L, text_gc);
 	lua_setfield(L, -2, "__gc");
 	lua_pop(L, 1);
 	luaL_newmetatable(L, CONTEXT_MT);

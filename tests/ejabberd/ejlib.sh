@@ -426,3 +426,13 @@ ejc_hosts_file() {
 ejc_unbound() {
 	echo "unbound = { resolvconf = false; hoststxt = $(xp__lua_str "$1"); forward = \"127.0.0.1\"; options = { [\"local-zone:\"] = \"test. static\" } }"
 }
+
+# ej_option_words: stdin to stdout, a core text of Prosody's (explain,
+# check) with its global options named the way ejabberd.yml names them
+# (xmpp_partners_default = "deny" -> default: deny; the core's reason texts
+# likewise), so a cross-host comparison sees only the host's framing.
+ej_option_words() {
+	sed -E 's/xmpp_partners_([a-z_]+) = "([^"]*)"/\1: \2/g
+		s/xmpp_partners_connection_limit \(all partners together\)/the module option connection_limit (all partners together)/g
+		s/xmpp_partners_(pending_per_address|pending_limit|auth_timeout|preauth_bytes|preauth_depth)/\1/g'
+}

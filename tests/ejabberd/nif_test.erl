@@ -79,6 +79,83 @@ cases() ->
                ?N:resolve(A, <<"any.test">>) == {ok, <<"*">>} end},
      {"bad option value is a diagnostic",
       fun() -> {error, [_]} = ?N:build(#{}, #{default => maybe}), true end},
+     {"explain: the core's text, options named as ejabberd.yml does",
+      fun() -> {ok, X} = ?N:explain(T, <<"Corp.Fabrikam.COM.">>),
+               {ok, R} = ?N:explain(T, <<"evil.test">>),
+               Head = <<"corp.fabrikam.com\n  partner        fabrikam.com "
+                        "(the domain is one of its additional_domains)\n">>,
+               binary:part(X, 0, byte_size(Head)) == Head
+                   andalso binary:match(X, <<"  STARTTLS       used when the partner offers it\n">>) /= nomatch
+                   andalso binary:match(R, <<"  refused: not a partner (no partner lists it, "
+                                             "and default: deny)\n">>) /= nomatch
+                   andalso binary:match(<<X/binary, R/binary>>, <<"xmpp_partners_">>) == nomatch end},
+     {"explain: a malformed domain is an error with the reason",
+      fun() -> {error, Why} = ?N:explain(T, <<"bad domain">>), is_binary(Why) end},
+     {"badarg: explain of a non-table",
+      fun() -> badarg(fun() -> ?N:explain(nope, <<"a.test">>) end) end},
+     {"overlay: Fabrikam.com in the file and fabrikam.com in the config are one record, the config's",
+      fun() -> {M, S, []} = ?N:overlay([{<<"Fabrikam.com">>, file_rec}, {<<"f.test">>, f}],
+                                       [{<<"fabrikam.com">>, cfg_rec}], [], [], <<"/p.lua">>),
+               lists:sort(M) == [{<<"f.test">>, f}, {<<"fabrikam.com">>, cfg_rec}]
+                   andalso S == #{<<"fabrikam.com">> => <<"config">>,
+                                  <<"f.test">> => <<"file /p.lua">>} end},
+     {"overlay: runtime over config, removals hide, odd keys pass through",
+      fun() -> {M, S, H} = ?N:overlay([], [{<<"C.test">>, c}, {<<"gone.test">>, g}, {{1, 2}, odd}, nope],
+                                      [{<<"c.test">>, rt}], [<<"GONE.test">>], undefined),
+               lists:sort(M) == lists:sort([{<<"c.test">>, rt}, {{1, 2}, odd}])
+                   andalso S == #{<<"c.test">> => <<"runtime (overrides config)">>}
+                   andalso H == [<<"gone.test">>] end},
+     {"parse_value: none, lists, yes/1, integers, text for the builder",
+      fun() -> [remove, {ok, [<<"a.test">>, <<"b.test">>]}, {ok, [<<"a.test">>, <<"b.test">>]},
+                {ok, true}, {ok, false}, {ok, 20}, {ok, <<"maybe">>}, {ok, <<"1">>}] ==
+                   [?N:parse_value(<<"tls">>, <<" none ">>),
+                    ?N:parse_value(<<"additional_domains">>, <<"a.test b.test">>),
+                    ?N:parse_value(<<"fingerprints">>, <<"[a.test, 'b.test']">>),
+                    ?N:parse_value(<<"dialback">>, <<"yes">>),
+                    ?N:parse_value(<<"keepalive">>, "0"),
+                    ?N:parse_value(<<"connection_limit">>, <<"20">>),
+                    ?N:parse_value(<<"dialback">>, <<"maybe">>),
+                    ?N:parse_value(<<"tls">>, <<"1">>)] end},
+     {"badarg: parse_value of a non-text",
+      fun() -> badarg(fun() -> ?N:parse_value(<<"tls">>, {x}) end) end},
+     {"check_text: diagnostics by partner, then the verdict naming ejabberdctl's commands",
+      fun() -> {error, Diags} = ?N:build([{<<"z.test">>, [{tsl, required}]}, {<<"a.test">>, [{tpe, x}]}], []),
+               Text = ?N:check_text(Diags, undefined),
+               [L1, L2, L3, <<>>] = binary:split(Text, <<"\n">>, [global]),
+               binary:match(L1, <<"error: partner 'a.test'">>) == {0, 23}
+                   andalso binary:match(L2, <<"error: partner 'z.test'">>) == {0, 23}
+                   andalso L3 == <<"partner table INVALID: 2 error(s), 0 warning(s); fix them in the "
+                                   "configuration or with ejabberdctl partners_set/partners_remove">> end},
+     {"check_text and diag_line of a valid table",
+      fun() -> {ok, _, [Wd | _]} = ?N:build(#{<<"w.test">> => #{tls => optional}}, []),
+               Line = ?N:diag_line(Wd),
+               ?N:check_text([Wd], 1) == <<Line/binary, "\npartner table valid: 1 partner(s), 1 warning(s)\n">>
+                   andalso binary:match(Line, <<"is matrix row 4 (warning)">>) /= nomatch
+                   andalso binary:match(Line, <<"[matrix row">>) == nomatch end},
+     {"show: the record as the admin show commands print it",
+      fun() -> {ok, S} = ?N:show(T, <<"corp.fabrikam.com">>, <<"config">>),
+               {error, E} = ?N:show(T, <<"evil.test">>, undefined),
+               Head = <<"domain               fabrikam.com  (corp.fabrikam.com is one of its domains)\n"
+                        "source               config\n">>,
+               binary:part(S, 0, byte_size(Head)) == Head
+                   andalso E == <<"evil.test is not a partner: not a partner">> end},
+     {"list_text: the partner list as the admin list commands print it",
+      fun() -> L = ?N:list_text(T, [{<<"fabrikam.com">>, <<"config">>, 2}], 3, <<"f">>, [<<"gone.test">>]),
+               [H, _, R, More, Count, Removed, <<>>] = binary:split(L, <<"\n">>, [global]),
+               binary:match(H, <<"domain        type ">>) == {0, 19}
+                   andalso binary:match(R, <<"fabrikam.com  federated ">>) == {0, 24}
+                   andalso More == <<"... and 2 more (not shown)">>
+                   andalso binary:match(Count, <<", 3 with 'f' in the domain; unlisted domains refused">>) /= nomatch
+                   andalso Removed == <<"removed at runtime (config entries hidden): gone.test">> end},
+     {"badarg: list_text with a row that is no {Domain, Source, Live}",
+      fun() -> badarg(fun() -> ?N:list_text(T, [x], 1, undefined, []) end) end},
+     {"badarg: check_text of a non-diagnostic",
+      fun() -> badarg(fun() -> ?N:check_text([x], undefined) end) end},
+     {"badarg: overlay of a non-list",
+      fun() -> badarg(fun() -> ?N:overlay(nope, [], [], [], undefined) end) end},
+     {"reason texts name ejabberd's options",
+      fun() -> ?N:reason_text(auth_timeout) ==
+                   <<"the stream did not authenticate within auth_timeout">> end},
      {"refusal line",
       fun() -> ?N:refusal(incoming, <<"evil.test">>, not_partner) ==
                    <<"refused incoming s2s from evil.test: not a partner">> end},

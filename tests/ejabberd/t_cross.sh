@@ -559,15 +559,17 @@ expect_ok "carol@ej.test sees bob's status text (federated) but not vera's (publ
 	"$(xp_client_report carol)"
 
 # ---- ejabberdctl partners_* against Prosody's shell on the same table ------------------------
-# padm runs the partner table ejabberd runs; both are reduced to the same
-# facts and compared.
-norm_list_ej() { awk '$1 ~ /\.test$/ { print $1, $2, $3, $4, $5 }' | sort; }
-norm_list_pr() { awk '$1 ~ /\.test$/ && $3 ~ /\// { split($3, a, "/"); print $1, $2, a[1], a[2], a[3] }' | sort; }
+# padm runs the partner table ejabberd runs.  list: the core's one text
+# on both hosts; the live column (each host counts its own streams) and
+# the alignment it sets are left out, and Prosody lists the first 100.
+norm_list() { awk '$1 ~ /\.test$/ && $3 ~ /\// { print $1, $2, $3, $4, $5 }' | sort | head -n 100; }
 ej_list=$(ejctl partners_list)
-pr_list=$(xp_shell_cmd padm partners list 2>&1)
-a=$(norm_list_ej <<<"$ej_list") b=$(norm_list_pr <<<"$pr_list")
-if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$(wc -l <<<"$a")" -eq "$n_partners" ]; then
-	tap_ok "partners_list: the same $n_partners partners with the same type/tls/sasl/dialback as Prosody's 'partners list'"
+pr_list=$(xp_shell_text padm partners list)
+a=$(norm_list <<<"$ej_list") b=$(norm_list <<<"$pr_list")
+if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$(wc -l <<<"$a")" -eq "$((n_partners < 100 ? n_partners : 100))" ] &&
+	grep -q "^$n_partners partner(s); unlisted domains refused$" <<<"$ej_list" &&
+	grep -q "^$n_partners partner(s); unlisted domains refused$" <<<"$pr_list"; then
+	tap_ok "partners_list: the same rows (type, tls/sasl/dialback, extra domains, source) and count as Prosody's 'partners list'"
 else
 	tap_fail "partners_list agrees with Prosody's 'partners list'" "$(diff <(echo "$a") <(echo "$b") | head -n 20)
 ---- ejabberdctl:
@@ -577,85 +579,48 @@ $(head -n 5 <<<"$pr_list")"
 fi
 
 # check: the same warnings (partner and matrix row), the same counts
-norm_check() { grep -oE "partner '[^']+'.*matrix row [0-9]+|matrix row [0-9]+\): partner '[^']+'" | \
-	sed -E "s/.*partner '([^']+)'.*matrix row ([0-9]+).*/\1 \2/; s/matrix row ([0-9]+)\): partner '([^']+)'.*/\2 \1/" | sort -u; }
+# check: the core's one text on both hosts (diagnostics by partner, then
+# the verdict), byte for byte
 ej_check=$(ejctl partners_check)
-pr_check=$(xp_shell_cmd padm partners check 2>&1)
-a=$(norm_check <<<"$ej_check") b=$(norm_check <<<"$pr_check")
-n_warn=$(grep -c . <<<"$a")
-if [ -n "$a" ] && [ "$a" = "$b" ] && grep -q "^ok: $n_partners partners, $n_warn warnings" <<<"$ej_check" &&
-	grep -q "partner table valid: $n_partners partner(s), $n_warn warning(s)" <<<"$pr_check"; then
-	tap_ok "partners_check: valid, the same $n_warn matrix warnings (partner, row) as Prosody's 'partners check'"
+pr_check=$(xp_shell_text padm partners check)
+n_warn=$(grep -c '^warning: ' <<<"$ej_check")
+if [ -n "$ej_check" ] && [ "$ej_check" = "$(ej_option_words <<<"$pr_check")" ] &&
+	[ "$(tail -n 1 <<<"$ej_check")" = "partner table valid: $n_partners partner(s), $n_warn warning(s)" ]; then
+	tap_ok "partners_check: the same text as Prosody's 'partners check' ($n_partners partners, $n_warn warnings)"
 else
-	tap_fail "partners_check agrees with Prosody's 'partners check'" "$(diff <(echo "$a") <(echo "$b") | head -n 20)
----- ejabberdctl:
-$(head -n 8 <<<"$ej_check")
----- prosody:
-$(head -n 8 <<<"$pr_check")"
+	tap_fail "partners_check: the same text as Prosody's 'partners check'" "$(diff <(echo "$ej_check") <(echo "$pr_check") | head -n 20)"
 fi
 
-# explain: per direction the STARTTLS policy and the verdict for each method,
-# and the contact policy
-norm_explain_ej() {
-	local in
-	in=$(cat)
-	sed -nE 's/^(incoming|outgoing): STARTTLS ([a-z]+).*SASL EXTERNAL over TLS: (accepted|refused).*dialback over TLS: (accepted|refused).*dialback over plain TCP: (accepted|refused).*/\1 tls=\2 sasl_tls=\3 dialback_tls=\4 dialback_tcp=\5/p' <<<"$in"
-	sed -nE 's/^contact: subscribe from a user not in the roster: ([a-z]+); message from a user not in the roster: ([a-z]+); status text sent: ([a-z]+).*/contact subscribe=\1 message=\2 status_sent=\3/p' <<<"$in"
-	if grep -q 'refused in both directions: not a partner' <<<"$in"; then echo "not a partner"; fi
-}
-norm_explain_pr() {
-	awk '
-		/^(incoming|outgoing):$/ { dir = substr($1, 1, length($1) - 1) }
-		/^  STARTTLS / { t = $0; sub(/^  STARTTLS +/, "", t)
-			tls = (t ~ /^never started|^not offered/) ? "withhold" : (t ~ /^required|^offered and required/) ? "require" : (t ~ /^used when|^offered, optional/) ? "offer" : t }
-		/^  authenticated by / { s = $0
-			v1 = (s ~ /sasl_tls: accepted/) ? "accepted" : "refused"
-			v2 = (s ~ /dialback_tls: accepted/) ? "accepted" : "refused"
-			v3 = (s ~ /dialback_tcp: accepted/) ? "accepted" : "refused"
-			line[dir] = dir " tls=" tls " sasl_tls=" v1 " dialback_tls=" v2 " dialback_tcp=" v3 }
-		/subscription request, sender not in roster:/ { sub_ = $NF }
-		/message, sender not in roster:/ { msg = $NF }
-		/presence status text stripped:/ { st = ($NF == "true") ? "no" : "yes" }
-		/ is not a partner$/ { np = 1 }
-		END { if ("incoming" in line) print line["incoming"]; if ("outgoing" in line) print line["outgoing"]
-			if (sub_ != "") print "contact subscribe=" sub_ " message=" msg " status_sent=" st
-			if (np) print "not a partner" }'
-}
+# explain: the core's one text on both hosts, byte for byte once Prosody's
+# option names are written as ejabberd.yml writes them
 for d in r13-dbtls.test r9-dbtcp.test fed.test unv.test evil.test; do
 	ej_out=$(ejctl partners_explain "$d")
-	pr_out=$(xp_shell_cmd padm partners explain "$d" 2>&1)
-	a=$(norm_explain_ej <<<"$ej_out" 2>/dev/null)
-	b=$(norm_explain_pr <<<"$pr_out")
-	if [ -n "$a" ] && [ "$a" = "$b" ]; then
-		tap_ok "partners_explain $d agrees with Prosody's: $(tr '\n' ';' <<<"$a" | cut -c1-150)"
+	pr_out=$(xp_shell_text padm partners explain "$d")
+	a=$ej_out
+	b=$(ej_option_words <<<"$pr_out")
+	if [ -n "$a" ] && [ "$a" = "$b" ] && [ "$(head -n 1 <<<"$a")" = "$d" ] &&
+		grep -qE '^(Contact policy|  refused: )' <<<"$a"; then
+		tap_ok "partners_explain $d: the same text as Prosody's 'partners explain' ($(wc -l <<<"$a") lines)"
 	else
-		tap_fail "partners_explain $d agrees with Prosody's 'partners explain'" "ejabberd:
-$a
-prosody:
-$b
+		tap_fail "partners_explain $d: the same text as Prosody's 'partners explain'" "$(diff <(echo "$a") <(echo "$b") | head -n 30)
 ---- ejabberdctl:
-$ej_out
----- prosody:
-$pr_out"
+$(head -n 12 <<<"$ej_out")"
 	fi
 done
 
-# show: the record's keys
+# show: the record as the core words it, byte for byte (the live sessions
+# after it are each host's own)
 ej_show=$(ejctl partners_show ver.test)
-pr_show=$(xp_shell_cmd padm partners show ver.test 2>&1)
-a=$(sed -nE 's/^(type|tls|sasl|dialback|row): (<<")?([^">]*)("?>>)?$/\1 \3/p' <<<"$ej_show" | sort)
-b=$(sed -nE 's/^(type|tls|sasl|dialback) +([^ ]+)$/\1 \2/p; s/^matrix row +([0-9]+) .*/row \1/p' <<<"$pr_show" | sort)
-ej_proxy=$(grep -oE '127\.[0-9.]+:5269' <<<"$ej_show")
-pr_proxy=$(grep -E '^proxy ' <<<"$pr_show" | grep -oE '127\.[0-9.]+:5269')
-if [ "$(wc -l <<<"$a")" -eq 5 ] && [ "$a" = "$b" ] && [ -n "$ej_proxy" ] && [ "$ej_proxy" = "$pr_proxy" ]; then
-	tap_ok "partners_show ver.test: type, tls, sasl, dialback, matrix row and proxy as in Prosody's 'partners show'"
+pr_show=$(xp_shell_text padm partners show ver.test)
+a=$(awk 'NF == 0 { exit } { print }' <<<"$ej_show")
+b=$(awk 'NF == 0 { exit } { print }' <<<"$pr_show")
+if [ -n "$a" ] && [ "$a" = "$b" ] && grep -qE '^proxy +127\.[0-9.]+:5269$' <<<"$a" &&
+	grep -qE '^type +public_verified$' <<<"$a"; then
+	tap_ok "partners_show ver.test: the same record text as Prosody's 'partners show' ($(wc -l <<<"$a") lines)"
 else
-	tap_fail "partners_show ver.test agrees with Prosody's 'partners show'" "ejabberd: $a $ej_proxy
-prosody: $b $pr_proxy
+	tap_fail "partners_show ver.test: the same record text as Prosody's 'partners show'" "$(diff <(echo "$a") <(echo "$b") | head -n 20)
 ---- ejabberdctl:
-$ej_show
----- prosody:
-$pr_show"
+$ej_show"
 fi
 
 # ---- stop -----------------------------------------------------------------------------------

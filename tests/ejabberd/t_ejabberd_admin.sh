@@ -18,7 +18,7 @@ ej_require
 command -v python3 >/dev/null 2>&1 || tap_skip_all "python3 not found (raw stream checks)"
 
 xp_init
-tap_plan 54
+tap_plan 57
 T0=$(date +%s.%N)
 since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'; }
 # ok_if NAME CONDITION-STATUS DETAIL
@@ -49,6 +49,8 @@ write_file() {
 		echo "		dialback = true; proxy = \"$PA:5269\" };"
 		echo '	["nt.test"] = { tls = "not_supported"; sasl = "not_supported"; dialback = true };'
 		echo '	["rq.test"] = { tls = "required"; sasl = "required" };'
+		# the Fabrikam case: the config spells it fabrikam.test and wins
+		echo '	["Fabrikam.test"] = { type = "public_verified"; description = "from the file" };'
 		cat # more entries
 		echo '}'
 	} >"$PFILE"
@@ -67,6 +69,8 @@ partners:
   cfg.test:
     type: federated
     tls: optional
+  fabrikam.test:
+    type: federated
 $1
 EOF
 }
@@ -84,9 +88,16 @@ tap_ok "ejabberd started with partners_file and partners ($(since "$t") s)"
 out=$(ejctl partners_list)
 like "partners_list: pa.test from the partners_file" "$out" "*pa.test*federated*file*"
 like "partners_list: cfg.test from the partners option; 4 partners" "$out" \
-	"*cfg.test*federated*config*(4 partners; unlisted domains: deny)*"
+	"*cfg.test*federated*config*5 partner(s); unlisted domains refused*"
+n_fab=$(grep -ci fabrikam <<<"$out")
+if [ "$n_fab" = 1 ] && grep -qE '^fabrikam\.test +federated +required/required/false +- +config +[0-9]+$' <<<"$out"; then
+	tap_ok "partners_list: Fabrikam.test in the file and fabrikam.test in the config are one partner, the config's, its source named"
+else
+	tap_fail "the Fabrikam case: one record, the config's" "$n_fab lines: $(grep -i fabrikam <<<"$out")"
+fi
 out=$(ejctl partners_explain pa.test)
-like "partners_explain pa.test: the file's record" "$out" "*partner pa.test, type federated*"
+like "partners_explain pa.test: the file's record, the core's text" "$out" \
+	"pa.test*  partner        pa.test (its primary domain)*  type           federated*Outgoing streams (we connect to pa.test)*"
 out=$(ejctl partners_list)
 like "partners_list: cfg.test keeps its tls key from ejabberd.yml" "$out" "*cfg.test*federated*optional*config*"
 
@@ -242,7 +253,7 @@ like "after a restart ($(since "$t") s): pd.test added at runtime is there" "$ou
 ! grep -qE '^(cfg|pb)\.test ' <<<"$out"
 ok_if "after a restart: pb.test and cfg.test still removed" $? "$out"
 like "after a restart: cfg.test listed as removed at runtime" "$out" \
-	"*removed at runtime (configured entries hidden): cfg.test*"
+	"*removed at runtime (config entries hidden): cfg.test*"
 like "after a restart: the runtime record of pa.test still overrides the file" "$out" \
 	"*pa.test*pa2.test,pa3.test*runtime (overrides file)*"
 
@@ -271,12 +282,20 @@ like "reload_config applied the new partners_file" "$rc:$out2" "0:*pf2.test*publ
 like "reload_config applied the new partners option" "$out2" "*cfg2.test*public_unverified*config*"
 like "reload_config kept the runtime changes" "$out2" "*pd.test*public_verified*runtime*"
 out=$(ejctl partners_check)
-like "partners_check: the effective table (file + config + runtime), 7 partners" "$out" "ok: 7 partners, * warnings*"
+like "partners_check: the effective table (file + config + runtime), 8 partners" "$out" "*partner table valid: 8 partner(s), * warning(s)"
 out=$(ejctl partners_show pa.test)
-like "partners_show pa.test: its source" "$out" "*source: <<\"runtime (overrides file)\">>*"
+like "partners_show pa.test: its source" "$out" "*source               runtime (overrides file)*"
 out=$(ejctl partners_reset cfg.test)
 tap_is "$out" "cfg.test: runtime entry cleared, the configuration applies" "partners_reset cfg.test"
 like "partners_reset: cfg.test from the configuration again" "$(ejctl partners_list)" "*cfg.test*federated*config*"
+# values typed at the prompt are read by the core (xp_value_parse), as the
+# Prosody shell's partners:set reads them
+out=$(ejctl partners_set cfg.test keepalive yes)
+like "partners_set cfg.test keepalive yes: read by the core as true" "$out" "cfg.test: keepalive = true (runtime, stored)*"
+out=$(ejctl partners_set cfg.test additional_domains "[cfg-a.test, 'cfg-b.test']")
+like "partners_set additional_domains \"[a, 'b']\": a list of two, the quotes dropped" "$out" \
+	"cfg.test: additional_domains = \[cfg-a.test, cfg-b.test\] (runtime, stored)*"
+ejctl partners_reset cfg.test >/dev/null
 
 # ---- certificate pins (outgoing): ejabberd verifies certificates without dialback ---
 write_config "" mod_admin_extra

@@ -262,8 +262,8 @@ verdict "garbage instead of a stream header: not-well-formed (ejabberd)" \
 
 peer header c.test ej.test features send "<db:result from='c.test' to='ej.test'>" \
 	repeat 200000 "xxxxxxxxxx" send "</db:result>" wait-close 10
-verdict "non-partner c.test sends a 2 MB dialback key: policy-violation, refused by the module (xmpp_partners_preauth_bytes, before the dialback check)" \
-	"$REF c\\.test: the stream sent more than xmpp_partners_preauth_bytes" "$PV" 'wait-close: closed'
+verdict "non-partner c.test sends a 2 MB dialback key: policy-violation, refused by the module (preauth_bytes, before the dialback check)" \
+	"$REF c\\.test: the stream sent more than preauth_bytes" "$PV" 'wait-close: closed'
 
 # ---- the stalled negotiation ------------------------------------------------------------------
 xp_client_wait stall 30
@@ -326,13 +326,13 @@ rss() { awk '/^VmRSS:/ { print $2 }' "/proc/$EJ_PID/status"; }
 RSS0=$(rss)
 peer header req.test ej.test features send "<db:result from='req.test' to='ej.test'>" \
 	repeat 20000 "<x>" repeat 20000 "</x>" send "</db:result>" wait-close 5
-verdict "a <db:result/> nested 20000 deep before authentication: not-well-formed (xmpp_partners_preauth_depth)" \
-	"$REF req\\.test: elements nested deeper than xmpp_partners_preauth_depth" 'stream-error: not-well-formed' 'wait-close: closed'
+verdict "a <db:result/> nested 20000 deep before authentication: not-well-formed (preauth_depth)" \
+	"$REF req\\.test: elements nested deeper than preauth_depth" 'stream-error: not-well-formed' 'wait-close: closed'
 RSS1=$(rss)
 peer header pa.test ej.test features send "<db:result from='pa.test' to='ej.test'>" \
 	repeat 10000 "xxxxxxxxxx" send "</db:result>" wait-close 5
-verdict "a 100 kB dialback key from partner pa.test: policy-violation (xmpp_partners_preauth_bytes)" \
-	"$REF pa\\.test: the stream sent more than xmpp_partners_preauth_bytes" "$PV" 'wait-close: closed'
+verdict "a 100 kB dialback key from partner pa.test: policy-violation (preauth_bytes)" \
+	"$REF pa\\.test: the stream sent more than preauth_bytes" "$PV" 'wait-close: closed'
 peer send "<?xml version='1.0'?><stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' from='pa.test' to='ej.test' version='1.0' x='" \
 	repeat 104858 xxxxxxxxxx send "'>" wait-close 5
 RSS2=$(rss)

@@ -89,10 +89,12 @@ else
 $(head -c 1500 <<<"$B")"
 fi
 c=$(code -u "$ADMIN" --data-urlencode explain=c.test "$BASE/")
-if [ "$c" = 200 ] && grep -qE "id=.xp-explain-result.>c.test: refused in both directions" "$XP_WORK/body" &&
+if [ "$c" = 200 ] && grep -qE "id=.xp-explain-result.>c\.test$" "$XP_WORK/body" &&
+	grep -qE "^  refused: not a partner \(no partner lists it, and default: deny\)$" "$XP_WORK/body" &&
 	[ "$(code -L -u "$ADMIN" "$BASE/?explain=c.test")" = 200 ] &&
-	grep -qE "id=.xp-explain-result.>c.test: refused in both directions" "$XP_WORK/body"; then
-	tap_ok "the explain form (POST, or a ?explain= link) answers: $(grep -o 'c.test: refused in both directions[^<]*' "$XP_WORK/body" | head -n 1)"
+	grep -qE "id=.xp-explain-result.>c\.test$" "$XP_WORK/body" &&
+	grep -qE "^  incoming: refused incoming s2s from c\.test: not a partner; the stream is closed$" "$XP_WORK/body"; then
+	tap_ok "the explain form (POST, or a ?explain= link) answers with the core's text: $(grep -o 'refused: not a partner[^<]*' "$XP_WORK/body" | head -n 1)"
 else
 	tap_fail "explain" "HTTP $c $(grep -o '<pre.*' "$XP_WORK/body" | head -c 300)"
 fi
@@ -145,7 +147,7 @@ else
 	dom=$(browse --dump-dom "$URL")
 	if [ -s "$XP_WORK/page.png" ] && [ "$(head -c 8 "$XP_WORK/page.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ] &&
 		grep -q '<td>pa.test</td>' <<<"$dom" && grep -q '<td>rt.test</td>' <<<"$dom" &&
-		grep -q 'c.test: refused in both directions' <<<"$dom" && grep -q '<td>not a partner</td>' <<<"$dom"; then
+		grep -q 'refused: not a partner' <<<"$dom" && grep -q '<td>not a partner</td>' <<<"$dom"; then
 		tap_ok "chromium as the admin: both partners, the refusal and the explain answer (screenshot $XP_WORK/page.png, $(stat -c %s "$XP_WORK/page.png") bytes)"
 		[ -n "${XP_SCREENSHOT_DIR:-}" ] && cp "$XP_WORK/page.png" "$XP_SCREENSHOT_DIR/status-page-ejabberd.png"
 	else

@@ -991,3 +991,14 @@ xp_hostile_bg() {
 		</dev/null >"$XP_WORK/clients/$name.out" 2>"$XP_WORK/clients/$name.err" &
 	XP_CLI_PID[$name]=$!
 }
+
+# xp_shell_text NAME ARGS...: what a `prosodyctl shell` command printed,
+# without the shell's own closing "OK: ..." line (host framing), for
+# comparing a command's text with other hosts'.  Returns the shell's status.
+xp_shell_text() {
+	local out rc
+	out=$(xp_shell_cmd "$@" 2>&1)
+	rc=$?
+	printf '%s\n' "$out" | sed '${/^OK: /d}'
+	return "$rc"
+}

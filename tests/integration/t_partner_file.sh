@@ -25,7 +25,7 @@
 . "$top_srcdir/tests/integration/lib.sh"
 
 xp_init
-tap_plan 19
+tap_plan 20
 
 for d in a.test b.test c.test; do xp_host "$d"; done
 PFILE=$XP_WORK/partners-file.cfg.lua
@@ -74,6 +74,15 @@ shell_has "partners show b.test: source is the file" \
 	"^source +file $XP_WORK/srv/a/\.\./\.\./partners-file\.cfg\.lua\$" partners show b.test
 shell_has "partners show c.test: the config's record wins over the file's" \
 	'^description +c from the config$' partners show c.test
+# (the Fabrikam case: the file's c.test and the config's C.Test are one
+# record, laid over by the core; its source is named)
+out=$(xp_shell_cmd a partners list 2>&1)
+if [ "$(grep -c '^c\.test ' <<<"$out")" = 1 ] && [ "$(grep -ci '^c\.test' <<<"$out")" = 1 ] &&
+	grep -qE '^c\.test +federated +.* config +[0-9]+$' <<<"$out"; then
+	tap_ok "partners list: c.test once, its source the config (C.Test in the config over c.test in the file)"
+else
+	tap_fail "the Fabrikam case on Prosody: one record, the config's" "$out"
+fi
 
 xp_shell_cmd a partners set b.test description "changed at runtime" >"$XP_WORK/set.out" 2>&1
 shell_has "partners set on a file record: the source says it overrides the file" \

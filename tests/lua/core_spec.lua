@@ -18,8 +18,10 @@ describe("xmpp_partners.core module", function()
 		end
 		table.sort(names)
 		assert.are.same({ "backoff_next:function", "build:function", "cert:function", "check:function",
-			"closed:function", "load_file:function", "matrix:function", "normalize:function",
-			"option_note:function", "read_file:function", "read_record:function", "reason_is_final:function",
+			"check_text:function", "closed:function", "diag_line:function", "load_file:function", "matrix:function", "normalize:function",
+			"option_note:function", "overlay:function", "parse_value:function", "read_file:function",
+			"read_record:function",
+			"reason_is_final:function",
 			"reason_text:function", "refusal:function", "refusal_summary:function",
 			"version:string" }, names)
 	end)
@@ -452,6 +454,80 @@ describe("core.check", function()
 		assert.truthy(error_of(core.check, nil, {}))
 		assert.truthy(error_of(core.check, {}, {}))
 		assert.truthy(error_of(core.check, "a.example", {}, "options"))
+	end)
+end)
+
+-- issue 15: the sources laid over each other by the core, as on ejabberd
+describe("core.overlay", function()
+	it("the Fabrikam case: one record however each source spells it, the config's, source named", function()
+		local file_rec, cfg_rec = { type = "public_verified" }, { type = "federated" }
+		local merged, sources, hidden = core.overlay({ ["Fabrikam.com"] = file_rec, ["f.test"] = {} },
+			{ ["fabrikam.com"] = cfg_rec }, nil, nil, "/etc/p.lua")
+		assert.are.equal(cfg_rec, merged["fabrikam.com"])
+		assert.is_nil(merged["Fabrikam.com"])
+		assert.are.same({ ["fabrikam.com"] = "config", ["f.test"] = "file /etc/p.lua" }, sources)
+		assert.are.same({}, hidden)
+		local tbl = core.build(merged)
+		assert.are.equal("federated", tbl:lookup("fabrikam.com").type)
+	end)
+
+	it("runtime records override, removals hide, odd keys pass through", function()
+		local merged, sources, hidden = core.overlay({ ["f.test"] = { description = "file" } },
+			{ ["C.test"] = {}, ["gone.test"] = {}, [true] = "odd" },
+			{ ["c.test"] = { description = "rt" }, ["f.test"] = {} }, { ["GONE.test"] = true })
+		assert.are.equal("rt", merged["c.test"].description)
+		assert.is_nil(merged["C.test"])
+		assert.are.equal("runtime (overrides config)", sources["c.test"])
+		assert.are.equal("runtime (overrides file)", sources["f.test"])
+		assert.are.equal("odd", merged[true])
+		assert.are.same({ "gone.test" }, hidden)
+	end)
+
+	it("two spellings in one source both stay, for core.build to name", function()
+		local merged = core.overlay(nil, { ["a.test"] = {}, ["A.TEST"] = {} })
+		local tbl, diags = core.build(merged)
+		assert.is_nil(tbl)
+		assert.truthy(diags[1].message:find("listed by partner", 1, true))
+	end)
+
+	it("refuses arguments that are not tables", function()
+		assert.has_error(function() core.overlay("x") end)
+		assert.has_error(function() core.overlay(nil, nil, nil, nil, {}) end)
+	end)
+end)
+
+describe("core.check_text and core.diag_line", function()
+	it("gives the one check text: diagnostics by partner, then the verdict", function()
+		local _, diags = core.build({ ["z.test"] = { tsl = "required" }, ["a.test"] = { tls = "optional" } })
+		local text = core.check_text(diags)
+		local lines = {}
+		for l in text:gmatch("[^\n]+") do lines[#lines + 1] = l end
+		assert.are.equal(3, #lines)
+		assert.truthy(lines[1]:find("^warning: partner 'a%.test'.* is matrix row 4 %(warning%)"))
+		assert.are.equal(core.diag_line(diags[1]) .. "\n", text:sub(1, #lines[1] + 1))
+		assert.falsy(lines[1]:find("[matrix row", 1, true)) -- said once
+		assert.truthy(lines[2]:find("^error: partner 'z%.test': unknown key 'tsl'"))
+		assert.are.equal("partner table INVALID: 1 error(s), 1 warning(s); fix them in the configuration "
+			.. "or with partners:set/remove", lines[3])
+		local t, w = core.build({ ["a.test"] = { tls = "optional" } })
+		assert.truthy(t)
+		assert.truthy(core.check_text(w, 1):find("\npartner table valid: 1 partner%(s%), 1 warning%(s%)\n$"))
+		assert.has_error(function() core.check_text("x") end)
+	end)
+end)
+
+describe("core.parse_value", function()
+	it("reads a value typed for a key the way ejabberdctl partners_set does", function()
+		assert.is_nil(core.parse_value("tls", " none "))
+		assert.are.same({ "a.test", "b.test" }, core.parse_value("additional_domains", "a.test, b.test"))
+		assert.are.same({ "a.test", "b.test" }, core.parse_value("fingerprints", "[a.test, 'b.test']"))
+		assert.are.equal(true, core.parse_value("dialback", "yes"))
+		assert.are.equal(false, core.parse_value("keepalive", "0"))
+		assert.are.equal(20, core.parse_value("connection_limit", "20"))
+		assert.are.equal(math.type and "integer" or "number", math.type and math.type(core.parse_value("connection_limit", "20")) or "number")
+		assert.are.equal("maybe", core.parse_value("dialback", "maybe"))
+		assert.are.equal("1", core.parse_value("tls", "1"))
+		assert.has_error(function() core.parse_value("tls") end)
 	end)
 end)
 

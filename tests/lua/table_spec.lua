@@ -451,6 +451,60 @@ describe("tbl:keepalive, tbl:proxy, tbl:pin_matches", function()
 	end)
 end)
 
+-- issue 15: one explain text, computed and worded by the core
+describe("tbl:explain", function()
+	local t = assert(core.build({
+		["fabrikam.com"] = { type = "federated", tls = "optional", additional_domains = { "corp.fabrikam.com" } },
+	}))
+
+	it("words the core's answer: mapping, each direction, limits, contact policy", function()
+		local text = t:explain("Corp.Fabrikam.COM.")
+		local head = "corp.fabrikam.com\n  partner        fabrikam.com (the domain is one of its additional_domains)\n"
+		assert.are.equal(head, text:sub(1, #head))
+		assert.truthy(text:find("\n  STARTTLS       used when the partner offers it\n", 1, true))
+		assert.truthy(text:find("\n  STARTTLS       offered (not required)\n", 1, true))
+		assert.truthy(text:find("\nContact policy (for local users)\n", 1, true))
+		assert.falsy(text:find("peer offers", 1, true))
+	end)
+
+	it("explains a refused domain with the option named as Prosody writes it", function()
+		local text = t:explain("evil.test")
+		assert.truthy(text:find("^evil%.test\n  refused: not a partner %(no partner lists it, and "
+			.. "xmpp_partners_default = \"deny\"%)\n"))
+	end)
+
+	it("tbl:show: the record as the admin show commands print it", function()
+		local text = t:show("corp.fabrikam.com", "config")
+		local head = "domain               fabrikam.com  (corp.fabrikam.com is one of its domains)\n"
+			.. "source               config\n"
+		assert.are.equal(head, text:sub(1, #head))
+		assert.truthy(text:find("\ntls                  optional\n", 1, true))
+		assert.truthy(text:find("\nmatrix row           4 (warn)\n", 1, true))
+		local none, msg = t:show("evil.test")
+		assert.is_nil(none)
+		assert.are.equal("evil.test is not a partner: not a partner", msg)
+	end)
+
+	it("tbl:list: the partner list as the admin list commands print it", function()
+		local text = t:list({ { "fabrikam.com", "config", 3 } }, 1, nil, { "gone.test" })
+		assert.are.equal("domain        type       tls/sasl/dialback        extra domains      source  live\n"
+			.. "------------  ---------  -----------------------  -----------------  ------  ----\n"
+			.. "fabrikam.com  federated  optional/required/false  corp.fabrikam.com  config  3\n"
+			.. "1 partner(s); unlisted domains refused\n"
+			.. "removed at runtime (config entries hidden): gone.test\n", text)
+		assert.has_error(function() t:list({ {} }, 1) end)
+	end)
+
+	it("returns nil and why for a malformed domain; throws on a closed table", function()
+		local text, why = t:explain("bad domain")
+		assert.is_nil(text)
+		assert.is_string(why)
+		local c = assert(core.build({}))
+		c:close()
+		assert.has_error(function() c:explain("a.test") end)
+	end)
+end)
+
 describe("core.closed()", function()
 	local t = core.closed()
 	local function refused(...)

@@ -4,7 +4,8 @@
 UNIT_TESTS = \
 	tests/unit/test_domain tests/unit/test_matrix tests/unit/test_builder \
 	tests/unit/test_table tests/unit/test_verdict tests/unit/test_contact \
-	tests/unit/test_cert tests/unit/test_names
+	tests/unit/test_cert tests/unit/test_names tests/unit/test_explain \
+	tests/unit/test_overlay tests/unit/test_value tests/unit/test_texts
 EXTRA_DIST += tests/unit/skip-cmocka.sh
 if HAVE_CMOCKA
 check_PROGRAMS += $(UNIT_TESTS)
