@@ -40,7 +40,7 @@
          status_data/1]).
 %% cluster: xmpp_partners_runtime rebuilds through runtime_changed/0,
 %% partners_check on another node reads table_view/0
--export([runtime_changed/0, table_view/0]).
+-export([runtime_changed/0, runtime_changed/1, table_view/0]).
 
 %% for the stream callback modules, xmpp_partners_adhoc and
 %% xmpp_partners_export
@@ -77,12 +77,27 @@ start(Host, Opts) ->
     %% wrappers now.
     {module, _} = code:ensure_loaded(xmpp_partners_s2s_out),
     {module, _} = code:ensure_loaded(xmpp_partners_s2s_in),
-    ok = init_runtime(),
+    Runtime = init_runtime(),
     ok = xmpp_partners_sessions:start(Host, Opts),
     start_runtime_sync(Host, Opts),
     ok = xmpp_partners_pending:start(),
     ok = xmpp_partners_backoff:start(),
-    install(Host, load_table(Host, Opts, "loaded")),
+    %% persistent_term outlives a module restart: rows recorded before it
+    %% say nothing of the table about to be built
+    persistent_term:erase({?MODULE, runtime_rows}),
+    case Runtime of
+        ok -> install(Host, load_table(Host, Opts, "loaded"));
+        {error, Why} ->
+            %% Without every runtime row a removal could be missing and
+            %% re-admit the removed partner: closed.  No file key: the
+            %% rebuilds skip this host until the module starts again.
+            ?ERROR_MSG("Partner table for ~ts: ~ts; refusing all "
+                       "server-to-server traffic until the module is "
+                       "restarted with the table loaded (ejabberdctl "
+                       "restart_module ~ts mod_xmpp_partners, or restart "
+                       "ejabberd)", [Host, Why, Host]),
+            install(Host, ?NIF:closed())
+    end,
     lists:foreach(fun({Hook, Fun, Seq}) ->
                           ejabberd_hooks:add(Hook, Host, ?MODULE, Fun, Seq)
                   end, hooks()),
@@ -94,10 +109,24 @@ start(Host, Opts) ->
     ok = xmpp_partners_adhoc:start(Host),
     ok = xmpp_partners_webadmin:start(),
     adopt_existing(Host),
+    start_sync(),
+    ok.
+
+%% The table above was built from the rows read then; a change another
+%% node made meanwhile may have been installed by xmpp_partners_runtime's
+%% process before it: rebuild from the newest rows (through that process,
+%% the one that installs runtime changes; directly when it is not running).
+start_sync() ->
+    case whereis(xmpp_partners_runtime) of
+        undefined -> runtime_changed(true);
+        _ -> xmpp_partners_runtime:sync()
+    end,
     ok.
 
 -spec stop(binary()) -> ok.
 stop(Host) ->
+    %% first: a rebuild running now (xmpp_partners_runtime) skips this host
+    persistent_term:erase({?MODULE, Host, file}),
     lists:foreach(fun({Hook, Fun, Seq}) ->
                           ejabberd_hooks:delete(Hook, Host, ?MODULE, Fun, Seq)
                   end, hooks()),
@@ -116,7 +145,7 @@ stop(Host) ->
     end,
     persistent_term:erase({?MODULE, Host}),
     persistent_term:erase({?MODULE, Host, sources}),
-    persistent_term:erase({?MODULE, Host, file}),
+    persistent_term:erase({?MODULE, runtime_rows}),
     ok.
 
 %% The config_reloaded hook rebuilds the table (also when only the
@@ -451,18 +480,17 @@ init_runtime() ->
                                   record_info(fields, xmpp_partners_runtime)}])
     of
         {aborted, Why} ->
-            ?ERROR_MSG("Cannot create the Mnesia table ~ts: ~p; runtime "
-                       "partner changes cannot be stored", [?RUNTIME, Why]);
+            {error, fmt("the Mnesia table ~ts of the runtime changes cannot "
+                        "be created (~p)", [?RUNTIME, Why])};
         _ ->
             case mnesia:wait_for_tables([?RUNTIME], 30000) of
                 ok -> ok;
                 Other ->
-                    ?ERROR_MSG("The Mnesia table ~ts did not load: ~p; the "
-                               "runtime partner changes are not applied",
-                               [?RUNTIME, Other])
+                    {error, fmt("the Mnesia table ~ts of the runtime "
+                                "changes did not load in 30 s (~p)",
+                                [?RUNTIME, Other])}
             end
-    end,
-    ok.
+    end.
 
 %% The process that applies changes made on other nodes (see
 %% xmpp_partners_runtime for why a Mnesia subscription).  Without it this
@@ -518,40 +546,64 @@ store_runtime(Base, Rows) ->
 %% The runtime rows changed (a change made here or on another node of the
 %% cluster, seen through Mnesia): rebuild every host's table from the
 %% node's own copy and close the streams it no longer allows.  Runs in
-%% xmpp_partners_runtime's process only.  Nothing is done when the rows
-%% are the ones already in force (the Mnesia event of a change that
-%% sync/0 already applied).  A table with errors here (this
-%% node's configuration differs from the node where the change was made)
-%% keeps the previous one; partners_check names the difference.
--spec runtime_changed() -> ok.
+%% xmpp_partners_runtime's process only.  Force is false for a Mnesia
+%% event: nothing is done when the rows are the ones last installed from
+%% here (the event of a change that sync/0 already applied).  A sync
+%% (Force true) always rebuilds: the tables in force may have been built
+%% elsewhere (start/1, a configuration reload) from other rows.  A table
+%% with errors here (this node's configuration differs from the node
+%% where the change was made) keeps the previous one: -> {error, {kept,
+%% [{Host, Text}]}}, Text in the core's words, for the node that made the
+%% change to print.  A host being stopped (its file key already erased
+%% by stop/1) is skipped, so a rebuild cannot reinstall its table.
+-spec runtime_changed() -> ok | {error, {kept, [{binary(), string()}]}}.
 runtime_changed() ->
+    runtime_changed(true).
+
+-spec runtime_changed(boolean()) ->
+          ok | {error, {kept, [{binary(), string()}]}}.
+runtime_changed(Force) ->
     Rows = lists:sort(runtime_rows()),
-    case persistent_term:get({?MODULE, runtime_rows}, undefined) of
-        Rows -> ok;
-        _ ->
-            lists:foreach(
-              fun(Host) ->
-                      Opts = gen_mod:get_module_opts(Host, ?MODULE),
-                      File = persistent_term:get({?MODULE, Host, file},
-                                                 {[], []}),
-                      case build_effective(Opts, File, Rows) of
-                          {ok, Table, _Warnings, Sources} ->
-                              install(Host, Table, Sources),
-                              ?INFO_MSG("Partner policy for ~ts changed on the "
-                                        "cluster: ~B partners",
-                                        [Host,
-                                         maps:get(count, ?NIF:info(Table))]);
-                          {error, Diags} ->
-                              log_diagnostics(Host, Diags),
-                              ?ERROR_MSG("Partner table for ~ts: a runtime "
-                                         "change made on another node has "
-                                         "errors here: keeping the previous "
-                                         "policy (see partners_check)",
-                                         [Host])
-                      end
-              end, loaded_hosts()),
-            persistent_term:put({?MODULE, runtime_rows}, Rows),
-            enforce_existing()
+    case (not Force) andalso
+        persistent_term:get({?MODULE, runtime_rows}, undefined) == Rows of
+        true -> ok;
+        false ->
+            Kept = lists:append(
+                     [rebuild_host(Host, File, Rows)
+                      || Host <- loaded_hosts(),
+                         File <- [persistent_term:get({?MODULE, Host, file},
+                                                      undefined)],
+                         File /= undefined]),
+            enforce_existing(),
+            case Kept of
+                [] ->
+                    persistent_term:put({?MODULE, runtime_rows}, Rows),
+                    ok;
+                _ ->
+                    %% not recorded: the next event tries again
+                    persistent_term:erase({?MODULE, runtime_rows}),
+                    {error, {kept, Kept}}
+            end
+    end.
+
+%% -> [] | [{Host, Text}] (the table with errors, the previous one kept)
+rebuild_host(Host, File, Rows) ->
+    Opts = gen_mod:get_module_opts(Host, ?MODULE),
+    case build_effective(Opts, File, Rows) of
+        {ok, Table, _Warnings, Sources} ->
+            install(Host, Table, Sources),
+            ?INFO_MSG("Partner policy for ~ts changed on the cluster: ~B "
+                      "partners", [Host, maps:get(count, ?NIF:info(Table))]),
+            [];
+        {error, Diags} ->
+            log_diagnostics(Host, Diags),
+            ?ERROR_MSG("Partner table for ~ts: a runtime change made on "
+                       "another node has errors here: keeping the previous "
+                       "policy (see partners_check)", [Host]),
+            [{Host, lists:flatten(
+                      lists:join("; ", [diag_text(D)
+                                        || #{severity := error} = D
+                                               <- Diags]))}]
     end.
 
 %%% ---- live streams ----------------------------------------------------------------
@@ -1297,14 +1349,15 @@ partners_show(Domain) ->
 
 %%% ---- runtime changes -------------------------------------------------------------
 
-%% Build every host's table with the runtime rows Rows; only when all build
+%% Build every host's table with the runtime rows Rows, computed by the
+%% caller from Base (the rows it read: only the domains that differ are
+%% stored, see store_runtime/2); only when all build
 %% are the rows stored and the tables installed (then the streams they no
 %% longer allow are closed).  Otherwise nothing changes.  In a cluster the
 %% other running nodes have committed the rows when they are stored, and
 %% have rebuilt and closed their streams when this returns (or do so on
 %% their Mnesia event: xmpp_partners_runtime).
-apply_change(Rows, What) ->
-    Base = runtime_rows(),
+apply_change(Base, Rows, What) ->
     Hosts = loaded_hosts(),
     Builds = [{H, build_effective(gen_mod:get_module_opts(H, ?MODULE),
                                   persistent_term:get({?MODULE, H, file},
@@ -1336,23 +1389,38 @@ apply_change(Rows, What) ->
                     %% any other node's made meanwhile), the one process
                     %% that installs runtime changes on this node: two
                     %% changes racing cannot leave the older table in force.
-                    case xmpp_partners_runtime:sync() of
-                        ok -> ok;
-                        {error, _} ->
-                            [install(H, T, Sources)
-                             || {H, {ok, T, _, Sources}} <- Builds],
-                            enforce_existing()
-                    end,
-                    lists:foreach(
-                      fun({N, Why}) ->
-                              ?WARNING_MSG("Partner table: node ~ts did not "
-                                           "confirm the change (~p); it "
-                                           "applies it from its Mnesia copy",
-                                           [N, Why])
-                      end, xmpp_partners_runtime:sync_others()),
-                    {ok, lists:join("\n", Warnings)}
+                    Here = case xmpp_partners_runtime:sync() of
+                               ok -> [];
+                               {error, {kept, _} = Kept} -> [{node(), Kept}];
+                               {error, _} ->
+                                   [install(H, T, Sources)
+                                    || {H, {ok, T, _, Sources}} <- Builds],
+                                   enforce_existing(),
+                                   []
+                           end,
+                    case [node_problem(N, Why)
+                          || {N, Why} <- Here ++
+                                 xmpp_partners_runtime:sync_others()] of
+                        [] -> {ok, lists:join("\n", Warnings)};
+                        Problems ->
+                            %% stored: the nodes that kept their table
+                            %% differ until fixed (partners_check names it)
+                            ?ERROR_MSG("Partner table: ~ts stored, but:~n~ts",
+                                       [What, lists:join("\n", Problems)]),
+                            {error, lists:flatten(
+                                      [What, " stored, but:\n",
+                                       lists:join("\n", Problems)])}
+                    end
             end
     end.
+
+%% One line of a change's output for a node that did not rebuild.
+node_problem(N, {kept, HostTexts}) ->
+    lists:join("\n", [fmt("node ~ts kept its previous table: ~ts (host ~ts)",
+                          [N, Text, H]) || {H, Text} <- HostTexts]);
+node_problem(N, Why) ->
+    fmt("node ~ts did not confirm the change (~p); it applies it from its "
+        "Mnesia copy when it can", [N, Why]).
 
 %% The one line every host prints for a diagnostic (the core's).
 diag_text(D) ->
@@ -1446,10 +1514,10 @@ do_partners_add(Domain, Record) ->
                                          "with partners_set ~ts KEY VALUE or "
                                          "remove it first", [D, D]))};
                                    undefined ->
-                                       Rows = set_rows(runtime_rows(), D,
+                                       Rows = set_rows(Base = runtime_rows(), D,
                                                        {partner, R}),
                                        What = io_lib:format("adding ~ts", [D]),
-                                       case apply_change(Rows, What) of
+                                       case apply_change(Base, Rows, What) of
                                            {ok, W} ->
                                                with_warnings(io_lib:format(
                                                  "~ts added (runtime, stored)",
@@ -1480,12 +1548,12 @@ do_partners_set(Domain, Key, Value) ->
                                                remove -> R1;
                                                _ -> R1 ++ [{Key, V}]
                                            end,
-                                       Rows = set_rows(runtime_rows(),
+                                       Rows = set_rows(Base = runtime_rows(),
                                                        key_bin(K),
                                                        {partner, R}),
                                        What = io_lib:format(
                                                 "setting ~ts of ~ts", [Key, D]),
-                                       case apply_change(Rows, What) of
+                                       case apply_change(Base, Rows, What) of
                                            {ok, W} ->
                                                with_warnings(io_lib:format(
                                                  "~ts: ~ts = ~ts (runtime, "
@@ -1525,7 +1593,8 @@ do_partners_remove(Domain) ->
                                          "partners_list)", [D]))};
                                    {K, _} ->
                                        Conf = configured(Host, D),
-                                       Rows0 = [R || {RK, _} = R <- runtime_rows(),
+                                       Base = runtime_rows(),
+                                       Rows0 = [R || {RK, _} = R <- Base,
                                                      norm(RK) /= D],
                                        Rows = case Conf of
                                                   true -> [{key_bin(K), removed}
@@ -1533,7 +1602,7 @@ do_partners_remove(Domain) ->
                                                   false -> Rows0
                                               end,
                                        What = io_lib:format("removing ~ts", [D]),
-                                       case apply_change(Rows, What) of
+                                       case apply_change(Base, Rows, What) of
                                            {ok, _} when Conf ->
                                                {ok, lists:flatten(io_lib:format(
                                                  "~ts removed (its configured "
@@ -1557,7 +1626,7 @@ do_partners_reset(Domain) ->
       fun(_Host) ->
               maybe_do([fun() -> domain_arg(Domain) end],
                        fun([D]) ->
-                               Rows0 = runtime_rows(),
+                               Base = Rows0 = runtime_rows(),
                                Rows = [R || {K, _} = R <- Rows0, norm(K) /= D],
                                case length(Rows) == length(Rows0) of
                                    true ->
@@ -1566,7 +1635,7 @@ do_partners_reset(Domain) ->
                                          "to reset", [D]))};
                                    false ->
                                        What = io_lib:format("resetting ~ts", [D]),
-                                       case apply_change(Rows, What) of
+                                       case apply_change(Base, Rows, What) of
                                            {ok, _} ->
                                                {ok, lists:flatten(io_lib:format(
                                                  "~ts: runtime entry cleared, "
@@ -1658,8 +1727,14 @@ sessions_text(Primary) ->
                               "tls", "method", "certificate", "node"],
                     format_table(Header, Rows)
             end,
-    [Table | [fmt("~nnode ~ts did not answer (~p): its streams are not "
-                  "listed", [N, Why]) || {N, Why} <- Silent]].
+    [Table | [case Why of
+                  not_running ->
+                      fmt("~nnode ~ts: mod_xmpp_partners is not running "
+                          "there: its streams are not listed", [N]);
+                  _ ->
+                      fmt("~nnode ~ts did not answer (~p): its streams are "
+                          "not listed", [N, Why])
+              end || {N, Why} <- Silent]].
 
 format_table(Header, Rows) ->
     Str = fun(C) -> lists:flatten(io_lib:format("~ts", [C])) end,
@@ -1675,22 +1750,21 @@ format_table(Header, Rows) ->
     lists:flatten(lists:join("\n", [Line(H), Line(Sep) | [Line(R) || R <- Body]])).
 
 %% The configuration as it reads now, then the tables in force on the other
-%% nodes of the cluster compared with this node's.  Exit status 1 when the
-%% configuration has errors or a node's table differs (or cannot be read).
+%% nodes of the cluster compared with this node's, every host running the
+%% module host by host.  Exit status 1 when the configuration has errors
+%% or a node's table differs (or cannot be read).
 -spec partners_check() -> {ok | 1, string()}.
 partners_check() ->
-    case command_host() of
-        undefined -> {1, "mod_xmpp_partners is not running on any host"};
-        Host ->
-            %% the core's text, the same as the Prosody shell's
-            {Valid, Text} =
-                case build(gen_mod:get_module_opts(Host, ?MODULE)) of
-                    {ok, T, Warnings} ->
-                        {true, ?NIF:check_text(Warnings,
-                                               maps:get(count, ?NIF:info(T)))};
-                    {error, Diags} ->
-                        {false, ?NIF:check_text(Diags, undefined)}
-                end,
+    case loaded_hosts() of
+        [] -> {1, "mod_xmpp_partners is not running on any host"};
+        Hosts ->
+            Checks = [check_config(H) || H <- Hosts],
+            Text = case Checks of
+                       [{_, T}] -> T;
+                       _ -> [[fmt("host ~ts: ", [H]), T]
+                             || {H, {_, T}} <- lists:zip(Hosts, Checks)]
+                   end,
+            Valid = lists:all(fun({V, _}) -> V end, Checks),
             Diffs = cluster_differences(),
             Cluster = case Diffs of
                           [] -> "";
@@ -1707,34 +1781,74 @@ partners_check() ->
             {Code, string:trim(unicode:characters_to_list([Text, Cluster]), trailing, "\n")}
     end.
 
-%% What partners_check compares between nodes: the first host's table in
-%% force, its global options and every partner's effective record.
--spec table_view() -> {binary(), map(), #{binary() => map()}} | undefined.
-table_view() ->
-    case command_host() of
-        undefined -> undefined;
-        Host ->
-            T = table(Host),
-            {Host, ?NIF:info(T),
-             maps:from_list([{D, element(2, ?NIF:lookup(T, D))}
-                             || D <- ?NIF:partners(T)])}
+%% -> {Valid, Text}: Host's configuration as it reads now
+check_config(Host) ->
+    %% the core's text, the same as the Prosody shell's
+    case build(gen_mod:get_module_opts(Host, ?MODULE)) of
+        {ok, T, Warnings} ->
+            {true, ?NIF:check_text(Warnings, maps:get(count, ?NIF:info(T)))};
+        {error, Diags} ->
+            {false, ?NIF:check_text(Diags, undefined)}
     end.
 
-%% One line per difference, each naming the other node.
+%% What partners_check compares between nodes: for every local host
+%% running the module, the table in force: its global options and every
+%% partner's effective record.  undefined: the module runs on no host.
+-spec table_view() -> #{binary() => {map(), #{binary() => map()}}} |
+                      undefined.
+table_view() ->
+    case loaded_hosts() of
+        [] -> undefined;
+        Hosts ->
+            maps:from_list(
+              [{H, {?NIF:info(T),
+                    maps:from_list([{D, element(2, ?NIF:lookup(T, D))}
+                                    || D <- ?NIF:partners(T)])}}
+               || H <- Hosts, T <- [table(H)]])
+    end.
+
+%% One line per difference, each naming the other node and the host.  A
+%% node of the Mnesia database that is not running (stopped, or cut off by
+%% a network partition) is named too: its table cannot be compared, and
+%% after a partition Mnesia does not merge (README-ejabberd, Clustering).
 cluster_differences() ->
     Others = ejabberd_cluster:get_nodes() -- [node()],
     Mine = table_view(),
     Answers = erpc:multicall(Others, ?MODULE, table_view, [], 5000),
+    Down = [fmt("node ~ts: a node of the cluster's Mnesia database that is "
+                "not running or not reachable from here: its table cannot "
+                "be compared", [N])
+            || N <- lists:sort(mnesia:system_info(db_nodes) --
+                                   mnesia:system_info(running_db_nodes))],
     lists:append(
       [case A of
-           {ok, View} -> view_differences(N, Mine, View);
+           {ok, undefined} ->
+               [fmt("node ~ts: mod_xmpp_partners is not running there",
+                    [N])];
+           {ok, View} when is_map(View) -> host_differences(N, Mine, View);
+           {ok, Other} ->
+               [fmt("node ~ts: its table could not be read (~p)",
+                    [N, Other])];
            {_Class, Why} ->
                [fmt("node ~ts: its table could not be read (~p)", [N, Why])]
-       end || {N, A} <- lists:zip(Others, Answers)]).
+       end || {N, A} <- lists:zip(Others, Answers)]) ++ Down.
 
-view_differences(N, _Mine, undefined) ->
-    [fmt("node ~ts: mod_xmpp_partners is not running there", [N])];
-view_differences(N, {_, InfoA, PA}, {_, InfoB, PB}) ->
+%% Host by host; each line ends with the host it is about.
+host_differences(N, Mine, Theirs) ->
+    lists:append(
+      [case {maps:find(H, Mine), maps:find(H, Theirs)} of
+           {{ok, A}, {ok, B}} ->
+               [[L, fmt(" (host ~ts)", [H])]
+                || L <- view_differences(N, A, B)];
+           {{ok, _}, error} ->
+               [fmt("node ~ts: mod_xmpp_partners is not running there for "
+                    "host ~ts", [N, H])];
+           {error, {ok, _}} ->
+               [fmt("node ~ts: mod_xmpp_partners runs there for host ~ts, "
+                    "not here", [N, H])]
+       end || H <- lists:usort(maps:keys(Mine) ++ maps:keys(Theirs))]).
+
+view_differences(N, {InfoA, PA}, {InfoB, PB}) ->
     Options = [fmt("node ~ts: option ~s is ~ts there, ~ts here",
                    [N, K, value_text(maps:get(K, InfoB, none)),
                     value_text(V)])
@@ -2015,8 +2129,8 @@ adhoc_replace(Domain, Record) ->
       end).
 
 runtime_record(Key, Record, What, Done) ->
-    Rows = set_rows(runtime_rows(), Key, {partner, Record}),
-    case apply_change(Rows, What) of
+    Rows = set_rows(Base = runtime_rows(), Key, {partner, Record}),
+    case apply_change(Base, Rows, What) of
         {ok, W} -> with_warnings(io_lib:format(Done, [Key]), W);
         E -> E
     end.

@@ -77,22 +77,24 @@ closed() -> ?NIF.
 resolve(_T, _D) -> ?NIF.
 -spec lookup(table(), domain()) -> {ok, map()} | refusal().
 lookup(_T, _D) -> ?NIF.
--spec explain(table(), domain()) -> {ok, binary()} | {error, term()}.
+-spec explain(table(), domain()) -> {ok, binary()} | {error, binary()}.
 explain(_T, _D) -> ?NIF.
--spec overlay([{domain(), term()}], [{domain(), term()}], [{domain(), term()}],
-              [domain()], binary() | string() | undefined) ->
-          {[{binary(), term()}], #{binary() => term()}, [binary()]}.
+-spec overlay([{term(), term()}], [{term(), term()}], [{term(), term()}],
+              [term()], binary() | string() | undefined) ->
+          {[{term(), term()}], #{binary() => binary()}, [term()]}.
 overlay(_File, _Config, _Runtime, _Removed, _FilePath) -> ?NIF.
--spec parse_value(binary() | string(), binary() | string()) -> remove | {ok, term()}.
+-spec parse_value(binary() | string(), binary() | string()) ->
+          remove | {ok, term()} | {error, binary()}.
 parse_value(_Key, _Text) -> ?NIF.
 -spec diag_line(diagnostic()) -> binary().
 diag_line(_Diag) -> ?NIF.
 -spec check_text([diagnostic()], non_neg_integer() | undefined) -> binary().
 check_text(_Diags, _Count) -> ?NIF.
--spec show(table(), domain(), term()) -> {ok | error, binary()}.
+-spec show(table(), domain(), binary() | string() | undefined) ->
+          {ok, binary()} | {error, binary()}.
 show(_T, _D, _Source) -> ?NIF.
--spec list_text(table(), [{domain(), term(), non_neg_integer()}], non_neg_integer(),
-                binary() | string() | undefined, [domain()]) -> binary().
+-spec list_text(table(), [{binary(), binary(), term()}], non_neg_integer(),
+                binary() | string() | undefined, [binary()]) -> binary().
 list_text(_T, _Rows, _Matched, _Pattern, _Removed) -> ?NIF.
 -spec tls(table(), domain(), dir()) -> withhold | offer | require | refusal().
 tls(_T, _D, _Dir) -> ?NIF.

@@ -74,6 +74,9 @@ sync_others() ->
 
 -spec init([binary() | gen_mod:opts()]) -> {ok, map()} | {stop, term()}.
 init([_Host, _Opts]) ->
+    %% system events: a network partition seen by Mnesia, which does not
+    %% merge the two sides when they meet again
+    _ = mnesia:subscribe(system),
     case mnesia:subscribe({table, ?RUNTIME, simple}) of
         {ok, _} -> {ok, #{}};
         {error, Why} -> {stop, {cannot_subscribe, ?RUNTIME, Why}}
@@ -82,7 +85,7 @@ init([_Host, _Opts]) ->
 -spec handle_call(term(), {pid(), term()}, map()) -> {reply, term(), map()}.
 handle_call(sync, _From, State) ->
     drain(),
-    {reply, rebuild(), State};
+    {reply, rebuild(true), State};
 handle_call(_Request, _From, State) ->
     {reply, {error, badarg}, State}.
 
@@ -93,7 +96,16 @@ handle_cast(_Msg, State) ->
 -spec handle_info(term(), map()) -> {noreply, map()}.
 handle_info({mnesia_table_event, _}, State) ->
     drain(),
-    rebuild(),
+    rebuild(false),
+    {noreply, State};
+handle_info({mnesia_system_event,
+             {inconsistent_database, Context, Node}}, State) ->
+    ?ERROR_MSG("Partner table: Mnesia reports an inconsistent database with "
+               "node ~ts (~p, a network partition): runtime partner changes "
+               "made on either side while they were apart are not merged; "
+               "compare the tables with `ejabberdctl partners_check` and "
+               "restart the node whose side is to be dropped (README-ejabberd,"
+               " Clustering)", [Node, Context]),
     {noreply, State};
 handle_info(_Info, State) ->
     {noreply, State}.
@@ -101,6 +113,7 @@ handle_info(_Info, State) ->
 -spec terminate(term(), map()) -> ok.
 terminate(_Reason, _State) ->
     catch mnesia:unsubscribe({table, ?RUNTIME, simple}),
+    catch mnesia:unsubscribe(system),
     ok.
 
 -spec code_change(term(), map(), term()) -> {ok, map()}.
@@ -113,8 +126,11 @@ drain() ->
     after 0 -> ok
     end.
 
-rebuild() ->
-    try mod_xmpp_partners:runtime_changed()
+%% Force: rebuild even when the rows are the ones last installed (a sync;
+%% an event passes false).  -> ok | {error, {kept, [{Host, Text}]}} |
+%% {error, Why}
+rebuild(Force) ->
+    try mod_xmpp_partners:runtime_changed(Force)
     catch Class:Why:St ->
             ?ERROR_MSG("Partner table: applying a runtime change from the "
                        "cluster failed: ~p", [{Class, Why, St}]),

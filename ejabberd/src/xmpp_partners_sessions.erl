@@ -16,7 +16,7 @@
 -behaviour(gen_server).
 
 -export([start/2, register/6, live/0, counted/2, counts/2, member/1,
-         forget/1, forget_process/1, cluster/0]).
+         forget/1, forget_process/1, cluster/0, live_here/0]).
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
          code_change/3]).
 
@@ -70,6 +70,17 @@ live() ->
                          end
                  end, All).
 
+%% What cluster/0 asks each node: a node where the module runs on no host
+%% admits nothing and has no list to give (its table, if any, is stale):
+%% not_running, so that it is named rather than shown with no streams.
+-spec live_here() -> {ok, [#xp_session{}]} | not_running.
+live_here() ->
+    case [H || H <- ejabberd_option:hosts(),
+               gen_mod:is_loaded(H, mod_xmpp_partners)] of
+        [] -> not_running;
+        _ -> {ok, live()}
+    end.
+
 %% Is stream process Pid already counted for Primary's partner?
 -spec counted(pid(), binary()) -> boolean().
 counted(Pid, Primary) ->
@@ -108,9 +119,12 @@ forget_process(Pid) ->
 -spec cluster() -> {[{node(), #xp_session{}}], [{node(), term()}]}.
 cluster() ->
     Nodes = lists:usort([node() | ejabberd_cluster:get_nodes()]),
-    Answers = erpc:multicall(Nodes, ?MODULE, live, [], ?CLUSTER_TIMEOUT),
-    lists:foldr(fun({N, {ok, L}}, {Ok, Bad}) when is_list(L) ->
+    Answers = erpc:multicall(Nodes, ?MODULE, live_here, [],
+                             ?CLUSTER_TIMEOUT),
+    lists:foldr(fun({N, {ok, {ok, L}}}, {Ok, Bad}) when is_list(L) ->
                         {[{N, S} || S <- L] ++ Ok, Bad};
+                   ({N, {ok, not_running}}, {Ok, Bad}) ->
+                        {Ok, [{N, not_running} | Bad]};
                    ({N, {_Class, Why}}, {Ok, Bad}) ->
                         {Ok, [{N, Why} | Bad]}
                 end, {[], []}, lists:zip(Nodes, Answers)).

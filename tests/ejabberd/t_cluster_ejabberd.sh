@@ -25,7 +25,7 @@
 ej_require
 
 xp_init
-tap_plan 44
+tap_plan 68
 T0=$(date +%s.%N)
 since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'; }
 ok_if() { if [ "$2" = 0 ]; then tap_ok "$1"; else tap_fail "$1" "$3"; fi; }
@@ -169,6 +169,8 @@ ejc_use 1
 out=$(ejctl partners_check)
 like "partners_check on ej1: exit 1, names ej2 and zz.test" "$?:$out" \
 	"1:*differ between the nodes*node $N2: partner zz.test is there, not here*"
+like "partners_check on ej1 names the host the difference is on" "$out" \
+	"*node $N2: partner zz.test is there, not here (host e.test)*"
 ejc_use 2
 out=$(ejctl partners_check)
 like "partners_check on ej2: exit 1, names ej1 and zz.test" "$?:$out" \
@@ -177,6 +179,23 @@ write_config
 ejctl reload_config >/dev/null
 out=$(ejctl partners_check)
 like "partners_check once ej2's configuration is restored: exit 0" "$?:$out" "0:ok: 3 partners*"
+
+# ---- a node where the module is not running -------------------------------------------
+out=$(ejc_eval 2 'gen_mod:stop_module_keep_config(<<"e.test">>, mod_xmpp_partners)')
+grep -qx ok <<<"$out"
+ok_if "mod_xmpp_partners stopped on ej2 (configuration kept)" $? "$out"
+ejc_use 1
+out=$(ejctl partners_sessions all)
+like "partners_sessions on ej1 names ej2 as not running the module" "$out" \
+	"*node $N2: mod_xmpp_partners is not running there: its streams are not listed*"
+out=$(ejctl partners_check)
+like "partners_check on ej1: exit 1, the module is not running on ej2" "$?:$out" \
+	"1:*node $N2: mod_xmpp_partners is not running there*"
+out=$(ejc_eval 2 'gen_mod:start_module(<<"e.test">>, mod_xmpp_partners)')
+grep -qx ok <<<"$out"
+ok_if "mod_xmpp_partners started again on ej2" $? "$out"
+out=$(ejctl partners_check)
+like "partners_check on ej1 with the module back on ej2: exit 0" "$?:$out" "0:ok: 3 partners*"
 
 # ---- a change seen only through Mnesia ----------------------------------------------------
 # Written straight into ej1's copy, as if the node that made a change died
@@ -194,10 +213,86 @@ for n in 2 1; do
 	like "ej$n applies it from its Mnesia event (no request from the writer)" "$out" "*xe.test*public_verified*runtime*"
 done
 
+# ---- a module restart does not keep stale rows --------------------------------------------
+# ej1 removes xr.test (the rows it last installed: without xr.test), its
+# module restarts, another node's add of xr.test lands in Mnesia while it
+# is stopped; the restarted module has xr.test, and a removal on ej1 must
+# take it out of force again (a sync always rebuilds).
+ejc_use 1
+out=$(ejctl partners_add xr.test "{type: public_verified}")
+like "partners_add xr.test on ej1" "$out" "xr.test added (runtime, stored)*"
+out=$(ejctl partners_remove xr.test)
+tap_is "$out" "xr.test removed" "partners_remove xr.test on ej1"
+out=$(ejc_eval 1 'gen_mod:stop_module_keep_config(<<"e.test">>, mod_xmpp_partners)')
+tap_is "$out" "ok" "mod_xmpp_partners stopped on ej1 (configuration kept)"
+out=$(ejc_eval 1 'mnesia:sync_transaction(fun() -> mnesia:write({xmpp_partners_runtime, <<"xr.test">>, {partner, [{<<"type">>, public_verified}]}}) end)')
+tap_is "$out" "{atomic,ok}" "meanwhile a runtime row for xr.test is written into Mnesia"
+# (the node's log lines may come before or after the answer)
+out=$(ejc_eval 1 'gen_mod:start_module(<<"e.test">>, mod_xmpp_partners)')
+grep -qx ok <<<"$out"
+ok_if "mod_xmpp_partners started again on ej1" $? "$out"
+out=$(ejctl partners_list)
+like "the restarted module has xr.test in force" "$out" "*xr.test*public_verified*runtime*"
+ex1=$(ejctl partners_explain xr.test)
+out=$(ejctl partners_remove xr.test)
+tap_is "$out" "xr.test removed" "partners_remove xr.test on ej1 after the restart"
+out=$(ejctl partners_list)
+! grep -q '^xr\.test ' <<<"$out"
+ok_if "ej1 no longer has xr.test in force after its removal" $? "$out"
+out=$(ejctl partners_explain xr.test)
+[ -n "$out" ] && [ "$out" != "$ex1" ]
+ok_if "partners_explain xr.test on ej1 changed with the removal" $? "before: $ex1; after: $out"
+
+# ---- a change another node cannot build ------------------------------------------------------
+# ej2 alone has a static partner whose additional domain is xk.test: adding
+# xk.test on ej1 builds there, not on ej2, which keeps its previous table;
+# ej1's command says so and exits 1.
+ejc_use 2
+write_config "  zk.test: {type: public_verified, additional_domains: [xk.test]}"
+out=$(ejctl reload_config)
+ok_if "ej2 alone gets zk.test with the additional domain xk.test" $? "$out"
+ejc_use 1
+out=$(ejctl partners_add xk.test "{type: public_verified}")
+like "partners_add xk.test on ej1: exit 1, ej2 kept its previous table" "$?:$out" \
+	"1:*stored, but:*node $N2 kept its previous table: error*xk.test*"
+ejc_use 2
+out=$(ejctl partners_list)
+! grep -q '^xk\.test ' <<<"$out"
+ok_if "ej2 does not have xk.test as a partner of its own" $? "$out"
+ejc_use 1
+out=$(ejctl partners_reset xk.test)
+like "partners_reset xk.test on ej1 (ej2 can build that)" "$?:$out" "0:xk.test: runtime entry cleared*"
+ejc_use 2
+write_config
+ejctl reload_config >/dev/null
+out=$(ejctl partners_check)
+like "partners_check on ej2 once its configuration is restored: exit 0" "$?:$out" "0:ok:*"
+
+# ---- two changes at the same time on two nodes ----------------------------------------------
+# different domains: both stay, on both nodes
+ejc_use 1
+ejctl partners_add xs.test "{type: public_verified}" >"$XP_WORK/add-xs.out" 2>&1 &
+padd=$!
+ejc_use 2
+out2=$(ejctl partners_add xt.test "{type: public_verified}")
+wait "$padd"
+out1=$(cat "$XP_WORK/add-xs.out")
+like "partners_add xs.test on ej1 and xt.test on ej2 at the same time" "$out1|$out2" \
+	"xs.test added (runtime, stored)*|xt.test added (runtime, stored)*"
+for n in 1 2; do
+	ejc_use "$n"
+	out=$(ejctl partners_list)
+	grep -q '^xs\.test ' <<<"$out" && grep -q '^xt\.test ' <<<"$out"
+	ok_if "ej$n has both xs.test and xt.test in force" $? "$out"
+done
+
 # ---- a node down during a change ------------------------------------------------------------
 ejc_use 2
 ej_stop
 ejc_use 1
+out=$(ejctl partners_check)
+like "partners_check on ej1 while ej2 is stopped: exit 1, names ej2 as not running" "$?:$out" \
+	"1:*node $N2: a node of the cluster's Mnesia database that is not running*"
 out=$(ejctl partners_add xc.test "{type: public_verified}")
 like "partners_add xc.test on ej1 while ej2 is stopped" "$out" "xc.test added (runtime, stored)*"
 ejc_use 2
