@@ -812,7 +812,8 @@ void xpt_print_diags(const xp_builder *b, xpt_file *f, FILE *out,
 		}
 		line = xpt_one_line(xp_text_str(text), one, sizeof(one));
 		if (refs[i].line > 0)
-			fprintf(out, "%s:%d: %s\n", f->path, refs[i].line, line);
+			fprintf(out, "%s:%d: %s\n", f->path, refs[i].line,
+			        line);
 		else
 			fprintf(out, "%s: %s\n", f->path, line);
 		xp_text_free(text);
