@@ -159,12 +159,9 @@
 
 /* ---- Lua version shims --------------------------------------------------- */
 
+/* Lua 5.3 (configure and the sandbox refuse anything older). */
 #if LUA_VERSION_NUM < 504
 #define lua_newuserdatauv(L, size, nuv) lua_newuserdata((L), (size))
-#endif
-/* Lua 5.2 has no integer subtype: a number with a whole value counts. */
-#if LUA_VERSION_NUM < 503
-#define lua_isinteger(L, i) number_is_whole((L), (i))
 #endif
 
 /* A number with a whole value in the range the core's set_number takes. */
