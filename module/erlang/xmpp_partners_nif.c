@@ -644,14 +644,26 @@ static int entry_compare(const void *pa, const void *pb)
 	return (!a->is_text) - (!b->is_text);
 }
 
-/* A made name for a key that is no text: the term as ~w prints it. */
+/* A made name for a key that is no text: the term as ~w prints it, but a
+ * float as Lua's tostring (and walk.c) names it, [2.5] not
+ * [2.50000000000000000000e+00], so a key reads the same on every host. */
 static void name_term(ErlNifEnv *env, scratch *s, key_entry *e)
 {
 	char buf[128];
 	char *c;
-	int n = enif_snprintf(buf, sizeof(buf), "%T", e->key);
+	double d;
+	int n;
 
-	(void)env;
+	if (enif_get_double(env, e->key, &d)) {
+		n = snprintf(buf, sizeof(buf), "%.14g", d);
+		if (n > 0 && (size_t)n + 2 < sizeof(buf) &&
+		    buf[strspn(buf, "-0123456789")] == '\0') {
+			strcat(buf, ".0");
+			n += 2;
+		}
+	} else {
+		n = enif_snprintf(buf, sizeof(buf), "%T", e->key);
+	}
 	if (n < 0)
 		n = 0;
 	if ((size_t)n >= sizeof(buf))

@@ -237,6 +237,15 @@ cases() ->
                                                 {default, <<"allow">>}]
                    andalso element(1, ?N:build([{<<"f.test">>, R}], [])) == ok
       end},
+     {"odd keys named as walk.c and Lua name them: [2.5], [2.0], [true]",
+      fun() -> {error, Ds} = ?N:build([{<<"a.test">>, [{2.5, 1}, {2.0, 1},
+                                                       {true, 1}]}], []),
+               Ms = [maps:get(message, D) || D <- Ds],
+               lists:all(fun(K) ->
+                                 lists:any(fun(M) -> binary:match(M, K) /= nomatch
+                                           end, Ms)
+                         end, [<<"'[2.5]'">>, <<"'[2.0]'">>, <<"'[true]'">>])
+      end},
      {"partner_file: a file with errors is refused by the evaluator's walk",
       fun() -> F = tmp_file("fun.cfg.lua", "xmpp_partners = { [\"f.test\"] ="
                             " { tls = function() end } }\n"),
