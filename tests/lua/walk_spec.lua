@@ -29,6 +29,7 @@ xmpp_partners = {
 	["o.example"] = { additional_domains = { [1] = "p.example", x = "q.example" } };
 	["r.example"] = "not a table";
 	["s.example"] = 2.5;
+	["t.example"] = { [true] = 1, [2] = "two" };
 	[1] = { }, [2.5] = { }, [true] = { }, [false] = { }, [1/0] = { }, [-0.0] = { }, [1e300] = { },
 	[3] = "x";
 }
