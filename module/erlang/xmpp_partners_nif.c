@@ -2363,8 +2363,8 @@ static ERL_NIF_TERM nif_partner_file(ErlNifEnv *env, int argc,
 	 * refused here with the same texts, before build/2 sees its terms. */
 	if (rc == XPS_OK) {
 		rc = xpe_file_check(p->anchor->ctx, XP_HOST_EJABBERD, cpath, v,
-		                    NOPTS, names,
-		                    (const xps_value *const *)ov, &errors);
+		                    NOPTS, names, (const xps_value *const *)ov,
+		                    &errors);
 		if (rc == XP_ECONFIG)
 			result = enif_make_tuple2(env, am_error,
 			                          make_text(env, errors));

@@ -1972,9 +1972,8 @@ static int file_check(lua_State *L, sandbox_ud *u, const char *path)
 		values[i - 1] = u->v[i];
 	}
 	/* No Lua call until the errors are in u (longjmp). */
-	rc = xpe_file_check(context_get(L)->ctx, XP_HOST_PROSODY, path,
-	                    u->v[0], FILE_VALUES - 1, names, values,
-	                    &u->errors);
+	rc = xpe_file_check(context_get(L)->ctx, XP_HOST_PROSODY, path, u->v[0],
+	                    FILE_VALUES - 1, names, values, &u->errors);
 	if (rc == XP_OK)
 		return 0;
 	if (rc != XP_ECONFIG) {
