@@ -27,7 +27,8 @@ dist_man_MANS = doc/xmpp-partners.1
 CLI_TESTS = \
 	tests/cli/t_usage.sh tests/cli/t_check.sh tests/cli/t_sandbox.sh \
 	tests/cli/t_explain.sh tests/cli/t_import_lync.sh \
-	tests/cli/t_valgrind.sh tests/cli/t_docs.sh tests/cli/t_configure.sh
+	tests/cli/t_valgrind.sh tests/cli/t_docs.sh tests/cli/t_configure.sh \
+	tests/cli/t_file_parity.sh
 CLI_UNIT_TESTS = tests/cli/test_lync_csv tests/cli/test_sandbox
 if HAVE_CMOCKA
 check_PROGRAMS += $(CLI_UNIT_TESTS)

@@ -1,6 +1,6 @@
 %%% xmpp_partners_nif: the Erlang face of the xmpp-partners policy core, a NIF
 %%% (xmpp_partners_nif.so) over the same C core that Prosody loads as
-%%% xmpp_partners.core.  See module/nif/xmpp_partners_nif.c for the API; every
+%%% xmpp_partners.core.  See module/erlang/xmpp_partners_nif.c for the API; every
 %%% function here is replaced when the library loads.
 %%%
 %%% The library is looked for, in order: $XMPP_PARTNERS_NIF (a path without

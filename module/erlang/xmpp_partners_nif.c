@@ -103,6 +103,7 @@
 #include <erl_nif.h>
 
 #include "sandbox.h"
+#include "walk.h"
 #include "xmpp_partners.h"
 
 /* ---- per-instance state -------------------------------------------------- */
@@ -643,14 +644,26 @@ static int entry_compare(const void *pa, const void *pb)
 	return (!a->is_text) - (!b->is_text);
 }
 
-/* A made name for a key that is no text: the term as ~w prints it. */
+/* A made name for a key that is no text: the term as ~w prints it, but a
+ * float as Lua's tostring (and walk.c) names it, [2.5] not
+ * [2.50000000000000000000e+00], so a key reads the same on every host. */
 static void name_term(ErlNifEnv *env, scratch *s, key_entry *e)
 {
 	char buf[128];
 	char *c;
-	int n = enif_snprintf(buf, sizeof(buf), "%T", e->key);
+	double d;
+	int n;
 
-	(void)env;
+	if (enif_get_double(env, e->key, &d)) {
+		n = snprintf(buf, sizeof(buf), "%.14g", d);
+		if (n > 0 && (size_t)n + 2 < sizeof(buf) &&
+		    buf[strspn(buf, "-0123456789")] == '\0') {
+			strcat(buf, ".0");
+			n += 2;
+		}
+	} else {
+		n = enif_snprintf(buf, sizeof(buf), "%T", e->key);
+	}
 	if (n < 0)
 		n = 0;
 	if ((size_t)n >= sizeof(buf))
@@ -2202,7 +2215,9 @@ static ERL_NIF_TERM nif_cert_pin(ErlNifEnv *env, int argc,
  *   (a list of {Key, Value}; a Lua sequence becomes a list); Options holds
  *   {default | keepalive_interval | connection_limit, Value} for each
  *   xmpp_partners_* global the file assigns; Notes are the sandbox's notes
- *   ("line N: text").  Nothing here judges the partners: build/2 does.
+ *   ("line N: text").  The file is judged on its own by the evaluator's
+ *   walk (walk.h), the CLI's and the Lua binding's: a file with errors
+ *   gives {error, <<"Path: message; message">>}.
  */
 
 /* A Lua value as a term; 0 when memory runs out. */
@@ -2300,11 +2315,14 @@ static ERL_NIF_TERM nif_partner_file(ErlNifEnv *env, int argc,
 	        {"xmpp_partners_preauth_depth", "preauth_depth"},
 	        {"xmpp_partners_refusal_backoff", "refusal_backoff"},
 	};
+	enum { NOPTS = sizeof(opts) / sizeof(opts[0]) };
+	priv_data *p = priv_get(env);
 	ErlNifBinary path;
-	char cpath[4096];
+	char cpath[4096], *errors = NULL;
+	const char *names[NOPTS];
 	xps_sandbox *sb;
-	xps_value *v = NULL;
-	ERL_NIF_TERM partners, options, notes;
+	xps_value *v = NULL, *ov[NOPTS];
+	ERL_NIF_TERM partners, options, notes, result;
 	size_t i;
 	int rc;
 
@@ -2324,9 +2342,7 @@ static ERL_NIF_TERM nif_partner_file(ErlNifEnv *env, int argc,
 	rc = xps_get(sb, "*", "xmpp_partners", &v);
 	if (rc != XPS_OK)
 		return sandbox_error(env, sb, rc);
-	if (v == NULL) {
-		partners = enif_make_list(env, 0);
-	} else if (v->type != XPS_TABLE) {
+	if (v != NULL && v->type != XPS_TABLE) {
 		char msg[512];
 		snprintf(msg, sizeof(msg),
 		         "%.300s: xmpp_partners is a %.60s, not a table of "
@@ -2335,34 +2351,71 @@ static ERL_NIF_TERM nif_partner_file(ErlNifEnv *env, int argc,
 		xps_value_free(v);
 		xps_free(sb);
 		return enif_make_tuple2(env, am_error, make_text(env, msg));
+	}
+	for (i = 0; i < NOPTS; i++) {
+		names[i] = opts[i][1];
+		ov[i] = NULL;
+	}
+	for (i = 0; i < NOPTS && rc == XPS_OK; i++)
+		rc = xps_get(sb, "*", opts[i][0], &ov[i]);
+	/* The file judged on its own by the evaluator's walk (walk.h), as
+	 * the CLI and the Lua binding judge it: a file with errors is
+	 * refused here with the same texts, before build/2 sees its terms. */
+	if (rc == XPS_OK) {
+		rc = xpe_file_check(p->anchor->ctx, XP_HOST_EJABBERD, cpath, v,
+		                    NOPTS, names, (const xps_value *const *)ov,
+		                    &errors);
+		if (rc == XP_ECONFIG)
+			result = enif_make_tuple2(env, am_error,
+			                          make_text(env, errors));
+		free(errors);
+		if (rc != XP_OK) {
+			xps_value_free(v);
+			for (i = 0; i < NOPTS; i++)
+				xps_value_free(ov[i]);
+			xps_free(sb);
+			if (rc == XP_ECONFIG)
+				return result;
+			return raise_status(env, XP_ENOMEM);
+		}
+	} else {
+		xps_value_free(v);
+		for (i = 0; i < NOPTS; i++)
+			xps_value_free(ov[i]);
+		return sandbox_error(env, sb, rc);
+	}
+	if (v == NULL) {
+		partners = enif_make_list(env, 0);
 	} else {
 		rc = lua_term(env, v, &partners);
 		xps_value_free(v);
 		if (!rc) {
+			for (i = 0; i < NOPTS; i++)
+				xps_value_free(ov[i]);
 			xps_free(sb);
 			return raise_status(env, XP_ENOMEM);
 		}
 	}
 	options = enif_make_list(env, 0);
-	for (i = sizeof(opts) / sizeof(opts[0]); i > 0; i--) {
+	for (i = NOPTS, rc = 1; i > 0; i--) {
 		ERL_NIF_TERM val;
-		v = NULL;
-		rc = xps_get(sb, "*", opts[i - 1][0], &v);
-		if (rc != XPS_OK)
-			return sandbox_error(env, sb, rc);
-		if (v == NULL)
+		if (ov[i - 1] == NULL)
 			continue;
-		rc = lua_term(env, v, &val);
-		xps_value_free(v);
-		if (!rc) {
-			xps_free(sb);
-			return raise_status(env, XP_ENOMEM);
-		}
-		options = enif_make_list_cell(
-		        env,
-		        enif_make_tuple2(
-		                env, enif_make_atom(env, opts[i - 1][1]), val),
-		        options);
+		if (rc)
+			rc = lua_term(env, ov[i - 1], &val);
+		xps_value_free(ov[i - 1]);
+		if (rc)
+			options = enif_make_list_cell(
+			        env,
+			        enif_make_tuple2(
+			                env,
+			                enif_make_atom(env, opts[i - 1][1]),
+			                val),
+			        options);
+	}
+	if (!rc) {
+		xps_free(sb);
+		return raise_status(env, XP_ENOMEM);
 	}
 	notes = enif_make_list(env, 0);
 	for (i = xps_note_count(sb); i > 0; i--) {

@@ -357,3 +357,53 @@ int xpe_walk_options(xp_builder *b, size_t n, const char *const *names,
 	free(refs);
 	return rc;
 }
+
+/* The error messages of a builder that refused its table, one line. */
+static char *errors_line(const xp_builder *b, const char *path)
+{
+	size_t i, n = xp_builder_diag_count(b), size = strlen(path) + 3;
+	char *line;
+
+	for (i = 0; i < n; i++)
+		size += strlen(xp_builder_diag(b, i)->message) + 2;
+	line = malloc(size);
+	if (line == NULL)
+		return NULL;
+	strcpy(line, path);
+	strcat(line, ":");
+	for (i = 0, n = xp_builder_diag_count(b); i < n; i++) {
+		const xp_diag *d = xp_builder_diag(b, i);
+		if (d->severity != XP_SEV_ERROR)
+			continue;
+		/* the same joining as ejabberd's check_file */
+		strcat(line, line[strlen(line) - 1] == ':' ? " " : "; ");
+		strcat(line, d->message);
+	}
+	return line;
+}
+
+int xpe_file_check(xp_ctx *ctx, xp_host_style style, const char *path,
+                   const xps_value *partners, size_t n,
+                   const char *const *names, const xps_value *const *values,
+                   char **errors)
+{
+	xp_builder *b = xp_builder_new(ctx);
+	xp_table *t = NULL;
+	int rc;
+
+	*errors = NULL;
+	if (b == NULL)
+		return XP_ENOMEM;
+	xp_builder_set_host_style(b, style);
+	rc = xpe_walk_options(b, n, names, values);
+	if (rc == XP_OK)
+		rc = xpe_walk_partners(b, partners);
+	if (rc == XP_OK)
+		rc = xp_builder_finish(b, &t);
+	if (rc == XP_OK)
+		xp_table_unref(t);
+	else if (rc == XP_ECONFIG && (*errors = errors_line(b, path)) == NULL)
+		rc = XP_ENOMEM;
+	xp_builder_free(b);
+	return rc;
+}

@@ -65,7 +65,10 @@
  *       empty table when unset) and the xmpp_partners_* options it
  *       assigns (options holds them by their short names).  notes are
  *       "path:line: text" strings (an
- *       Include not followed, a name read that is not defined).  A
+ *       Include not followed, a name read that is not defined).  The
+ *       file is judged on its own by the evaluator's walk (walk.h), as
+ *       the CLI and the NIF judge it: a file with errors gives nil,
+ *       "path: message; message".  A
  *       function in the file comes back as a function that cannot be
  *       called (core.build then reports its type).  The message names the
  *       file and, where Lua knows it, the line.
@@ -156,15 +159,13 @@
 
 #include "xmpp_partners.h"
 #include "sandbox.h"
+#include "walk.h"
 
 /* ---- Lua version shims --------------------------------------------------- */
 
+/* Lua 5.3 (configure and the sandbox refuse anything older). */
 #if LUA_VERSION_NUM < 504
 #define lua_newuserdatauv(L, size, nuv) lua_newuserdata((L), (size))
-#endif
-/* Lua 5.2 has no integer subtype: a number with a whole value counts. */
-#if LUA_VERSION_NUM < 503
-#define lua_isinteger(L, i) number_is_whole((L), (i))
 #endif
 
 /* A number with a whole value in the range the core's set_number takes. */
@@ -1917,6 +1918,7 @@ static const char *const file_opts[][2] = {
 typedef struct sandbox_ud {
 	xps_sandbox *sb;
 	xps_value *v[FILE_VALUES];
+	char *errors; /* xpe_file_check's, malloc'd */
 } sandbox_ud;
 
 static void sandbox_release(sandbox_ud *u)
@@ -1931,6 +1933,8 @@ static void sandbox_release(sandbox_ud *u)
 		xps_free(u->sb);
 		u->sb = NULL;
 	}
+	free(u->errors);
+	u->errors = NULL;
 }
 
 static int sandbox_gc(lua_State *L)
@@ -1948,6 +1952,36 @@ static int file_failure(lua_State *L, sandbox_ud *u, int rc)
 	}
 	lua_pushnil(L);
 	lua_pushstring(L, xps_message(u->sb));
+	sandbox_release(u);
+	return 2;
+}
+
+/* The file judged on its own by the evaluator's walk (walk.h), the same
+ * walk as the command-line tool's and the NIF's partner_file/1, so a file
+ * with errors is refused with the same texts by every host: 0, or nil and
+ * "path: message; message" pushed (the sandbox released). */
+static int file_check(lua_State *L, sandbox_ud *u, const char *path)
+{
+	const char *names[FILE_VALUES - 1];
+	const xps_value *values[FILE_VALUES - 1];
+	size_t i;
+	int rc;
+
+	for (i = 1; i < FILE_VALUES; i++) {
+		names[i - 1] = file_opts[i - 1][1];
+		values[i - 1] = u->v[i];
+	}
+	/* No Lua call until the errors are in u (longjmp). */
+	rc = xpe_file_check(context_get(L)->ctx, XP_HOST_PROSODY, path, u->v[0],
+	                    FILE_VALUES - 1, names, values, &u->errors);
+	if (rc == XP_OK)
+		return 0;
+	if (rc != XP_ECONFIG) {
+		sandbox_release(u);
+		return luaL_error(L, "not enough memory");
+	}
+	lua_pushnil(L);
+	lua_pushstring(L, u->errors);
 	sandbox_release(u);
 	return 2;
 }
@@ -1994,7 +2028,7 @@ static int file_evaluate(lua_State *L, sandbox_ud **out)
 		if (rc != XPS_OK)
 			return file_failure(L, u, rc);
 	}
-	return 0;
+	return file_check(L, u, path);
 }
 
 /* The notes: { "path:line: text", ... }. */

@@ -237,12 +237,23 @@ cases() ->
                                                 {default, <<"allow">>}]
                    andalso element(1, ?N:build([{<<"f.test">>, R}], [])) == ok
       end},
-     {"partner_file: a Lua function is named as such by build",
+     {"odd keys named as walk.c and Lua name them: [2.5], [2.0], [true]",
+      fun() -> {error, Ds} = ?N:build([{<<"a.test">>, [{2.5, 1}, {2.0, 1},
+                                                       {true, 1}]}], []),
+               Ms = [maps:get(message, D) || D <- Ds],
+               lists:all(fun(K) ->
+                                 lists:any(fun(M) -> binary:match(M, K) /= nomatch
+                                           end, Ms)
+                         end, [<<"'[2.5]'">>, <<"'[2.0]'">>, <<"'[true]'">>])
+      end},
+     {"partner_file: a file with errors is refused by the evaluator's walk",
       fun() -> F = tmp_file("fun.cfg.lua", "xmpp_partners = { [\"f.test\"] ="
                             " { tls = function() end } }\n"),
-               {ok, P, _, _} = ?N:partner_file(list_to_binary(F)),
-               {error, [#{message := M}]} = ?N:build(P, []),
-               binary:match(M, <<"not a function">>) /= nomatch
+               {error, M} = ?N:partner_file(list_to_binary(F)),
+               Prefix = list_to_binary(F ++ ": "),
+               {0, _} = binary:match(M, Prefix),
+               binary:match(M, <<"'tls'">>) /= nomatch andalso
+                   binary:match(M, <<"not a function">>) /= nomatch
       end},
      {"partner_file: the sandbox refuses os, io, require",
       fun() -> F = tmp_file("bad.cfg.lua", "xmpp_partners = { [os.getenv('H')]"

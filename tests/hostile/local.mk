@@ -18,7 +18,6 @@ tests_hostile_xphostile_LDADD = $(LIBSSL_LIBS)
 # The partner lock-out attack (issue 19): many held unauthenticated streams.
 check_PROGRAMS += tests/hostile/xphold
 tests_hostile_xphold_SOURCES = tests/hostile/xphold.c
-tests_hostile_xphold_LDADD =
 
 TESTS += $(HOSTILE_TESTS)
 EXTRA_DIST += $(HOSTILE_TESTS) SECURITY.md tests/hostile/hold.sh

@@ -2,7 +2,8 @@
 # run through tests/lua/run.sh (TAP; skipped without lua or busted).
 LUA_SPECS = \
 	tests/lua/core_spec.lua tests/lua/table_spec.lua \
-	tests/lua/cert_spec.lua tests/lua/read_file_spec.lua tests/lua/helpers.lua
+	tests/lua/cert_spec.lua tests/lua/read_file_spec.lua tests/lua/walk_spec.lua \
+	tests/lua/helpers.lua
 
 TESTS += tests/lua/run.sh tests/lua/t_luacheck.sh
 EXTRA_DIST += tests/lua/run.sh tests/lua/t_luacheck.sh .luacheckrc $(LUA_SPECS)

@@ -15,13 +15,37 @@ else
 TESTS += tests/unit/skip-cmocka.sh
 endif
 
-# Every unit test is one test_NAME.c with the same flags.  Automake has no
-# per-directory variables, so they are the defaults, which every other
-# program of the tree overrides with its own _LDADD: the cmocka and OpenSSL
-# include paths in AM_CPPFLAGS, and LDADD.
-AM_CPPFLAGS += $(CMOCKA_CFLAGS) $(OPENSSL_CFLAGS)
+# Every unit test is one test_NAME.c (automake's default source) with the
+# same flags, given per program: automake has no per-directory variables,
+# and tree-wide defaults (AM_CPPFLAGS, LDADD) would reach every other
+# program, linking libtestutil.la, which exists only with cmocka.
+UNIT_CPPFLAGS = $(AM_CPPFLAGS) $(CMOCKA_CFLAGS) $(OPENSSL_CFLAGS)
 UNIT_LDADD = tests/unit/libtestutil.la module/core/libxpcore.la $(CMOCKA_LIBS) $(OPENSSL_LIBS)
-LDADD = $(UNIT_LDADD)
+tests_unit_libtestutil_la_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_domain_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_domain_LDADD = $(UNIT_LDADD)
+tests_unit_test_matrix_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_matrix_LDADD = $(UNIT_LDADD)
+tests_unit_test_builder_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_builder_LDADD = $(UNIT_LDADD)
+tests_unit_test_table_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_table_LDADD = $(UNIT_LDADD)
+tests_unit_test_verdict_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_verdict_LDADD = $(UNIT_LDADD)
+tests_unit_test_contact_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_contact_LDADD = $(UNIT_LDADD)
+tests_unit_test_cert_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_cert_LDADD = $(UNIT_LDADD)
+tests_unit_test_names_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_names_LDADD = $(UNIT_LDADD)
+tests_unit_test_explain_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_explain_LDADD = $(UNIT_LDADD)
+tests_unit_test_overlay_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_overlay_LDADD = $(UNIT_LDADD)
+tests_unit_test_value_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_value_LDADD = $(UNIT_LDADD)
+tests_unit_test_texts_CPPFLAGS = $(UNIT_CPPFLAGS)
+tests_unit_test_texts_LDADD = $(UNIT_LDADD)
 tests_unit_libtestutil_la_SOURCES = tests/unit/testutil.c tests/unit/testutil.h
 
 # Every unit test under valgrind; fails on any error or leak.
