@@ -40,19 +40,25 @@ local hosts = prosody.hosts;
 local PARTS = {
 	xmpp_partners_contact = { "setup_host", "installed" };
 	xmpp_partners_pending = { "setup", "on_created", "mark_tls", "mark_auth" };
-	xmpp_partners_admin = { "effective", "setup_adhoc", "setup_shell", "teardown_shell",
-		"teardown_adhoc", "command", "when_storage_ready", "partner_rows", "explain_text", "reset_backoff" };
+	xmpp_partners_runtime = { "effective", "effective_all", "when_storage_ready", "apply", "add", "set", "remove",
+		"reset", "normalize", "find_key", "diags_text", "copy" };
+	xmpp_partners_admin = { "list_text", "partner_rows", "show_text", "check_text", "explain_text", "sessions_text",
+		"export_text", "reset_backoff" };
+	xmpp_partners_shell = { "setup", "teardown", "command" };
+	xmpp_partners_adhoc = { "setup_host", "teardown" };
 	xmpp_partners_backoff = { "refused", "at_header", "quiet", "clear", "reset", "set_max", "tick", "snapshot" };
 	xmpp_partners_status = { "refused", "data", "update_gauges" };
 };
 -- The one helper that is a table of functions, not a factory: what differs
--- between Prosody 0.12 and 13, handed to the admin helper.
+-- between Prosody 0.12 and 13, handed to the admin helpers.
 local COMPAT_API = { "require", "open_store", "store_location", "when_store_ready", "add_shell_section" };
 local CORE_API = { "build", "closed", "refusal", "reason_text", "cert", "read_file", "load_file", "normalize",
-	"option_note", "read_record", "reason_is_final", "backoff_next", "refusal_summary" };
+	"option_note", "read_record", "reason_is_final", "backoff_next", "refusal_summary", "overlay", "parse_value",
+	"diag_line", "check_text", "change_text", "change_refused", "export_text" };
 local INSTALL_HINT = "install the module whole: the package xmpp-partners-prosody, or `make install`, "
 	.. "which put the directory mod_xmpp_partners/ (mod_xmpp_partners.lua, "
-	.. "xmpp_partners_admin.lib.lua, xmpp_partners_contact.lib.lua, xmpp_partners_compat.lib.lua, "
+	.. "xmpp_partners_runtime.lib.lua, xmpp_partners_admin.lib.lua, xmpp_partners_shell.lib.lua, "
+	.. "xmpp_partners_adhoc.lib.lua, xmpp_partners_contact.lib.lua, xmpp_partners_compat.lib.lua, "
 	.. "xmpp_partners_pending.lib.lua, xmpp_partners_backoff.lib.lua, xmpp_partners_status.lib.lua) "
 	.. "into a plugin directory "
 	.. "and xmpp_partners/core.so into Lua 5.4's C module path";
@@ -92,7 +98,8 @@ local part_factory = {};
 do
 	local dir = module.path and module.path:match("^(.*[/\\])[^/\\]*$");
 	for _, name in ipairs({ "xmpp_partners_compat", "xmpp_partners_contact", "xmpp_partners_pending",
-		"xmpp_partners_admin", "xmpp_partners_backoff", "xmpp_partners_status" }) do
+		"xmpp_partners_runtime", "xmpp_partners_admin", "xmpp_partners_shell", "xmpp_partners_adhoc",
+		"xmpp_partners_backoff", "xmpp_partners_status" }) do
 		local file = name .. ".lib.lua";
 		local ok, factory;
 		if dir then
@@ -377,7 +384,9 @@ end
 
 local enforce_existing; -- defined below
 local rearm_keepalive; -- defined with keepalive_tick
-local admin; -- xmpp_partners_admin.lib.lua, loaded below
+-- The admin parts, loaded below: runtime changes and their storage, the
+-- admin views, the prosodyctl shell and command, the ad-hoc commands.
+local runtime, admin, shell, adhoc;
 -- Bounds on unauthenticated incoming streams (xmpp_partners_pending.lib.lua).
 local pending = start_part("xmpp_partners_pending", {
 	module = module;
@@ -427,8 +436,8 @@ local function load_policy(why)
 	end
 	local partners, opts = read_options(true);
 	if not partners then return unreadable(opts, "it can be read"); end
-	if admin then
-		local merged, err = admin.effective(partners);
+	if runtime then
+		local merged, err = runtime.effective(partners);
 		if not merged then return unreadable(err, "the storage works"); end
 		partners = merged;
 	end
@@ -992,7 +1001,8 @@ end
 
 function module.unload()
 	service_resolver.new = original_service_new;
-	if admin then admin.teardown_shell(); admin.teardown_adhoc(); end
+	if shell then shell.teardown(); end
+	if adhoc then adhoc.teardown(); end
 end
 
 -- ---- wiring --------------------------------------------------------------------------
@@ -1008,18 +1018,40 @@ if core then
 	if broken then backoff = nil; end
 end
 
--- Administration (prosodyctl shell, ad-hoc commands, prosodyctl
--- mod_xmpp_partners check, runtime changes kept in storage).
-admin = start_part("xmpp_partners_admin", {
+-- Administration: runtime changes kept in storage, the admin views, the
+-- prosodyctl shell and `prosodyctl mod_xmpp_partners check`, the ad-hoc
+-- commands.
+runtime = start_part("xmpp_partners_runtime", {
 	module = module;
 	core = core;
 	compat = part_factory.xmpp_partners_compat;
 	policy = function () return policy; end;
 	install = install;
 	read_config = read_options;
+});
+admin = start_part("xmpp_partners_admin", {
+	module = module;
+	core = core;
+	runtime = runtime;
+	policy = function () return policy; end;
 	each_s2s_session = each_s2s_session;
 	remote_of = remote_of;
 	backoff = backoff;
+});
+shell = start_part("xmpp_partners_shell", {
+	module = module;
+	core = core;
+	compat = part_factory.xmpp_partners_compat;
+	admin = admin;
+	runtime = runtime;
+});
+adhoc = start_part("xmpp_partners_adhoc", {
+	module = module;
+	core = core;
+	compat = part_factory.xmpp_partners_compat;
+	policy = function () return policy; end;
+	admin = admin;
+	runtime = runtime;
 });
 
 if core then
@@ -1067,7 +1099,7 @@ local function setup_host(host)
 	end
 	local ok, err = pcall(function ()
 		contact.setup_host(ctx, host);
-		if hosts[host] and hosts[host].type == "local" then admin.setup_adhoc(host); end
+		if hosts[host] and hosts[host].type == "local" then adhoc.setup_host(host); end
 	end);
 	if not ok then fail_closed("Cannot set up mod_xmpp_partners for " .. host, err); end
 end
@@ -1087,8 +1119,8 @@ function module.load()
 	for host in pairs(hosts) do setup_host(host); end
 	local ok, err = pcall(function ()
 		-- (SQL storage lives in a host's store: wait for that host.)
-		admin.when_storage_ready(function () load_policy("loaded"); end);
-		admin.setup_shell();
+		runtime.when_storage_ready(function () load_policy("loaded"); end);
+		shell.setup();
 		install_proxy_support();
 		pending.setup();
 		rearm_keepalive();
@@ -1107,5 +1139,5 @@ function module.command(arg)
 	if arg[1] == "check" then
 		for _, note in ipairs(option_notes()) do print("warning: " .. note); end
 	end
-	return admin.command(arg);
+	return shell.command(arg);
 end
