@@ -10,7 +10,8 @@
 --   install(tbl, why) put a built table in force and close the streams it
 --                    no longer allows (enforce_existing)
 --   read_config()    config partners, options, origin | nil, err (as
---                    read_options: origin[key] names xmpp_partners_file)
+--                    xmpp_partners_sources.lib.lua's read: origin[key] names
+--                    xmpp_partners_file)
 --
 -- The changes are kept in the keyval store "xmpp_partners" of Prosody's
 -- configured storage (see xmpp_partners_compat.lib.lua for where)
