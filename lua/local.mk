@@ -22,6 +22,7 @@ dist_prosodymod_DATA = \
 	lua/mod_xmpp_partners.lua \
 	lua/xmpp_partners_sources.lib.lua \
 	lua/xmpp_partners_proxy.lib.lua \
+	lua/xmpp_partners_keepalive.lib.lua \
 	lua/xmpp_partners_contact.lib.lua \
 	lua/xmpp_partners_runtime.lib.lua \
 	lua/xmpp_partners_admin.lib.lua \

@@ -17,7 +17,6 @@ module:set_global();
 
 local st = require "util.stanza";
 local filters = require "util.filters";
-local time_now = require "util.time".now;
 local nameprep = require "util.encodings".stringprep.nameprep;
 
 local xmlns_sasl = "urn:ietf:params:xml:ns:xmpp-sasl";
@@ -40,6 +39,7 @@ local hosts = prosody.hosts;
 local PARTS = {
 	xmpp_partners_sources = { "read" };
 	xmpp_partners_proxy = { "setup", "setup_host", "teardown" };
+	xmpp_partners_keepalive = { "start", "installed", "on_created" };
 	xmpp_partners_contact = { "setup_host", "installed" };
 	xmpp_partners_pending = { "setup", "on_created", "mark_tls", "mark_auth" };
 	xmpp_partners_runtime = { "effective", "effective_all", "when_storage_ready", "apply", "add", "set", "remove",
@@ -59,7 +59,7 @@ local CORE_API = { "build", "closed", "refusal", "reason_text", "cert", "read_fi
 	"diag_line", "check_text", "change_text", "change_refused", "export_text" };
 local INSTALL_HINT = "install the module whole: the package xmpp-partners-prosody, or `make install`, "
 	.. "which put the directory mod_xmpp_partners/ (mod_xmpp_partners.lua, "
-	.. "xmpp_partners_sources.lib.lua, xmpp_partners_proxy.lib.lua, "
+	.. "xmpp_partners_sources.lib.lua, xmpp_partners_proxy.lib.lua, xmpp_partners_keepalive.lib.lua, "
 	.. "xmpp_partners_runtime.lib.lua, xmpp_partners_admin.lib.lua, xmpp_partners_shell.lib.lua, "
 	.. "xmpp_partners_adhoc.lib.lua, xmpp_partners_contact.lib.lua, xmpp_partners_compat.lib.lua, "
 	.. "xmpp_partners_pending.lib.lua, xmpp_partners_backoff.lib.lua, xmpp_partners_status.lib.lua) "
@@ -101,6 +101,7 @@ local part_factory = {};
 do
 	local dir = module.path and module.path:match("^(.*[/\\])[^/\\]*$");
 	for _, name in ipairs({ "xmpp_partners_compat", "xmpp_partners_sources", "xmpp_partners_proxy",
+		"xmpp_partners_keepalive",
 		"xmpp_partners_contact", "xmpp_partners_pending",
 		"xmpp_partners_runtime", "xmpp_partners_admin", "xmpp_partners_shell", "xmpp_partners_adhoc",
 		"xmpp_partners_backoff", "xmpp_partners_status" }) do
@@ -182,7 +183,6 @@ end
 -- The table in force.  Start closed: until a valid table is built, nothing
 -- federates (SPEC: a broken partner table never opens the server).
 policy = core and core.closed();
-local keepalive_interval = 300;
 
 -- ---- metrics -----------------------------------------------------------------
 
@@ -192,8 +192,6 @@ local m_refused = module:metric("counter", "refused", "",
 local m_authenticated = module:metric("counter", "authenticated", "",
 	"s2s authentications accepted by partner policy",
 	{ "partner", "direction", "method" });
-local m_keepalives = module:metric("counter", "keepalives", "",
-	"whitespace keepalives sent on idle partner streams", { "partner" });
 
 -- Refusal back-off (xmpp_partners_backoff.lib.lua) and status data for
 -- monitoring (xmpp_partners_status.lib.lua), set up below.
@@ -314,7 +312,7 @@ local function check_global_options(tbl)
 end
 
 local enforce_existing; -- defined below
-local rearm_keepalive; -- defined with keepalive_tick
+local keepalive; -- xmpp_partners_keepalive.lib.lua, loaded below
 -- The admin parts, loaded below: runtime changes and their storage, the
 -- admin views, the prosodyctl shell and command, the ad-hoc commands.
 local runtime, admin, shell, adhoc;
@@ -334,14 +332,11 @@ local contact; -- xmpp_partners_contact.lib.lua, loaded below
 local function install(tbl, why)
 	local old = policy;
 	policy = tbl;
-	local old_interval = keepalive_interval;
 	-- The contact policy keeps the table for its per-message path (a
 	-- comparison per message): every change of `policy` comes through here.
 	if contact then contact.installed(tbl); end
-	keepalive_interval = tbl:info().keepalive_interval;
-	-- The next tick was planned with the old interval (up to a quarter of
-	-- it away): plan again, so a shorter interval holds from now on.
-	if keepalive_interval ~= old_interval then rearm_keepalive(); end
+	-- (the keepalive interval of the new table holds from now on)
+	if keepalive then keepalive.installed(tbl); end
 	module:log("info", "Partner policy %s: %d partners, unlisted domains %s",
 		why, tbl:info().count, tbl:info().default == "deny" and "refused" or "allowed");
 	check_global_options(tbl);
@@ -777,7 +772,7 @@ local function on_check_certificate(event)
 	return true;
 end
 
--- ---- connection bookkeeping, keepalives ------------------------------------------------
+-- ---- connection bookkeeping ------------------------------------------------
 
 -- A stanza (message, presence, iq) on an incoming stream that has not
 -- authenticated anything yet: Prosody answers or drops it, but a partner
@@ -798,11 +793,7 @@ end
 
 local function on_s2s_created(event)
 	local session = event.session;
-	filters.add_filter(session, "bytes/out", function (data)
-		session.xp_last_out = time_now();
-		return data;
-	end, 1000);
-	session.xp_last_out = time_now();
+	keepalive.on_created(session);
 	if session.direction ~= "outgoing" then
 		local function filter(stanza)
 			return unauthed_stanza_filter(session, stanza);
@@ -822,31 +813,6 @@ local function on_s2sin_established(event)
 		filters.remove_filter(session, "stanzas/in", filter);
 		session.xp_unauthed_filter = nil;
 	end
-end
-
-local function keepalive_tick()
-	if not policy then return 60; end
-	local now = time_now();
-	local interval = keepalive_interval;
-	each_s2s_session(function (session)
-		if (session.type == "s2sin" or session.type == "s2sout") and not session.notopen then
-			local remote = remote_of(session);
-			if remote and now - (session.xp_last_out or now) >= interval and policy:keepalive(remote) then
-				session.sends2s(" ");
-				session.xp_last_out = now;
-				m_keepalives:with_labels(partner_label(remote)):add(1);
-			end
-		end
-	end);
-	-- Check four times an interval: idle time is then at most 1.25 intervals.
-	return math.max(0.25, interval / 4);
-end
-
-local keepalive_timer;
-function rearm_keepalive()
-	if prosody.process_type == "prosodyctl" then return; end
-	if keepalive_timer then keepalive_timer:stop(); end
-	keepalive_timer = module:add_timer(1, keepalive_tick);
 end
 
 -- ---- reload: apply the new table to live streams ---------------------------------------
@@ -905,6 +871,15 @@ sources = start_part("xmpp_partners_sources", { module = module, core = core });
 proxy = start_part("xmpp_partners_proxy", {
 	module = module;
 	policy = function () return policy; end;
+});
+
+-- Whitespace keepalives on idle partner streams.
+keepalive = start_part("xmpp_partners_keepalive", {
+	module = module;
+	policy = function () return policy; end;
+	each_s2s_session = each_s2s_session;
+	remote_of = remote_of;
+	partner_label = partner_label;
 });
 
 -- The contact policy by partner type (SPEC section 4) lives in its own file.
@@ -1021,7 +996,7 @@ function module.load()
 		shell.setup();
 		proxy.setup();
 		pending.setup();
-		rearm_keepalive();
+		keepalive.start();
 		if backoff then module:add_timer(1, function () backoff.tick(); return 1; end); end
 	end);
 	if not ok then fail_closed("Cannot start mod_xmpp_partners", err); end

@@ -13,7 +13,8 @@
 #           packaging/debian/xmpp-partners-prosody.install, as dh_install does
 # For each: the whole layout works (a.test federates with its partner
 # b.test, refuses c.test); then without xmpp_partners_sources.lib.lua,
-# xmpp_partners_proxy.lib.lua, xmpp_partners_runtime.lib.lua,
+# xmpp_partners_proxy.lib.lua, xmpp_partners_keepalive.lib.lua,
+# xmpp_partners_runtime.lib.lua,
 # xmpp_partners_admin.lib.lua, xmpp_partners_shell.lib.lua,
 # xmpp_partners_adhoc.lib.lua,
 # without xmpp_partners_contact.lib.lua, without xmpp_partners_compat.lib.lua,
@@ -227,7 +228,7 @@ without() {
 # ---- run -----------------------------------------------------------------------------------
 
 LAYOUT_NAMES="readme make deb"
-tap_plan $((3 * 14 + 4 + 2))
+tap_plan $((3 * 15 + 4 + 2))
 
 xp_host a.test
 xp_host b.test
@@ -249,13 +250,14 @@ M=plugins/mod_xmpp_partners
 for layout in $LAYOUT_NAMES; do
 	if ! dirs=$("layout_$layout" 2>"$LAYOUTS/$layout.err"); then
 		tap_fail "$layout layout: installed" "$(cat "$LAYOUTS/$layout.err")"
-		for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13; do tap_skip "$layout layout without a part" "the layout could not be made"; done
+		for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14; do tap_skip "$layout layout without a part" "the layout could not be made"; done
 		continue
 	fi
 	read -r plug cmod <<<"$dirs"
 	[ "$layout" = deb ] && tap_diag "deb layout: $(cat "$LAYOUTS/deb.from")"
 	case_works "$layout layout as documented" "$plug" "$cmod"
 	for part in "$M/xmpp_partners_sources.lib.lua" "$M/xmpp_partners_proxy.lib.lua" \
+		"$M/xmpp_partners_keepalive.lib.lua" \
 		"$M/xmpp_partners_runtime.lib.lua" "$M/xmpp_partners_admin.lib.lua" \
 		"$M/xmpp_partners_shell.lib.lua" "$M/xmpp_partners_adhoc.lib.lua" "$M/xmpp_partners_contact.lib.lua" \
 		"$M/xmpp_partners_compat.lib.lua" "$M/xmpp_partners_pending.lib.lua" \
@@ -266,6 +268,7 @@ for layout in $LAYOUT_NAMES; do
 		read -r p c <<<"$(without "$plug" "$cmod" "$part")"
 		case $part in
 		*sources*) case_closed "$name" "Cannot load xmpp_partners_sources.lib.lua" "$p" "$c" ;;
+		*keepalive*) case_closed "$name" "Cannot load xmpp_partners_keepalive.lib.lua" "$p" "$c" ;;
 		*proxy*) case_closed "$name" "Cannot load xmpp_partners_proxy.lib.lua" "$p" "$c" ;;
 		*runtime*) case_closed "$name" "Cannot load xmpp_partners_runtime.lib.lua" "$p" "$c" ;;
 		*admin*) case_closed "$name" "Cannot load xmpp_partners_admin.lib.lua" "$p" "$c" ;;
