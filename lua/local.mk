@@ -20,8 +20,14 @@
 prosodymoddir = $(PROSODY_PLUGIN_DIR)/mod_xmpp_partners
 dist_prosodymod_DATA = \
 	lua/mod_xmpp_partners.lua \
+	lua/xmpp_partners_sources.lib.lua \
+	lua/xmpp_partners_proxy.lib.lua \
+	lua/xmpp_partners_keepalive.lib.lua \
 	lua/xmpp_partners_contact.lib.lua \
+	lua/xmpp_partners_runtime.lib.lua \
 	lua/xmpp_partners_admin.lib.lua \
+	lua/xmpp_partners_shell.lib.lua \
+	lua/xmpp_partners_adhoc.lib.lua \
 	lua/xmpp_partners_compat.lib.lua \
 	lua/xmpp_partners_pending.lib.lua \
 	lua/xmpp_partners_backoff.lib.lua \

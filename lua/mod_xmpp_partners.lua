@@ -17,7 +17,6 @@ module:set_global();
 
 local st = require "util.stanza";
 local filters = require "util.filters";
-local time_now = require "util.time".now;
 local nameprep = require "util.encodings".stringprep.nameprep;
 
 local xmlns_sasl = "urn:ietf:params:xml:ns:xmpp-sasl";
@@ -38,21 +37,31 @@ local hosts = prosody.hosts;
 -- logged once, naming the part and what to install).
 
 local PARTS = {
+	xmpp_partners_sources = { "read" };
+	xmpp_partners_proxy = { "setup", "setup_host", "teardown" };
+	xmpp_partners_keepalive = { "start", "installed", "on_created" };
 	xmpp_partners_contact = { "setup_host", "installed" };
 	xmpp_partners_pending = { "setup", "on_created", "mark_tls", "mark_auth" };
-	xmpp_partners_admin = { "effective", "setup_adhoc", "setup_shell", "teardown_shell",
-		"teardown_adhoc", "command", "when_storage_ready", "partner_rows", "explain_text", "reset_backoff" };
+	xmpp_partners_runtime = { "effective", "effective_all", "when_storage_ready", "apply", "add", "set", "remove",
+		"reset", "normalize", "find_key", "diags_text", "copy" };
+	xmpp_partners_admin = { "list_text", "partner_rows", "show_text", "check_text", "explain_text", "sessions_text",
+		"export_text", "reset_backoff" };
+	xmpp_partners_shell = { "setup", "teardown", "command" };
+	xmpp_partners_adhoc = { "setup_host", "teardown" };
 	xmpp_partners_backoff = { "refused", "at_header", "quiet", "clear", "reset", "set_max", "tick", "snapshot" };
 	xmpp_partners_status = { "refused", "data", "update_gauges" };
 };
 -- The one helper that is a table of functions, not a factory: what differs
--- between Prosody 0.12 and 13, handed to the admin helper.
+-- between Prosody 0.12 and 13, handed to the admin helpers.
 local COMPAT_API = { "require", "open_store", "store_location", "when_store_ready", "add_shell_section" };
 local CORE_API = { "build", "closed", "refusal", "reason_text", "cert", "read_file", "load_file", "normalize",
-	"option_note", "read_record", "reason_is_final", "backoff_next", "refusal_summary" };
+	"option_note", "read_record", "reason_is_final", "backoff_next", "refusal_summary", "overlay", "parse_value",
+	"diag_line", "check_text", "change_text", "change_refused", "export_text" };
 local INSTALL_HINT = "install the module whole: the package xmpp-partners-prosody, or `make install`, "
 	.. "which put the directory mod_xmpp_partners/ (mod_xmpp_partners.lua, "
-	.. "xmpp_partners_admin.lib.lua, xmpp_partners_contact.lib.lua, xmpp_partners_compat.lib.lua, "
+	.. "xmpp_partners_sources.lib.lua, xmpp_partners_proxy.lib.lua, xmpp_partners_keepalive.lib.lua, "
+	.. "xmpp_partners_runtime.lib.lua, xmpp_partners_admin.lib.lua, xmpp_partners_shell.lib.lua, "
+	.. "xmpp_partners_adhoc.lib.lua, xmpp_partners_contact.lib.lua, xmpp_partners_compat.lib.lua, "
 	.. "xmpp_partners_pending.lib.lua, xmpp_partners_backoff.lib.lua, xmpp_partners_status.lib.lua) "
 	.. "into a plugin directory "
 	.. "and xmpp_partners/core.so into Lua 5.4's C module path";
@@ -91,8 +100,11 @@ end
 local part_factory = {};
 do
 	local dir = module.path and module.path:match("^(.*[/\\])[^/\\]*$");
-	for _, name in ipairs({ "xmpp_partners_compat", "xmpp_partners_contact", "xmpp_partners_pending",
-		"xmpp_partners_admin", "xmpp_partners_backoff", "xmpp_partners_status" }) do
+	for _, name in ipairs({ "xmpp_partners_compat", "xmpp_partners_sources", "xmpp_partners_proxy",
+		"xmpp_partners_keepalive",
+		"xmpp_partners_contact", "xmpp_partners_pending",
+		"xmpp_partners_runtime", "xmpp_partners_admin", "xmpp_partners_shell", "xmpp_partners_adhoc",
+		"xmpp_partners_backoff", "xmpp_partners_status" }) do
 		local file = name .. ".lib.lua";
 		local ok, factory;
 		if dir then
@@ -171,7 +183,6 @@ end
 -- The table in force.  Start closed: until a valid table is built, nothing
 -- federates (SPEC: a broken partner table never opens the server).
 policy = core and core.closed();
-local keepalive_interval = 300;
 
 -- ---- metrics -----------------------------------------------------------------
 
@@ -181,8 +192,6 @@ local m_refused = module:metric("counter", "refused", "",
 local m_authenticated = module:metric("counter", "authenticated", "",
 	"s2s authentications accepted by partner policy",
 	{ "partner", "direction", "method" });
-local m_keepalives = module:metric("counter", "keepalives", "",
-	"whitespace keepalives sent on idle partner streams", { "partner" });
 
 -- Refusal back-off (xmpp_partners_backoff.lib.lua) and status data for
 -- monitoring (xmpp_partners_status.lib.lua), set up below.
@@ -275,79 +284,6 @@ end
 
 -- ---- loading the table ------------------------------------------------------------
 
--- The partner file as load_policy last read it: { path, file }, file being
--- the core's file object (core.load_file), which keeps the file's values
--- in C memory and hands out fresh Lua copies.  The admin commands work
--- from it, as they work from the configuration Prosody last loaded: an
--- edit of the file takes effect at the next reload (never in passing
--- through `partners set`), and no command evaluates a large file again.
--- Kept as Lua tables, a large file would sit in Prosody's heap for good,
--- marked by every garbage collection cycle (issue 16).
-local loaded_file;
-
--- The partners and xmpp_partners_* options of file | nil, err; fresh reads
--- the disk and remembers the result, otherwise the last fresh read is used.
-local function read_partner_file(file, fresh)
-	if not fresh and loaded_file and loaded_file.path == file then
-		return loaded_file.file:partners(), loaded_file.file:options();
-	end
-	if not (core and core.load_file) then
-		return nil, "xmpp_partners_file is set but the policy core cannot read files; "
-			.. "install the matching xmpp_partners/core.so";
-	end
-	local loaded, notes = core.load_file(file);
-	if not loaded then
-		return nil, "xmpp_partners_file: " .. tostring(notes)
-			.. "; fix the file (xmpp-partners check " .. file .. ") and reload";
-	end
-	for _, note in ipairs(notes) do module:log("debug", "xmpp_partners_file: %s", note); end
-	local partners, opts = loaded:partners(), loaded:options();
-	if fresh then
-		if loaded_file then loaded_file.file:close(); end
-		loaded_file = { path = file, file = loaded };
-		-- The copies handed out here become garbage once the table is
-		-- built: a Lua table per partner.  Collect them as soon as this
-		-- load is done, rather than leave the incremental collector to
-		-- sweep them bit by bit during the traffic that follows.
-		module:add_timer(0, function () collectgarbage("collect"); end);
-	else
-		loaded:close();
-	end
-	return partners, opts;
-end
-
--- The configured partners and options: partners, options, origin | nil, err
--- (fresh: read xmpp_partners_file from disk, see read_partner_file).
--- With xmpp_partners_file, the file is evaluated by the core in a Lua state
--- of its own, so a large table never lives in Prosody's configuration
--- (where every garbage collection cycle would mark it); the config's own
--- xmpp_partners records are laid over the file's by the core (same domain,
--- however spelled: the config wins), and a config option wins over the
--- file's.  origin[key] is the source label of each record.
-local function read_options(fresh)
-	local opts = {};
-	for _, key in ipairs({ "default", "keepalive_interval", "connection_limit", "refusal_backoff",
-		"pending_per_address", "pending_limit", "auth_timeout", "preauth_bytes", "preauth_depth" }) do
-		local v = module:get_option("xmpp_partners_" .. key);
-		if v ~= nil then opts[key] = v; end
-	end
-	local partners = module:get_option("xmpp_partners", {});
-	local file = module:get_option_path("xmpp_partners_file", nil, "config");
-	-- (a partners value that is not a table: core.build reports it)
-	if not file or type(partners) ~= "table" then return partners, opts, {}; end
-	local from_file, file_opts = read_partner_file(file, fresh);
-	if not from_file then return nil, file_opts; end
-	for key, v in pairs(file_opts) do
-		if opts[key] == nil then opts[key] = v; end
-	end
-	-- One partner however each source spells it (["Fabrikam.com"] in the
-	-- file, ["fabrikam.com"] in the config): the core lays the sources over
-	-- each other (xp_overlay), the same way as on ejabberd.  origin[key]
-	-- is each record's source label.
-	local merged, origin = core.overlay(from_file, partners, nil, nil, file);
-	return merged, opts, origin;
-end
-
 local function log_diagnostics(level, diags)
 	for _, d in ipairs(diags) do
 		module:log(d.severity == "error" and level or "warn", "%s", d.message);
@@ -376,8 +312,12 @@ local function check_global_options(tbl)
 end
 
 local enforce_existing; -- defined below
-local rearm_keepalive; -- defined with keepalive_tick
-local admin; -- xmpp_partners_admin.lib.lua, loaded below
+local keepalive; -- xmpp_partners_keepalive.lib.lua, loaded below
+-- The admin parts, loaded below: runtime changes and their storage, the
+-- admin views, the prosodyctl shell and command, the ad-hoc commands.
+local runtime, admin, shell, adhoc;
+-- The configured sources of the table, and the proxy override: loaded below.
+local sources, proxy;
 -- Bounds on unauthenticated incoming streams (xmpp_partners_pending.lib.lua).
 local pending = start_part("xmpp_partners_pending", {
 	module = module;
@@ -392,14 +332,11 @@ local contact; -- xmpp_partners_contact.lib.lua, loaded below
 local function install(tbl, why)
 	local old = policy;
 	policy = tbl;
-	local old_interval = keepalive_interval;
 	-- The contact policy keeps the table for its per-message path (a
 	-- comparison per message): every change of `policy` comes through here.
 	if contact then contact.installed(tbl); end
-	keepalive_interval = tbl:info().keepalive_interval;
-	-- The next tick was planned with the old interval (up to a quarter of
-	-- it away): plan again, so a shorter interval holds from now on.
-	if keepalive_interval ~= old_interval then rearm_keepalive(); end
+	-- (the keepalive interval of the new table holds from now on)
+	if keepalive then keepalive.installed(tbl); end
 	module:log("info", "Partner policy %s: %d partners, unlisted domains %s",
 		why, tbl:info().count, tbl:info().default == "deny" and "refused" or "allowed");
 	check_global_options(tbl);
@@ -425,10 +362,10 @@ local function load_policy(why)
 			or "keeping the previous partner policy in force");
 		return false;
 	end
-	local partners, opts = read_options(true);
+	local partners, opts = sources.read(true);
 	if not partners then return unreadable(opts, "it can be read"); end
-	if admin then
-		local merged, err = admin.effective(partners);
+	if runtime then
+		local merged, err = runtime.effective(partners);
 		if not merged then return unreadable(err, "the storage works"); end
 		partners = merged;
 	end
@@ -835,7 +772,7 @@ local function on_check_certificate(event)
 	return true;
 end
 
--- ---- connection bookkeeping, keepalives ------------------------------------------------
+-- ---- connection bookkeeping ------------------------------------------------
 
 -- A stanza (message, presence, iq) on an incoming stream that has not
 -- authenticated anything yet: Prosody answers or drops it, but a partner
@@ -856,11 +793,7 @@ end
 
 local function on_s2s_created(event)
 	local session = event.session;
-	filters.add_filter(session, "bytes/out", function (data)
-		session.xp_last_out = time_now();
-		return data;
-	end, 1000);
-	session.xp_last_out = time_now();
+	keepalive.on_created(session);
 	if session.direction ~= "outgoing" then
 		local function filter(stanza)
 			return unauthed_stanza_filter(session, stanza);
@@ -880,31 +813,6 @@ local function on_s2sin_established(event)
 		filters.remove_filter(session, "stanzas/in", filter);
 		session.xp_unauthed_filter = nil;
 	end
-end
-
-local function keepalive_tick()
-	if not policy then return 60; end
-	local now = time_now();
-	local interval = keepalive_interval;
-	each_s2s_session(function (session)
-		if (session.type == "s2sin" or session.type == "s2sout") and not session.notopen then
-			local remote = remote_of(session);
-			if remote and now - (session.xp_last_out or now) >= interval and policy:keepalive(remote) then
-				session.sends2s(" ");
-				session.xp_last_out = now;
-				m_keepalives:with_labels(partner_label(remote)):add(1);
-			end
-		end
-	end);
-	-- Check four times an interval: idle time is then at most 1.25 intervals.
-	return math.max(0.25, interval / 4);
-end
-
-local keepalive_timer;
-function rearm_keepalive()
-	if prosody.process_type == "prosodyctl" then return; end
-	if keepalive_timer then keepalive_timer:stop(); end
-	keepalive_timer = module:add_timer(1, keepalive_tick);
 end
 
 -- ---- reload: apply the new table to live streams ---------------------------------------
@@ -948,54 +856,31 @@ function enforce_existing()
 	end
 end
 
--- ---- outgoing target override (proxy) ---------------------------------------------------
-
-local basic_resolver = require "net.resolvers.basic";
-local service_resolver = require "net.resolvers.service";
-local original_service_new = service_resolver.new;
-local empty_resolver = { next = function (_, cb) cb(nil); end };
-
-local function proxy_for(domain)
-	if not policy then return nil; end
-	return policy:proxy(domain);
-end
-
-local has_pre_connect;
-do
-	local ok, features = pcall(require, "core.features");
-	has_pre_connect = ok and features.available and features.available:contains("s2sout-pre-connect-event");
-end
-
-local function on_pre_connect(event)
-	local session = event.session;
-	local host, port = proxy_for(session.to_host);
-	if host then
-		event.resolver = basic_resolver.new(host, port, "tcp", { servername = session.to_host });
-	end
-end
-
-local function install_proxy_support()
-	if has_pre_connect then return; end
-	-- Prosody 0.12.0-0.12.3 have no s2sout-pre-connect event, but mod_s2s
-	-- looks up service.new at call time: wrap it for partners with a proxy.
-	service_resolver.new = function (hostname, service, proto, extra)
-		if service == "xmpp-server" or service == "xmpps-server" then
-			local host, port = proxy_for(hostname);
-			if host then
-				if service == "xmpps-server" then return empty_resolver; end
-				return basic_resolver.new(host, port, proto, extra);
-			end
-		end
-		return original_service_new(hostname, service, proto, extra);
-	end;
-end
-
 function module.unload()
-	service_resolver.new = original_service_new;
-	if admin then admin.teardown_shell(); admin.teardown_adhoc(); end
+	if proxy then proxy.teardown(); end
+	if shell then shell.teardown(); end
+	if adhoc then adhoc.teardown(); end
 end
 
 -- ---- wiring --------------------------------------------------------------------------
+
+-- The table's configured sources (options, records, the partner file).
+sources = start_part("xmpp_partners_sources", { module = module, core = core });
+
+-- A partner's proxy as the target of outgoing streams.
+proxy = start_part("xmpp_partners_proxy", {
+	module = module;
+	policy = function () return policy; end;
+});
+
+-- Whitespace keepalives on idle partner streams.
+keepalive = start_part("xmpp_partners_keepalive", {
+	module = module;
+	policy = function () return policy; end;
+	each_s2s_session = each_s2s_session;
+	remote_of = remote_of;
+	partner_label = partner_label;
+});
 
 -- The contact policy by partner type (SPEC section 4) lives in its own file.
 contact = start_part("xmpp_partners_contact", {
@@ -1008,18 +893,40 @@ if core then
 	if broken then backoff = nil; end
 end
 
--- Administration (prosodyctl shell, ad-hoc commands, prosodyctl
--- mod_xmpp_partners check, runtime changes kept in storage).
-admin = start_part("xmpp_partners_admin", {
+-- Administration: runtime changes kept in storage, the admin views, the
+-- prosodyctl shell and `prosodyctl mod_xmpp_partners check`, the ad-hoc
+-- commands.
+runtime = start_part("xmpp_partners_runtime", {
 	module = module;
 	core = core;
 	compat = part_factory.xmpp_partners_compat;
 	policy = function () return policy; end;
 	install = install;
-	read_config = read_options;
+	read_config = sources.read;
+});
+admin = start_part("xmpp_partners_admin", {
+	module = module;
+	core = core;
+	runtime = runtime;
+	policy = function () return policy; end;
 	each_s2s_session = each_s2s_session;
 	remote_of = remote_of;
 	backoff = backoff;
+});
+shell = start_part("xmpp_partners_shell", {
+	module = module;
+	core = core;
+	compat = part_factory.xmpp_partners_compat;
+	admin = admin;
+	runtime = runtime;
+});
+adhoc = start_part("xmpp_partners_adhoc", {
+	module = module;
+	core = core;
+	compat = part_factory.xmpp_partners_compat;
+	policy = function () return policy; end;
+	admin = admin;
+	runtime = runtime;
 });
 
 if core then
@@ -1062,12 +969,10 @@ local function setup_host(host)
 		pending.mark_tls(event.origin); -- a verify is progress, not proof
 	end, 1000);
 	ctx:hook("s2s-authenticated", on_authenticated, 100);
-	if has_pre_connect then
-		ctx:hook("s2sout-pre-connect", on_pre_connect, 100);
-	end
+	proxy.setup_host(ctx);
 	local ok, err = pcall(function ()
 		contact.setup_host(ctx, host);
-		if hosts[host] and hosts[host].type == "local" then admin.setup_adhoc(host); end
+		if hosts[host] and hosts[host].type == "local" then adhoc.setup_host(host); end
 	end);
 	if not ok then fail_closed("Cannot set up mod_xmpp_partners for " .. host, err); end
 end
@@ -1087,11 +992,11 @@ function module.load()
 	for host in pairs(hosts) do setup_host(host); end
 	local ok, err = pcall(function ()
 		-- (SQL storage lives in a host's store: wait for that host.)
-		admin.when_storage_ready(function () load_policy("loaded"); end);
-		admin.setup_shell();
-		install_proxy_support();
+		runtime.when_storage_ready(function () load_policy("loaded"); end);
+		shell.setup();
+		proxy.setup();
 		pending.setup();
-		rearm_keepalive();
+		keepalive.start();
 		if backoff then module:add_timer(1, function () backoff.tick(); return 1; end); end
 	end);
 	if not ok then fail_closed("Cannot start mod_xmpp_partners", err); end
@@ -1107,5 +1012,5 @@ function module.command(arg)
 	if arg[1] == "check" then
 		for _, note in ipairs(option_notes()) do print("warning: " .. note); end
 	end
-	return admin.command(arg);
+	return shell.command(arg);
 end

@@ -230,7 +230,7 @@ fi
 # ---- 2. the files are where Debian's Prosody and Lua look --------------------------
 files=$(dpkg -L "$PKG" 2>/dev/null)
 missing=""
-for f in "$CORE_SO" "$MOD_LUA" "$MOD_DIR/xmpp_partners_contact.lib.lua" "$MOD_DIR/xmpp_partners_admin.lib.lua" "$MOD_DIR/xmpp_partners_compat.lib.lua" "$MOD_DIR/xmpp_partners_pending.lib.lua" "$MOD_DIR/xmpp_partners_backoff.lib.lua" "$MOD_DIR/xmpp_partners_status.lib.lua"; do
+for f in "$CORE_SO" "$MOD_LUA" "$MOD_DIR/xmpp_partners_contact.lib.lua" "$MOD_DIR/xmpp_partners_sources.lib.lua" "$MOD_DIR/xmpp_partners_proxy.lib.lua" "$MOD_DIR/xmpp_partners_keepalive.lib.lua" "$MOD_DIR/xmpp_partners_runtime.lib.lua" "$MOD_DIR/xmpp_partners_admin.lib.lua" "$MOD_DIR/xmpp_partners_shell.lib.lua" "$MOD_DIR/xmpp_partners_adhoc.lib.lua" "$MOD_DIR/xmpp_partners_compat.lib.lua" "$MOD_DIR/xmpp_partners_pending.lib.lua" "$MOD_DIR/xmpp_partners_backoff.lib.lua" "$MOD_DIR/xmpp_partners_status.lib.lua"; do
 	grep -qxF "$f" <<<"$files" && [ -f "$f" ] || missing="$missing $f"
 done
 if [ -z "$missing" ]; then

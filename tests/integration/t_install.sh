@@ -12,7 +12,11 @@
 #           one, `make install` with debian/rules' paths filtered through
 #           packaging/debian/xmpp-partners-prosody.install, as dh_install does
 # For each: the whole layout works (a.test federates with its partner
-# b.test, refuses c.test); then without xmpp_partners_admin.lib.lua,
+# b.test, refuses c.test); then without xmpp_partners_sources.lib.lua,
+# xmpp_partners_proxy.lib.lua, xmpp_partners_keepalive.lib.lua,
+# xmpp_partners_runtime.lib.lua,
+# xmpp_partners_admin.lib.lua, xmpp_partners_shell.lib.lua,
+# xmpp_partners_adhoc.lib.lua,
 # without xmpp_partners_contact.lib.lua, without xmpp_partners_compat.lib.lua,
 # without xmpp_partners_pending.lib.lua, xmpp_partners_backoff.lib.lua,
 # xmpp_partners_status.lib.lua,
@@ -224,7 +228,7 @@ without() {
 # ---- run -----------------------------------------------------------------------------------
 
 LAYOUT_NAMES="readme make deb"
-tap_plan $((3 * 9 + 4 + 2))
+tap_plan $((3 * 15 + 4 + 2))
 
 xp_host a.test
 xp_host b.test
@@ -246,13 +250,16 @@ M=plugins/mod_xmpp_partners
 for layout in $LAYOUT_NAMES; do
 	if ! dirs=$("layout_$layout" 2>"$LAYOUTS/$layout.err"); then
 		tap_fail "$layout layout: installed" "$(cat "$LAYOUTS/$layout.err")"
-		for _ in 1 2 3 4 5 6 7 8; do tap_skip "$layout layout without a part" "the layout could not be made"; done
+		for _ in 1 2 3 4 5 6 7 8 9 10 11 12 13 14; do tap_skip "$layout layout without a part" "the layout could not be made"; done
 		continue
 	fi
 	read -r plug cmod <<<"$dirs"
 	[ "$layout" = deb ] && tap_diag "deb layout: $(cat "$LAYOUTS/deb.from")"
 	case_works "$layout layout as documented" "$plug" "$cmod"
-	for part in "$M/xmpp_partners_admin.lib.lua" "$M/xmpp_partners_contact.lib.lua" \
+	for part in "$M/xmpp_partners_sources.lib.lua" "$M/xmpp_partners_proxy.lib.lua" \
+		"$M/xmpp_partners_keepalive.lib.lua" \
+		"$M/xmpp_partners_runtime.lib.lua" "$M/xmpp_partners_admin.lib.lua" \
+		"$M/xmpp_partners_shell.lib.lua" "$M/xmpp_partners_adhoc.lib.lua" "$M/xmpp_partners_contact.lib.lua" \
 		"$M/xmpp_partners_compat.lib.lua" "$M/xmpp_partners_pending.lib.lua" \
 		"$M/xmpp_partners_backoff.lib.lua" "$M/xmpp_partners_status.lib.lua" \
 		cmod/xmpp_partners/core.so "$M/mod_xmpp_partners.lua"; do
@@ -260,7 +267,13 @@ for layout in $LAYOUT_NAMES; do
 		if masked "$part"; then tap_skip "$name" "a copy is installed on this machine"; continue; fi
 		read -r p c <<<"$(without "$plug" "$cmod" "$part")"
 		case $part in
+		*sources*) case_closed "$name" "Cannot load xmpp_partners_sources.lib.lua" "$p" "$c" ;;
+		*keepalive*) case_closed "$name" "Cannot load xmpp_partners_keepalive.lib.lua" "$p" "$c" ;;
+		*proxy*) case_closed "$name" "Cannot load xmpp_partners_proxy.lib.lua" "$p" "$c" ;;
+		*runtime*) case_closed "$name" "Cannot load xmpp_partners_runtime.lib.lua" "$p" "$c" ;;
 		*admin*) case_closed "$name" "Cannot load xmpp_partners_admin.lib.lua" "$p" "$c" ;;
+		*shell*) case_closed "$name" "Cannot load xmpp_partners_shell.lib.lua" "$p" "$c" ;;
+		*adhoc*) case_closed "$name" "Cannot load xmpp_partners_adhoc.lib.lua" "$p" "$c" ;;
 		*contact*) case_closed "$name" "Cannot load xmpp_partners_contact.lib.lua" "$p" "$c" ;;
 		*compat*) case_closed "$name" "Cannot load xmpp_partners_compat.lib.lua" "$p" "$c" ;;
 		*pending*) case_closed "$name" "Cannot load xmpp_partners_pending.lib.lua" "$p" "$c" ;;
@@ -286,8 +299,10 @@ case_closed "helper of another version" "xmpp_partners_admin.lib.lua is from ano
 # Prosody keeps a module whose load() throws, so the hooks that refuse must
 # already be there (the admin helper's first call in load() throws here).
 read -r p c <<<"$(without "$plug" "$cmod" none)"
-sed -i 's/^\(\t*\)function admin\.when_storage_ready(.*$/\1function admin.when_storage_ready() error("a test fault in load()") end/' \
-	"$p/mod_xmpp_partners/xmpp_partners_admin.lib.lua"
+sed -i 's/^\(\t*\)function runtime\.when_storage_ready(.*$/\1function runtime.when_storage_ready() error("a test fault in load()") end/' \
+	"$p/mod_xmpp_partners/xmpp_partners_runtime.lib.lua"
+grep -q 'a test fault in load()' "$p/mod_xmpp_partners/xmpp_partners_runtime.lib.lua" ||
+	tap_diag "the fault was not planted: when_storage_ready is no longer where this test looks"
 CASE_CHECK=ok case_closed "a part that throws while the module starts" "Cannot start mod_xmpp_partners" "$p" "$c"
 read -r p c <<<"$(without "$plug" "$cmod" none)"
 printf 'not an ELF file\n' >"$c/xmpp_partners/core.so"
