@@ -7,7 +7,8 @@
 #              xmpp_partners_webadmin.beam, xmpp_partners_sessions.beam,
 #              xmpp_partners_runtime.beam, xmpp_partners_adhoc.beam,
 #              xmpp_partners_export.beam,
-#              xmpp_partners_s2s_out.beam, xmpp_partners_s2s_in.beam
+#              xmpp_partners_s2s_out.beam, xmpp_partners_s2s_in.beam,
+#              xmpp_partners_ets.beam (the one owner of the ETS tables)
 #   priv/lib/  xmpp_partners_nif.so (the NIF over module/core/libxpcore.la)
 # With --prefix=/usr that is /usr/lib/erlang/lib/xmpp_partners-VERSION, which
 # every Erlang node on Debian (ejabberd's included) has on its code path.
@@ -25,7 +26,8 @@ EJABBERD_SRCS = \
 	ejabberd/src/xmpp_partners_sessions.erl \
 	ejabberd/src/xmpp_partners_runtime.erl \
 	ejabberd/src/xmpp_partners_adhoc.erl \
-	ejabberd/src/xmpp_partners_export.erl
+	ejabberd/src/xmpp_partners_export.erl \
+	ejabberd/src/xmpp_partners_ets.erl
 EJABBERD_TESTS = \
 	tests/ejabberd/t_nif.sh \
 	tests/ejabberd/t_ejabberd.sh \
@@ -60,7 +62,8 @@ erlbeam_DATA += ejabberd/ebin/mod_xmpp_partners.beam \
 	ejabberd/ebin/xmpp_partners_sessions.beam \
 	ejabberd/ebin/xmpp_partners_runtime.beam \
 	ejabberd/ebin/xmpp_partners_adhoc.beam \
-	ejabberd/ebin/xmpp_partners_export.beam
+	ejabberd/ebin/xmpp_partners_export.beam \
+	ejabberd/ebin/xmpp_partners_ets.beam
 endif
 CLEANFILES += $(erlbeam_DATA) tests/ejabberd/nif_test.beam
 endif

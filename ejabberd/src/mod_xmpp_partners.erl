@@ -78,10 +78,9 @@ start(Host, Opts) ->
     {module, _} = code:ensure_loaded(xmpp_partners_s2s_out),
     {module, _} = code:ensure_loaded(xmpp_partners_s2s_in),
     Runtime = init_runtime(),
-    ok = xmpp_partners_sessions:start(Host, Opts),
+    %% the ETS tables of the live streams, pending streams and back-off
+    ok = xmpp_partners_ets:start(Host, Opts),
     start_runtime_sync(Host, Opts),
-    ok = xmpp_partners_pending:start(),
-    ok = xmpp_partners_backoff:start(),
     %% persistent_term outlives a module restart: rows recorded before it
     %% say nothing of the table about to be built
     persistent_term:erase({?MODULE, runtime_rows}),
