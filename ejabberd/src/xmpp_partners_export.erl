@@ -10,7 +10,7 @@
 %%% xmpp_partners = { ["domain"] = { key = value; ... }; -- source }, domains
 %%% sorted, each record's keys in the documented order, strings quoted the
 %%% way Lua's %q quotes them.  The records are those of the effective
-%%% table (mod_xmpp_partners:export_data/0); a table with errors is not
+%%% table (xmpp_partners_changes:export_data/0); a table with errors is not
 %%% exported (the core's diagnostics are printed instead).
 -module(xmpp_partners_export).
 
@@ -48,7 +48,7 @@ commands() ->
 
 -spec partners_export() -> {ok, string()} | {1, string()}.
 partners_export() ->
-    case mod_xmpp_partners:export_data() of
+    case xmpp_partners_changes:export_data() of
         {ok, Options, Partners} -> {ok, text(Options, Partners)};
         {error, Text} -> {1, Text}
     end.

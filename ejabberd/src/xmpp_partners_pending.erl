@@ -55,7 +55,7 @@ tables() ->
 %% The bounds: the smallest value of each over the hosts running the module.
 limits() ->
     Tables = [T || H <- ejabberd_option:hosts(),
-                   (T = mod_xmpp_partners:loaded_table(H)) /= undefined],
+                   (T = xmpp_partners_table:loaded_table(H)) /= undefined],
     %% (Each table's info already holds the core's default for an option
     %% not set; the module's defaults serve only while no table is loaded.
     %% Starting the fold from them would make them a ceiling: an admin
