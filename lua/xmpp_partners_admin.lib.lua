@@ -44,36 +44,6 @@ return function (api)
 		return c;
 	end
 
-	local function sorted_keys(t)
-		local keys = {};
-		for k in pairs(t) do keys[#keys + 1] = k; end
-		table.sort(keys, function (a, b) return tostring(a) < tostring(b); end);
-		return keys;
-	end
-
-	local function lua_value(v)
-		if type(v) == "string" then return string.format("%q", v); end
-		if type(v) ~= "table" then return tostring(v); end
-		local parts = {};
-		for _, x in ipairs(v) do parts[#parts + 1] = lua_value(x); end
-		return "{ " .. table.concat(parts, ", ") .. (#parts > 0 and " }" or "}");
-	end
-
-	-- A record as one line of Lua, keys in a stable order.
-	local function record_lua(r)
-		local parts, seen = {}, {};
-		for _, k in ipairs(RECORD_KEYS) do
-			if r[k] ~= nil then parts[#parts + 1] = k .. " = " .. lua_value(r[k]); seen[k] = true; end
-		end
-		for _, k in ipairs(sorted_keys(r)) do
-			if not seen[k] then
-				local key = type(k) == "string" and k:match("^[%a_][%w_]*$") and k or ("[" .. lua_value(k) .. "]");
-				parts[#parts + 1] = key .. " = " .. lua_value(r[k]);
-			end
-		end
-		return "{ " .. table.concat(parts, "; ") .. (#parts > 0 and " }" or "}");
-	end
-
 	-- A value typed at the shell or in a form, read by the core
 	-- (core.parse_value: none/nil, lists, yes/1/true, integers, else the
 	-- text for the builder to judge); a Lua value given as such stays.
@@ -244,21 +214,20 @@ return function (api)
 
 	-- Build the table that `state` would give; on success store the state,
 	-- install the table and close what it no longer allows.  Nothing changes
-	-- when the build or the write fails.
-	local function apply(state, what)
+	-- when the build or the write fails.  change is the core's description
+	-- of it ({ op =, domain =, key = }: core.change_text), what the words
+	-- of the log line.  -> true, warnings | nil, the core's refusal text
+	local function apply(state, change, what)
 		if not core then return nil, "the policy core xmpp_partners.core is not installed: nothing can be changed"; end
 		local config_partners, opts = api.read_config();
-		if not config_partners then return nil, what .. " refused, nothing changed: " .. opts; end
+		if not config_partners then return nil, core.change_refused(change, "read", opts); end
 		local merged = merge(config_partners, state);
 		local tbl, diags = core.build(merged, opts);
-		if not tbl then
-			return nil, what .. " refused, nothing changed:\n" .. diags_text(diags, true);
-		end
+		if not tbl then return nil, core.change_refused(change, "invalid", diags); end
 		local ok, err = save_runtime(state);
 		if not ok then
 			tbl:close();
-			return nil, what .. " refused, nothing changed: the change could not be stored (" .. err
-				.. "); check the storage configuration and the data directory permissions";
+			return nil, core.change_refused(change, "store", err);
 		end
 		api.install(tbl, "changed by an administrator (" .. what .. ")");
 		local warn = diags_text(tbl:warnings());
@@ -289,18 +258,16 @@ return function (api)
 		if not d then return nil, err; end
 		local r, perr = parse_record(record);
 		if not r then return nil, perr; end
+		local change = { op = "add", domain = d };
 		local eff, eerr = effective_all();
-		if not eff then return nil, "adding " .. d .. " refused, nothing changed: " .. eerr; end
-		if find_key(eff.merged, d) then
-			return nil, d .. " is already a partner; change it with partners:set(\"" .. d
-				.. "\", KEY, VALUE) or remove it first";
-		end
+		if not eff then return nil, core.change_refused(change, "read", eerr); end
+		if find_key(eff.merged, d) then return nil, core.change_refused(change, "exists"); end
 		local state = copy(eff.state);
 		state.removed[d] = nil;
 		state.partners[d] = r;
-		local ok, msg = apply(state, "adding " .. d);
+		local ok, msg = apply(state, change, "adding " .. d);
 		if not ok then return nil, msg; end
-		return true, d .. " added (runtime, stored)" .. (msg and ("\n" .. msg) or "");
+		return true, core.change_text(change, msg);
 	end
 
 	function admin.set(domain, key, value)
@@ -309,45 +276,45 @@ return function (api)
 		if type(key) ~= "string" or key == "" then
 			return nil, "give a key: one of " .. table.concat(RECORD_KEYS, ", ");
 		end
+		local change = { op = "set", domain = d, key = key };
 		local eff, eerr = effective_all();
-		if not eff then return nil, "setting " .. key .. " of " .. d .. " refused, nothing changed: " .. eerr; end
+		if not eff then return nil, core.change_refused(change, "read", eerr); end
 		local k = find_key(eff.merged, d);
 		if not k then
 			local policy = api.policy();
 			local primary = policy and policy:resolve(d);
 			if primary and primary ~= "*" and primary ~= d then
-				return nil, d .. " is an additional domain of " .. primary .. "; change " .. primary .. " instead";
+				return nil, core.change_refused(change, "additional", primary);
 			end
-			return nil, d .. " is not a partner; add it with partners:add(\"" .. d .. "\", { ... })";
+			return nil, core.change_refused(change, "not_partner");
 		end
 		local state = copy(eff.state);
 		local r = copy(eff.merged[k]);
 		r[key] = parse_value(key, value);
 		state.partners[k] = r;
-		local ok, msg = apply(state, "setting " .. key .. " of " .. d);
+		local ok, msg = apply(state, change, "setting " .. key .. " of " .. d);
 		if not ok then return nil, msg; end
-		-- Say how a typed word was read ("yes" is true), when not as written.
-		local read_as = type(value) == "string" and lua_value(r[key]) ~= value
-			and lua_value(r[key]) ~= string.format("%q", value)
-			and (" (\"" .. value .. "\" read as " .. lua_value(r[key]) .. ")") or "";
-		return true, d .. ": " .. key .. " = " .. lua_value(r[key]) .. read_as .. " (runtime, stored)"
-			.. (msg and ("\n" .. msg) or "");
+		-- the core says how a typed word was read ("yes" is true)
+		change.value = r[key];
+		change.typed = type(value) == "string" and value or nil;
+		return true, core.change_text(change, msg);
 	end
 
 	function admin.remove(domain)
 		local d, err = normalize(domain);
 		if not d then return nil, err; end
+		local change = { op = "remove", domain = d };
 		local eff, eerr = effective_all();
-		if not eff then return nil, "removing " .. d .. " refused, nothing changed: " .. eerr; end
+		if not eff then return nil, core.change_refused(change, "read", eerr); end
 		local k = find_key(eff.merged, d);
-		if not k then return nil, d .. " is not a partner (see partners:list())"; end
+		if not k then return nil, core.change_refused(change, "not_partner"); end
 		local state = copy(eff.state);
 		state.partners[k] = nil;
 		if eff.config[k] ~= nil then state.removed[k] = true; end
-		local ok, msg = apply(state, "removing " .. d);
+		local ok, msg = apply(state, change, "removing " .. d);
 		if not ok then return nil, msg; end
-		return true, d .. " removed" .. (eff.config[k] ~= nil
-			and " (its config entry stays hidden until partners:reset(\"" .. k .. "\"))" or "");
+		change.hidden = eff.config[k] ~= nil and k or nil;
+		return true, core.change_text(change);
 	end
 
 	-- Forget the runtime override or removal of domain: its config entry (if
@@ -355,8 +322,9 @@ return function (api)
 	function admin.reset(domain)
 		local d, err = normalize(domain);
 		if not d then return nil, err; end
+		local change = { op = "reset", domain = d };
 		local eff, eerr = effective_all();
-		if not eff then return nil, "resetting " .. d .. " refused, nothing changed: " .. eerr; end
+		if not eff then return nil, core.change_refused(change, "read", eerr); end
 		local state = copy(eff.state);
 		local found = false;
 		for k in pairs(state.partners) do
@@ -365,10 +333,10 @@ return function (api)
 		for k in pairs(state.removed) do
 			if k == d or (core and core.normalize(k) == d) then state.removed[k] = nil; found = true; end
 		end
-		if not found then return nil, d .. " has no runtime entry or removal to reset"; end
-		local ok, msg = apply(state, "resetting " .. d);
+		if not found then return nil, core.change_refused(change, "nothing"); end
+		local ok, msg = apply(state, change, "resetting " .. d);
 		if not ok then return nil, msg; end
-		return true, d .. ": runtime entry cleared, the configuration applies";
+		return true, core.change_text(change);
 	end
 
 	-- End the refusal back-off of domain at once (its fix is in place on
@@ -379,9 +347,8 @@ return function (api)
 		if not d then return nil, err; end
 		if not api.backoff then return nil, "refusal back-off is not active (policy core missing)"; end
 		local n = api.backoff.reset(d);
-		if n == 0 then return true, d .. " has no refusal back-off"; end
-		module:log("info", "Refusal back-off for %s ended by an admin", d);
-		return true, d .. ": refusal back-off ended, its next stream is judged afresh";
+		if n > 0 then module:log("info", "Refusal back-off for %s ended by an admin", d); end
+		return true, core.change_text({ op = "reset_backoff", domain = d, count = n });
 	end
 
 	-- ---- read-only views ---------------------------------------------------------------
@@ -535,18 +502,8 @@ return function (api)
 				.. diags_text(diags, true);
 		end
 		tbl:close();
-		local lines = { "-- xmpp_partners: effective partner table (config plus runtime changes)" };
-		for _, k in ipairs({ "default", "keepalive_interval", "connection_limit", "refusal_backoff",
-			"pending_per_address", "pending_limit", "auth_timeout", "preauth_bytes", "preauth_depth" }) do
-			if eff.opts[k] ~= nil then lines[#lines + 1] = "xmpp_partners_" .. k .. " = " .. lua_value(eff.opts[k]); end
-		end
-		lines[#lines + 1] = "xmpp_partners = {";
-		for _, domain in ipairs(sorted_keys(eff.merged)) do
-			lines[#lines + 1] = string.format("\t[%q] = %s; -- %s", domain, record_lua(eff.merged[domain]),
-				eff.sources[domain] or "?");
-		end
-		lines[#lines + 1] = "}";
-		return true, table.concat(lines, "\n");
+		-- the core's partner file, the same as ejabberdctl partners_export's
+		return true, core.export_text(eff.opts, eff.merged, eff.sources);
 	end
 
 	-- ---- prosodyctl shell -------------------------------------------------------------------
@@ -768,11 +725,14 @@ return function (api)
 				local eff, eerr = effective_all();
 				if not eff then return completed(false, eerr); end
 				local k = find_key(eff.merged, state.domain);
-				if not k then return completed(false, state.domain .. " is no longer a partner"); end
+				if not k then
+					return completed(false, core.change_refused({ op = "edit", domain = state.domain }, "not_partner"));
+				end
 				local st8 = copy(eff.state);
 				st8.partners[k] = record_from(fields);
-				local ok, msg = apply(st8, "editing " .. state.domain);
-				return completed(ok, ok and (state.domain .. " changed (runtime, stored)" .. (msg and ("\n" .. msg) or "")) or msg);
+				local change = { op = "edit", domain = state.domain };
+				local ok, msg = apply(st8, change, "editing " .. state.domain);
+				return completed(ok, ok and core.change_text(change, msg) or msg);
 			end, "admin"));
 
 		-- Remove

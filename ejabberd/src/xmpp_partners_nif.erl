@@ -10,6 +10,7 @@
 -module(xmpp_partners_nif).
 
 -export([build/2, check/3, closed/0, resolve/2, lookup/2, explain/2, overlay/5, parse_value/2, diag_line/1, check_text/2, show/3, list_text/5,
+         change_text/2, change_refused/3, export_text/2,
          tls/3,
          sasl_external/7, dialback/7, stanzas/7, auth/8, connection/4,
          subscribe/5, message/3, strip_status/2, keepalive/2, proxy/2,
@@ -90,6 +91,24 @@ parse_value(_Key, _Text) -> ?NIF.
 diag_line(_Diag) -> ?NIF.
 -spec check_text([diagnostic()], non_neg_integer() | undefined) -> binary().
 check_text(_Diags, _Count) -> ?NIF.
+%% An admin change: #{op := add | set | remove | reset | reset_backoff |
+%% edit, domain := D, key => K, value => V, typed => T, hidden => K,
+%% count => N} (module/core/xmpp_partners.h, xp_change).
+-type change() :: #{op := add | set | remove | reset | reset_backoff | edit,
+                    domain := domain(), atom() => term()}.
+-spec change_text(change(), binary() | string() | undefined) -> binary().
+change_text(_Change, _Warnings) -> ?NIF.
+-spec change_refused(change(),
+                     invalid | read | store | exists | not_partner |
+                     additional | nothing,
+                     binary() | string() | [diagnostic()] | undefined) ->
+          binary().
+change_refused(_Change, _Why, _Detail) -> ?NIF.
+-spec export_text(#{atom() | binary() => term()} | [{atom() | binary(), term()}],
+                  [{domain(), #{atom() | binary() => term()}
+                              | [{atom() | binary(), term()}], binary() | string()}]) ->
+          binary().
+export_text(_Options, _Partners) -> ?NIF.
 -spec show(table(), domain(), binary() | string() | undefined) ->
           {ok, binary()} | {error, binary()}.
 show(_T, _D, _Source) -> ?NIF.

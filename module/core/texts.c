@@ -484,3 +484,518 @@ int xp_list_text(xp_ctx *ctx, const xp_table *t, const xp_list_row *rows,
 	*out = x;
 	return XP_OK;
 }
+
+/* ---- admin change results ------------------------------------------------ */
+
+/* A string as Lua's string.format("%q") writes it (Lua 5.3/5.4): quotes,
+ * backslash and newline escaped with a backslash, other control bytes as
+ * decimal escapes (three digits when a digit follows), so the text reads
+ * back as the same string. */
+static void add_quoted(xp_text *x, const char *s, size_t len)
+{
+	size_t i, start = 0;
+
+	xp_text_add(x, "\"", 1);
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c != '"' && c != '\\' && c != '\n' && c >= 0x20 &&
+		    c != 0x7F)
+			continue;
+		xp_text_add(x, s + start, i - start);
+		start = i + 1;
+		if (c == '"' || c == '\\' || c == '\n') {
+			char esc[2] = {'\\', (char)c};
+			xp_text_add(x, esc, 2);
+		} else if (i + 1 < len && s[i + 1] >= '0' && s[i + 1] <= '9') {
+			xp_text_printf(x, "\\%03u", (unsigned)c);
+		} else {
+			xp_text_printf(x, "\\%u", (unsigned)c);
+		}
+	}
+	xp_text_add(x, s + start, len - start);
+	xp_text_add(x, "\"", 1);
+}
+
+/* A value the host's way: Lua syntax for Prosody (the shell echoes what
+ * one would type in the configuration), YAML-like for ejabberd. */
+static void add_value(xp_text *x, const xp_text_value *v, xp_host_style style)
+{
+	int ej = style == XP_HOST_EJABBERD;
+	size_t i;
+
+	if (v == NULL || v->type == XP_VALUE_UNSET) {
+		xp_text_printf(x, "%s", ej ? "none" : "nil");
+		return;
+	}
+	switch (v->type) {
+	case XP_VALUE_STRING:
+		if (ej)
+			xp_text_add(x, v->s != NULL ? v->s : "",
+			            v->s != NULL ? v->len : 0);
+		else
+			add_quoted(x, v->s != NULL ? v->s : "",
+			           v->s != NULL ? v->len : 0);
+		break;
+	case XP_VALUE_BOOLEAN:
+		xp_text_printf(x, "%s", v->boolean ? "true" : "false");
+		break;
+	case XP_VALUE_INTEGER:
+		xp_text_printf(x, "%lld", v->integer);
+		break;
+	case XP_VALUE_LIST:
+		xp_text_printf(x, "%s", ej ? "[" : (v->n ? "{ " : "{"));
+		for (i = 0; i < v->n; i++) {
+			const char *item =
+			        v->items != NULL ? v->items[i] : NULL;
+			size_t len = item != NULL && v->lens != NULL
+			                     ? v->lens[i]
+			                     : 0;
+			if (i > 0)
+				xp_text_printf(x, ", ");
+			if (ej)
+				xp_text_add(x, item != NULL ? item : "", len);
+			else
+				add_quoted(x, item != NULL ? item : "", len);
+		}
+		xp_text_printf(x, "%s", ej ? "]" : (v->n ? " }" : "}"));
+		break;
+	default:
+		break;
+	}
+}
+
+/* A list value's items must be there when it has any. */
+static int value_ok(const xp_text_value *v)
+{
+	size_t i;
+
+	if (v == NULL)
+		return 1;
+	if (v->type < XP_VALUE_UNSET || v->type > XP_VALUE_LIST)
+		return 0;
+	if (v->type == XP_VALUE_LIST && v->n > 0) {
+		if (v->items == NULL || v->lens == NULL)
+			return 0;
+		for (i = 0; i < v->n; i++)
+			if (v->items[i] == NULL)
+				return 0;
+	}
+	return v->type != XP_VALUE_STRING || v->s != NULL;
+}
+
+/* What a refusal names: "adding D", "setting KEY of D", ... */
+static void add_what(xp_text *x, const xp_change *c)
+{
+	switch (c->op) {
+	case XP_CHANGE_ADD:
+		xp_text_printf(x, "adding %s", c->domain);
+		break;
+	case XP_CHANGE_SET:
+		xp_text_printf(x, "setting %s of %s", c->key, c->domain);
+		break;
+	case XP_CHANGE_REMOVE:
+		xp_text_printf(x, "removing %s", c->domain);
+		break;
+	case XP_CHANGE_RESET:
+		xp_text_printf(x, "resetting %s", c->domain);
+		break;
+	case XP_CHANGE_RESET_BACKOFF:
+		xp_text_printf(x, "ending the refusal back-off of %s",
+		               c->domain);
+		break;
+	case XP_CHANGE_EDIT:
+		xp_text_printf(x, "editing %s", c->domain);
+		break;
+	}
+}
+
+static int change_ok(const xp_change *c)
+{
+	if (c == NULL || c->domain == NULL || c->op < XP_CHANGE_ADD ||
+	    c->op > XP_CHANGE_EDIT)
+		return 0;
+	if (c->op == XP_CHANGE_SET && (c->key == NULL || !value_ok(c->value)))
+		return 0;
+	return 1;
+}
+
+static int finish(xp_text *x, xp_text **out)
+{
+	if (xp_text_failed(x)) {
+		xp_text_free(x);
+		return XP_ENOMEM;
+	}
+	*out = x;
+	return XP_OK;
+}
+
+/* Prosody's shell says how a typed word was read ("yes" is true) when the
+ * value it writes is neither the word nor the word quoted. */
+static void add_read_as(xp_text *x, const xp_change *c)
+{
+	size_t mark = x->len, vlen, tlen = strlen(c->typed);
+	int same;
+
+	add_value(x, c->value, XP_HOST_PROSODY);
+	if (xp_text_failed(x))
+		return;
+	vlen = x->len - mark;
+	same = (vlen == tlen && memcmp(x->s + mark, c->typed, tlen) == 0) ||
+	       (vlen == tlen + 2 && x->s[mark] == '"' &&
+	        memcmp(x->s + mark + 1, c->typed, tlen) == 0 &&
+	        x->s[mark + vlen - 1] == '"');
+	if (same) {
+		x->len = mark;
+		x->s[mark] = '\0';
+		return;
+	}
+	/* (the value moves after the typed word) */
+	{
+		char *v = xp_malloc(x->ctx, vlen + 1);
+		if (v == NULL) {
+			x->failed = 1;
+			return;
+		}
+		memcpy(v, x->s + mark, vlen);
+		v[vlen] = '\0';
+		x->len = mark;
+		x->s[mark] = '\0';
+		xp_text_printf(x, " (\"%s\" read as %s)", c->typed, v);
+		xp_free(x->ctx, v, vlen + 1);
+	}
+}
+
+int xp_change_text(xp_ctx *ctx, xp_host_style style, const xp_change *c,
+                   const char *warnings, xp_text **out)
+{
+	int ej = style == XP_HOST_EJABBERD;
+	xp_text *x;
+
+	if (ctx == NULL || out == NULL || !change_ok(c))
+		return XP_EINVAL;
+	x = xp_text_new(ctx);
+	if (x == NULL)
+		return XP_ENOMEM;
+	switch (c->op) {
+	case XP_CHANGE_ADD:
+		xp_text_printf(x, "%s added (runtime, stored)", c->domain);
+		break;
+	case XP_CHANGE_SET:
+		xp_text_printf(x, "%s: %s = ", c->domain, c->key);
+		add_value(x, c->value, style);
+		if (!ej && c->typed != NULL)
+			add_read_as(x, c);
+		xp_text_printf(x, " (runtime, stored)");
+		break;
+	case XP_CHANGE_REMOVE:
+		xp_text_printf(x, "%s removed", c->domain);
+		if (c->hidden != NULL && ej)
+			xp_text_printf(x,
+			               " (its configured entry stays hidden "
+			               "until partners_reset %s)",
+			               c->hidden);
+		else if (c->hidden != NULL)
+			xp_text_printf(x,
+			               " (its config entry stays hidden until "
+			               "partners:reset(\"%s\"))",
+			               c->hidden);
+		break;
+	case XP_CHANGE_RESET:
+		xp_text_printf(x,
+		               "%s: runtime entry cleared, the configuration "
+		               "applies",
+		               c->domain);
+		break;
+	case XP_CHANGE_RESET_BACKOFF:
+		if (c->count == 0)
+			xp_text_printf(x, "%s has no refusal back-off",
+			               c->domain);
+		else if (ej)
+			xp_text_printf(x,
+			               "refusal back-off of %s ended (%lu "
+			               "origin%s); its next stream is judged "
+			               "afresh",
+			               c->domain, c->count,
+			               c->count == 1 ? "" : "s");
+		else
+			xp_text_printf(x,
+			               "%s: refusal back-off ended, its next "
+			               "stream is judged afresh",
+			               c->domain);
+		break;
+	case XP_CHANGE_EDIT:
+		xp_text_printf(x, "%s changed (runtime, stored)", c->domain);
+		break;
+	}
+	if (warnings != NULL && warnings[0] != '\0')
+		xp_text_printf(x, "\n%s", warnings);
+	return finish(x, out);
+}
+
+int xp_change_refused_text(xp_ctx *ctx, xp_host_style style, const xp_change *c,
+                           xp_change_refusal why, const char *detail,
+                           const xp_diag *diags, size_t n, xp_text **out)
+{
+	int ej = style == XP_HOST_EJABBERD;
+	size_t i;
+	xp_text *x;
+
+	if (ctx == NULL || out == NULL || !change_ok(c) ||
+	    (diags == NULL && n > 0) || why < XP_REFUSE_INVALID ||
+	    why > XP_REFUSE_NOTHING)
+		return XP_EINVAL;
+	if ((why == XP_REFUSE_ADDITIONAL || why == XP_REFUSE_READ ||
+	     why == XP_REFUSE_STORE) &&
+	    detail == NULL)
+		return XP_EINVAL;
+	x = xp_text_new(ctx);
+	if (x == NULL)
+		return XP_ENOMEM;
+	switch (why) {
+	case XP_REFUSE_INVALID:
+		add_what(x, c);
+		xp_text_printf(x, " refused, nothing changed:");
+		for (i = 0; i < n; i++) {
+			if (diags[i].severity != XP_SEV_ERROR)
+				continue;
+			xp_text_printf(x, "\n");
+			add_diag(x, &diags[i]);
+		}
+		break;
+	case XP_REFUSE_READ:
+		add_what(x, c);
+		xp_text_printf(x, " refused, nothing changed: %s", detail);
+		break;
+	case XP_REFUSE_STORE:
+		add_what(x, c);
+		if (ej)
+			xp_text_printf(x,
+			               " refused, nothing changed: the change "
+			               "could not be stored in Mnesia (%s)",
+			               detail);
+		else
+			xp_text_printf(x,
+			               " refused, nothing changed: the change "
+			               "could not be stored (%s); check the "
+			               "storage configuration and the data "
+			               "directory permissions",
+			               detail);
+		break;
+	case XP_REFUSE_EXISTS:
+		if (ej)
+			xp_text_printf(
+			        x,
+			        "%s is already a partner; change it with "
+			        "partners_set %s KEY VALUE or remove it "
+			        "first",
+			        c->domain, c->domain);
+		else
+			xp_text_printf(
+			        x,
+			        "%s is already a partner; change it with "
+			        "partners:set(\"%s\", KEY, VALUE) or remove "
+			        "it first",
+			        c->domain, c->domain);
+		break;
+	case XP_REFUSE_NOT_PARTNER:
+		if (c->op == XP_CHANGE_EDIT)
+			xp_text_printf(x, "%s is no longer a partner",
+			               c->domain);
+		else if (c->op != XP_CHANGE_SET && c->op != XP_CHANGE_ADD)
+			xp_text_printf(
+			        x, "%s is not a partner (see %s)", c->domain,
+			        ej ? "partners_list" : "partners:list()");
+		else if (ej)
+			xp_text_printf(x,
+			               "%s is not a partner; add it with "
+			               "partners_add %s RECORD",
+			               c->domain, c->domain);
+		else
+			xp_text_printf(x,
+			               "%s is not a partner; add it with "
+			               "partners:add(\"%s\", { ... })",
+			               c->domain, c->domain);
+		break;
+	case XP_REFUSE_ADDITIONAL:
+		xp_text_printf(x,
+		               "%s is an additional domain of %s; change %s "
+		               "instead",
+		               c->domain, detail, detail);
+		break;
+	case XP_REFUSE_NOTHING:
+		xp_text_printf(x, "%s has no runtime entry or removal to reset",
+		               c->domain);
+		break;
+	}
+	return finish(x, out);
+}
+
+/* ---- export: the effective table as a partner file ----------------------- */
+
+/* The documented order of a record's keys, and of the global options (the
+ * builder's). */
+static const char *const record_keys[] = {"description", "type",
+                                          "tls",         "sasl",
+                                          "dialback",    "additional_domains",
+                                          "proxy",       "connection_limit",
+                                          "keepalive",   "fingerprints"};
+static const char *const export_options[] = {
+        "default",         "keepalive_interval",  "connection_limit",
+        "refusal_backoff", "pending_per_address", "pending_limit",
+        "auth_timeout",    "preauth_bytes",       "preauth_depth"};
+#define N_RECORD_KEYS    (sizeof(record_keys) / sizeof(record_keys[0]))
+#define N_EXPORT_OPTIONS (sizeof(export_options) / sizeof(export_options[0]))
+
+static int is_record_key(const char *k)
+{
+	size_t i;
+
+	for (i = 0; i < N_RECORD_KEYS; i++)
+		if (strcmp(record_keys[i], k) == 0)
+			return 1;
+	return 0;
+}
+
+static int is_identifier(const char *k)
+{
+	size_t i;
+
+	if (k[0] == '\0' || (k[0] >= '0' && k[0] <= '9'))
+		return 0;
+	for (i = 0; k[i] != '\0'; i++)
+		if (!((k[i] >= 'a' && k[i] <= 'z') ||
+		      (k[i] >= 'A' && k[i] <= 'Z') ||
+		      (k[i] >= '0' && k[i] <= '9') || k[i] == '_'))
+			return 0;
+	return 1;
+}
+
+static int by_key(const void *pa, const void *pb)
+{
+	const xp_export_field *a = *(const xp_export_field *const *)pa;
+	const xp_export_field *b = *(const xp_export_field *const *)pb;
+
+	return strcmp(a->key, b->key);
+}
+
+static int by_domain(const void *pa, const void *pb)
+{
+	const xp_export_record *a = *(const xp_export_record *const *)pa;
+	const xp_export_record *b = *(const xp_export_record *const *)pb;
+
+	return strcmp(a->domain, b->domain);
+}
+
+static void add_field(xp_text *x, const xp_export_field *f, size_t *k)
+{
+	if (f->value.type == XP_VALUE_UNSET)
+		return;
+	xp_text_printf(x, "%s", (*k)++ ? "; " : "{ ");
+	if (is_identifier(f->key)) {
+		xp_text_printf(x, "%s", f->key);
+	} else {
+		xp_text_printf(x, "[");
+		add_quoted(x, f->key, strlen(f->key));
+		xp_text_printf(x, "]");
+	}
+	xp_text_printf(x, " = ");
+	add_value(x, &f->value, XP_HOST_PROSODY);
+}
+
+/* One record on one line: the known keys in order, then any other sorted
+ * (the builder refuses unknown keys; kept so nothing is lost). */
+static int add_record(xp_ctx *ctx, xp_text *x, const xp_export_record *r)
+{
+	const xp_export_field **other;
+	size_t i, j, n_other = 0, k = 0;
+
+	other = xp_malloc(ctx,
+	                  (r->n_fields ? r->n_fields : 1) * sizeof(*other));
+	if (other == NULL)
+		return XP_ENOMEM;
+	for (i = 0; i < N_RECORD_KEYS; i++)
+		for (j = 0; j < r->n_fields; j++)
+			if (strcmp(r->fields[j].key, record_keys[i]) == 0) {
+				add_field(x, &r->fields[j], &k);
+				break;
+			}
+	for (j = 0; j < r->n_fields; j++)
+		if (!is_record_key(r->fields[j].key))
+			other[n_other++] = &r->fields[j];
+	if (n_other > 1)
+		qsort(other, n_other, sizeof(*other), by_key);
+	for (i = 0; i < n_other; i++)
+		add_field(x, other[i], &k);
+	xp_text_printf(x, "%s", k ? " }" : "{}");
+	xp_free(ctx, other, (r->n_fields ? r->n_fields : 1) * sizeof(*other));
+	return XP_OK;
+}
+
+int xp_export_text(xp_ctx *ctx, const xp_export_field *options,
+                   size_t n_options, const xp_export_record *records, size_t n,
+                   xp_text **out)
+{
+	const xp_export_record **order;
+	size_t i, j;
+	xp_text *x;
+	int rc = XP_OK;
+
+	if (ctx == NULL || out == NULL || (options == NULL && n_options > 0) ||
+	    (records == NULL && n > 0))
+		return XP_EINVAL;
+	for (i = 0; i < n_options; i++)
+		if (options[i].key == NULL || !value_ok(&options[i].value))
+			return XP_EINVAL;
+	for (i = 0; i < n; i++) {
+		if (records[i].domain == NULL ||
+		    (records[i].fields == NULL && records[i].n_fields > 0))
+			return XP_EINVAL;
+		for (j = 0; j < records[i].n_fields; j++)
+			if (records[i].fields[j].key == NULL ||
+			    !value_ok(&records[i].fields[j].value))
+				return XP_EINVAL;
+	}
+	order = xp_malloc(ctx, (n ? n : 1) * sizeof(*order));
+	if (order == NULL)
+		return XP_ENOMEM;
+	for (i = 0; i < n; i++)
+		order[i] = &records[i];
+	if (n > 1)
+		qsort(order, n, sizeof(*order), by_domain);
+	x = xp_text_new(ctx);
+	if (x == NULL) {
+		xp_free(ctx, order, (n ? n : 1) * sizeof(*order));
+		return XP_ENOMEM;
+	}
+	xp_text_printf(x, "-- xmpp_partners: effective partner table (config "
+	                  "plus runtime changes)\n");
+	for (i = 0; i < N_EXPORT_OPTIONS; i++)
+		for (j = 0; j < n_options; j++)
+			if (strcmp(options[j].key, export_options[i]) == 0 &&
+			    options[j].value.type != XP_VALUE_UNSET) {
+				xp_text_printf(x, "xmpp_partners_%s = ",
+				               export_options[i]);
+				add_value(x, &options[j].value,
+				          XP_HOST_PROSODY);
+				xp_text_printf(x, "\n");
+				break;
+			}
+	xp_text_printf(x, "xmpp_partners = {\n");
+	for (i = 0; i < n && rc == XP_OK; i++) {
+		xp_text_printf(x, "\t[");
+		add_quoted(x, order[i]->domain, strlen(order[i]->domain));
+		xp_text_printf(x, "] = ");
+		rc = add_record(ctx, x, order[i]);
+		xp_text_printf(x, "; -- ");
+		xp_text_one_line(x, order[i]->source != NULL ? order[i]->source
+		                                             : "?");
+		xp_text_printf(x, "\n");
+	}
+	xp_text_printf(x, "}");
+	xp_free(ctx, order, (n ? n : 1) * sizeof(*order));
+	if (rc != XP_OK) {
+		xp_text_free(x);
+		return rc;
+	}
+	return finish(x, out);
+}

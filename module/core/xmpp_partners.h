@@ -680,6 +680,116 @@ int xp_list_text(xp_ctx *ctx, const xp_table *t, const xp_list_row *rows,
                  size_t n, size_t matched, const char *pattern,
                  const char *const *removed, size_t n_removed, xp_text **out);
 
+/* ---- admin change results and the export (texts.c) ---------------------- */
+
+/*
+ * A record or option value as the host holds it, for the texts below (the
+ * core only reads it; nothing is allocated): XP_VALUE_UNSET (no value),
+ * a string (s, len), a boolean, an integer, or a list of strings (items,
+ * lens, n).
+ */
+typedef struct xp_text_value {
+	xp_value_type type;
+	int boolean;
+	long long integer;
+	const char *s;
+	size_t len;
+	const char *const *items;
+	const size_t *lens;
+	size_t n;
+} xp_text_value;
+
+/* An admin change of the runtime partner table. */
+typedef enum xp_change_op {
+	XP_CHANGE_ADD = 0,       /* add a partner */
+	XP_CHANGE_SET,           /* set one key of a partner */
+	XP_CHANGE_REMOVE,        /* remove a partner */
+	XP_CHANGE_RESET,         /* drop a runtime entry or removal */
+	XP_CHANGE_RESET_BACKOFF, /* end a domain's refusal back-off */
+	XP_CHANGE_EDIT           /* replace a record (ad-hoc edit form) */
+} xp_change_op;
+
+typedef struct xp_change {
+	xp_change_op op;
+	const char *domain;         /* normalised */
+	const char *key;            /* SET: the key */
+	const xp_text_value *value; /* SET: the value now (NULL: unset) */
+	const char *typed;          /* SET: the text typed, said when read
+	                               otherwise (Prosody style); or NULL */
+	const char *hidden;         /* REMOVE: the configured key now hidden
+	                               until a reset, or NULL */
+	unsigned long count;        /* RESET_BACKOFF: origins whose back-off
+	                               ended (0: there was none) */
+} xp_change;
+
+/*
+ * The line an admin command prints when the change is done, in the host's
+ * words (style names its commands and writes values its way):
+ *   "D added (runtime, stored)", "D: KEY = VALUE (runtime, stored)",
+ *   "D removed[ (its config entry stays hidden until partners:reset(...))]",
+ *   "D: runtime entry cleared, the configuration applies",
+ *   "D has no refusal back-off" / "...back-off ended...",
+ *   "D changed (runtime, stored)";
+ * warnings (the build's diagnostic lines, or NULL/"") follow on their own
+ * lines.  XP_OK and *out (the caller frees it), XP_EINVAL, XP_ENOMEM.
+ */
+int xp_change_text(xp_ctx *ctx, xp_host_style style, const xp_change *c,
+                   const char *warnings, xp_text **out);
+
+/* Why a change was refused (nothing changed). */
+typedef enum xp_change_refusal {
+	XP_REFUSE_INVALID = 0, /* the table would have errors: diags */
+	XP_REFUSE_READ,        /* the stored changes cannot be read: detail */
+	XP_REFUSE_STORE,       /* the change could not be stored: detail */
+	XP_REFUSE_EXISTS,      /* ADD: the domain is already a partner */
+	XP_REFUSE_NOT_PARTNER, /* the domain is no partner */
+	XP_REFUSE_ADDITIONAL,  /* the domain is an additional domain of the
+	                           partner named by detail */
+	XP_REFUSE_NOTHING      /* RESET: no runtime entry or removal */
+} xp_change_refusal;
+
+/*
+ * The text of a refused change, naming the domain and the fix in the
+ * host's words: "adding D refused, nothing changed:\n" and the errors of
+ * diags (n of them; warnings are left out), "... refused, nothing
+ * changed: the change could not be stored (DETAIL); ...", "D is already a
+ * partner; change it with ...", "D is not a partner; add it with ...".
+ * XP_OK and *out (the caller frees it), XP_EINVAL, XP_ENOMEM.
+ */
+int xp_change_refused_text(xp_ctx *ctx, xp_host_style style, const xp_change *c,
+                           xp_change_refusal why, const char *detail,
+                           const xp_diag *diags, size_t n, xp_text **out);
+
+/* A key and its value: a record's, or a global option's (its name without
+ * a host prefix: "default", "keepalive_interval", ...). */
+typedef struct xp_export_field {
+	const char *key;
+	xp_text_value value;
+} xp_export_field;
+
+/* A partner's record as its source wrote it, and the source's label. */
+typedef struct xp_export_record {
+	const char *domain;
+	const char *source;
+	const xp_export_field *fields;
+	size_t n_fields;
+} xp_export_record;
+
+/*
+ * The effective table as a partner file (Lua syntax, which Prosody's
+ * configuration and the CLI read, and ejabberd's partners_file): a
+ * comment, the global options that are set (xmpp_partners_KEY = VALUE, in
+ * the builder's order; unknown names are left out), then
+ * xmpp_partners = { ["D"] = { key = value; ... }; -- SOURCE }, domains
+ * sorted bytewise, each record's keys in the documented order then any
+ * other sorted, strings quoted as Lua's %q does.  No "\n" at the end.
+ * XP_OK and *out (the caller frees it), XP_EINVAL (a NULL where a string
+ * is needed), XP_ENOMEM.
+ */
+int xp_export_text(xp_ctx *ctx, const xp_export_field *options,
+                   size_t n_options, const xp_export_record *records, size_t n,
+                   xp_text **out);
+
 /* ---- explain (explain.c) ------------------------------------------------ */
 
 /*

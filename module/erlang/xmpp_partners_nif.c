@@ -44,6 +44,19 @@
  *                                "list" commands print it
  *   check_text(Diags, Count | undefined) -> Text: an admin check's text
  *                                (valid when Count is given)
+ *   change_text(Change, Warnings | undefined) -> Text: the line an admin
+ *                                change prints when done; Change is
+ *                                #{op => add | set | remove | reset |
+ *                                reset_backoff | edit, domain => D,
+ *                                key, value, typed, hidden, count}
+ *                                (xp_change in xmpp_partners.h)
+ *   change_refused(Change, Why, Detail | [Diag] | undefined) -> Text: a
+ *                                refused change; Why: invalid ([Diag]),
+ *                                read, store, additional (Detail),
+ *                                exists, not_partner, nothing
+ *   export_text(Options, [{Domain, Record, Source}]) -> Text: the
+ *                                effective table as a partner file
+ *                                (Options, Record: map or [{Key, Value}])
  *   tls(T, D, Dir)            -> withhold | offer | require
  *                                | {error, Token, Text}
  *   sasl_external(T, D, Dir, Encrypted, Chain, Identity, Pin)
@@ -165,7 +178,8 @@ static void table_dtor(ErlNifEnv *env, void *obj)
 
 static ERL_NIF_TERM am_ok, am_error, am_true, am_false, am_undefined, am_enomem,
         am_incoming, am_outgoing, am_valid, am_invalid, am_none, am_warning,
-        am_severity, am_partner, am_key, am_row, am_message, am_suggestion;
+        am_severity, am_partner, am_key, am_row, am_message, am_suggestion,
+        am_remove;
 
 static void make_atoms(ErlNifEnv *env)
 {
@@ -187,6 +201,7 @@ static void make_atoms(ErlNifEnv *env)
 	am_row = enif_make_atom(env, "row");
 	am_message = enif_make_atom(env, "message");
 	am_suggestion = enif_make_atom(env, "suggestion");
+	am_remove = enif_make_atom(env, "remove");
 }
 
 /* ---- load, upgrade, unload ----------------------------------------------- */
@@ -1392,6 +1407,305 @@ static ERL_NIF_TERM nif_check_text(ErlNifEnv *env, int argc,
 	return text_term(env, x, rc);
 }
 
+/* ---- admin change results and the export (texts.c) ----------------------- */
+
+/* A term as a value the core's texts write: undefined or remove (no
+ * value), true/false, an integer, a binary or other atom (text), a string
+ * (a flat list of bytes), or a list of texts.  0 when it is none of these
+ * or memory ran out (s->failed says which). */
+static int text_value_from(ErlNifEnv *env, ERL_NIF_TERM t, scratch *s,
+                           xp_text_value *v)
+{
+	ErlNifSInt64 i64;
+	unsigned n;
+	size_t i = 0;
+	ERL_NIF_TERM head, tail = t;
+	const char **items;
+	size_t *lens;
+
+	memset(v, 0, sizeof(*v));
+	if (enif_is_identical(t, am_undefined) ||
+	    enif_is_identical(t, am_remove)) {
+		v->type = XP_VALUE_UNSET;
+		return 1;
+	}
+	if (enif_is_identical(t, am_true) || enif_is_identical(t, am_false)) {
+		v->type = XP_VALUE_BOOLEAN;
+		v->boolean = enif_is_identical(t, am_true);
+		return 1;
+	}
+	if (enif_get_int64(env, t, &i64)) {
+		v->type = XP_VALUE_INTEGER;
+		v->integer = (long long)i64;
+		return 1;
+	}
+	if (enif_is_list(env, t) && enif_get_list_length(env, t, &n)) {
+		/* a string, unless its first element is no byte */
+		if (n > 0 && enif_get_list_cell(env, t, &head, &tail) &&
+		    enif_is_number(env, head)) {
+			v->type = XP_VALUE_STRING;
+			return term_text(env, t, s, 1, &v->s, &v->len);
+		}
+		items = scratch_alloc(s, (n ? n : 1) * sizeof(*items));
+		lens = scratch_alloc(s, (n ? n : 1) * sizeof(*lens));
+		if (items == NULL || lens == NULL)
+			return 0;
+		tail = t;
+		while (i < n && enif_get_list_cell(env, tail, &head, &tail)) {
+			if (!term_text(env, head, s, 0, &items[i], &lens[i]))
+				return 0;
+			i++;
+		}
+		v->type = XP_VALUE_LIST;
+		v->items = items;
+		v->lens = lens;
+		v->n = i;
+		return 1;
+	}
+	v->type = XP_VALUE_STRING;
+	return term_text(env, t, s, 1, &v->s, &v->len);
+}
+
+/* An optional text field of a map: NULL when absent or undefined. */
+static int map_text(ErlNifEnv *env, ERL_NIF_TERM m, const char *name,
+                    scratch *s, const char **out)
+{
+	ERL_NIF_TERM v;
+	size_t len;
+
+	*out = NULL;
+	if (!enif_get_map_value(env, m, enif_make_atom(env, name), &v) ||
+	    enif_is_identical(v, am_undefined))
+		return 1;
+	return term_text(env, v, s, 1, out, &len);
+}
+
+static const char *const change_ops[] = {"add",   "set",           "remove",
+                                         "reset", "reset_backoff", "edit"};
+
+/* A change map #{op, domain, key, value, typed, hidden, count} as an
+ * xp_change (value into *value); 0 when malformed. */
+static int change_from(ErlNifEnv *env, ERL_NIF_TERM m, scratch *s, xp_change *c,
+                       xp_text_value *value)
+{
+	ERL_NIF_TERM v;
+	char op[16];
+	ErlNifUInt64 count = 0;
+	size_t i;
+
+	memset(c, 0, sizeof(*c));
+	if (!enif_is_map(env, m) ||
+	    !enif_get_map_value(env, m, enif_make_atom(env, "op"), &v) ||
+	    enif_get_atom(env, v, op, sizeof(op), ERL_NIF_LATIN1) <= 0)
+		return 0;
+	for (i = 0; i < sizeof(change_ops) / sizeof(change_ops[0]); i++)
+		if (strcmp(op, change_ops[i]) == 0)
+			break;
+	if (i == sizeof(change_ops) / sizeof(change_ops[0]))
+		return 0;
+	c->op = (xp_change_op)i;
+	if (!map_text(env, m, "domain", s, &c->domain) || c->domain == NULL ||
+	    !map_text(env, m, "key", s, &c->key) ||
+	    !map_text(env, m, "typed", s, &c->typed) ||
+	    !map_text(env, m, "hidden", s, &c->hidden))
+		return 0;
+	if (enif_get_map_value(env, m, enif_make_atom(env, "count"), &v) &&
+	    !enif_get_uint64(env, v, &count))
+		return 0;
+	c->count = (unsigned long)count;
+	if (enif_get_map_value(env, m, enif_make_atom(env, "value"), &v)) {
+		if (!text_value_from(env, v, s, value))
+			return 0;
+		c->value = value;
+	}
+	return 1;
+}
+
+static ERL_NIF_TERM bad_or_enomem(ErlNifEnv *env, scratch *s)
+{
+	int failed = s->failed;
+
+	scratch_free(s);
+	return failed ? raise_status(env, XP_ENOMEM) : enif_make_badarg(env);
+}
+
+/* change_text(Change, Warnings | undefined) -> Text: the line an admin
+ * change prints when done (xp_change_text). */
+static ERL_NIF_TERM nif_change_text(ErlNifEnv *env, int argc,
+                                    const ERL_NIF_TERM argv[])
+{
+	priv_data *p = priv_get(env);
+	scratch s = {NULL, 0, 0, 0};
+	const char *warnings = NULL;
+	xp_text_value value;
+	xp_change c;
+	xp_text *x = NULL;
+	size_t len;
+	int rc;
+
+	(void)argc;
+	if (p == NULL || !change_from(env, argv[0], &s, &c, &value))
+		return bad_or_enomem(env, &s);
+	if (!enif_is_identical(argv[1], am_undefined) &&
+	    !enif_is_empty_list(env, argv[1]) &&
+	    !term_text(env, argv[1], &s, 1, &warnings, &len))
+		return bad_or_enomem(env, &s);
+	rc = xp_change_text(p->anchor->ctx, XP_HOST_EJABBERD, &c, warnings, &x);
+	scratch_free(&s);
+	if (rc == XP_EINVAL)
+		return enif_make_badarg(env);
+	return text_term(env, x, rc);
+}
+
+static const char *const refusal_names[] = {
+        "invalid",     "read",       "store",  "exists",
+        "not_partner", "additional", "nothing"};
+
+/* change_refused(Change, Why, Detail | [Diag] | undefined) -> Text: the
+ * text of a refused change (xp_change_refused_text). */
+static ERL_NIF_TERM nif_change_refused(ErlNifEnv *env, int argc,
+                                       const ERL_NIF_TERM argv[])
+{
+	priv_data *p = priv_get(env);
+	scratch s = {NULL, 0, 0, 0};
+	const char *detail = NULL;
+	xp_text_value value;
+	xp_change c;
+	xp_text *x = NULL;
+	xp_diag *d = NULL;
+	ERL_NIF_TERM list = argv[2], head;
+	char why[16];
+	unsigned n = 0;
+	size_t i = 0, len, w;
+	int rc;
+
+	(void)argc;
+	if (p == NULL ||
+	    enif_get_atom(env, argv[1], why, sizeof(why), ERL_NIF_LATIN1) <= 0)
+		return enif_make_badarg(env);
+	for (w = 0; w < sizeof(refusal_names) / sizeof(refusal_names[0]); w++)
+		if (strcmp(why, refusal_names[w]) == 0)
+			break;
+	if (w == sizeof(refusal_names) / sizeof(refusal_names[0]) ||
+	    !change_from(env, argv[0], &s, &c, &value))
+		return bad_or_enomem(env, &s);
+	if (w == XP_REFUSE_INVALID) {
+		if (!enif_get_list_length(env, list, &n))
+			return bad_or_enomem(env, &s);
+		d = scratch_alloc(&s, (n ? n : 1) * sizeof(*d));
+		if (d == NULL)
+			return bad_or_enomem(env, &s);
+		while (enif_get_list_cell(env, list, &head, &list)) {
+			if (!diag_from_map(env, head, &s, &d[i]))
+				return bad_or_enomem(env, &s);
+			i++;
+		}
+	} else if (!enif_is_identical(argv[2], am_undefined) &&
+	           !term_text(env, argv[2], &s, 1, &detail, &len)) {
+		return bad_or_enomem(env, &s);
+	}
+	rc = xp_change_refused_text(p->anchor->ctx, XP_HOST_EJABBERD, &c,
+	                            (xp_change_refusal)w, detail, d, i, &x);
+	scratch_free(&s);
+	if (rc == XP_EINVAL)
+		return enif_make_badarg(env);
+	return text_term(env, x, rc);
+}
+
+/* The pairs of a map or of a list of {Key, Value} as export fields. */
+static int export_fields(ErlNifEnv *env, ERL_NIF_TERM t, scratch *s,
+                         xp_export_field **out, size_t *n_out)
+{
+	ERL_NIF_TERM head, tail = t, k, v;
+	const ERL_NIF_TERM *tuple;
+	ErlNifMapIterator it;
+	xp_export_field *f;
+	size_t n = 0, i = 0, len;
+	unsigned ln;
+	int arity;
+
+	if (enif_is_map(env, t)) {
+		if (!enif_get_map_size(env, t, &n))
+			return 0;
+	} else if (enif_get_list_length(env, t, &ln)) {
+		n = ln;
+	} else {
+		return 0;
+	}
+	f = scratch_alloc(s, (n ? n : 1) * sizeof(*f));
+	if (f == NULL)
+		return 0;
+	if (enif_is_map(env, t)) {
+		if (!enif_map_iterator_create(env, t, &it,
+		                              ERL_NIF_MAP_ITERATOR_FIRST))
+			return 0;
+		while (i < n && enif_map_iterator_get_pair(env, &it, &k, &v)) {
+			if (!term_text(env, k, s, 1, &f[i].key, &len) ||
+			    !text_value_from(env, v, s, &f[i].value)) {
+				enif_map_iterator_destroy(env, &it);
+				return 0;
+			}
+			i++;
+			enif_map_iterator_next(env, &it);
+		}
+		enif_map_iterator_destroy(env, &it);
+	} else {
+		while (i < n && enif_get_list_cell(env, tail, &head, &tail)) {
+			if (!enif_get_tuple(env, head, &arity, &tuple) ||
+			    arity != 2 ||
+			    !term_text(env, tuple[0], s, 1, &f[i].key, &len) ||
+			    !text_value_from(env, tuple[1], s, &f[i].value))
+				return 0;
+			i++;
+		}
+	}
+	*out = f;
+	*n_out = i;
+	return 1;
+}
+
+/* export_text(Options, [{Domain, Record, Source}]) -> Text: the effective
+ * table as a partner file (xp_export_text); Options and each Record a map
+ * or a list of {Key, Value}. */
+static ERL_NIF_TERM nif_export_text(ErlNifEnv *env, int argc,
+                                    const ERL_NIF_TERM argv[])
+{
+	priv_data *p = priv_get(env);
+	scratch s = {NULL, 0, 0, 0};
+	ERL_NIF_TERM list = argv[1], head;
+	const ERL_NIF_TERM *tuple;
+	xp_export_field *opts = NULL;
+	xp_export_record *recs;
+	xp_text *x = NULL;
+	size_t n_opts = 0, i = 0, len;
+	unsigned n;
+	int arity, rc;
+
+	(void)argc;
+	if (p == NULL || !export_fields(env, argv[0], &s, &opts, &n_opts) ||
+	    !enif_get_list_length(env, list, &n))
+		return bad_or_enomem(env, &s);
+	recs = scratch_alloc(&s, (n ? n : 1) * sizeof(*recs));
+	if (recs == NULL)
+		return bad_or_enomem(env, &s);
+	while (enif_get_list_cell(env, list, &head, &list)) {
+		xp_export_field *fields = NULL;
+		if (!enif_get_tuple(env, head, &arity, &tuple) || arity != 3 ||
+		    !term_text(env, tuple[0], &s, 1, &recs[i].domain, &len) ||
+		    !export_fields(env, tuple[1], &s, &fields,
+		                   &recs[i].n_fields) ||
+		    !term_text(env, tuple[2], &s, 1, &recs[i].source, &len))
+			return bad_or_enomem(env, &s);
+		recs[i].fields = fields;
+		i++;
+	}
+	rc = xp_export_text(p->anchor->ctx, opts, n_opts, recs, i, &x);
+	scratch_free(&s);
+	if (rc == XP_EINVAL)
+		return enif_make_badarg(env);
+	return text_term(env, x, rc);
+}
+
 /* show(T, D, Source) -> {ok, Text} | {error, Text}: the record as the
  * admin "show" commands print it (xp_show_text). */
 static ERL_NIF_TERM nif_show(ErlNifEnv *env, int argc,
@@ -2404,6 +2718,9 @@ static ErlNifFunc nif_funcs[] = {
         {"parse_value", 2, nif_parse_value, 0},
         {"diag_line", 1, nif_diag_line, 0},
         {"check_text", 2, nif_check_text, 0},
+        {"change_text", 2, nif_change_text, 0},
+        {"change_refused", 3, nif_change_refused, 0},
+        {"export_text", 2, nif_export_text, 0},
         {"show", 3, nif_show, 0},
         {"list_text", 5, nif_list_text, 0},
         {"tls", 3, nif_tls, 0},

@@ -56,6 +56,19 @@
  *   core.check_text(diagnostics [, partner_count])
  *                                     -> an admin check's text: a line per
  *       diagnostic, then the verdict (valid when partner_count is given)
+ *   core.change_text(change [, warnings])
+ *                                     -> the line an admin change prints
+ *       when done; change is { op = "add"|"set"|"remove"|"reset"|
+ *       "reset_backoff"|"edit", domain =, key =, value =, typed =,
+ *       hidden =, count = } (xp_change in xmpp_partners.h)
+ *   core.change_refused(change, why [, detail | diagnostics])
+ *                                     -> the text of a refused change; why
+ *       "invalid" (the build's diagnostics), "read", "store",
+ *       "additional" (a detail string), "exists", "not_partner", "nothing"
+ *   core.export_text(options, records, sources)
+ *                                     -> the effective table as a partner
+ *       file: options by short name, records and their source labels by
+ *       domain (xp_export_text)
  *   core.cert(pem_or_der)             -> cert | nil, message
  *   core.read_file(path)              -> partners, options, notes
  *                                        | nil, message
@@ -1570,6 +1583,256 @@ static int core_check_text(lua_State *L)
 	                               XP_HOST_PROSODY, &u->text));
 }
 
+/* ---- admin change results and the export (texts.c) ----------------------- */
+
+/* A Lua value as the core's texts read it; a list's item arrays are
+ * userdata stored in the table at holder (so they live until the call
+ * ends).  The value at idx must stay where it is meanwhile.  0: a type the
+ * texts do not write (a function, a list with a non-string item, ...). */
+static int text_value_from(lua_State *L, int idx, int holder, xp_text_value *v)
+{
+	size_t n, i;
+	const char **items;
+	size_t *lens;
+
+	memset(v, 0, sizeof(*v));
+	switch (lua_type(L, idx)) {
+	case LUA_TNIL:
+	case LUA_TNONE:
+		v->type = XP_VALUE_UNSET;
+		return 1;
+	case LUA_TSTRING:
+		v->type = XP_VALUE_STRING;
+		v->s = lua_tolstring(L, idx, &v->len);
+		return 1;
+	case LUA_TBOOLEAN:
+		v->type = XP_VALUE_BOOLEAN;
+		v->boolean = lua_toboolean(L, idx);
+		return 1;
+	case LUA_TNUMBER:
+		if (!number_is_whole(L, idx))
+			return 0;
+		v->type = XP_VALUE_INTEGER;
+		v->integer = (long long)lua_tonumber(L, idx);
+		if (lua_isinteger(L, idx))
+			v->integer = (long long)lua_tointeger(L, idx);
+		return 1;
+	case LUA_TTABLE:
+		n = (size_t)lua_rawlen(L, idx);
+		items = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*items), 0);
+		lua_rawseti(L, holder, (lua_Integer)lua_rawlen(L, holder) + 1);
+		lens = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*lens), 0);
+		lua_rawseti(L, holder, (lua_Integer)lua_rawlen(L, holder) + 1);
+		for (i = 0; i < n; i++) {
+			lua_rawgeti(L, idx, (lua_Integer)i + 1);
+			if (lua_type(L, -1) != LUA_TSTRING) {
+				lua_pop(L, 1);
+				return 0;
+			}
+			/* (held by the list) */
+			items[i] = lua_tolstring(L, -1, &lens[i]);
+			lua_pop(L, 1);
+		}
+		v->type = XP_VALUE_LIST;
+		v->items = items;
+		v->lens = lens;
+		v->n = n;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+static const char *const change_ops[] = {
+        "add", "set", "remove", "reset", "reset_backoff", "edit", NULL};
+
+static const char *opt_field(lua_State *L, int idx, const char *name)
+{
+	const char *s;
+
+	lua_getfield(L, idx, name);
+	s = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+	lua_pop(L, 1); /* held by the table */
+	return s;
+}
+
+/* The change table at 1 ({ op =, domain =, key =, value =, typed =,
+ * hidden =, count = }) into c; its value is left at the top of the
+ * stack (holder: the table for list arrays). */
+static void change_from(lua_State *L, int holder, xp_change *c,
+                        xp_text_value *value)
+{
+	int op;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	memset(c, 0, sizeof(*c));
+	lua_getfield(L, 1, "op");
+	op = luaL_checkoption(L, -1, NULL, change_ops);
+	lua_pop(L, 1);
+	c->op = (xp_change_op)op;
+	c->domain = opt_field(L, 1, "domain");
+	if (c->domain == NULL)
+		luaL_argerror(L, 1, "the change names no domain");
+	c->key = opt_field(L, 1, "key");
+	c->typed = opt_field(L, 1, "typed");
+	c->hidden = opt_field(L, 1, "hidden");
+	lua_getfield(L, 1, "count");
+	c->count =
+	        (unsigned long)(lua_tointeger(L, -1) > 0 ? lua_tointeger(L, -1)
+	                                                 : 0);
+	lua_pop(L, 1);
+	lua_getfield(L, 1, "value");
+	if (!text_value_from(L, lua_gettop(L), holder, value))
+		luaL_argerror(L, 1,
+		              "the change's value is not one a record "
+		              "key takes");
+	c->value = value;
+}
+
+/* core.change_text(change [, warnings]) -> the line an admin command
+ * prints when the change is done (xp_change_text) */
+static int core_change_text(lua_State *L)
+{
+	anchor *a = context_get(L);
+	const char *warnings = luaL_optstring(L, 2, NULL);
+	xp_text_value value;
+	xp_change c;
+	text_ud *u;
+
+	lua_settop(L, 2);
+	lua_newtable(L); /* 3: holder */
+	change_from(L, 3, &c, &value);
+	u = text_push(L);
+	return push_text(L, u,
+	                 xp_change_text(a->ctx, XP_HOST_PROSODY, &c, warnings,
+	                                &u->text));
+}
+
+static const char *const refusals[] = {"invalid", "read",        "store",
+                                       "exists",  "not_partner", "additional",
+                                       "nothing", NULL};
+
+/* core.change_refused(change, why [, detail | diagnostics]) -> the text of
+ * a refused change (xp_change_refused_text); why is one of "invalid"
+ * (then the build's diagnostics), "read", "store", "additional" (then a
+ * detail string), "exists", "not_partner", "nothing". */
+static int core_change_refused(lua_State *L)
+{
+	anchor *a = context_get(L);
+	int why = luaL_checkoption(L, 2, NULL, refusals);
+	const char *detail = NULL;
+	xp_diag *d = NULL;
+	size_t n = 0, i;
+	xp_text_value value;
+	xp_change c;
+	text_ud *u;
+
+	lua_settop(L, 3);
+	if (lua_type(L, 3) == LUA_TTABLE) {
+		n = (size_t)lua_rawlen(L, 3);
+		d = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*d), 0);
+		lua_replace(L, 2); /* (why is read already) */
+		for (i = 0; i < n; i++) {
+			lua_rawgeti(L, 3, (lua_Integer)i + 1);
+			diag_from_table(L, lua_gettop(L), &d[i]);
+			lua_pop(L, 1); /* held by the list */
+		}
+	} else if (!lua_isnil(L, 3)) {
+		detail = luaL_checkstring(L, 3);
+	}
+	lua_newtable(L); /* 4: holder */
+	change_from(L, 4, &c, &value);
+	u = text_push(L);
+	return push_text(L, u,
+	                 xp_change_refused_text(a->ctx, XP_HOST_PROSODY, &c,
+	                                        (xp_change_refusal)why, detail,
+	                                        d, n, &u->text));
+}
+
+/* The fields of the record table at idx, in an array stored in holder;
+ * 0 when a key is no string or a value not one the export writes. */
+static int export_fields(lua_State *L, int idx, int holder,
+                         xp_export_field **out, size_t *n_out)
+{
+	xp_export_field *f;
+	size_t n = 0;
+
+	lua_pushnil(L);
+	while (lua_next(L, idx) != 0) {
+		lua_pop(L, 1);
+		n++;
+	}
+	f = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*f), 0);
+	lua_rawseti(L, holder, (lua_Integer)lua_rawlen(L, holder) + 1);
+	n = 0;
+	lua_pushnil(L);
+	while (lua_next(L, idx) != 0) {
+		if (lua_type(L, -2) != LUA_TSTRING ||
+		    !text_value_from(L, lua_gettop(L), holder, &f[n].value)) {
+			lua_pop(L, 2);
+			return 0;
+		}
+		f[n].key = lua_tostring(L, -2); /* held by the record */
+		n++;
+		lua_pop(L, 1);
+	}
+	*out = f;
+	*n_out = n;
+	return 1;
+}
+
+/* core.export_text(options, records, sources) -> the effective table as a
+ * partner file (xp_export_text): options by their short names, records by
+ * domain (as merged), sources the label of each. */
+static int core_export_text(lua_State *L)
+{
+	anchor *a = context_get(L);
+	xp_export_field *opts;
+	xp_export_record *recs;
+	size_t n_opts = 0, n = 0;
+	text_ud *u;
+
+	luaL_checktype(L, 1, LUA_TTABLE);
+	luaL_checktype(L, 2, LUA_TTABLE);
+	lua_settop(L, 3);
+	if (!lua_istable(L, 3)) {
+		lua_newtable(L);
+		lua_replace(L, 3);
+	}
+	lua_newtable(L); /* 4: holder */
+	if (!export_fields(L, 1, 4, &opts, &n_opts))
+		return luaL_argerror(L, 1, "an option the export cannot write");
+	lua_pushnil(L);
+	while (lua_next(L, 2) != 0) {
+		lua_pop(L, 1);
+		n++;
+	}
+	recs = lua_newuserdatauv(L, (n ? n : 1) * sizeof(*recs), 0);
+	lua_rawseti(L, 4, 1 + (lua_Integer)lua_rawlen(L, 4));
+	n = 0;
+	lua_pushnil(L);
+	while (lua_next(L, 2) != 0) {
+		xp_export_field *fields = NULL;
+		if (lua_type(L, -2) != LUA_TSTRING || !lua_istable(L, -1) ||
+		    !export_fields(L, lua_gettop(L), 4, &fields,
+		                   &recs[n].n_fields))
+			return luaL_argerror(
+			        L, 2, "a record the export cannot write");
+		recs[n].fields = fields;
+		recs[n].domain = lua_tostring(L, -2); /* held by records */
+		lua_pushvalue(L, -2);
+		lua_gettable(L, 3);
+		recs[n].source = lua_type(L, -1) == LUA_TSTRING
+		                         ? lua_tostring(L, -1)
+		                         : NULL;
+		lua_pop(L, 2); /* (the label is held by sources) */
+		n++;
+	}
+	u = text_push(L);
+	return push_text(
+	        L, u, xp_export_text(a->ctx, opts, n_opts, recs, n, &u->text));
+}
+
 /* tbl:show(domain [, source]) -> text | nil, message: the record as the
  * admin "show" commands print it (xp_show_text). */
 static int table_show(lua_State *L)
@@ -2659,6 +2922,9 @@ static const luaL_Reg core_functions[] = {
         {"parse_value", core_parse_value},
         {"diag_line", core_diag_line},
         {"check_text", core_check_text},
+        {"change_text", core_change_text},
+        {"change_refused", core_change_refused},
+        {"export_text", core_export_text},
         {NULL, NULL}};
 
 static const luaL_Reg table_methods[] = {{"resolve", table_resolve},

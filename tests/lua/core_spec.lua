@@ -17,8 +17,9 @@ describe("xmpp_partners.core module", function()
 			names[#names + 1] = k .. ":" .. type(v)
 		end
 		table.sort(names)
-		assert.are.same({ "backoff_next:function", "build:function", "cert:function", "check:function",
-			"check_text:function", "closed:function", "diag_line:function", "load_file:function", "matrix:function", "normalize:function",
+		assert.are.same({ "backoff_next:function", "build:function", "cert:function", "change_refused:function",
+			"change_text:function", "check:function",
+			"check_text:function", "closed:function", "diag_line:function", "export_text:function", "load_file:function", "matrix:function", "normalize:function",
 			"option_note:function", "overlay:function", "parse_value:function", "read_file:function",
 			"read_record:function",
 			"reason_is_final:function",
@@ -644,5 +645,87 @@ describe("core.reason_text and core.refusal", function()
 		assert.truthy(error_of(core.refusal, "sideways", "a.example", "not_partner"))
 		assert.truthy(error_of(core.refusal, "incoming", "a.example", "nope"))
 		assert.truthy(error_of(core.refusal, "incoming", nil, "not_partner"))
+	end)
+end)
+
+-- issue 15: the admin change results and the export, written by the core
+describe("core.change_text, core.change_refused and core.export_text", function()
+	it("writes each change's result line, values in Lua syntax", function()
+		assert.are.equal("pb.test added (runtime, stored)", core.change_text({ op = "add", domain = "pb.test" }))
+		assert.are.equal('pb.test: tls = "optional" (runtime, stored)',
+			core.change_text({ op = "set", domain = "pb.test", key = "tls", value = "optional", typed = "optional" }))
+		assert.are.equal('c.test: keepalive = true ("yes" read as true) (runtime, stored)',
+			core.change_text({ op = "set", domain = "c.test", key = "keepalive", value = true, typed = "yes" }))
+		assert.are.equal('c.test: keepalive = nil ("none" read as nil) (runtime, stored)',
+			core.change_text({ op = "set", domain = "c.test", key = "keepalive", typed = "none" }))
+		assert.are.equal('a.test: additional_domains = { "x.test", "y.test" } (runtime, stored)\nwarning: w',
+			core.change_text({ op = "set", domain = "a.test", key = "additional_domains",
+				value = { "x.test", "y.test" } }, "warning: w"))
+		assert.are.equal('b.test removed (its config entry stays hidden until partners:reset("b.test"))',
+			core.change_text({ op = "remove", domain = "b.test", hidden = "b.test" }))
+		assert.are.equal("b.test removed", core.change_text({ op = "remove", domain = "b.test" }))
+		assert.are.equal("b.test: runtime entry cleared, the configuration applies",
+			core.change_text({ op = "reset", domain = "b.test" }))
+		assert.are.equal("n.test has no refusal back-off", core.change_text({ op = "reset_backoff", domain = "n.test" }))
+		assert.are.equal("h.test: refusal back-off ended, its next stream is judged afresh",
+			core.change_text({ op = "reset_backoff", domain = "h.test", count = 2 }))
+		assert.are.equal("e.test changed (runtime, stored)", core.change_text({ op = "edit", domain = "e.test" }))
+	end)
+
+	it("writes refusals naming the change and the fix", function()
+		local _, diags = core.build({ ["bad.test"] = { type = "federated", tls = "sometimes" } })
+		local text = core.change_refused({ op = "add", domain = "bad.test" }, "invalid", diags)
+		assert.are.equal("adding bad.test refused, nothing changed:\n", text:sub(1, 42))
+		assert.truthy(text:find("sometimes", 1, true))
+		assert.are.equal("setting tls of d.test refused, nothing changed: the change could not be stored (disk full);"
+			.. " check the storage configuration and the data directory permissions",
+			core.change_refused({ op = "set", domain = "d.test", key = "tls" }, "store", "disk full"))
+		assert.are.equal('d.test is already a partner; change it with partners:set("d.test", KEY, VALUE) or remove it first',
+			core.change_refused({ op = "add", domain = "d.test" }, "exists"))
+		assert.are.equal('nope.test is not a partner; add it with partners:add("nope.test", { ... })',
+			core.change_refused({ op = "set", domain = "nope.test", key = "tls" }, "not_partner"))
+		assert.are.equal("nope.test is not a partner (see partners:list())",
+			core.change_refused({ op = "remove", domain = "nope.test" }, "not_partner"))
+		assert.are.equal("x2.test is an additional domain of x.test; change x.test instead",
+			core.change_refused({ op = "set", domain = "x2.test", key = "tls" }, "additional", "x.test"))
+		assert.are.equal("r.test has no runtime entry or removal to reset",
+			core.change_refused({ op = "reset", domain = "r.test" }, "nothing"))
+	end)
+
+	it("refuses bad input", function()
+		assert.has_error(function() core.change_text({ op = "frobnicate", domain = "x.test" }) end)
+		assert.has_error(function() core.change_text({ op = "add" }) end)
+		assert.has_error(function() core.change_text({ op = "set", domain = "x.test", key = "k", value = print }) end)
+		assert.has_error(function() core.change_text({ op = "set", domain = "x.test", key = "k", value = { 1 } }) end)
+		assert.has_error(function() core.change_refused({ op = "set", domain = "x.test", key = "k" }, "additional") end)
+		assert.has_error(function() core.export_text({}, { ["x.test"] = { type = print } }, {}) end)
+	end)
+
+	it("exports a partner file the builder reads back to the same table", function()
+		local records = {
+			["b.test"] = { tls = "optional", type = "federated", fingerprints = {},
+				description = 'say "hi"\n\0019' },
+			["a.test"] = { type = "public_verified", additional_domains = { "a2.test" }, connection_limit = 3 },
+		}
+		local text = core.export_text({ default = "deny", keepalive_interval = 60, bogus = 1 }, records,
+			{ ["a.test"] = "config", ["b.test"] = "runtime (overrides config)" })
+		assert.are.equal(table.concat({
+			"-- xmpp_partners: effective partner table (config plus runtime changes)",
+			'xmpp_partners_default = "deny"',
+			"xmpp_partners_keepalive_interval = 60",
+			"xmpp_partners = {",
+			'\t["a.test"] = { type = "public_verified"; additional_domains = { "a2.test" }; connection_limit = 3 }; -- config',
+			'\t["b.test"] = { description = "say \\"hi\\"\\\n\\0019"; type = "federated"; tls = "optional";'
+				.. ' fingerprints = {} }; -- runtime (overrides config)',
+			"}" }, "\n"), text)
+		local env = {}
+		assert(load(text, "export", "t", env))()
+		assert.are.same(records, env.xmpp_partners)
+		assert.are.equal("deny", env.xmpp_partners_default)
+		local tbl = assert(core.build(env.xmpp_partners, { default = "deny" }))
+		assert.are.equal(2, tbl:info().count)
+		tbl:close()
+		assert.are.equal("-- xmpp_partners: effective partner table (config plus runtime changes)\n"
+			.. "xmpp_partners = {\n}", core.export_text({}, {}))
 	end)
 end)
