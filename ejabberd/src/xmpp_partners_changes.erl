@@ -2,7 +2,9 @@
 %%% (ejabberdctl partners_add/set/remove/reset, the ad-hoc commands of
 %%% xmpp_partners_adhoc) and the effective table for partners_export:
 %%% checked by the core on every host, stored (xmpp_partners_store) only
-%%% when all build, applied on every node of the cluster.
+%%% when all build, applied on every node of the cluster.  Their result
+%%% and refusal texts are the core's (change_text/2, change_refused/3),
+%%% the same words as the Prosody shell's in ejabberd's command names.
 -module(xmpp_partners_changes).
 
 %% commands
@@ -30,26 +32,26 @@
 %% longer allow are closed).  Otherwise nothing changes.  In a cluster the
 %% other running nodes have committed the rows when they are stored, and
 %% have rebuilt and closed their streams when this returns (or do so on
-%% their Mnesia event: xmpp_partners_runtime).
-apply_change(Base, Rows, What) ->
+%% their Mnesia event: xmpp_partners_runtime).  Change is the core's
+%% description of the change (for its refusal texts), What the same in
+%% words for the log and the cluster's problems.
+%% -> {ok, Warnings} | {error, Text}
+apply_change(Base, Rows, Change, What) ->
     Hosts = xmpp_partners_table:loaded_hosts(),
     Builds = [{H, build_effective(gen_mod:get_module_opts(H, ?GEN_MOD),
                                   file(H), Rows)}
               || H <- Hosts],
     case [D || {_, {error, D}} <- Builds] of
         [Diags | _] ->
-            {error, lists:flatten(
-                      [What, " refused, nothing changed:\n",
-                       lists:join("\n", [diag_text(D)
-                                         || #{severity := error} = D <- Diags])])};
+            {error, text(?NIF:change_refused(Change, invalid, Diags))};
         [] when Hosts == [] ->
             {error, "mod_xmpp_partners is not running on any host"};
         [] ->
             case xmpp_partners_store:store_runtime(Base, Rows) of
                 {error, Why} ->
-                    {error, lists:flatten(
-                              [What, " refused, nothing changed: the change "
-                               "could not be stored in Mnesia (", Why, ")"])};
+                    {error, text(?NIF:change_refused(
+                                   Change, store,
+                                   unicode:characters_to_binary(Why)))};
                 ok ->
                     Warnings = lists:usort(
                                  lists:append(
@@ -74,7 +76,9 @@ apply_change(Base, Rows, What) ->
                     case [node_problem(N, Why)
                           || {N, Why} <- Here ++
                                  xmpp_partners_runtime:sync_others()] of
-                        [] -> {ok, lists:join("\n", Warnings)};
+                        [] ->
+                            {ok, unicode:characters_to_binary(
+                                   lists:join("\n", Warnings))};
                         Problems ->
                             %% stored: the nodes that kept their table
                             %% differ until fixed (partners_check names it)
@@ -95,8 +99,15 @@ node_problem(N, Why) ->
     fmt("node ~ts did not confirm the change (~p); it applies it from its "
         "Mnesia copy when it can", [N, Why]).
 
-with_warnings(Text, []) -> {ok, lists:flatten(Text)};
-with_warnings(Text, W) -> {ok, lists:flatten([Text, "\n", W])}.
+%% A change applied: the core's result line, then the build's warnings.
+done(Change, Warnings) ->
+    {ok, text(?NIF:change_text(Change, Warnings))}.
+
+refuse(Change, Why) ->
+    {error, text(?NIF:change_refused(Change, Why, undefined))}.
+
+text(Bin) ->
+    unicode:characters_to_list(Bin).
 
 %% -> {ok, Normalized} | {error, Text}
 -spec domain_arg(binary()) -> {ok, binary()} | {error, string()}.
@@ -179,21 +190,15 @@ do_partners_add(Domain, Record) ->
               maybe_do([fun() -> domain_arg(Domain) end,
                         fun(_) -> parse_record(Record) end],
                        fun([D, R]) ->
+                               C = #{op => add, domain => D},
                                case effective_record(Host, D) of
-                                   {_, _} ->
-                                       {error, lists:flatten(io_lib:format(
-                                         "~ts is already a partner; change it "
-                                         "with partners_set ~ts KEY VALUE or "
-                                         "remove it first", [D, D]))};
+                                   {_, _} -> refuse(C, exists);
                                    undefined ->
                                        Rows = set_rows(Base = runtime_rows(), D,
                                                        {partner, R}),
                                        What = io_lib:format("adding ~ts", [D]),
-                                       case apply_change(Base, Rows, What) of
-                                           {ok, W} ->
-                                               with_warnings(io_lib:format(
-                                                 "~ts added (runtime, stored)",
-                                                 [D]), W);
+                                       case apply_change(Base, Rows, C, What) of
+                                           {ok, W} -> done(C, W);
                                            E -> E
                                        end
                                end
@@ -210,8 +215,10 @@ do_partners_set(Domain, Key, Value) ->
               maybe_do([fun() -> domain_arg(Domain) end,
                         fun(_) -> parse_value(Key, Value) end],
                        fun([D, V]) ->
+                               C = #{op => set, domain => D, key => Key,
+                                     value => V},
                                case effective_record(Host, D) of
-                                   undefined -> not_partner(Host, D);
+                                   undefined -> not_partner(Host, C);
                                    {K, R0} ->
                                        R1 = [{key_bin(RK), RV}
                                              || {RK, RV} <- pairs(R0),
@@ -225,28 +232,21 @@ do_partners_set(Domain, Key, Value) ->
                                                        {partner, R}),
                                        What = io_lib:format(
                                                 "setting ~ts of ~ts", [Key, D]),
-                                       case apply_change(Base, Rows, What) of
-                                           {ok, W} ->
-                                               with_warnings(io_lib:format(
-                                                 "~ts: ~ts = ~ts (runtime, "
-                                                 "stored)",
-                                                 [D, Key, value_text(V)]), W);
+                                       case apply_change(Base, Rows, C, What) of
+                                           {ok, W} -> done(C, W);
                                            E -> E
                                        end
                                end
                        end)
       end).
 
-not_partner(Host, D) ->
+%% The change C names a domain that is no partner: an additional domain
+%% of one, or none at all.
+not_partner(Host, #{domain := D} = C) ->
     case ?NIF:resolve(xmpp_partners_table:table(Host), D) of
         {ok, P} when P /= D, P /= <<"*">> ->
-            {error, lists:flatten(io_lib:format(
-                                    "~ts is an additional domain of ~ts; "
-                                    "change ~ts instead", [D, P, P]))};
-        _ ->
-            {error, lists:flatten(io_lib:format(
-                                    "~ts is not a partner; add it with "
-                                    "partners_add ~ts RECORD", [D, D]))}
+            {error, text(?NIF:change_refused(C, additional, P))};
+        _ -> refuse(C, not_partner)
     end.
 
 -spec partners_remove(binary()) -> {ok, string()} | {1, string()}.
@@ -258,11 +258,9 @@ do_partners_remove(Domain) ->
       fun(Host) ->
               maybe_do([fun() -> domain_arg(Domain) end],
                        fun([D]) ->
+                               C = #{op => remove, domain => D},
                                case effective_record(Host, D) of
-                                   undefined ->
-                                       {error, lists:flatten(io_lib:format(
-                                         "~ts is not a partner (see "
-                                         "partners_list)", [D]))};
+                                   undefined -> refuse(C, not_partner);
                                    {K, _} ->
                                        Conf = configured(Host, D),
                                        Base = runtime_rows(),
@@ -274,15 +272,12 @@ do_partners_remove(Domain) ->
                                                   false -> Rows0
                                               end,
                                        What = io_lib:format("removing ~ts", [D]),
-                                       case apply_change(Base, Rows, What) of
+                                       case apply_change(Base, Rows, C, What) of
+                                           %% the configured entry stays
+                                           %% hidden until partners_reset D
                                            {ok, _} when Conf ->
-                                               {ok, lists:flatten(io_lib:format(
-                                                 "~ts removed (its configured "
-                                                 "entry stays hidden until "
-                                                 "partners_reset ~ts)", [D, D]))};
-                                           {ok, _} ->
-                                               {ok, lists:flatten(io_lib:format(
-                                                 "~ts removed", [D]))};
+                                               done(C#{hidden => D}, undefined);
+                                           {ok, _} -> done(C, undefined);
                                            E -> E
                                        end
                                end
@@ -298,21 +293,15 @@ do_partners_reset(Domain) ->
       fun(_Host) ->
               maybe_do([fun() -> domain_arg(Domain) end],
                        fun([D]) ->
+                               C = #{op => reset, domain => D},
                                Base = Rows0 = runtime_rows(),
                                Rows = [R || {K, _} = R <- Rows0, norm(K) /= D],
                                case length(Rows) == length(Rows0) of
-                                   true ->
-                                       {error, lists:flatten(io_lib:format(
-                                         "~ts has no runtime entry or removal "
-                                         "to reset", [D]))};
+                                   true -> refuse(C, nothing);
                                    false ->
                                        What = io_lib:format("resetting ~ts", [D]),
-                                       case apply_change(Base, Rows, What) of
-                                           {ok, _} ->
-                                               {ok, lists:flatten(io_lib:format(
-                                                 "~ts: runtime entry cleared, "
-                                                 "the configuration applies",
-                                                 [D]))};
+                                       case apply_change(Base, Rows, C, What) of
+                                           {ok, _} -> done(C, undefined);
                                            E -> E
                                        end
                                end
@@ -363,15 +352,12 @@ adhoc_add(Domain, Record) ->
               case domain_arg(Domain) of
                   {error, _} = E -> E;
                   {ok, D} ->
+                      C = #{op => add, domain => D},
                       case effective_record(Host, D) of
-                          {_, _} ->
-                              {error, lists:flatten(io_lib:format(
-                                        "~ts is already a partner; edit it or "
-                                        "remove it first", [D]))};
+                          {_, _} -> refuse(C, exists);
                           undefined ->
-                              runtime_record(D, Record,
-                                             io_lib:format("adding ~ts", [D]),
-                                             "~ts added (runtime, stored)")
+                              runtime_record(D, Record, C,
+                                             io_lib:format("adding ~ts", [D]))
                       end
               end
       end).
@@ -387,19 +373,21 @@ adhoc_replace(Domain, Record) ->
                   {error, _} = E -> E;
                   {ok, D} ->
                       case effective_record(Host, D) of
-                          undefined -> not_partner(Host, D);
+                          undefined ->
+                              not_partner(Host, #{op => edit, domain => D});
                           {K, _} ->
                               runtime_record(key_bin(K), Record,
-                                             io_lib:format("editing ~ts", [D]),
-                                             "~ts changed (runtime, stored)")
+                                             #{op => edit,
+                                               domain => key_bin(K)},
+                                             io_lib:format("editing ~ts", [D]))
                       end
               end
       end).
 
-runtime_record(Key, Record, What, Done) ->
+runtime_record(Key, Record, Change, What) ->
     Rows = set_rows(Base = runtime_rows(), Key, {partner, Record}),
-    case apply_change(Base, Rows, What) of
-        {ok, W} -> with_warnings(io_lib:format(Done, [Key]), W);
+    case apply_change(Base, Rows, Change, What) of
+        {ok, W} -> done(Change, W);
         E -> E
     end.
 

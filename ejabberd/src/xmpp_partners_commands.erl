@@ -373,16 +373,16 @@ partners_reset_backoff(Domain) ->
     case domain_arg(Domain) of
         {error, Text} -> {1, lists:flatten(Text)};
         {ok, D} ->
-            case xmpp_partners_backoff:reset(D) of
-                0 -> {ok, fmt("~ts has no refusal back-off", [D])};
-                N ->
-                    ?INFO_MSG("Refusal back-off of ~ts ended by an "
-                              "administrator", [D]),
-                    {ok, lists:flatten(
-                           fmt("refusal back-off of ~ts ended (~B origin~ts); "
-                               "its next stream is judged afresh",
-                               [D, N, case N of 1 -> ""; _ -> "s" end]))}
-            end
+            N = xmpp_partners_backoff:reset(D),
+            case N of
+                0 -> ok;
+                _ -> ?INFO_MSG("Refusal back-off of ~ts ended by an "
+                               "administrator", [D])
+            end,
+            %% the core's text, with the number of origins
+            {ok, unicode:characters_to_list(
+                   ?NIF:change_text(#{op => reset_backoff, domain => D,
+                                      count => N}, undefined))}
     end.
 
 
