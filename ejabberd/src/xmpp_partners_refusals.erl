@@ -7,7 +7,6 @@
 -export([refused/3, method_label/2, at_header/1, out_refused/2,
          in_refused/2]).
 
--include("xmpp.hrl").
 -include("logger.hrl").
 -import(xmpp_partners_table, [table/1, loaded_table/1, loaded_hosts/0]).
 
