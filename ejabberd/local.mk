@@ -7,7 +7,14 @@
 #              xmpp_partners_webadmin.beam, xmpp_partners_sessions.beam,
 #              xmpp_partners_runtime.beam, xmpp_partners_adhoc.beam,
 #              xmpp_partners_export.beam,
-#              xmpp_partners_s2s_out.beam, xmpp_partners_s2s_in.beam
+#              xmpp_partners_s2s_out.beam, xmpp_partners_s2s_in.beam,
+#              xmpp_partners_table.beam, xmpp_partners_store.beam,
+#              xmpp_partners_s2s.beam, xmpp_partners_refusals.beam,
+#              xmpp_partners_contact.beam, xmpp_partners_commands.beam,
+#              xmpp_partners_changes.beam, xmpp_partners_monitoring.beam,
+#              xmpp_partners_ets.beam
+#              (mod_xmpp_partners.beam is the gen_mod; the others are its
+#              concerns, listed at the top of mod_xmpp_partners.erl)
 #   priv/lib/  xmpp_partners_nif.so (the NIF over module/core/libxpcore.la)
 # With --prefix=/usr that is /usr/lib/erlang/lib/xmpp_partners-VERSION, which
 # every Erlang node on Debian (ejabberd's included) has on its code path.
@@ -25,7 +32,16 @@ EJABBERD_SRCS = \
 	ejabberd/src/xmpp_partners_sessions.erl \
 	ejabberd/src/xmpp_partners_runtime.erl \
 	ejabberd/src/xmpp_partners_adhoc.erl \
-	ejabberd/src/xmpp_partners_export.erl
+	ejabberd/src/xmpp_partners_export.erl \
+	ejabberd/src/xmpp_partners_table.erl \
+	ejabberd/src/xmpp_partners_store.erl \
+	ejabberd/src/xmpp_partners_s2s.erl \
+	ejabberd/src/xmpp_partners_refusals.erl \
+	ejabberd/src/xmpp_partners_contact.erl \
+	ejabberd/src/xmpp_partners_commands.erl \
+	ejabberd/src/xmpp_partners_changes.erl \
+	ejabberd/src/xmpp_partners_monitoring.erl \
+	ejabberd/src/xmpp_partners_ets.erl
 EJABBERD_TESTS = \
 	tests/ejabberd/t_nif.sh \
 	tests/ejabberd/t_ejabberd.sh \
@@ -60,7 +76,16 @@ erlbeam_DATA += ejabberd/ebin/mod_xmpp_partners.beam \
 	ejabberd/ebin/xmpp_partners_sessions.beam \
 	ejabberd/ebin/xmpp_partners_runtime.beam \
 	ejabberd/ebin/xmpp_partners_adhoc.beam \
-	ejabberd/ebin/xmpp_partners_export.beam
+	ejabberd/ebin/xmpp_partners_export.beam \
+	ejabberd/ebin/xmpp_partners_table.beam \
+	ejabberd/ebin/xmpp_partners_store.beam \
+	ejabberd/ebin/xmpp_partners_s2s.beam \
+	ejabberd/ebin/xmpp_partners_refusals.beam \
+	ejabberd/ebin/xmpp_partners_contact.beam \
+	ejabberd/ebin/xmpp_partners_commands.beam \
+	ejabberd/ebin/xmpp_partners_changes.beam \
+	ejabberd/ebin/xmpp_partners_monitoring.beam \
+	ejabberd/ebin/xmpp_partners_ets.beam
 endif
 CLEANFILES += $(erlbeam_DATA) tests/ejabberd/nif_test.beam
 endif
@@ -83,9 +108,10 @@ ejabberd/ebin/%.beam: $(srcdir)/ejabberd/src/%.erl
 	@$(MKDIR_P) ejabberd/ebin
 	$(AM_V_GEN)$(ERLC) $(ERLCFLAGS) -o ejabberd/ebin $<
 # behaviours and the NIF wrapper first
-ejabberd/ebin/mod_xmpp_partners.beam: ejabberd/ebin/xmpp_partners_nif.beam \
-	$(srcdir)/ejabberd/src/xmpp_partners_sessions.hrl
-ejabberd/ebin/xmpp_partners_sessions.beam: \
+ejabberd/ebin/mod_xmpp_partners.beam: ejabberd/ebin/xmpp_partners_nif.beam
+ejabberd/ebin/xmpp_partners_sessions.beam ejabberd/ebin/xmpp_partners_s2s.beam \
+ejabberd/ebin/xmpp_partners_commands.beam \
+ejabberd/ebin/xmpp_partners_monitoring.beam: \
 	$(srcdir)/ejabberd/src/xmpp_partners_sessions.hrl
 
 # The tests load the uninstalled NIF and beams of this build tree; the

@@ -128,7 +128,7 @@ executing(Form, Action) ->
                    xdata = Form}.
 
 run(?NODE_LIST, _Req) ->
-    completed({ok, mod_xmpp_partners:adhoc_list()});
+    completed({ok, xmpp_partners_changes:adhoc_list()});
 run(?NODE_ADD, #adhoc_command{xdata = undefined}) ->
     executing(record_form(true, #{}), complete);
 run(?NODE_ADD, #adhoc_command{xdata = X}) ->
@@ -136,7 +136,7 @@ run(?NODE_ADD, #adhoc_command{xdata = X}) ->
     case value(<<"domain">>, Fields) of
         <<>> -> completed({error, <<"Invalid form: domain: Required value "
                                     "missing">>});
-        D -> completed(mod_xmpp_partners:adhoc_add(D, record_from(Fields)))
+        D -> completed(xmpp_partners_changes:adhoc_add(D, record_from(Fields)))
     end;
 run(?NODE_EDIT, #adhoc_command{xdata = undefined}) ->
     executing(pick_form(<<"Choose a partner">>), next);
@@ -148,14 +148,14 @@ run(?NODE_EDIT, #adhoc_command{xdata = X}) ->
         true when D == <<>> ->
             completed({error, <<"Invalid form: choose a partner">>});
         true ->
-            completed(mod_xmpp_partners:adhoc_replace(D, record_from(Fields)))
+            completed(xmpp_partners_changes:adhoc_replace(D, record_from(Fields)))
     end;
 run(?NODE_REMOVE, #adhoc_command{xdata = undefined}) ->
     executing(pick_form(<<"Remove a partner">>), complete);
 run(?NODE_REMOVE, #adhoc_command{xdata = X}) ->
     case value(<<"domain">>, fields(X)) of
         <<>> -> completed({error, <<"Invalid form: choose a partner">>});
-        D -> completed(mod_xmpp_partners:adhoc_remove(D))
+        D -> completed(xmpp_partners_changes:adhoc_remove(D))
     end.
 
 %% Step two of edit: the record form with the partner's values (the core's
@@ -188,7 +188,7 @@ partner(D) ->
 partner_table() ->
     case [H || H <- ejabberd_option:hosts(),
                gen_mod:is_loaded(H, mod_xmpp_partners)] of
-        [H | _] -> mod_xmpp_partners:table(H);
+        [H | _] -> xmpp_partners_table:table(H);
         [] -> undefined
     end.
 

@@ -20,12 +20,13 @@
 %%% so a stranger naming a partner's domain cannot lock the partner out.  A
 %%% stream that never named a domain is keyed by its address alone.
 %%%
-%%% Both tables are public ETS tables owned by one holder process, which
-%%% also writes the summaries of windows that ended (once a second) and
-%%% forgets origins that stayed quiet for two windows after theirs.
+%%% The tables are public ETS tables owned by xmpp_partners_ets (the
+%%% module's one table owner, supervised), which also calls tick/0 once a
+%%% second: it writes the summaries of windows that ended and forgets
+%%% origins that stayed quiet for two windows after theirs.
 -module(xmpp_partners_backoff).
 
--export([start/0, set_max/1, refused/3, at_header/2, clear/1, reset/1,
+-export([tables/0, tick/0, set_max/1, refused/3, at_header/2, clear/1, reset/1,
          snapshot/0, count/1, counters/0, note/4, recent/0]).
 
 -include("logger.hrl").
@@ -42,41 +43,14 @@
 -record(e, {key, domain, ip, token, window, start, until, count = 0,
             windows = 1, first}).
 
-%%% ---- the holder ------------------------------------------------------------
+%%% ---- the tables ----------------------------------------------------------------
 
--spec start() -> ok.
-start() ->
-    case ets:info(?TAB, name) of
-        ?TAB -> ok;
-        undefined ->
-            Self = self(),
-            Pid = spawn(fun() -> holder(Self) end),
-            receive {Pid, ready} -> ok after 5000 -> ok end
-    end.
-
-holder(Parent) ->
-    Ok = try
-             register(?TAB, self()),
-             ets:new(?TAB, [named_table, public, set, {keypos, #e.key}]),
-             ets:new(?COUNTERS, [named_table, public, set,
-                                 {write_concurrency, true}]),
-             ets:new(?RECENT, [named_table, public, ordered_set]),
-             true
-         catch _:_ -> false
-         end,
-    Parent ! {self(), ready},
-    case Ok of
-        true -> tick_loop();
-        false -> ok
-    end.
-
-tick_loop() ->
-    receive
-        stop -> ok
-    after 1000 ->
-            catch tick(),
-            tick_loop()
-    end.
+%% For xmpp_partners_ets, which creates them: {Name, ets:new/2 options}.
+-spec tables() -> [{atom(), list()}].
+tables() ->
+    [{?TAB, [named_table, public, set, {keypos, #e.key}]},
+     {?COUNTERS, [named_table, public, set, {write_concurrency, true}]},
+     {?RECENT, [named_table, public, ordered_set]}].
 
 %% The longest window in seconds, from the refusal_backoff option.
 -spec set_max(non_neg_integer()) -> ok.
@@ -217,6 +191,8 @@ reset(Domain) ->
     lists:foreach(fun(#e{key = K}) -> drop(K, Now) end, L),
     length(L).
 
+%% Once a second, from xmpp_partners_ets' process.
+-spec tick() -> ok.
 tick() ->
     Now = now_ms(),
     lists:foreach(

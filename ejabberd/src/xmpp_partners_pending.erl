@@ -23,13 +23,13 @@
 %%% budget and depth are checked per element received; the parser's own
 %%% bound is the listener's max_stanza_size (README-ejabberd.md).
 %%%
-%%% Pending streams live in a public ETS table (a holder process owns it);
+%%% Pending streams live in a public ETS table (xmpp_partners_ets owns it);
 %%% each stream process registers itself (in_init), leaves when it
 %%% authenticates, and is told to close by message ({xp_evict, Token},
 %%% xp_auth_deadline), which xmpp_partners_s2s_in:handle_info/2 passes here.
 -module(xmpp_partners_pending).
 
--export([start/0, admit/1, authenticated/0, handle_info/2, recv/3]).
+-export([tables/0, admit/1, authenticated/0, handle_info/2, recv/3]).
 
 -include("xmpp.hrl").
 -include("logger.hrl").
@@ -47,34 +47,15 @@
 -define(E_PROGRESS, 5).
 -define(E_AUTH_AT, 6).
 
--spec start() -> ok.
-start() ->
-    case ets:info(?TAB, name) of
-        ?TAB -> ok;
-        undefined ->
-            Self = self(),
-            Pid = spawn(fun() -> holder(Self) end),
-            receive {Pid, ready} -> ok after 5000 -> ok end
-    end.
-
-holder(Parent) ->
-    Ok = try
-             register(?TAB, self()),
-             ets:new(?TAB, [named_table, public, set,
-                            {write_concurrency, true}]),
-             true
-         catch _:_ -> false
-         end,
-    Parent ! {self(), ready},
-    case Ok of
-        true -> receive stop -> ok end;
-        false -> ok
-    end.
+%% For xmpp_partners_ets, which creates it: {Name, ets:new/2 options}.
+-spec tables() -> [{atom(), list()}].
+tables() ->
+    [{?TAB, [named_table, public, set, {write_concurrency, true}]}].
 
 %% The bounds: the smallest value of each over the hosts running the module.
 limits() ->
     Tables = [T || H <- ejabberd_option:hosts(),
-                   (T = mod_xmpp_partners:loaded_table(H)) /= undefined],
+                   (T = xmpp_partners_table:loaded_table(H)) /= undefined],
     %% (Each table's info already holds the core's default for an option
     %% not set; the module's defaults serve only while no table is loaded.
     %% Starting the fold from them would make them a ceiling: an admin

@@ -3,7 +3,7 @@
 %%% node.
 %%%
 %%% The changes live in the Mnesia table xmpp_partners_runtime, with a disc
-%%% copy on every node (mod_xmpp_partners:init_runtime/0; a node that joins
+%%% copy on every node (xmpp_partners_store:init_runtime/0; a node that joins
 %%% gets its copy from join_cluster, or from ejabberd_mnesia:create when it
 %%% loads the module later).  The node where the administrator typed the
 %%% command writes the change with mnesia:sync_transaction, so every
@@ -130,7 +130,7 @@ drain() ->
 %% an event passes false).  -> ok | {error, {kept, [{Host, Text}]}} |
 %% {error, Why}
 rebuild(Force) ->
-    try mod_xmpp_partners:runtime_changed(Force)
+    try xmpp_partners_store:runtime_changed(Force)
     catch Class:Why:St ->
             ?ERROR_MSG("Partner table: applying a runtime change from the "
                        "cluster failed: ~p", [{Class, Why, St}]),

@@ -16,14 +16,14 @@
 %%%                     no dialback feature where the core refuses dialback
 %%% logs the refusals xmpp_stream_in makes for such a domain on its own
 %%% (handle_auth_failure/4, handle_stream_end/2: the rule from the core
-%%% through mod_xmpp_partners:in_refused/2),
+%%% through xmpp_partners_refusals:in_refused/2),
 %%% refuses at the stream header the origins in a refusal back-off window
 %%% (handle_stream_start/2), closes unauthenticated streams past the bounds of xmpp_partners_pending
 %%% (handle_info/2, handle_recv/3), and sends whitespace keepalives on idle partner streams (handle_info/2,
 %%% handle_send/3).  For a stream without 'from', a domain the allow list
 %%% refuses, or a host not running mod_xmpp_partners, ejabberd_s2s_in
 %%% answers unchanged; everything else is passed to ejabberd_s2s_in.  The
-%%% verdicts come from the core through mod_xmpp_partners:in_verdicts/1.
+%%% verdicts come from the core through xmpp_partners_s2s:in_verdicts/1.
 %%%
 %%% This relies on an internal interface of ejabberd 23.01 (the callback
 %%% module of xmpp_stream_in); README-ejabberd.md says what to check on
@@ -43,7 +43,8 @@
 -include("xmpp.hrl").
 
 -define(IN, ejabberd_s2s_in).
--define(POLICY, mod_xmpp_partners).
+-define(S2S, xmpp_partners_s2s).
+-define(REFUSALS, xmpp_partners_refusals).
 
 %% the stream state: the map xmpp_stream_out/in keep (this module adds
 %% xp_* keys)
@@ -51,14 +52,14 @@
 
 -spec tls_enabled(state()) -> boolean().
 tls_enabled(State) ->
-    case ?POLICY:in_verdicts(State) of
+    case ?S2S:in_verdicts(State) of
         #{tls := withhold} -> false;
         _ -> ?IN:tls_enabled(State)
     end.
 
 -spec tls_required(state()) -> boolean().
 tls_required(State) ->
-    case ?POLICY:in_verdicts(State) of
+    case ?S2S:in_verdicts(State) of
         #{tls := require} -> true;
         #{tls := _} -> false;
         undefined -> ?IN:tls_required(State)
@@ -68,7 +69,7 @@ tls_required(State) ->
 %% (EXTERNAL on encrypted streams) is the default.
 -spec sasl_mechanisms([binary()], state()) -> [binary()].
 sasl_mechanisms(Mechs, State) ->
-    case ?POLICY:in_verdicts(State) of
+    case ?S2S:in_verdicts(State) of
         #{external := false} -> Mechs -- [<<"EXTERNAL">>];
         _ -> Mechs
     end.
@@ -76,7 +77,7 @@ sasl_mechanisms(Mechs, State) ->
 -spec unauthenticated_stream_features(state()) -> [term()].
 unauthenticated_stream_features(State) ->
     Features = ?IN:unauthenticated_stream_features(State),
-    case ?POLICY:in_verdicts(State) of
+    case ?S2S:in_verdicts(State) of
         #{dialback := false} ->
             [F || F <- Features, not is_record(F, db_feature)];
         _ -> Features
@@ -88,7 +89,7 @@ handle_info({xp_evict, _} = Evict, State) ->
 handle_info(xp_auth_deadline, State) ->
     xmpp_partners_pending:handle_info(xp_auth_deadline, State);
 handle_info(xp_keepalive, State) ->
-    ?POLICY:keepalive(State, fun xmpp_stream_in:send_ws_ping/1);
+    ?S2S:keepalive(State, fun xmpp_stream_in:send_ws_ping/1);
 handle_info(Info, State) ->
     ?IN:handle_info(Info, State).
 
@@ -107,10 +108,10 @@ compress_methods(S) -> ?IN:compress_methods(S).
 -spec authenticated_stream_features(state()) -> [term()].
 authenticated_stream_features(S) -> ?IN:authenticated_stream_features(S).
 %% A stream whose origin is in a refusal back-off window is refused at its
-%% header, before TLS, with its reason (mod_xmpp_partners:at_header/1).
+%% header, before TLS, with its reason (xmpp_partners_refusals:at_header/1).
 -spec handle_stream_start(term(), state()) -> state().
 handle_stream_start(P, S) ->
-    case ?POLICY:at_header(S) of
+    case ?REFUSALS:at_header(S) of
         ok -> ?IN:handle_stream_start(P, S);
         {refuse, Text} ->
             xmpp_stream_in:send(S#{xp_backoff => true},
@@ -132,15 +133,15 @@ handle_stream_end({stream, {out, #stream_error{reason = 'policy-violation',
                                                text = Text}}} = R,
                   #{stream_encrypted := false,
                     stream_authenticated := false} = S) ->
-    case {[D || #text{data = D} <- Text], ?POLICY:in_verdicts(S)} of
+    case {[D || #text{data = D} <- Text], ?S2S:in_verdicts(S)} of
         {[<<"Use of STARTTLS required">>], #{tls := require}} ->
-            ?POLICY:in_refused(S, tls_missing);
+            ?REFUSALS:in_refused(S, tls_missing);
         _ -> ok
     end,
     ?IN:handle_stream_end(R, S);
 handle_stream_end({tls, starttls_unsupported} = R, S) ->
-    case ?POLICY:in_verdicts(S) of
-        #{tls := withhold} -> ?POLICY:in_refused(S, tls_refused);
+    case ?S2S:in_verdicts(S) of
+        #{tls := withhold} -> ?REFUSALS:in_refused(S, tls_refused);
         _ -> ok
     end,
     ?IN:handle_stream_end(R, S);
@@ -154,7 +155,7 @@ handle_auth_success(R, M, A, S) -> ?IN:handle_auth_success(R, M, A, S).
 %% xmpp_stream_pkix refused; logged with the core's rule.
 -spec handle_auth_failure(binary(), binary(), binary(), state()) -> state().
 handle_auth_failure(R, M, T, S) ->
-    ?POLICY:in_refused(S, {auth_failure, M, T}),
+    ?REFUSALS:in_refused(S, {auth_failure, M, T}),
     ?IN:handle_auth_failure(R, M, T, S).
 -spec handle_unauthenticated_packet(term(), state()) -> state().
 handle_unauthenticated_packet(P, S) -> ?IN:handle_unauthenticated_packet(P, S).

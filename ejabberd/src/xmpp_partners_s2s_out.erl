@@ -11,7 +11,7 @@
 %%% stream whose rules leave no way to authenticate (handle_auth_failure/3
 %%% without a dialback fallback, handle_stream_end/2 after its own
 %%% STARTTLS stream errors; the rule from the core through
-%%% mod_xmpp_partners:out_refused/2; a certificate rejected by
+%%% xmpp_partners_refusals:out_refused/2; a certificate rejected by
 %%% xmpp_stream_pkix too), and passes everything else to
 %%% ejabberd_s2s_out unchanged.  The verdicts come
 %%% from the core through mod_xmpp_partners; no policy lives here.
@@ -85,13 +85,13 @@ tls_verify(State) ->
     case ?OUT:tls_verify(State) of
         true ->
             keep_peer_cert(State),
-            not mod_xmpp_partners:pinned_peer(State);
+            not xmpp_partners_s2s:pinned_peer(State);
         false -> false
     end.
 
 %% If ejabberd rejects the certificate, the stream ends and its socket is
 %% closed before handle_stream_end/2 can name the rule: keep the
-%% certificate for mod_xmpp_partners:out_refused/2 (this process is this
+%% certificate for xmpp_partners_refusals:out_refused/2 (this process is this
 %% one stream).
 keep_peer_cert(#{socket := Socket}) ->
     case catch xmpp_socket:get_peer_certificate(Socket, der) of
@@ -103,7 +103,7 @@ keep_peer_cert(_State) ->
 
 %% xmpp_stream_out drops sasl_mech from the state before this callback,
 %% which runs the s2s_out_auth_result hook: keep the mechanism for
-%% mod_xmpp_partners:out_auth_result/2 (mod_s2s_dialback calls
+%% xmpp_partners_s2s:out_auth_result/2 (mod_s2s_dialback calls
 %% ejabberd_s2s_out directly, so a dialback success never carries it).
 -spec handle_auth_success(binary(), state()) -> state().
 handle_auth_success(Mech, State) ->
@@ -111,7 +111,7 @@ handle_auth_success(Mech, State) ->
 
 -spec handle_info(term(), state()) -> state().
 handle_info(xp_keepalive, State) ->
-    mod_xmpp_partners:keepalive(State, fun send_whitespace/1);
+    xmpp_partners_s2s:keepalive(State, fun send_whitespace/1);
 handle_info(I, S) ->
     ?OUT:handle_info(I, S).
 
@@ -150,7 +150,7 @@ dns_timeout(S) -> ?OUT:dns_timeout(S).
 %% mod_s2s_dialback tries dialback next: no refusal yet.
 -spec handle_auth_failure(binary(), term(), state()) -> state().
 handle_auth_failure(M, R, #{xp_tls := _} = S) when not is_map_key(db_enabled, S) ->
-    mod_xmpp_partners:out_refused(S, auth_failure),
+    xmpp_partners_refusals:out_refused(S, auth_failure),
     ?OUT:handle_auth_failure(M, R, S);
 handle_auth_failure(M, R, S) -> ?OUT:handle_auth_failure(M, R, S).
 -spec handle_packet(term(), state()) -> state().
@@ -167,15 +167,15 @@ handle_stream_end({stream, {out, #stream_error{reason = Why, text = Text}}} = R,
                     stream_authenticated := false} = S) ->
     case {Tls, Why, [D || #text{data = D} <- Text]} of
         {require, 'policy-violation', [<<"Use of STARTTLS required">>]} ->
-            mod_xmpp_partners:out_refused(S, tls_missing);
+            xmpp_partners_refusals:out_refused(S, tls_missing);
         {withhold, 'unsupported-feature',
          [<<"STARTTLS is disabled in local configuration">>]} ->
-            mod_xmpp_partners:out_refused(S, tls_refused);
+            xmpp_partners_refusals:out_refused(S, tls_refused);
         _ -> ok
     end,
     ?OUT:handle_stream_end(R, S);
 handle_stream_end({pkix, Why} = R, #{xp_tls := _} = S) ->
-    mod_xmpp_partners:out_refused(S, {pkix, Why}),
+    xmpp_partners_refusals:out_refused(S, {pkix, Why}),
     ?OUT:handle_stream_end(R, S);
 handle_stream_end(R, S) -> ?OUT:handle_stream_end(R, S).
 -spec handle_stream_downgraded(term(), state()) -> state().

@@ -2,23 +2,21 @@
 %%% on this node, for partners_sessions, the connection limits and closing
 %%% the streams a changed table no longer allows.
 %%%
-%%% The streams are an ETS table owned by a gen_server under ejabberd's
-%%% gen_mod supervisor (one per node, started by the first host that loads
-%%% the module).  It lives as long as ejabberd runs: a restart of the module
-%%% keeps the counts (adopt/3 re-registers only what is missing), and if the
-%%% owner crashes the supervisor restarts it empty; the streams then count
-%%% again as they are judged (limits err on the side of admitting the
-%%% already authenticated, never of opening the table to strangers).
+%%% The streams are an ETS table owned by xmpp_partners_ets, a
+%%% gen_server under ejabberd's gen_mod supervisor (one per node, started
+%%% by the first host that loads the module).  It lives as long as ejabberd
+%%% runs: a restart of the module keeps the counts (adopt/3 re-registers
+%%% only what is missing), and if the owner crashes the supervisor
+%%% restarts it empty; the streams then count again as they are judged
+%%% (limits err on the side of admitting the already authenticated, never
+%%% of opening the table to strangers).
 %%%
 %%% Each node keeps its own streams; cluster/0 asks every running node of
 %%% the cluster for its list, so partners_sessions shows the whole cluster.
 -module(xmpp_partners_sessions).
--behaviour(gen_server).
 
--export([start/2, register/6, live/0, counted/2, counts/2, member/1,
+-export([tables/0, register/6, live/0, counted/2, counts/2, member/1,
          forget/1, forget_process/1, cluster/0, live_here/0]).
--export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
-         code_change/3]).
 
 -include("xmpp_partners_sessions.hrl").
 %% An ETS match pattern puts '_' in record fields whose declared types do
@@ -30,22 +28,11 @@
 %% How long partners_sessions waits for another node's list.
 -define(CLUSTER_TIMEOUT, 5000).
 
-%% From mod_xmpp_partners:start/2, once per host: the first call starts the
-%% owner, later ones find it running.
--spec start(binary(), gen_mod:opts()) -> ok | {error, term()}.
-start(Host, Opts) ->
-    case gen_mod:start_child(?MODULE, Host, Opts, ?MODULE) of
-        {ok, _} -> ok;
-        {error, {already_started, _}} -> ok;
-        {error, already_present} ->
-            %% stopped earlier but still a child spec: start it again
-            case supervisor:restart_child(ejabberd_gen_mod_sup, ?MODULE) of
-                {ok, _} -> ok;
-                {error, running} -> ok;
-                Err -> Err
-            end;
-        Err -> Err
-    end.
+%% For xmpp_partners_ets, which creates it: {Name, ets:new/2 options}.
+-spec tables() -> [{atom(), list()}].
+tables() ->
+    [{?TABLE, [named_table, public, set, {keypos, #xp_session.key},
+               {read_concurrency, true}]}].
 
 %% In the stream process that was just admitted.
 -spec register(incoming | outgoing, binary(), binary(), binary(), boolean(),
@@ -128,32 +115,3 @@ cluster() ->
                    ({N, {_Class, Why}}, {Ok, Bad}) ->
                         {Ok, [{N, Why} | Bad]}
                 end, {[], []}, lists:zip(Nodes, Answers)).
-
-%%% ---- gen_server ----------------------------------------------------------------
-
--spec init([binary() | gen_mod:opts()]) -> {ok, map()}.
-init([_Host, _Opts]) ->
-    ?TABLE = ets:new(?TABLE, [named_table, public, set,
-                              {keypos, #xp_session.key},
-                              {read_concurrency, true}]),
-    {ok, #{}}.
-
--spec handle_call(term(), {pid(), term()}, map()) -> {reply, term(), map()}.
-handle_call(_Request, _From, State) ->
-    {reply, {error, badarg}, State}.
-
--spec handle_cast(term(), map()) -> {noreply, map()}.
-handle_cast(_Msg, State) ->
-    {noreply, State}.
-
--spec handle_info(term(), map()) -> {noreply, map()}.
-handle_info(_Info, State) ->
-    {noreply, State}.
-
--spec terminate(term(), map()) -> ok.
-terminate(_Reason, _State) ->
-    ok.
-
--spec code_change(term(), map(), term()) -> {ok, map()}.
-code_change(_OldVsn, State, _Extra) ->
-    {ok, State}.

@@ -18,7 +18,7 @@
 %%% HTML, so the JSON sibling is put in front of WebAdmin's request handler
 %%% (hook http_request_handlers) at WebAdmin's path + partners/status.json,
 %%% and checks the same rules itself.  "/admin" is wherever the listener
-%%% mounts ejabberd_web_admin.  The data: mod_xmpp_partners:status_data/1.
+%%% mounts ejabberd_web_admin.  The data: xmpp_partners_monitoring:status_data/1.
 -module(xmpp_partners_webadmin).
 
 -export([start/0, stop/0]).
@@ -29,7 +29,7 @@
 -include("xmpp.hrl").
 -include("ejabberd_http.hrl").
 
--define(POLICY, mod_xmpp_partners).
+-define(MONITORING, xmpp_partners_monitoring).
 -define(EXPLAIN_MAX, 300).  % bytes of a domain typed into the form
 
 -spec start() -> ok.
@@ -54,7 +54,7 @@ web_menu_main(Acc, _Lang) ->
 
 -spec web_page_main(term(), #request{}) -> term().
 web_page_main(_Acc, #request{path = [<<"partners">>], q = Q}) ->
-    {stop, page(?POLICY:status_data(explain_arg(Q)))};
+    {stop, page(?MONITORING:status_data(explain_arg(Q)))};
 web_page_main(Acc, _Request) ->
     Acc.
 
@@ -225,7 +225,7 @@ process([], #request{method = M, q = Q} = Request)
         ok ->
             {200, [{<<"Content-Type">>, <<"application/json">>},
                    {<<"Cache-Control">>, <<"no-store">>}],
-             jiffy:encode(?POLICY:status_data(explain_arg(Q)))};
+             jiffy:encode(?MONITORING:status_data(explain_arg(Q)))};
         {error, 401} ->
             {401, [{<<"WWW-Authenticate">>,
                     <<"basic realm=\"ejabberd\"">>}],

@@ -48,9 +48,11 @@ ejabberd/ebin-2412/%.beam: $(srcdir)/ejabberd/src/%.erl
 	@if test -z '$(EJ2412_APPDIR)' || test -z '$(EJ2412_XMPP_INCLUDE)'; then \
 	  echo "no ejabberd 24.12 in $(XP_EJABBERD2412_PREFIX) (bash scripts/unpack-ejabberd.sh $(XP_EJABBERD2412_PREFIX))" >&2; exit 1; fi
 	$(AM_V_GEN)$(ERLC) $(ERLCFLAGS_2412) -o ejabberd/ebin-2412 $<
-ejabberd/ebin-2412/mod_xmpp_partners.beam: ejabberd/ebin-2412/xmpp_partners_nif.beam \
-	$(srcdir)/ejabberd/src/xmpp_partners_sessions.hrl
-ejabberd/ebin-2412/xmpp_partners_sessions.beam: \
+ejabberd/ebin-2412/mod_xmpp_partners.beam: ejabberd/ebin-2412/xmpp_partners_nif.beam
+ejabberd/ebin-2412/xmpp_partners_sessions.beam \
+ejabberd/ebin-2412/xmpp_partners_s2s.beam \
+ejabberd/ebin-2412/xmpp_partners_commands.beam \
+ejabberd/ebin-2412/xmpp_partners_monitoring.beam: \
 	$(srcdir)/ejabberd/src/xmpp_partners_sessions.hrl
 
 # The wrapper: same script, ejabberd 24.12 and the beams built for it.

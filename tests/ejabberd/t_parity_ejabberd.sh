@@ -36,7 +36,7 @@ like() {
 }
 # module_lines REGEX: how many lines the module (not ejabberd) logged since
 # the mark that match REGEX
-module_lines() { ej_log_new | grep -E '@mod_xmpp_partners:' | grep -cE -- "$1"; }
+module_lines() { ej_log_new | grep -E '@(mod_xmpp_partners|xmpp_partners_[a-z0-9_]+):' | grep -cE -- "$1"; }
 
 ej_init ej.test
 PKI=$XP_WORK/pki
