@@ -19,6 +19,8 @@
 -export([init/1, handle_call/3, handle_cast/2, handle_info/2, terminate/2,
          code_change/3]).
 
+-include("logger.hrl").
+
 -define(TICK_MS, 1000).
 
 %% From mod_xmpp_partners:start/2, once per host: the first call starts the
@@ -42,7 +44,21 @@ start(Host, Opts) ->
 
 -spec init([binary() | gen_mod:opts()]) -> {ok, map()}.
 init([_Host, _Opts]) ->
-    lists:foreach(fun({Name, Options}) -> Name = ets:new(Name, Options) end,
+    %% A table that exists already belongs to a process of an earlier
+    %% version still running after an in-place upgrade: keep it (the
+    %% hooks use it by name) rather than fail the module's start, which
+    %% would leave ejabberd federating without the policy.
+    lists:foreach(fun({Name, Options}) ->
+                          case ets:info(Name, owner) of
+                              undefined -> Name = ets:new(Name, Options);
+                              Owner ->
+                                  ?WARNING_MSG("Partner policy: ETS table ~p "
+                                               "is kept with its owner ~p "
+                                               "(an earlier version still "
+                                               "running); restart ejabberd "
+                                               "to renew it", [Name, Owner])
+                          end
+                  end,
                   xmpp_partners_sessions:tables() ++
                       xmpp_partners_pending:tables() ++
                       xmpp_partners_backoff:tables()),

@@ -1430,6 +1430,7 @@ static int text_value_from(ErlNifEnv *env, ERL_NIF_TERM t, scratch *s,
                            xp_text_value *v)
 {
 	ErlNifSInt64 i64;
+	double d;
 	unsigned n;
 	size_t i = 0;
 	ERL_NIF_TERM head, tail = t;
@@ -1450,6 +1451,14 @@ static int text_value_from(ErlNifEnv *env, ERL_NIF_TERM t, scratch *s,
 	if (enif_get_int64(env, t, &i64)) {
 		v->type = XP_VALUE_INTEGER;
 		v->integer = (long long)i64;
+		return 1;
+	}
+	/* A whole float (300.0 in a file or ejabberd.yml): the builder took
+	 * it as that integer, so it is written as one, as Prosody does. */
+	if (enif_get_double(env, t, &d) && d >= -1e15 && d <= 1e15 &&
+	    d == (double)(long long)d) {
+		v->type = XP_VALUE_INTEGER;
+		v->integer = (long long)d;
 		return 1;
 	}
 	if (enif_is_list(env, t) && enif_get_list_length(env, t, &n)) {

@@ -18,6 +18,14 @@ cases() ->
     %% the version of configure.ac's AC_INIT (AM_TESTS_ENVIRONMENT)
     Version = list_to_binary(os:getenv("PACKAGE_VERSION", "unset")),
     [{"version", fun() -> ?N:version() == Version end},
+     {"export_text writes whole floats (300.0 in a file, 10.0 in ejabberd.yml) as integers",
+      fun() ->
+              X = ?N:export_text([{keepalive_interval, 300.0}],
+                                 [{<<"a.test">>, [{connection_limit, 10.0}],
+                                   <<"config">>}]),
+              binary:match(X, <<"xmpp_partners_keepalive_interval = 300\n">>) /= nomatch
+                  andalso binary:match(X, <<"connection_limit = 10 ">>) /= nomatch
+      end},
      {"build returns the matrix warning of row 9",
       fun() -> [9] == [R || #{row := R, severity := warning} <- W] end},
      {"partners in input order are the three primaries",

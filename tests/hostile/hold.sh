@@ -27,7 +27,16 @@ xp_hold() {
 }
 
 xp_unhold() {
-	local last rc
+	local last rc i
+	# On a loaded machine the server may not have reached this attacker's
+	# streams yet: give it up to 15 s more (the attacker runs 30 s) before
+	# judging whether it had to reopen any.
+	for i in $(seq 1 150); do
+		last=$(grep -E '^(t=|end:)' "$(xp_client_out "$1")" 2>/dev/null | tail -n 1)
+		[[ $last =~ opened=([0-9]+) ]] && [ "${BASH_REMATCH[1]}" -gt "$2" ] && break
+		kill -0 "${XP_CLI_PID[$1]}" 2>/dev/null || break
+		sleep 0.1
+	done
 	kill "${XP_CLI_PID[$1]}" 2>/dev/null
 	xp_client_wait "$1" 10
 	rc=$?
