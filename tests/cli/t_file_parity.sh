@@ -54,7 +54,8 @@ if [ -z "${LUA:-}" ] || [ ! -f "$so" ]; then
 	echo "ok 2 # SKIP no lua interpreter or no Lua module built"
 else
 	mkdir -p "$dir/cpath/xmpp_partners" && cp "$so" "$dir/cpath/xmpp_partners/core.so"
-	got=$(LUA_CPATH="$dir/cpath/?.so" timeout 60 "$LUA" - "$f" 2>&1 <<'LUA'
+	got=$(. "$top_srcdir/tests/lua/preload.sh" && xp_sanitizer_preload "$so" &&
+		LUA_CPATH="$dir/cpath/?.so" timeout 60 "$LUA" - "$f" 2>&1 <<'LUA'
 local core = require "xmpp_partners.core"
 local p, msg = core.read_file(arg[1])
 io.write(p == nil and msg or "(accepted)")

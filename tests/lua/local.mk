@@ -6,7 +6,7 @@ LUA_SPECS = \
 	tests/lua/helpers.lua
 
 TESTS += tests/lua/run.sh tests/lua/t_luacheck.sh
-EXTRA_DIST += tests/lua/run.sh tests/lua/t_luacheck.sh .luacheckrc $(LUA_SPECS)
+EXTRA_DIST += tests/lua/run.sh tests/lua/preload.sh tests/lua/t_luacheck.sh .luacheckrc $(LUA_SPECS)
 
 # The specs load module/lua/.libs/core.so: build it before they run, also
 # when only this test is asked for (make check TESTS=tests/lua/run.sh).

@@ -27,16 +27,8 @@ rm -rf "$cpath"
 mkdir -p "$cpath/xmpp_partners" || exit 99
 cp "$so" "$cpath/xmpp_partners/core.so" || exit 99
 
-# A sanitizer build (configure --enable-sanitizers): the interpreter is not
-# instrumented, so the module's runtimes must be loaded first.
-preload=`ldd "$so" 2>/dev/null | sed -n \
-	-e 's/^[[:space:]]*libasan\.so[^ ]* => \([^ ]*\) .*/\1/p' \
-	-e 's/^[[:space:]]*libubsan\.so[^ ]* => \([^ ]*\) .*/\1/p' |
-	tr '\n' ':' | sed 's/:$//'`
-if test -n "$preload"; then
-	LD_PRELOAD="$preload${LD_PRELOAD:+:$LD_PRELOAD}"
-	export LD_PRELOAD
-fi
+. "$top_srcdir/tests/lua/preload.sh"
+xp_sanitizer_preload "$so"
 
 # Our directory first; ";;" keeps the default path for busted's own modules.
 LUA_CPATH="$cpath/?.so;;"
