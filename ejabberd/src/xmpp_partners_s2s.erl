@@ -271,19 +271,9 @@ direction_of_process() ->
 %% authenticated domain (piggybacked dialback domains included).
 -spec in_auth_result(map(), boolean(), binary()) -> map() | {stop, map()}.
 in_auth_result(#{server_host := Host} = State, true, RServer) ->
-    Enc = maps:get(stream_encrypted, State, false),
-    {Method, Chain, Id} = case maps:get(sasl_mech, State, undefined) of
-                              %% xmpp_stream_pkix has verified the chain
-                              %% and identity before EXTERNAL succeeds
-                              <<"EXTERNAL">> -> {'EXTERNAL', valid, valid};
-                              _ -> {dialback, undefined, undefined}
-                          end,
     T = table(Host),
-    Verdict = case ?NIF:auth(T, RServer, incoming, Method, Enc, Chain, Id,
-                             false) of
-                  true -> admit(T, RServer, primary(T, RServer));
-                  Refused -> Refused
-              end,
+    {Verdict, Method, Enc} = auth_verdict(T, RServer, incoming, State,
+                                          sasl_mech),
     case Verdict of
         true ->
             xmpp_partners_pending:authenticated(),
@@ -308,6 +298,25 @@ in_auth_result(#{server_host := Host} = State, true, RServer) ->
     end;
 in_auth_result(State, _, _) ->
     State.
+
+%% The core's verdict on a stream that just authenticated, then the
+%% connection limits: the mechanism is in State under MechKey (the SASL
+%% mechanism ejabberd recorded incoming, ours outgoing); EXTERNAL only
+%% succeeds after xmpp_stream_pkix verified the chain and the identity.
+-spec auth_verdict(xmpp_partners_nif:table(), binary(), incoming | outgoing,
+                   map(), atom()) ->
+          {true | {false, atom(), binary()}, 'EXTERNAL' | dialback, boolean()}.
+auth_verdict(T, RServer, Dir, State, MechKey) ->
+    Enc = maps:get(stream_encrypted, State, false),
+    {Method, Chain, Id} = case maps:get(MechKey, State, undefined) of
+                              <<"EXTERNAL">> -> {'EXTERNAL', valid, valid};
+                              _ -> {dialback, undefined, undefined}
+                          end,
+    Verdict = case ?NIF:auth(T, RServer, Dir, Method, Enc, Chain, Id, false) of
+                  true -> admit(T, RServer, primary(T, RServer));
+                  Refused -> Refused
+              end,
+    {Verdict, Method, Enc}.
 
 %% The primary domain of Domain's partner (Domain itself when unlisted).
 -spec primary(xmpp_partners_nif:table(), binary()) -> binary().
@@ -423,17 +432,8 @@ out_init(Acc, _Opts) ->
 -spec out_auth_result(map(), true | {false, term()}) -> map() | {stop, map()}.
 out_auth_result(#{server_host := Host, remote_server := RServer} = State,
                 true) ->
-    Enc = maps:get(stream_encrypted, State, false),
-    {Method, Chain, Id} = case maps:get(xp_mech, State, undefined) of
-                              <<"EXTERNAL">> -> {'EXTERNAL', valid, valid};
-                              _ -> {dialback, undefined, undefined}
-                          end,
     T = table(Host),
-    Verdict = case ?NIF:auth(T, RServer, outgoing, Method, Enc, Chain, Id,
-                             false) of
-                  true -> admit(T, RServer, primary(T, RServer));
-                  Refused -> Refused
-              end,
+    {Verdict, Method, Enc} = auth_verdict(T, RServer, outgoing, State, xp_mech),
     case Verdict of
         true ->
             xmpp_partners_backoff:count({authenticated, primary(T, RServer),
